@@ -1,0 +1,74 @@
+//! The command line as the user types it (clap derive): global options that docker compose has, and one
+//! subcommand per verb. Resolving these into a project happens in `project::options`, not here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+/// A Compose-style multi-container orchestrator with its own embedded container runtime.
+#[derive(Debug, Parser)]
+#[command(name = "rcompose", version, about, max_term_width = 110)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that every command accepts, with docker compose's names.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOptions {
+    /// Compose configuration files (repeatable; `-` reads standard input)
+    #[arg(short = 'f', long = "file", id = "file", global = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first compose file)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (repeatable; default: `.env` in the project directory)
+    #[arg(long = "env-file", id = "env-file", global = true, value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Profiles to enable (repeatable)
+    #[arg(long = "profile", id = "profile", global = true, value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    /// State directory for images, containers, networks and volumes
+    #[arg(long, global = true, env = "RCOMPOSE_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Control when to print ANSI control characters
+    #[arg(long, global = true, value_enum, default_value_t = AnsiMode::Auto, env = "COMPOSE_ANSI")]
+    pub ansi: AnsiMode,
+    /// Set type of progress output
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto, env = "COMPOSE_PROGRESS")]
+    pub progress: ProgressMode,
+}
+
+/// When colours and other ANSI sequences are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnsiMode {
+    Never,
+    Always,
+    Auto,
+}
+
+/// How progress of long work is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
+/// The verbs. Only commands that work exist.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical format
+    Config(commands::config::ConfigArgs),
+    /// Show the rcompose version information
+    Version(commands::version::VersionArgs),
+}

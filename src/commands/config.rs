@@ -1,0 +1,215 @@
+//! `rcompose config`: the project as rcompose understands it, after every file, variable, merge and
+//! default has been applied; or one of its facets (services, volumes, hashes, variables...).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::cli::GlobalOptions;
+use crate::graph::ServiceGraph;
+use crate::output;
+use crate::project::{self, Loaded};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Services to show (their profiles are enabled; their dependencies are shown too)
+    services: Vec<String>,
+    /// Format the output
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    format: Format,
+    /// Only validate the configuration, don't print anything
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the service names, one per line
+    #[arg(long = "services")]
+    services_only: bool,
+    /// Print the volume names, one per line
+    #[arg(long)]
+    volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long)]
+    networks: bool,
+    /// Print the profile names, one per line
+    #[arg(long)]
+    profiles: bool,
+    /// Print the image names, one per line
+    #[arg(long)]
+    images: bool,
+    /// Print the service config hash, one per line ("*" for all services, or a comma-separated list)
+    #[arg(long, value_name = "SERVICES")]
+    hash: Option<String>,
+    /// Print the variables the model uses and their defaults
+    #[arg(long)]
+    variables: bool,
+    /// Print each variable's value and where it came from (shell, .env, --env-file, include, default)
+    #[arg(long)]
+    environment: bool,
+    /// Don't interpolate environment variables (the files are shown merged, as written)
+    #[arg(long)]
+    no_interpolate: bool,
+    /// Save to file (default to stdout)
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let options = super::load_options(global, &args.services, !args.no_interpolate)?;
+    let loaded = project::load(options)?;
+    output::warnings(&loaded.warnings);
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = render(&loaded, &args)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => output::stdout(&text)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lines<I: IntoIterator<Item = String>>(items: I) -> String {
+    items.into_iter().map(|line| format!("{line}\n")).collect()
+}
+
+fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
+    let project = &loaded.project;
+    let selected = selected_services(loaded, &args.services);
+    if args.services_only {
+        let graph = ServiceGraph::new(project);
+        return Ok(lines(graph.start_order().into_iter().filter(|s| selected.contains(s))));
+    }
+    if args.volumes {
+        return Ok(lines(project.volumes.keys().cloned()));
+    }
+    if args.networks {
+        return Ok(lines(project.networks.keys().cloned()));
+    }
+    if args.profiles {
+        return Ok(lines(loaded.all_profiles.iter().cloned()));
+    }
+    if args.images {
+        return Ok(lines(project.services.iter().filter(|(name, _)| selected.contains(*name)).map(|(name, service)| {
+            service.image.clone().unwrap_or_else(|| format!("{}-{name}", project.name))
+        })));
+    }
+    if let Some(which) = &args.hash {
+        let wanted: Vec<&str> = which.split(',').map(str::trim).collect();
+        let mut out = String::new();
+        for (name, service) in &project.services {
+            if wanted.contains(&"*") || wanted.contains(&name.as_str()) {
+                out.push_str(&format!("{name} {}\n", crate::hash::service_hash(service)));
+            }
+        }
+        for name in wanted.iter().filter(|w| **w != "*" && !project.services.contains_key(**w)) {
+            anyhow::bail!("no such service: {name}");
+        }
+        return Ok(out);
+    }
+    if args.variables {
+        return Ok(variables(loaded, args.format));
+    }
+    if args.environment {
+        return Ok(environment(loaded, args.format));
+    }
+    let mut value = if loaded.interpolated {
+        serde_json::to_value(project).context("cannot serialize the project")?
+    } else {
+        // Without interpolation values may hold `${...}`: the merged files are shown as written.
+        project::typed::to_json(&loaded.tree)
+    };
+    if let Some(services) = value.get_mut("services").and_then(Value::as_object_mut) {
+        services.retain(|name, _| selected.contains(name));
+    }
+    if let Some(map) = value.as_object_mut() {
+        for (key, extension) in &loaded.extensions {
+            map.insert(key.clone(), extension.clone());
+        }
+    }
+    Ok(match args.format {
+        Format::Yaml => output::yaml::to_string(&value),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&value)?),
+    })
+}
+
+/// The services to show: all, or those named and what they depend on.
+fn selected_services(loaded: &Loaded, named: &[String]) -> std::collections::BTreeSet<String> {
+    if named.is_empty() {
+        return loaded.tree.get("services").and_then(|s| s.as_map()).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    }
+    ServiceGraph::new(&loaded.project).with_dependencies(named)
+}
+
+/// `--variables`: each variable used in `${}`, whether it is required, its default and alternate.
+fn variables(loaded: &Loaded, format: Format) -> String {
+    let mut by_name: BTreeMap<&str, (bool, Option<&str>, Option<&str>)> = BTreeMap::new();
+    for usage in &loaded.usages {
+        let entry = by_name.entry(&usage.name).or_insert((false, None, None));
+        entry.0 |= usage.required;
+        entry.1 = entry.1.or(usage.default.as_deref());
+        entry.2 = entry.2.or(usage.alternate.as_deref());
+    }
+    match format {
+        Format::Json => {
+            let map: serde_json::Map<String, Value> = by_name
+                .iter()
+                .map(|(name, (required, default, alternate))| {
+                    let value = json!({
+                        "Name": name,
+                        "DefaultValue": default.unwrap_or_default(),
+                        "PresenceValue": alternate.unwrap_or_default(),
+                        "Required": required,
+                    });
+                    (name.to_string(), value)
+                })
+                .collect();
+            format!("{}\n", serde_json::to_string_pretty(&map).unwrap_or_default())
+        }
+        Format::Yaml => {
+            let rows: Vec<Vec<String>> = by_name
+                .iter()
+                .map(|(name, (required, default, alternate))| {
+                    vec![name.to_string(), required.to_string(), default.unwrap_or_default().to_string(), alternate.unwrap_or_default().to_string()]
+                })
+                .collect();
+            output::table::render(&["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"], &rows)
+        }
+    }
+}
+
+/// `--environment`: each variable the files use, its value and where it came from.
+fn environment(loaded: &Loaded, format: Format) -> String {
+    let mut rows: BTreeMap<&str, (String, String)> = BTreeMap::new();
+    for usage in &loaded.usages {
+        let (value, source) = match loaded.environment.get(&usage.name) {
+            Some(variable) => (variable.value.clone(), variable.origin.to_string()),
+            None => match &usage.default {
+                Some(default) => (default.clone(), "default in the compose file".to_string()),
+                None if usage.required => (String::new(), "unset (required)".to_string()),
+                None => (String::new(), "unset".to_string()),
+            },
+        };
+        rows.entry(&usage.name).or_insert((value, source));
+    }
+    match format {
+        Format::Json => {
+            let items: Vec<Value> =
+                rows.iter().map(|(name, (value, source))| json!({"Name": name, "Value": value, "Source": source})).collect();
+            format!("{}\n", serde_json::to_string_pretty(&items).unwrap_or_default())
+        }
+        Format::Yaml => {
+            let rows: Vec<Vec<String>> =
+                rows.into_iter().map(|(name, (value, source))| vec![name.to_string(), value, source]).collect();
+            output::table::render(&["NAME", "VALUE", "SOURCE"], &rows)
+        }
+    }
+}

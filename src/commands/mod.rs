@@ -1,0 +1,46 @@
+//! One module per verb. Each is thin: it parses its flags, loads the project, calls the layer that does
+//! the work and hands the result to `output`.
+
+pub mod config;
+pub mod version;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, GlobalOptions};
+use crate::project;
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Config(args) => config::run(&global, args),
+        Command::Version(args) => version::run(args),
+    }
+}
+
+/// What `project::load` needs, from the global options, the process environment and the working
+/// directory. `services` are the services named on the command line.
+pub fn load_options(global: &GlobalOptions, services: &[String], interpolate: bool) -> anyhow::Result<project::LoadOptions> {
+    let working_dir = std::env::current_dir().context("cannot determine the current directory")?;
+    let stdin = if global.files.iter().any(|f| f.as_os_str() == "-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read the compose file from standard input")?;
+        Some(text)
+    } else {
+        None
+    };
+    Ok(project::LoadOptions {
+        files: global.files.clone(),
+        project_name: global.project_name.clone(),
+        project_directory: global.project_directory.clone(),
+        env_files: global.env_files.clone(),
+        profiles: global.profiles.clone(),
+        services: services.to_vec(),
+        working_dir,
+        shell: std::env::vars().collect(),
+        stdin,
+        interpolate,
+    })
+}

@@ -1,0 +1,58 @@
+//! The configuration hash of a service: what the reconciler compares to decide whether a container must
+//! be recreated (stored in the `com.docker.compose.config-hash` label).
+//!
+//! It is the SHA-256 of the service's canonical JSON (fields in declaration order, maps sorted), with the
+//! attributes that do not change a running container left out, as docker compose does (`hash.go`):
+//! `build` (the resulting image digest is compared separately), `pull_policy`, `scale`,
+//! `deploy.replicas` (scaling adds or removes containers, it does not recreate them), `depends_on` and
+//! `profiles`. The canonical form does not depend on how the file was written (short or long syntax,
+//! key order, anchors), so reformatting a file never recreates anything.
+
+use sha2::{Digest, Sha256};
+
+use crate::project::model::Service;
+
+/// The attributes left out of the hash.
+pub const EXCLUDED: [&str; 6] = ["build", "pull_policy", "scale", "deploy.replicas", "depends_on", "profiles"];
+
+/// The hex SHA-256 configuration hash of a service.
+pub fn service_hash(service: &Service) -> String {
+    let mut value = serde_json::to_value(service).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        for key in EXCLUDED {
+            match key.split_once('.') {
+                Some((outer, inner)) => {
+                    if let Some(nested) = map.get_mut(outer).and_then(|v| v.as_object_mut()) {
+                        nested.remove(inner);
+                    }
+                    if map.get(outer).and_then(|v| v.as_object()).is_some_and(|m| m.is_empty()) {
+                        map.remove(outer);
+                    }
+                }
+                None => {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignores_excluded_attributes_only() {
+        let base = Service { image: Some("busybox".into()), ..Service::default() };
+        let mut scaled = base.clone();
+        scaled.scale = Some(3);
+        scaled.profiles = vec!["debug".into()];
+        assert_eq!(service_hash(&base), service_hash(&scaled));
+        let mut changed = base.clone();
+        changed.environment.insert("A".into(), Some("1".into()));
+        assert_ne!(service_hash(&base), service_hash(&changed));
+        assert_eq!(service_hash(&base).len(), 64);
+    }
+}

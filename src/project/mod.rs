@@ -1,0 +1,147 @@
+//! From the YAML files a user writes to one typed, normalized [`model::Project`].
+//!
+//! The pipeline, in order (each stage is its own module):
+//! - `discover`: which files, which project directory, which `.env`, which name;
+//! - `load`: the stage that reads files and drives the per-file stages below;
+//! - `yaml`: YAML text to a tree of nodes that keep their source position (anchors, `<<` merge keys,
+//!   `!reset`/`!override` tags resolved here);
+//! - `interpolate`: `${VAR:-default}` and friends in values, never keys (`dotenv` parses `.env`);
+//! - `canonical`: short syntax to long syntax, per file, before merging (as compose-go does);
+//! - `extends`, `merge`, `include` (in `load`), `paths`: the Compose merge rules and path resolution;
+//! - `profiles`: disabled services drop out;
+//! - `normalize`: defaults and derived names;
+//! - `typed`: the node tree to the typed model, unknown keys rejected with a "did you mean";
+//! - `validate`: semantic checks (references, cycles, duplicates).
+//!
+//! Every error is a [`diag::Diagnostic`] that names its file, line and column and says what to do.
+//! Only `discover` and `load` touch the file system or the environment; the other stages are pure.
+
+pub mod canonical;
+pub mod diag;
+pub mod discover;
+pub mod dotenv;
+pub mod environment;
+pub mod extends;
+pub mod interpolate;
+pub mod load;
+pub mod merge;
+pub mod model;
+pub mod normalize;
+pub mod paths;
+pub mod profiles;
+pub mod typed;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use diag::Diagnostics;
+use environment::Environment;
+use interpolate::Usage;
+pub use load::LoadOptions;
+use load::Loader;
+use model::Project;
+use yaml::Node;
+
+/// A loaded project and what was learned loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub project: Project,
+    /// Top-level `x-` extension fields, kept for output.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// The merged tree the project was typed from (positions for later diagnostics).
+    pub tree: Node,
+    pub warnings: Vec<String>,
+    pub environment: Environment,
+    /// Every `${}` variable use, in file order.
+    pub usages: Vec<Usage>,
+    pub config_files: Vec<PathBuf>,
+    pub env_files: Vec<PathBuf>,
+    pub working_dir: PathBuf,
+    /// Every profile named by a service (before filtering).
+    pub all_profiles: BTreeSet<String>,
+    /// Whether variables were interpolated; without, only `tree` is meaningful (`config --no-interpolate`).
+    pub interpolated: bool,
+}
+
+/// Loads, merges, normalizes and validates a project.
+pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
+    let mut loader = Loader::new(options);
+    let inputs = discover::inputs(&mut loader)?;
+    let active_profiles: Vec<String> = if loader.options.profiles.is_empty() {
+        inputs
+            .environment
+            .value("COMPOSE_PROFILES")
+            .map(|list| list.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default()
+    } else {
+        loader.options.profiles.clone()
+    };
+    let tree = loader.load_tree(&inputs.files, &inputs.project_dir, inputs.environment, inputs.env_files, &mut Vec::new())?;
+    let mut root = tree.root;
+    let declared_name = root.get("name").and_then(|n| n.as_text().map(|text| (text.to_string(), n.span.clone())));
+    let name = discover::project_name(
+        loader.options.project_name.as_deref(),
+        &tree.environment,
+        declared_name.as_ref().map(|(n, s)| (n.as_str(), s)),
+        &tree.project_dir,
+    )?;
+    if root.remove("version").is_some() {
+        loader.warnings.push(
+            "the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion".to_string(),
+        );
+    }
+    for unset in loader.unset.keys() {
+        loader.warnings.push(format!("The {unset:?} variable is not set. Defaulting to a blank string."));
+        // The most common `.env` confusion: a variable set only in a service's `env_file`, which feeds
+        // the container's environment, not interpolation.
+        if let Some((path, service)) = loader.env_file_variables.get(unset) {
+            loader.warnings.push(format!(
+                "{unset:?} is set only in {} (env_file of service {service:?}): env_file sets the container's environment, not ${{}} interpolation; set it in .env or the shell",
+                diag::display_path(path)
+            ));
+        }
+    }
+    let all_profiles = profiles::all_profiles(&root);
+    let extensions = typed::take_extensions(&mut root);
+    root.insert("name", Node::string(&root.span.clone(), name.clone()));
+    if !loader.options.interpolate {
+        // Without interpolation the values may still hold `${...}`: the tree is shown as merged.
+        return Ok(Loaded {
+            project: Project { name, ..Project::default() },
+            extensions,
+            tree: root,
+            warnings: loader.warnings,
+            environment: tree.environment,
+            usages: loader.usages,
+            config_files: tree.config_files,
+            env_files: tree.env_files,
+            working_dir: tree.project_dir,
+            all_profiles,
+            interpolated: false,
+        });
+    }
+    let named = loader.options.services.clone();
+    profiles::apply(&mut root, &active_profiles, &named, &mut loader.warnings)?;
+    normalize::apply(&mut root, &name)?;
+    let project = typed::to_project(&root)?;
+    let problems = validate::check(&project, &root);
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    Ok(Loaded {
+        project,
+        extensions,
+        tree: root,
+        warnings: loader.warnings,
+        environment: tree.environment,
+        usages: loader.usages,
+        config_files: tree.config_files,
+        env_files: tree.env_files,
+        working_dir: tree.project_dir,
+        all_profiles,
+        interpolated: true,
+    })
+}
