@@ -1,14 +1,14 @@
 //! The one duration parser and the one byte-size parser of the project.
 //!
-//! [`Duration`] reads Go duration strings as compose-go does (it uses `str2duration`, which is Go's
-//! `time.ParseDuration` plus the `d` and `w` units): `"1m30s"`, `"1.5h"`, `"100ms"`, `"500us"`, `"2d"`.
-//! A bare number has no unit and is rejected, except `0`, exactly as compose-go rejects `interval: 10`.
-//! It prints in Go's `time.Duration.String()` form (`"1m30s"`, `"100ms"`, `"1h0m0s"`), which is what
-//! `docker compose config` prints.
+//! [`Duration`] reads Go duration strings as compose-go does (it uses `str2duration`, which is
+//! Go's `time.ParseDuration` plus the `d` and `w` units): `"1m30s"`, `"1.5h"`, `"100ms"`,
+//! `"500us"`, `"2d"`. A bare number has no unit and is rejected, except `0`, exactly as compose-go
+//! rejects `interval: 10`. It prints in Go's `time.Duration.String()` form (`"1m30s"`, `"100ms"`,
+//! `"1h0m0s"`), which is what `docker compose config` prints.
 //!
-//! [`ByteSize`] reads sizes as docker's `units.RAMInBytes` does: a number, then an optional unit among
-//! `b`, `k`, `m`, `g`, `t`, `p` (powers of 1024, case-insensitive), optionally followed by `b` or `ib`
-//! (`"512m"`, `"1gb"`, `"2.5GiB"`, `"1024"`). It prints as an integer number of bytes.
+//! [`ByteSize`] reads sizes as docker's `units.RAMInBytes` does: a number, then an optional unit
+//! among `b`, `k`, `m`, `g`, `t`, `p` (powers of 1024, case-insensitive), optionally followed by
+//! `b` or `ib` (`"512m"`, `"1gb"`, `"2.5GiB"`, `"1024"`). It prints as an integer number of bytes.
 
 use std::fmt;
 use std::str::FromStr;
