@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 
 const BOGUS_KEY: &str = "zz_not_a_compose_key";
 
-/// The keys a model type accepts, from serde's "unknown field" message.
-fn accepted_keys<T: DeserializeOwned + Debug>() -> BTreeSet<String> {
+/// The keys a model type accepts, in declaration order, from serde's "unknown field" message.
+fn declared_keys<T: DeserializeOwned + Debug>() -> Vec<String> {
     let mut document = Map::new();
     document.insert(BOGUS_KEY.to_owned(), Value::Null);
     let error = match serde_json::from_value::<T>(Value::Object(document)) {
@@ -40,6 +40,11 @@ fn accepted_keys<T: DeserializeOwned + Debug>() -> BTreeSet<String> {
         .step_by(2)
         .map(str::to_owned)
         .collect()
+}
+
+/// The keys a model type accepts.
+fn accepted_keys<T: DeserializeOwned + Debug>() -> BTreeSet<String> {
+    declared_keys::<T>().into_iter().collect()
 }
 
 /// The schema, or `None` (and a note) when the file is not there.
@@ -96,17 +101,23 @@ fn schema_keys(schema: &Value, pointer: &str) -> BTreeSet<String> {
     properties.keys().cloned().collect()
 }
 
-/// Asserts the model type accepts exactly the keys the schema defines at `pointer`.
+/// Asserts the model type accepts exactly the keys the schema defines at `pointer`, declared in
+/// alphabetical order (the order `docker compose config` prints them in).
 fn check<T: DeserializeOwned + Debug>(schema: &Value, pointer: &str) -> usize {
     let expected = schema_keys(schema, pointer);
-    let accepted = accepted_keys::<T>();
+    let declared = declared_keys::<T>();
+    let accepted: BTreeSet<String> = declared.iter().cloned().collect();
     let missing: Vec<_> = expected.difference(&accepted).collect();
     let extra: Vec<_> = accepted.difference(&expected).collect();
+    let name = std::any::type_name::<T>();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "{} vs schema {pointer}:\n  in the schema, not accepted by the model: {missing:?}\n  \
-         accepted by the model, not in the schema: {extra:?}",
-        std::any::type_name::<T>()
+        "{name} vs schema {pointer}:\n  in the schema, not accepted by the model: {missing:?}\n  \
+         accepted by the model, not in the schema: {extra:?}"
+    );
+    assert!(
+        declared.is_sorted(),
+        "{name}: fields are not declared in alphabetical order: {declared:?}"
     );
     expected.len()
 }
@@ -137,6 +148,11 @@ fn top_level_elements_are_model_fields_except_version_and_include() {
     let accepted = accepted_keys::<Project>();
     assert!(!accepted.contains("version") && !accepted.contains("include"));
     assert_eq!(accepted, expected);
+    // Unlike the other types, the project prints in docker compose's order, `name` first.
+    let order = [
+        "name", "services", "networks", "volumes", "secrets", "configs", "models",
+    ];
+    assert_eq!(declared_keys::<Project>(), order);
 }
 
 #[test]
@@ -227,4 +243,23 @@ fn accepted_keys_reads_every_serde_message_form() {
         BTreeSet::from(["hard".to_owned(), "soft".to_owned()])
     );
     assert_eq!(accepted_keys::<CredentialSpec>().len(), 3);
+}
+
+#[test]
+fn check_fails_on_a_missing_or_an_extra_key() {
+    let schema = serde_json::json!({
+        "$defs": {
+            "missing": {"properties": {"subpath": {}, "another": {}}},
+            "extra": {"type": "object", "properties": {}},
+            "nested": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/image"}]},
+            "image": {"properties": {"subpath": {}}}
+        }
+    });
+    let outcome = |pointer: &'static str| {
+        let schema = schema.clone();
+        std::panic::catch_unwind(move || check::<ImageOptions>(&schema, pointer)).is_ok()
+    };
+    assert!(!outcome("/$defs/missing"));
+    assert!(!outcome("/$defs/extra"));
+    assert!(outcome("/$defs/nested"));
 }
