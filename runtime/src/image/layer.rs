@@ -1,0 +1,264 @@
+//! Unpacked layers: each distinct layer (by diff id, the digest of its uncompressed tar) is unpacked
+//! once into `l/<n>` and shared by every image that lists it.
+//!
+//! Why short numeric ids: a container's root filesystem is an overlay mount whose `lowerdir=` option
+//! names every layer directory, and mount(2) copies options into one 4096-byte page. With
+//! `<root>/image/l/<n>` each layer costs about 30 bytes, so 100+ layers fit even with a long root
+//! (digest-named directories hit EINVAL at about 34 layers; containerd uses numeric snapshot ids for the
+//! same reason). The diff id to id mapping is a small record `layers/sha256/<diff hex>`.
+//!
+//! Sharing is reference counted by derivation, not by stored counters: a layer is in use while an image
+//! in the index lists its diff id, which `gc` computes. Counters that must be updated in step with the
+//! index could drift after a crash; the derived count cannot.
+//!
+//! Concurrency: a per-layer lock (`locks/<diff hex>`) makes the second of two concurrent loads of the
+//! same layer wait and reuse the first one's work; id allocation happens under `locks/layer-ids.lock`.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+use super::blob::Blobs;
+use super::compress::Compression;
+use super::digest::{Digest, HashingReader};
+use super::op::Op;
+use super::unpack::{self, Options};
+use crate::store::{IoError, atomic, create_dir_all, ctx, lock::Lock, remove_tree};
+
+/// An unpacked layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Digest of the uncompressed tar stream (the config's `rootfs.diff_ids` entry).
+    pub diff_id: Digest,
+    /// The short id: the layer's directory is `l/<id>`.
+    pub id: u64,
+    /// Size of the uncompressed tar stream in bytes (what docker reports as layer size).
+    pub size: u64,
+    /// The unpacked directory, an overlay lower dir.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    id: u64,
+    size: u64,
+}
+
+/// The layer directories of one store.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    records: PathBuf,
+    data: PathBuf,
+    locks: PathBuf,
+}
+
+impl Layers {
+    pub(crate) fn new(store_root: &Path) -> Self {
+        Self {
+            records: store_root.join("layers").join("sha256"),
+            data: store_root.join("l"),
+            locks: store_root.join("locks").join("layers"),
+        }
+    }
+
+    pub(crate) fn create_dirs(&self) -> Result<(), IoError> {
+        create_dir_all(&self.records)?;
+        create_dir_all(&self.data)?;
+        create_dir_all(&self.locks)
+    }
+
+    /// The directory of layer `id`.
+    pub fn dir(&self, id: u64) -> PathBuf {
+        self.data.join(id.to_string())
+    }
+
+    /// The layer with this diff id, if it is unpacked.
+    pub fn get(&self, diff_id: &Digest) -> Result<Option<Layer>, Error> {
+        let path = self.records.join(diff_id.hex());
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(IoError::new("read", path, error).into()),
+        };
+        let record: Record = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: "layer record",
+            name: path.display().to_string(),
+            source,
+        })?;
+        Ok(Some(Layer {
+            diff_id: diff_id.clone(),
+            id: record.id,
+            size: record.size,
+            dir: self.dir(record.id),
+        }))
+    }
+
+    /// Every unpacked layer.
+    pub fn list(&self) -> Result<Vec<Layer>, Error> {
+        let mut layers = Vec::new();
+        for entry in fs::read_dir(&self.records).map_err(ctx("list", &self.records))? {
+            let entry = entry.map_err(ctx("list", &self.records))?;
+            let Some(diff_id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| Digest::from_hex(name).ok())
+            else {
+                continue;
+            };
+            if let Some(layer) = self.get(&diff_id)? {
+                layers.push(layer);
+            }
+        }
+        Ok(layers)
+    }
+
+    /// Returns the unpacked layer `diff_id`, unpacking blob `blob` first if no image has it yet. The blob
+    /// is verified against its digest and its uncompressed stream against `diff_id`.
+    pub(crate) fn ensure(
+        &self,
+        blobs: &Blobs,
+        blob: &Digest,
+        diff_id: &Digest,
+        op: &Op,
+    ) -> Result<Layer, Error> {
+        let _lock = Lock::exclusive(&self.locks.join(diff_id.hex()))?;
+        if let Some(layer) = self.get(diff_id)? {
+            return Ok(layer);
+        }
+        let staging = op.path(&atomic::unique_name("layer"));
+        fs::create_dir(&staging).map_err(ctx("create directory", &staging))?;
+        let (actual, size) = unpack_blob(blobs, blob, &staging, &Options::default())?;
+        if &actual != diff_id {
+            remove_tree(&staging)?;
+            return Err(Error::DiffIdMismatch {
+                blob: blob.clone(),
+                actual,
+                expected: diff_id.clone(),
+            });
+        }
+        let _ids = Lock::exclusive(&self.locks.with_file_name("layer-ids.lock"))?;
+        let id = self.next_id()?;
+        let dir = self.dir(id);
+        fs::rename(&staging, &dir).map_err(ctx("move layer into", &dir))?;
+        let record = serde_json::to_vec(&Record { id, size }).map_err(|source| Error::Json {
+            what: "layer record",
+            name: diff_id.to_string(),
+            source,
+        })?;
+        atomic::write(&self.records.join(diff_id.hex()), &record)?;
+        Ok(Layer {
+            diff_id: diff_id.clone(),
+            id,
+            size,
+            dir,
+        })
+    }
+
+    fn next_id(&self) -> Result<u64, Error> {
+        let mut max = 0;
+        for entry in fs::read_dir(&self.data).map_err(ctx("list", &self.data))? {
+            let entry = entry.map_err(ctx("list", &self.data))?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u64>().ok())
+            {
+                max = max.max(id);
+            }
+        }
+        Ok(max + 1)
+    }
+
+    /// Removes a layer: its record first (so it is never half visible), then its directory.
+    pub(crate) fn remove(&self, diff_id: &Digest) -> Result<(), Error> {
+        if let Some(layer) = self.get(diff_id)? {
+            let record = self.records.join(diff_id.hex());
+            fs::remove_file(&record).map_err(ctx("remove", &record))?;
+            remove_tree(&layer.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Removes layer directories that no record names (left by a command killed between the two steps
+    /// of `ensure` or `remove`), stray temporary records, and per-layer lock files. The caller must hold
+    /// `gc.lock` exclusively (then nobody holds a per-layer lock).
+    pub(crate) fn remove_orphans(&self) -> Result<(), Error> {
+        let in_use: std::collections::HashSet<u64> =
+            self.list()?.into_iter().map(|layer| layer.id).collect();
+        for entry in fs::read_dir(&self.data).map_err(ctx("list", &self.data))? {
+            let entry = entry.map_err(ctx("list", &self.data))?;
+            let id = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u64>().ok());
+            if id.is_none_or(|id| !in_use.contains(&id)) {
+                remove_tree(&entry.path())?;
+            }
+        }
+        for entry in fs::read_dir(&self.records).map_err(ctx("list", &self.records))? {
+            let entry = entry.map_err(ctx("list", &self.records))?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_none_or(|name| Digest::from_hex(name).is_err())
+            {
+                remove_tree(&entry.path())?;
+            }
+        }
+        for entry in fs::read_dir(&self.locks).map_err(ctx("list", &self.locks))? {
+            let entry = entry.map_err(ctx("list", &self.locks))?;
+            remove_tree(&entry.path())?;
+        }
+        Ok(())
+    }
+}
+
+/// Unpacks a stored layer blob (plain, gzip or zstd) into `dest`; returns the diff id (digest of the
+/// uncompressed stream) and its length. Fails if the blob does not match its digest.
+pub fn unpack_blob(
+    blobs: &Blobs,
+    blob: &Digest,
+    dest: &Path,
+    options: &Options,
+) -> Result<(Digest, u64), Error> {
+    let unpack_error = |source| Error::Unpack {
+        blob: blob.clone(),
+        source,
+    };
+    let read_error = |source: io::Error| Error::Unpack {
+        blob: blob.clone(),
+        source: unpack::Error::Tar(source),
+    };
+    let mut input = BufReader::with_capacity(1 << 20, blobs.open(blob)?);
+    let compression = Compression::sniff(input.fill_buf().map_err(read_error)?);
+    let result = match compression {
+        Compression::None => unpack_stream(&mut input, dest, options),
+        Compression::Gzip => unpack_stream(
+            flate2::bufread::MultiGzDecoder::new(&mut input),
+            dest,
+            options,
+        ),
+        Compression::Zstd => {
+            let decoder =
+                zstd::stream::read::Decoder::with_buffer(&mut input).map_err(read_error)?;
+            unpack_stream(decoder, dest, options)
+        }
+    };
+    let (diff_id, size) = result.map_err(unpack_error)?;
+    // Read to the end of the blob so that its digest is checked even past the tar's end.
+    io::copy(&mut input, &mut io::sink()).map_err(read_error)?;
+    Ok((diff_id, size))
+}
+
+fn unpack_stream(
+    reader: impl Read,
+    dest: &Path,
+    options: &Options,
+) -> Result<(Digest, u64), unpack::Error> {
+    let mut hashing = HashingReader::new(reader);
+    unpack::unpack(&mut hashing, dest, options)?;
+    hashing.finish().map_err(unpack::Error::Tar)
+}

@@ -1,0 +1,91 @@
+//! The state root on disk and the three disciplines every writer under it follows:
+//! [`atomic`] (write a temporary file, then rename it into place, so readers see old or new, never half),
+//! [`lock`] (advisory file locks per object, so concurrent commands serialize where they must), and
+//! [`IoError`] (every I/O failure names the path and what was being done).
+//!
+//! The root defaults to `/var/lib/rcompose` (the CLI decides); each area of the runtime gets one
+//! directory under it (`image/` for the image store).
+
+pub mod atomic;
+pub mod lock;
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// An I/O error with the operation and the path it concerned.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to {action} {}", path.display())]
+pub struct IoError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `.map_err(ctx("read", &path))`: attaches action and path to an `io::Error`.
+pub fn ctx<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> IoError + 'a {
+    move |source| IoError::new(action, path, source)
+}
+
+/// Creates a directory and its parents.
+pub fn create_dir_all(path: &Path) -> Result<(), IoError> {
+    fs::create_dir_all(path).map_err(ctx("create directory", path))
+}
+
+/// Removes a file or a directory tree, without following symlinks; a missing path is not an error.
+///
+/// Directories unpacked from images may lack write permission for their owner (mode 0555), which
+/// stops a non-root caller from deleting their entries; such directories are made writable and the
+/// removal retried.
+pub fn remove_tree(path: &Path) -> Result<(), IoError> {
+    let metadata = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(IoError::new("inspect", path, error)),
+    };
+    if !metadata.is_dir() {
+        return match fs::remove_file(path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                Err(IoError::new("remove", path, error))
+            }
+            _ => Ok(()),
+        };
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            make_dirs_writable(path);
+            fs::remove_dir_all(path).map_err(ctx("remove directory", path))
+        }
+        Err(error) => Err(IoError::new("remove directory", path, error)),
+    }
+}
+
+fn make_dirs_writable(path: &Path) {
+    let Ok(metadata) = fs::symlink_metadata(path) else {
+        return;
+    };
+    if !metadata.is_dir() {
+        return;
+    }
+    let mode = metadata.permissions().mode();
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode | 0o700));
+    if let Ok(entries) = fs::read_dir(path) {
+        for entry in entries.flatten() {
+            make_dirs_writable(&entry.path());
+        }
+    }
+}

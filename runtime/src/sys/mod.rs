@@ -1,0 +1,107 @@
+//! The kernel boundary: the only module with `unsafe`. Thin, checked wrappers over the few syscalls std
+//! does not offer (device nodes, extended attributes on symlinks, the effective uid).
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn cstring(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Whether the process runs with effective uid 0.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The kind of special file [`mknod`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Char,
+    Block,
+    Fifo,
+}
+
+/// Creates a device node or FIFO with permission bits `mode` (not following a symlink at `path`:
+/// mknod never does).
+pub fn mknod(path: &Path, kind: NodeKind, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+    let path = cstring(path)?;
+    let kind_bits = match kind {
+        NodeKind::Char => libc::S_IFCHR,
+        NodeKind::Block => libc::S_IFBLK,
+        NodeKind::Fifo => libc::S_IFIFO,
+    };
+    let device = libc::makedev(major, minor);
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::mknod(path.as_ptr(), kind_bits | (mode & 0o7777), device) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets an extended attribute on `path` itself (a symlink is not followed).
+pub fn lsetxattr(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
+    let path = cstring(path)?;
+    let name = CString::new(name).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "xattr name contains a NUL byte",
+        )
+    })?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; `value` is a valid buffer of its length.
+    let rc = unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads an extended attribute of `path` itself; `None` if it is not set.
+pub fn lgetxattr(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let path = cstring(path)?;
+    let name = CString::new(name).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "xattr name contains a NUL byte",
+        )
+    })?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    // SAFETY: both strings are NUL-terminated; `buffer` is writable for its whole length.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
+    };
+    if n >= 0 {
+        buffer.truncate(n as usize);
+        return Ok(Some(buffer));
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::ENODATA) {
+        Ok(None)
+    } else {
+        Err(error)
+    }
+}
+
+/// Major and minor number of a device file's `st_rdev`.
+pub fn major_minor(rdev: u64) -> (u32, u32) {
+    (libc::major(rdev), libc::minor(rdev))
+}
