@@ -42,9 +42,14 @@ pub fn to_project(root: &Node) -> Result<Project, Diagnostic> {
 
 /// Builds the diagnostic for a serde error at `segments`.
 fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
-    let (node, key_span) = walk(root, segments);
-    let place = describe(segments);
     if let Some(unknown) = between(message, "unknown field `", "`") {
+        // The path may or may not end with the unknown key itself.
+        let parent = match segments.split_last() {
+            Some((last, parent)) if last == unknown => parent,
+            _ => segments,
+        };
+        let (node, _) = walk(root, parent);
+        let place = describe(parent);
         let span = node.as_map().and_then(|m| m.get(unknown)).map(|e| e.key_span.clone()).unwrap_or_else(|| node.span.clone());
         let expected: Vec<&str> = message
             .split_once("expected one of ")
@@ -58,6 +63,8 @@ fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
             None => diagnostic.with_hint(format!("the keys allowed here are: {}", expected.join(", "))),
         };
     }
+    let (node, key_span) = walk(root, segments);
+    let place = describe(segments);
     if let Some(missing) = between(message, "missing field `", "`") {
         return Diagnostic::at(&node.span, format!("missing key {missing:?}{place}"))
             .with_hint(format!("add `{missing}:` here"));
