@@ -422,14 +422,3 @@ pub(crate) fn opt_file_mode<'de, D: Deserializer<'de>>(
 
     deserializer.deserialize_any(ModeVisitor)
 }
-
-/// Serializes a file mode as the octal string `docker compose config` prints (`"0440"`).
-pub(crate) fn serialize_opt_file_mode<S: Serializer>(
-    value: &Option<u32>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(mode) => serializer.collect_str(&format_args!("0{mode:o}")),
-        None => serializer.serialize_none(),
-    }
-}

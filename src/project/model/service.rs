@@ -7,8 +7,8 @@ use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::lenient::{
-    dict, is_false, multi_dict, opt_file_mode, opt_scalar, scalar, serialize_opt_file_mode,
-    serialize_opt_number, string_or_list, vec_scalar,
+    dict, is_false, multi_dict, opt_file_mode, opt_scalar, scalar, serialize_opt_number,
+    string_or_list, vec_scalar,
 };
 use super::{Build, Deploy, Develop, Gpus, Port, ServiceNetwork, ServiceVolume};
 use crate::project::units::{ByteSize, Duration};
@@ -554,11 +554,10 @@ pub struct FileReference {
         skip_serializing_if = "Option::is_none"
     )]
     pub gid: Option<String>,
-    /// Permission bits; read from a number, or from an octal string (`"0440"`), printed in octal.
+    /// Permission bits: a number as written (`288`), or a string read as octal (`"0440"`).
     #[serde(
         default,
         deserialize_with = "opt_file_mode",
-        serialize_with = "serialize_opt_file_mode",
         skip_serializing_if = "Option::is_none"
     )]
     pub mode: Option<u32>,

@@ -62,7 +62,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 },
                 "image": "postgres:16",
                 "networks": {"back": {"aliases": ["database"], "ipv4_address": "172.20.0.5", "priority": 100}},
-                "secrets": [{"gid": "0", "mode": "0440", "source": "db_password", "target": "/run/secrets/db_password", "uid": "999"}],
+                "secrets": [{"gid": "0", "mode": 288, "source": "db_password", "target": "/run/secrets/db_password", "uid": "999"}],
                 "volumes": [
                     {"source": "pgdata", "target": "/var/lib/postgresql/data", "type": "volume", "volume": {"nocopy": true, "subpath": "16"}}
                 ]
@@ -97,7 +97,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "cap_add": ["NET_ADMIN"],
                 "cgroup": "private",
                 "command": ["npm", "start"],
-                "configs": [{"mode": "0444", "source": "nginx_conf", "target": "/etc/nginx/nginx.conf"}],
+                "configs": [{"mode": 292, "source": "nginx_conf", "target": "/etc/nginx/nginx.conf"}],
                 "cpus": 1.5,
                 "depends_on": {
                     "cache": {"condition": "service_started", "required": false},
@@ -593,7 +593,7 @@ fn scalars_are_read_in_either_spelling() {
     assert_eq!(printed["cpus"], json!(0.5));
     assert_eq!(printed["user"], json!("1000"));
     assert_eq!(printed["mem_limit"], json!(536_870_912));
-    assert_eq!(printed["secrets"][0]["mode"], json!("0440"));
+    assert_eq!(printed["secrets"][0]["mode"], json!(288));
     assert_eq!(printed["ulimits"]["nofile"], json!(1024));
     assert_eq!(printed.get("tty"), None);
 }
