@@ -71,4 +71,6 @@ pub enum Command {
     Config(commands::config::ConfigArgs),
     /// Show the rcompose version information
     Version(commands::version::VersionArgs),
+    /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history)
+    Image(commands::image::ImageArgs),
 }

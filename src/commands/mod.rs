@@ -2,6 +2,7 @@
 //! the work and hands the result to `output`.
 
 pub mod config;
+pub mod image;
 pub mod version;
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&global, args),
         Command::Version(args) => version::run(args),
+        Command::Image(args) => image::run(&global, args),
     }
 }
 

@@ -73,4 +73,15 @@ impl Environment {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Variable)> {
         self.variables.iter()
     }
+
+    /// A digest of the names and values, to tell environments apart in caches.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for (name, variable) in &self.variables {
+            name.hash(&mut hasher);
+            variable.value.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
 }

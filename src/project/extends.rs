@@ -65,7 +65,7 @@ fn resolve_service(
     let base = match extends.get("file").and_then(Node::as_text) {
         Some(file) => {
             let base_path = absolute(dir, file);
-            let other = loader.load_file(&base_path, environment, Some(&extends.span), stack);
+            let other = loader.load_base_file(&base_path, environment, &extends.span, stack);
             let other = match other {
                 Ok(other) => other,
                 Err(error) => {

@@ -63,6 +63,9 @@ pub struct Loader {
     /// Variables set by services' `env_file`s: the file and the service (for a warning when a `${}`
     /// uses one of them, which env_file does not feed).
     pub env_file_variables: BTreeMap<String, (PathBuf, String)>,
+    /// Files loaded as `extends` bases, by path and environment: a base shared by many services is
+    /// parsed and resolved once.
+    extends_bases: HashMap<(PathBuf, u64), Node>,
 }
 
 impl Loader {
@@ -74,6 +77,7 @@ impl Loader {
             unset: BTreeMap::new(),
             warnings: Vec::new(),
             env_file_variables: BTreeMap::new(),
+            extends_bases: HashMap::new(),
         }
     }
 
@@ -126,6 +130,23 @@ impl Loader {
             extends::resolve(self, &mut root, path, &dir, environment, extends_stack)?;
         }
         Ok(root)
+    }
+
+    /// Loads a file that an `extends` names (once per file and environment).
+    pub fn load_base_file(
+        &mut self,
+        path: &Path,
+        environment: &Environment,
+        referenced_at: &Span,
+        extends_stack: &mut Vec<(PathBuf, String)>,
+    ) -> Result<Node, Diagnostic> {
+        let key = (path.to_path_buf(), environment.fingerprint());
+        if let Some(node) = self.extends_bases.get(&key) {
+            return Ok(node.clone());
+        }
+        let node = self.load_file(path, environment, Some(referenced_at), extends_stack)?;
+        self.extends_bases.insert(key, node.clone());
+        Ok(node)
     }
 
     /// Loads a (sub-)project: its files merged, includes applied, paths made absolute and environments

@@ -51,11 +51,7 @@ fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
         let (node, _) = walk(root, parent);
         let place = describe(parent);
         let span = node.as_map().and_then(|m| m.get(unknown)).map(|e| e.key_span.clone()).unwrap_or_else(|| node.span.clone());
-        let expected: Vec<&str> = message
-            .split_once("expected one of ")
-            .map(|(_, list)| list.split(", ").map(|k| k.trim_matches('`')).collect())
-            .or_else(|| message.split_once("expected `").map(|(_, k)| vec![k.trim_end_matches('`')]))
-            .unwrap_or_default();
+        let expected = expected_keys(message);
         let diagnostic = Diagnostic::at(&span, format!("unknown key {unknown:?}{place}"));
         return match did_you_mean(unknown, expected.iter().copied()) {
             Some(suggestion) => diagnostic.with_hint(format!("did you mean {suggestion:?}?")),
@@ -82,9 +78,31 @@ fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
     Diagnostic::at(&span, format!("{}{place}{value}", friendly.trim_end_matches('.'))).with_hint(hint)
 }
 
+/// The keys serde lists after "expected" (`a`, "`a` or `b`", "one of `a`, `b`, `c`").
+fn expected_keys(message: &str) -> Vec<&str> {
+    let Some((_, list)) = message.split_once("expected ") else { return Vec::new() };
+    list.trim_start_matches("one of ")
+        .split(", ")
+        .flat_map(|part| part.split(" or "))
+        .map(|key| key.trim().trim_matches('`'))
+        .filter(|key| !key.is_empty())
+        .collect()
+}
+
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let rest = &text[text.find(start)? + start.len()..];
     Some(&rest[..rest.find(end)?])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_serde_key_lists() {
+        assert_eq!(super::expected_keys("unknown field `x`, expected `hard` or `soft`"), ["hard", "soft"]);
+        assert_eq!(super::expected_keys("unknown field `x`, expected `subpath`"), ["subpath"]);
+        assert_eq!(super::expected_keys("unknown field `x`, expected one of `a`, `b`, `c`"), ["a", "b", "c"]);
+        assert!(super::expected_keys("unknown field `x`, there are no fields").is_empty());
+    }
 }
 
 /// Follows map keys and sequence indexes down the tree as far as they go.
