@@ -110,7 +110,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
                 out.push_str(&format!("{name} {}\n", crate::hash::service_hash(service)));
             }
         }
-        for name in wanted.iter().filter(|w| **w != "*" && !project.services.contains_key(**w)) {
+        if let Some(name) = wanted.iter().find(|w| **w != "*" && !project.services.contains_key(**w)) {
             anyhow::bail!("no such service: {name}");
         }
         return Ok(out);

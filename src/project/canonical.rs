@@ -127,9 +127,7 @@ fn canonical_service(service: &mut Node) -> Result<()> {
     transform(service, "depends_on", canonical_depends_on)?;
     transform(service, "env_file", canonical_env_file)?;
     transform(service, "label_file", |node| Ok(string_list(node)))?;
-    for key in ["environment"] {
-        transform(service, key, nullable_key_value_map)?;
-    }
+    transform(service, "environment", nullable_key_value_map)?;
     for key in ["labels", "annotations", "sysctls", "storage_opt"] {
         transform(service, key, key_value_map)?;
     }

@@ -1,6 +1,7 @@
 //! Profiles: a service with `profiles` runs only when one of them is active (`--profile`,
 //! `COMPOSE_PROFILES`, `*` for all), or when it is named on the command line. A dependency on a disabled
-//! service is an error when required, and dropped with a warning when `required: false`.
+//! service is an error when required, and dropped with a warning when `required: false` (as is an
+//! optional dependency on a service that does not exist).
 
 use std::collections::BTreeSet;
 
@@ -37,6 +38,7 @@ pub fn apply(root: &mut Node, active: &[String], named: &[String], warnings: &mu
         }
     }
     services.retain(|name, _| !disabled.contains(name));
+    let defined: BTreeSet<String> = services.keys().cloned().collect();
     for (name, entry) in services.iter_mut() {
         let Some(depends_on) = entry.node.as_map_mut().and_then(|m| m.get_mut("depends_on")).map(|e| &mut e.node) else {
             continue;
@@ -44,7 +46,14 @@ pub fn apply(root: &mut Node, active: &[String], named: &[String], warnings: &mu
         let Value::Map(dependencies) = &mut depends_on.value else { continue };
         let mut dropped = Vec::new();
         for (dependency, condition) in dependencies.iter() {
+            let optional = condition.node.get("required").and_then(Node::as_text) == Some("false");
             if !disabled.contains(dependency) {
+                // An optional dependency on a service that does not exist only warns (validation
+                // reports required ones).
+                if optional && !defined.contains(dependency) {
+                    warnings.push(format!("service {name:?} depends on undefined service {dependency:?}: ignoring the optional dependency"));
+                    dropped.push(dependency.clone());
+                }
                 continue;
             }
             let required = condition.node.get("required").and_then(Node::as_text) != Some("false");

@@ -94,16 +94,6 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&rest[..rest.find(end)?])
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_serde_key_lists() {
-        assert_eq!(super::expected_keys("unknown field `x`, expected `hard` or `soft`"), ["hard", "soft"]);
-        assert_eq!(super::expected_keys("unknown field `x`, expected `subpath`"), ["subpath"]);
-        assert_eq!(super::expected_keys("unknown field `x`, expected one of `a`, `b`, `c`"), ["a", "b", "c"]);
-        assert!(super::expected_keys("unknown field `x`, there are no fields").is_empty());
-    }
-}
 
 /// Follows map keys and sequence indexes down the tree as far as they go.
 pub fn walk<'a>(root: &'a Node, segments: &[String]) -> (&'a Node, Option<Span>) {
@@ -158,4 +148,15 @@ pub fn take_extensions(root: &mut Node) -> JsonMap<String, Json> {
     let Some(map) = root.as_map_mut() else { return JsonMap::new() };
     let keys: Vec<String> = map.keys().filter(|k| k.starts_with("x-")).cloned().collect();
     keys.into_iter().filter_map(|key| map.shift_remove(&key).map(|entry| (key, to_json(&entry.node)))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_serde_key_lists() {
+        assert_eq!(super::expected_keys("unknown field `x`, expected `hard` or `soft`"), ["hard", "soft"]);
+        assert_eq!(super::expected_keys("unknown field `x`, expected `subpath`"), ["subpath"]);
+        assert_eq!(super::expected_keys("unknown field `x`, expected one of `a`, `b`, `c`"), ["a", "b", "c"]);
+        assert!(super::expected_keys("unknown field `x`, there are no fields").is_empty());
+    }
 }

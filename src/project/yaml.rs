@@ -380,49 +380,6 @@ fn merge_error(span: &Span) -> Diagnostic {
         .with_hint("use `<<: *anchor` where the anchor is a mapping")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_str(text: &str) -> Node {
-        parse(&Source::new("compose.yaml", text)).unwrap()
-    }
-
-    #[test]
-    fn keeps_positions_and_resolves_anchors_and_merge_keys() {
-        let node = parse_str("x-base: &base\n  image: busybox\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n");
-        let web = node.get("services").unwrap().get("web").unwrap();
-        assert_eq!(web.get("image").unwrap().as_text(), Some("busybox"));
-        assert_eq!(web.get("user").unwrap().as_text(), Some("app"));
-        let user = &web.as_map().unwrap()["user"];
-        assert_eq!((user.key_span.line, user.key_span.col), (7, 5));
-    }
-
-    #[test]
-    fn types_plain_scalars_like_go_yaml() {
-        assert_eq!(resolve_plain("0755"), Typed::Int(493));
-        assert_eq!(resolve_plain("0x1F"), Typed::Int(31));
-        assert_eq!(resolve_plain("8080"), Typed::Int(8080));
-        assert_eq!(resolve_plain("1.5"), Typed::Float(1.5));
-        assert_eq!(resolve_plain("yes"), Typed::Str);
-        assert_eq!(resolve_plain("1m30s"), Typed::Str);
-        assert_eq!(resolve_plain("8080:80"), Typed::Str);
-    }
-
-    #[test]
-    fn rejects_duplicate_keys_with_both_lines() {
-        let error = parse(&Source::new("c.yaml", "a: 1\nb: 2\na: 3\n")).unwrap_err();
-        assert!(error.message.contains("\"a\" already defined"), "{error}");
-        assert_eq!(error.span.unwrap().line, 3);
-    }
-
-    #[test]
-    fn reads_compose_tags() {
-        let node = parse_str("ports: !reset []\ncommand: !override [a]\n");
-        assert_eq!(node.get("ports").unwrap().tag, Some(Tag::Reset));
-        assert_eq!(node.get("command").unwrap().tag, Some(Tag::Override));
-    }
-}
 
 /// Builders for nodes the loader synthesizes; they carry the span of the text they were derived from.
 impl Node {
@@ -477,5 +434,49 @@ impl Node {
     /// The value as a string when it is a scalar (numbers and booleans as written).
     pub fn to_text(&self) -> Option<String> {
         self.as_text().map(str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Node {
+        parse(&Source::new("compose.yaml", text)).unwrap()
+    }
+
+    #[test]
+    fn keeps_positions_and_resolves_anchors_and_merge_keys() {
+        let node = parse_str("x-base: &base\n  image: busybox\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n");
+        let web = node.get("services").unwrap().get("web").unwrap();
+        assert_eq!(web.get("image").unwrap().as_text(), Some("busybox"));
+        assert_eq!(web.get("user").unwrap().as_text(), Some("app"));
+        let user = &web.as_map().unwrap()["user"];
+        assert_eq!((user.key_span.line, user.key_span.col), (7, 5));
+    }
+
+    #[test]
+    fn types_plain_scalars_like_go_yaml() {
+        assert_eq!(resolve_plain("0755"), Typed::Int(493));
+        assert_eq!(resolve_plain("0x1F"), Typed::Int(31));
+        assert_eq!(resolve_plain("8080"), Typed::Int(8080));
+        assert_eq!(resolve_plain("1.5"), Typed::Float(1.5));
+        assert_eq!(resolve_plain("yes"), Typed::Str);
+        assert_eq!(resolve_plain("1m30s"), Typed::Str);
+        assert_eq!(resolve_plain("8080:80"), Typed::Str);
+    }
+
+    #[test]
+    fn rejects_duplicate_keys_with_both_lines() {
+        let error = parse(&Source::new("c.yaml", "a: 1\nb: 2\na: 3\n")).unwrap_err();
+        assert!(error.message.contains("\"a\" already defined"), "{error}");
+        assert_eq!(error.span.unwrap().line, 3);
+    }
+
+    #[test]
+    fn reads_compose_tags() {
+        let node = parse_str("ports: !reset []\ncommand: !override [a]\n");
+        assert_eq!(node.get("ports").unwrap().tag, Some(Tag::Reset));
+        assert_eq!(node.get("command").unwrap().tag, Some(Tag::Override));
     }
 }

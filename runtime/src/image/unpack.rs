@@ -22,6 +22,7 @@
 //! FIFOs are kept. Directory modes and times are applied at the end, deepest first, so that creating
 //! children neither fails on a read-only directory nor changes the recorded mtime.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -29,6 +30,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use filetime::FileTime;
 
@@ -88,6 +90,8 @@ pub enum Error {
     InvalidWhiteout { path: String },
     #[error("creating {path:?} needs root (CAP_MKNOD: device nodes and overlay whiteouts)")]
     NeedsRoot { path: String },
+    #[error("file {path:?} is cut short: the header says {expected} bytes, the stream has {found} (truncated archive?)")]
+    Truncated { path: String, expected: u64, found: u64 },
     #[error("corrupt tar stream")]
     Tar(#[source] io::Error),
     #[error("corrupt tar header of entry {path:?}")]
@@ -128,19 +132,59 @@ pub fn unpack(reader: impl Read, dest: &Path, options: &Options) -> Result<Stats
         stats: Stats::default(),
         buffer: vec![0; 256 * 1024],
     };
-    let mut archive = tar::Archive::new(reader);
+    let position = Rc::new(Cell::new(Position::default()));
+    let mut archive = tar::Archive::new(Counting { inner: reader, position: Rc::clone(&position) });
+    let mut data_end = 0;
     for entry in archive.entries().map_err(Error::Tar)? {
-        let entry = entry.map_err(Error::Tar)?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(_) if ends_after_padding(position.get(), data_end) => break,
+            Err(error) => return Err(Error::Tar(error)),
+        };
         unpacker.stats.entries += 1;
         if unpacker.stats.entries > options.max_entries {
-            return Err(Error::TooManyEntries {
-                max: options.max_entries,
-            });
+            return Err(Error::TooManyEntries { max: options.max_entries });
         }
+        data_end = entry.raw_file_position() + entry.size();
         unpacker.entry(entry)?;
     }
     unpacker.finish_dirs()?;
     Ok(unpacker.stats)
+}
+
+/// How far the tar reader got, and whether the stream has ended.
+#[derive(Debug, Clone, Copy, Default)]
+struct Position {
+    bytes: u64,
+    eof: bool,
+}
+
+struct Counting<R> {
+    inner: R,
+    position: Rc<Cell<Position>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut position = self.position.get();
+        position.bytes += n as u64;
+        position.eof |= n == 0 && !buf.is_empty();
+        self.position.set(position);
+        Ok(n)
+    }
+}
+
+/// Go's archive/tar (and so docker, containerd, umoci, skopeo) treats a stream that ends after the last
+/// entry's data, without the padding to 512 bytes or the two zero blocks, as a complete archive, and
+/// some writers (umoci) produce such layers. Accept exactly that: the stream ended, and nothing past the
+/// last entry's data is missing but padding. A cut inside a header or inside file data stays an error
+/// (file data is checked against the header's size).
+fn ends_after_padding(position: Position, data_end: u64) -> bool {
+    position.eof
+        && data_end > 0
+        && position.bytes >= data_end
+        && position.bytes <= data_end.next_multiple_of(512)
 }
 
 struct Unpacker<'a> {
@@ -453,6 +497,7 @@ impl Unpacker<'_> {
             .open(&full)
             .map_err(ctx("create", &full))?;
         self.known.insert(rel.to_vec(), Kind::Other);
+        let mut written = 0u64;
         loop {
             let n = match entry.read(&mut self.buffer) {
                 Ok(0) => break,
@@ -460,9 +505,12 @@ impl Unpacker<'_> {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(Error::Tar(error)),
             };
-            file.write_all(&self.buffer[..n])
-                .map_err(ctx("write", &full))?;
-            self.stats.file_bytes += n as u64;
+            file.write_all(&self.buffer[..n]).map_err(ctx("write", &full))?;
+            written += n as u64;
+        }
+        self.stats.file_bytes += written;
+        if written != entry.size() {
+            return Err(Error::Truncated { path: lossy(rel), expected: entry.size(), found: written });
         }
         if self.options.preserve_owners {
             std::os::unix::fs::fchown(&file, Some(meta.uid as u32), Some(meta.gid as u32))

@@ -458,11 +458,28 @@ fn survives_tar_bombs_within_limits() {
 }
 
 #[test]
+fn accepts_missing_padding_and_trailer_like_go() {
+    // What umoci writes: the last file's data, then nothing.
+    let archive = tar_of(&[Entry::Dir("etc/"), Entry::File("etc/motd", b"hi\n")]);
+    let cut = 512 * 2 + 3;
+    let sandbox = sandbox();
+    unpack(&archive[..cut], &sandbox.dest, &Options::default()).unwrap();
+    assert_eq!(fs::read(sandbox.dest.join("etc/motd")).unwrap(), b"hi\n");
+    // Cut one byte into the data: an error, not a short file.
+    let sandbox = self::sandbox();
+    let error = unpack(&archive[..cut - 1], &sandbox.dest, &Options::default()).unwrap_err();
+    assert!(matches!(error, Error::Truncated { .. }), "{error}");
+}
+
+#[test]
 fn reports_truncated_and_garbage_streams() {
     let archive = tar_of(&[Entry::File("big", &[7u8; 10_000])]);
     let sandbox = sandbox();
     let error = unpack(&archive[..3000], &sandbox.dest, &Options::default()).unwrap_err();
-    assert!(matches!(error, Error::Tar(_)), "{error}");
+    assert!(matches!(error, Error::Truncated { expected: 10_000, found: 2488, .. }), "{error}");
+    let sandbox = self::sandbox();
+    let error = unpack(&archive[..300], &sandbox.dest, &Options::default()).unwrap_err();
+    assert!(matches!(error, Error::Tar(_)), "cut inside a header: {error}");
     let sandbox = self::sandbox();
     let garbage = vec![0x5au8; 4096];
     assert!(unpack(&garbage[..], &sandbox.dest, &Options::default()).is_err());
