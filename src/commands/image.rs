@@ -172,8 +172,12 @@ struct HistoryArgs {
 
 /// Runs an `image` subcommand.
 pub fn run(global: &GlobalOptions, args: ImageArgs) -> anyhow::Result<ExitCode> {
-    let root = global.root.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
-    let store = ImageStore::open(&root).with_context(|| format!("cannot open the image store under {}", root.display()))?;
+    let root = global
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+    let store = ImageStore::open(&root)
+        .with_context(|| format!("cannot open the image store under {}", root.display()))?;
     match args.command {
         ImageCommand::Import(args) => import(&store, args),
         ImageCommand::Load(args) => load(&store, args),
@@ -191,7 +195,9 @@ pub fn run(global: &GlobalOptions, args: ImageArgs) -> anyhow::Result<ExitCode> 
 fn open_input(path: &str) -> anyhow::Result<Box<dyn Read>> {
     if path == "-" {
         if io::stdin().is_terminal() {
-            bail!("requested to read from STDIN, but STDIN is a terminal; pipe an archive in or give a file");
+            bail!(
+                "requested to read from STDIN, but STDIN is a terminal; pipe an archive in or give a file"
+            );
         }
         return Ok(Box::new(io::stdin().lock()));
     }
@@ -201,10 +207,19 @@ fn open_input(path: &str) -> anyhow::Result<Box<dyn Read>> {
 
 fn import(store: &ImageStore, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let name = args.reference.as_deref().map(ImageRef::parse).transpose()?;
-    let changes = args.changes.iter().map(|change| Change::parse(change)).collect::<Result<Vec<_>, _>>()?;
+    let changes = args
+        .changes
+        .iter()
+        .map(|change| Change::parse(change))
+        .collect::<Result<Vec<_>, _>>()?;
     let input = open_input(&args.source)?;
     let loaded = store
-        .import(input, name.as_ref(), &changes, args.message.as_deref().unwrap_or(&args.source))
+        .import(
+            input,
+            name.as_ref(),
+            &changes,
+            args.message.as_deref().unwrap_or(&args.source),
+        )
         .with_context(|| format!("cannot import {}", args.source))?;
     output::stdout(&format!("{}\n", loaded.id))?;
     Ok(ExitCode::SUCCESS)
@@ -213,12 +228,18 @@ fn import(store: &ImageStore, args: ImportArgs) -> anyhow::Result<ExitCode> {
 fn load(store: &ImageStore, args: LoadArgs) -> anyhow::Result<ExitCode> {
     let path = args.input.unwrap_or_else(|| "-".to_owned());
     let input = open_input(&path)?;
-    let loaded = store.load(input).with_context(|| format!("cannot load {}", if path == "-" { "STDIN" } else { &path }))?;
+    let loaded = store
+        .load(input)
+        .with_context(|| format!("cannot load {}", if path == "-" { "STDIN" } else { &path }))?;
     let mut text = String::new();
     let mut notes = Vec::new();
     for image in &loaded {
         for (name, old) in &image.replaced {
-            notes.push(format!("the image {} already existed; the old one ({}) lost that name", name.familiar(), old.short()));
+            notes.push(format!(
+                "the image {} already existed; the old one ({}) lost that name",
+                name.familiar(),
+                old.short()
+            ));
         }
         for name in &image.names {
             text.push_str(&format!("Loaded image: {}\n", name.familiar()));
@@ -248,7 +269,9 @@ fn save(store: &ImageStore, args: SaveArgs) -> anyhow::Result<ExitCode> {
             if io::stdout().is_terminal() {
                 bail!("refusing to write an archive to a terminal; use -o FILE or redirect STDOUT");
             }
-            store.save(&args.images, format, io::stdout().lock()).context("cannot save to STDOUT")?;
+            store
+                .save(&args.images, format, io::stdout().lock())
+                .context("cannot save to STDOUT")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -274,11 +297,17 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
                     other => bail!("invalid filter dangling={other}: use true or false"),
                 })
             }
-            _ => bail!("invalid filter {filter:?}: supported filters are reference=PATTERN and dangling=true|false"),
+            _ => bail!(
+                "invalid filter {filter:?}: supported filters are reference=PATTERN and dangling=true|false"
+            ),
         }
     }
     let mut images = store.images()?;
-    images.sort_by(|a, b| b.created_unix().cmp(&a.created_unix()).then(a.id.cmp(&b.id)));
+    images.sort_by(|a, b| {
+        b.created_unix()
+            .cmp(&a.created_unix())
+            .then(a.id.cmp(&b.id))
+    });
     let mut rows = Vec::new();
     for image in &images {
         if image.names.is_empty() {
@@ -291,16 +320,31 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         for name in &image.names {
-            if patterns.iter().all(|pattern| reference_matches(pattern, name)) {
-                rows.push(Row { image, name: Some(name) });
+            if patterns
+                .iter()
+                .all(|pattern| reference_matches(pattern, name))
+            {
+                rows.push(Row {
+                    image,
+                    name: Some(name),
+                });
             }
         }
     }
-    let id = |image: &Image| if args.no_trunc { image.id.to_string() } else { image.id.short().to_owned() };
+    let id = |image: &Image| {
+        if args.no_trunc {
+            image.id.to_string()
+        } else {
+            image.id.short().to_owned()
+        }
+    };
     let now = runtime::time::now_unix();
     let text = if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
-        rows.iter().filter(|row| seen.insert(&row.image.id)).map(|row| id(row.image) + "\n").collect()
+        rows.iter()
+            .filter(|row| seen.insert(&row.image.id))
+            .map(|row| id(row.image) + "\n")
+            .collect()
     } else if args.format == ListFormat::Json {
         rows.iter()
             .map(|row| {
@@ -337,7 +381,12 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
                     cells.push(row.image.manifest_digest.to_string());
                 }
                 cells.push(id(row.image));
-                cells.push(row.image.created_unix().map(|c| since(now, c)).unwrap_or_else(|| "N/A".to_owned()));
+                cells.push(
+                    row.image
+                        .created_unix()
+                        .map(|c| since(now, c))
+                        .unwrap_or_else(|| "N/A".to_owned()),
+                );
                 cells.push(human_size(row.image.size()));
                 cells
             })
@@ -350,7 +399,10 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
 
 fn split_name(name: Option<&ImageRef>) -> (String, String) {
     match name {
-        Some(name) => (name.familiar_repository(), name.tag().unwrap_or("<none>").to_owned()),
+        Some(name) => (
+            name.familiar_repository(),
+            name.tag().unwrap_or("<none>").to_owned(),
+        ),
         None => ("<none>".to_owned(), "<none>".to_owned()),
     }
 }
@@ -367,7 +419,8 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
         (Some(b'*'), _) => {
-            glob(&pattern[1..], text) || (text.first().is_some_and(|&c| c != b'/') && glob(pattern, &text[1..]))
+            glob(&pattern[1..], text)
+                || (text.first().is_some_and(|&c| c != b'/') && glob(pattern, &text[1..]))
         }
         (Some(b'?'), Some(&c)) if c != b'/' => glob(&pattern[1..], &text[1..]),
         (Some(p), Some(t)) if p == t => glob(&pattern[1..], &text[1..]),
@@ -401,9 +454,16 @@ fn inspect(store: &ImageStore, args: InspectArgs) -> anyhow::Result<ExitCode> {
 fn inspect_json(image: &Image) -> Value {
     let config = image.config.config().clone().unwrap_or_default();
     let as_map = |keys: &Option<Vec<String>>| {
-        keys.as_ref().map(|keys| keys.iter().map(|key| (key.clone(), json!({}))).collect::<BTreeMap<_, _>>())
+        keys.as_ref().map(|keys| {
+            keys.iter()
+                .map(|key| (key.clone(), json!({})))
+                .collect::<BTreeMap<_, _>>()
+        })
     };
-    let labels = config.labels().as_ref().map(|labels| labels.iter().collect::<BTreeMap<_, _>>());
+    let labels = config
+        .labels()
+        .as_ref()
+        .map(|labels| labels.iter().collect::<BTreeMap<_, _>>());
     let comment = image
         .config
         .history()
@@ -469,7 +529,9 @@ fn rm(store: &ImageStore, args: RmArgs) -> anyhow::Result<ExitCode> {
 
 fn tag(store: &ImageStore, args: TagArgs) -> anyhow::Result<ExitCode> {
     let target = ImageRef::parse(&args.target)?;
-    store.tag(&args.source, &target).with_context(|| format!("cannot tag {} as {}", args.source, args.target))?;
+    store
+        .tag(&args.source, &target)
+        .with_context(|| format!("cannot tag {} as {}", args.source, args.target))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -483,7 +545,10 @@ fn prune(store: &ImageStore, _args: PruneArgs) -> anyhow::Result<ExitCode> {
         }
         text.push('\n');
     }
-    text.push_str(&format!("Total reclaimed space: {}\n", human_size(report.reclaimed_bytes)));
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(report.reclaimed_bytes)
+    ));
     output::stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -492,25 +557,63 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let image = store.image(&args.image)?;
     let now = runtime::time::now_unix();
     // History entries in order, with the layer size of those that made a layer.
-    let mut layer_sizes = image.layers.iter().map(|layer| layer.unpacked.as_ref().map_or(layer.blob_size, |l| l.size));
+    let mut layer_sizes = image
+        .layers
+        .iter()
+        .map(|layer| layer.unpacked.as_ref().map_or(layer.blob_size, |l| l.size));
     let mut entries: Vec<(Option<String>, String, u64, String)> = match image.config.history() {
         Some(history) if !history.is_empty() => history
             .iter()
             .map(|entry| {
-                let size = if entry.empty_layer().unwrap_or(false) { 0 } else { layer_sizes.next().unwrap_or(0) };
-                (entry.created().clone(), entry.created_by().clone().unwrap_or_default(), size, entry.comment().clone().unwrap_or_default())
+                let size = if entry.empty_layer().unwrap_or(false) {
+                    0
+                } else {
+                    layer_sizes.next().unwrap_or(0)
+                };
+                (
+                    entry.created().clone(),
+                    entry.created_by().clone().unwrap_or_default(),
+                    size,
+                    entry.comment().clone().unwrap_or_default(),
+                )
             })
             .collect(),
-        _ => layer_sizes.map(|size| (image.config.created().clone(), String::new(), size, String::new())).collect(),
+        _ => layer_sizes
+            .map(|size| {
+                (
+                    image.config.created().clone(),
+                    String::new(),
+                    size,
+                    String::new(),
+                )
+            })
+            .collect(),
     };
     entries.reverse();
-    let id = if args.no_trunc { image.id.to_string() } else { image.id.short().to_owned() };
-    let image_column = |index: usize| if index == 0 { id.clone() } else { "<missing>".to_owned() };
+    let id = if args.no_trunc {
+        image.id.to_string()
+    } else {
+        image.id.short().to_owned()
+    };
+    let image_column = |index: usize| {
+        if index == 0 {
+            id.clone()
+        } else {
+            "<missing>".to_owned()
+        }
+    };
     let created = |when: &Option<String>| {
-        when.as_deref().and_then(runtime::time::parse_rfc3339).map(|c| since(now, c)).unwrap_or_else(|| "N/A".to_owned())
+        when.as_deref()
+            .and_then(runtime::time::parse_rfc3339)
+            .map(|c| since(now, c))
+            .unwrap_or_else(|| "N/A".to_owned())
     };
     let text = if args.quiet {
-        entries.iter().enumerate().map(|(index, _)| image_column(index) + "\n").collect()
+        entries
+            .iter()
+            .enumerate()
+            .map(|(index, _)| image_column(index) + "\n")
+            .collect()
     } else if args.format == ListFormat::Json {
         entries
             .iter()
@@ -532,11 +635,24 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .enumerate()
             .map(|(index, (when, by, size, comment))| {
-                let by = if args.no_trunc || by.chars().count() <= 45 { by.clone() } else { by.chars().take(44).collect::<String>() + "…" };
-                vec![image_column(index), created(when), by, human_size(*size), comment.clone()]
+                let by = if args.no_trunc || by.chars().count() <= 45 {
+                    by.clone()
+                } else {
+                    by.chars().take(44).collect::<String>() + "…"
+                };
+                vec![
+                    image_column(index),
+                    created(when),
+                    by,
+                    human_size(*size),
+                    comment.clone(),
+                ]
             })
             .collect();
-        output::table::render(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows)
+        output::table::render(
+            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            &rows,
+        )
     };
     output::stdout(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -551,7 +667,13 @@ fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let decimals = if value >= 100.0 { 0 } else if value >= 10.0 { 1 } else { 2 };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
     let mut text = format!("{value:.decimals$}");
     if text.contains('.') {
         text = text.trim_end_matches('0').trim_end_matches('.').to_owned();
@@ -592,7 +714,9 @@ fn since(now: i64, then: i64) -> String {
 
 /// docker's `CreatedAt` format: `2024-05-01 12:00:00 +0000 UTC`.
 fn docker_time(unix: i64) -> String {
-    runtime::time::format_rfc3339(unix).replace('T', " ").replace('Z', " +0000 UTC")
+    runtime::time::format_rfc3339(unix)
+        .replace('T', " ")
+        .replace('Z', " +0000 UTC")
 }
 
 #[cfg(test)]
@@ -601,7 +725,14 @@ mod tests {
 
     #[test]
     fn sizes_like_docker() {
-        for (bytes, expected) in [(0, "0B"), (999, "999B"), (4_261_000, "4.26MB"), (856_000, "856kB"), (12_300_000_000, "12.3GB"), (1_000, "1kB")] {
+        for (bytes, expected) in [
+            (0, "0B"),
+            (999, "999B"),
+            (4_261_000, "4.26MB"),
+            (856_000, "856kB"),
+            (12_300_000_000, "12.3GB"),
+            (1_000, "1kB"),
+        ] {
             assert_eq!(human_size(bytes), expected);
         }
     }

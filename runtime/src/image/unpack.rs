@@ -90,8 +90,14 @@ pub enum Error {
     InvalidWhiteout { path: String },
     #[error("creating {path:?} needs root (CAP_MKNOD: device nodes and overlay whiteouts)")]
     NeedsRoot { path: String },
-    #[error("file {path:?} is cut short: the header says {expected} bytes, the stream has {found} (truncated archive?)")]
-    Truncated { path: String, expected: u64, found: u64 },
+    #[error(
+        "file {path:?} is cut short: the header says {expected} bytes, the stream has {found} (truncated archive?)"
+    )]
+    Truncated {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
     #[error("corrupt tar stream")]
     Tar(#[source] io::Error),
     #[error("corrupt tar header of entry {path:?}")]
@@ -133,7 +139,10 @@ pub fn unpack(reader: impl Read, dest: &Path, options: &Options) -> Result<Stats
         buffer: vec![0; 256 * 1024],
     };
     let position = Rc::new(Cell::new(Position::default()));
-    let mut archive = tar::Archive::new(Counting { inner: reader, position: Rc::clone(&position) });
+    let mut archive = tar::Archive::new(Counting {
+        inner: reader,
+        position: Rc::clone(&position),
+    });
     let mut data_end = 0;
     for entry in archive.entries().map_err(Error::Tar)? {
         let entry = match entry {
@@ -143,7 +152,9 @@ pub fn unpack(reader: impl Read, dest: &Path, options: &Options) -> Result<Stats
         };
         unpacker.stats.entries += 1;
         if unpacker.stats.entries > options.max_entries {
-            return Err(Error::TooManyEntries { max: options.max_entries });
+            return Err(Error::TooManyEntries {
+                max: options.max_entries,
+            });
         }
         data_end = entry.raw_file_position() + entry.size();
         unpacker.entry(entry)?;
@@ -505,12 +516,17 @@ impl Unpacker<'_> {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(Error::Tar(error)),
             };
-            file.write_all(&self.buffer[..n]).map_err(ctx("write", &full))?;
+            file.write_all(&self.buffer[..n])
+                .map_err(ctx("write", &full))?;
             written += n as u64;
         }
         self.stats.file_bytes += written;
         if written != entry.size() {
-            return Err(Error::Truncated { path: lossy(rel), expected: entry.size(), found: written });
+            return Err(Error::Truncated {
+                path: lossy(rel),
+                expected: entry.size(),
+                found: written,
+            });
         }
         if self.options.preserve_owners {
             std::os::unix::fs::fchown(&file, Some(meta.uid as u32), Some(meta.gid as u32))

@@ -476,10 +476,23 @@ fn reports_truncated_and_garbage_streams() {
     let archive = tar_of(&[Entry::File("big", &[7u8; 10_000])]);
     let sandbox = sandbox();
     let error = unpack(&archive[..3000], &sandbox.dest, &Options::default()).unwrap_err();
-    assert!(matches!(error, Error::Truncated { expected: 10_000, found: 2488, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::Truncated {
+                expected: 10_000,
+                found: 2488,
+                ..
+            }
+        ),
+        "{error}"
+    );
     let sandbox = self::sandbox();
     let error = unpack(&archive[..300], &sandbox.dest, &Options::default()).unwrap_err();
-    assert!(matches!(error, Error::Tar(_)), "cut inside a header: {error}");
+    assert!(
+        matches!(error, Error::Tar(_)),
+        "cut inside a header: {error}"
+    );
     let sandbox = self::sandbox();
     let garbage = vec![0x5au8; 4096];
     assert!(unpack(&garbage[..], &sandbox.dest, &Options::default()).is_err());
