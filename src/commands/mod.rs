@@ -15,6 +15,7 @@ use crate::project;
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
+    crate::output::configure(global.ansi);
     match cli.command {
         Command::Config(args) => config::run(&global, args),
         Command::Version(args) => version::run(args),

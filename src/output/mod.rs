@@ -1,10 +1,54 @@
 //! The only module that writes to the terminal: command results on stdout, diagnostics on stderr.
 //! A closed pipe (`rcompose config | head`) is not an error.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cli::AnsiMode;
 use crate::project::diag::Diagnostics;
+
+/// Whether stderr gets colours; decided once from `--ansi` by [`configure`].
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Applies `--ansi`: `always`, `never`, or colours only when standard error is a terminal (and
+/// `NO_COLOR` is not set).
+pub fn configure(ansi: AnsiMode) {
+    let color = match ansi {
+        AnsiMode::Always => true,
+        AnsiMode::Never => false,
+        AnsiMode::Auto => io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    COLOR.store(color, Ordering::Relaxed);
+}
+
+/// Wraps `text` in an SGR sequence when colours are on.
+fn paint(text: &str, sgr: &str) -> String {
+    if COLOR.load(Ordering::Relaxed) { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_string() }
+}
+
+/// Colours a rendered diagnostic: `error:` red, `hint:` cyan, the caret line red.
+fn paint_diagnostics(text: &str) -> String {
+    if !COLOR.load(Ordering::Relaxed) {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for line in text.lines() {
+        let painted = if let Some(rest) = line.strip_prefix("error:") {
+            format!("{}{rest}", paint("error:", "1;31"))
+        } else if let Some(rest) = line.strip_prefix("  hint:") {
+            format!("  {}{rest}", paint("hint:", "1;36"))
+        } else if line.trim_end().ends_with('^') && line.trim_start().starts_with('|') {
+            let (gutter, caret) = line.split_at(line.rfind('^').unwrap_or(0));
+            format!("{gutter}{}", paint(caret, "1;31"))
+        } else {
+            line.to_string()
+        };
+        out.push_str(&painted);
+        out.push('\n');
+    }
+    out
+}
 
 /// Exit code for an invalid project (parse, interpolation, merge or validation errors), as docker compose.
 pub const EXIT_INVALID_PROJECT: u8 = 15;
@@ -24,7 +68,7 @@ pub fn stdout(text: &str) -> io::Result<()> {
 pub fn warnings(warnings: &[String]) {
     let mut err = io::stderr().lock();
     for warning in warnings {
-        let _ = writeln!(err, "WARN[0000] {warning}");
+        let _ = writeln!(err, "{} {warning}", paint("WARN[0000]", "33"));
     }
 }
 
@@ -32,10 +76,10 @@ pub fn warnings(warnings: &[String]) {
 pub fn report_error(error: &anyhow::Error) -> ExitCode {
     let mut err = io::stderr().lock();
     if let Some(diagnostics) = error.downcast_ref::<Diagnostics>() {
-        let _ = write!(err, "{diagnostics}");
+        let _ = write!(err, "{}", paint_diagnostics(&diagnostics.to_string()));
         return ExitCode::from(diagnostics.exit_code());
     }
-    let _ = writeln!(err, "error: {error}");
+    let _ = writeln!(err, "{} {error}", paint("error:", "1;31"));
     for cause in error.chain().skip(1) {
         let _ = writeln!(err, "  caused by: {cause}");
     }

@@ -45,13 +45,13 @@ pub fn merge_at(base: Node, over: Node, path: &mut Vec<String>) -> Node {
                 return Node { value: Value::Map(over_map), span: over.span, tag: None };
             }
             for (key, over_entry) in over_map {
-                match base_map.shift_remove_full(&key) {
-                    Some((index, _, base_entry)) => {
-                        path.push(key.clone());
-                        let node = merge_at(base_entry.node, over_entry.node, path);
+                match base_map.get_mut(&key) {
+                    Some(base_entry) => {
+                        let base_node = std::mem::replace(&mut base_entry.node, Node::null(&over_entry.key_span));
+                        path.push(key);
+                        base_entry.node = merge_at(base_node, over_entry.node, path);
+                        base_entry.key_span = over_entry.key_span;
                         path.pop();
-                        let entry = super::yaml::Entry { key_span: over_entry.key_span, node };
-                        base_map.shift_insert(index, key, entry);
                     }
                     None => {
                         base_map.insert(key, over_entry);
