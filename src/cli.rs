@@ -19,6 +19,7 @@ pub struct Cli {
 
 /// Options that every command accepts, with docker compose's names.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalOptions {
     /// Compose configuration files (repeatable; `-` reads standard input)
     #[arg(short = 'f', long = "file", id = "file", global = true, value_name = "FILE")]
@@ -41,9 +42,6 @@ pub struct GlobalOptions {
     /// Control when to print ANSI control characters
     #[arg(long, global = true, value_enum, default_value_t = AnsiMode::Auto, env = "COMPOSE_ANSI")]
     pub ansi: AnsiMode,
-    /// Set type of progress output
-    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto, env = "COMPOSE_PROGRESS")]
-    pub progress: ProgressMode,
 }
 
 /// When colours and other ANSI sequences are written.
@@ -52,16 +50,6 @@ pub enum AnsiMode {
     Never,
     Always,
     Auto,
-}
-
-/// How progress of long work is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProgressMode {
-    Auto,
-    Tty,
-    Plain,
-    Json,
-    Quiet,
 }
 
 /// The verbs. Only commands that work exist.
