@@ -235,7 +235,12 @@ pub fn unpack_blob(
     let mut input = BufReader::with_capacity(1 << 20, blobs.open(blob)?);
     let compression = Compression::sniff(input.fill_buf().map_err(read_error)?);
     let result = match compression {
-        Compression::None => unpack_stream(&mut input, dest, options),
+        // Uncompressed: the diff id is the blob digest, which the verified reader checks at its end, so
+        // one hash covers both.
+        Compression::None => unpack::unpack(&mut input, dest, options).and_then(|_| {
+            let size = io::copy(&mut input, &mut io::sink()).map_err(unpack::Error::Tar)?;
+            Ok((blob.clone(), size))
+        }),
         Compression::Gzip => unpack_stream(
             flate2::bufread::MultiGzDecoder::new(&mut input),
             dest,
@@ -247,7 +252,10 @@ pub fn unpack_blob(
             unpack_stream(decoder, dest, options)
         }
     };
-    let (diff_id, size) = result.map_err(unpack_error)?;
+    let (diff_id, mut size) = result.map_err(unpack_error)?;
+    if compression == Compression::None {
+        size = blobs.size(blob)?;
+    }
     // Read to the end of the blob so that its digest is checked even past the tar's end.
     io::copy(&mut input, &mut io::sink()).map_err(read_error)?;
     Ok((diff_id, size))

@@ -146,6 +146,29 @@ impl Image {
             .and_then(crate::time::parse_rfc3339)
     }
 
+    /// The value of an overlay `lowerdir=` option for this image: the unpacked layers, top first, with
+    /// `\\`, `:` and `,` escaped as overlayfs reads them. With short layer ids this stays far below the
+    /// 4096-byte mount-option page for 100+ layers (see `layer`). `None` if a layer is not unpacked.
+    pub fn lowerdir(&self) -> Option<String> {
+        let dirs = self.layer_dirs()?;
+        let escaped: Vec<String> = dirs
+            .iter()
+            .rev()
+            .map(|dir| {
+                let text = dir.to_string_lossy();
+                let mut out = String::with_capacity(text.len());
+                for c in text.chars() {
+                    if matches!(c, '\\' | ':' | ',') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out
+            })
+            .collect();
+        Some(escaped.join(":"))
+    }
+
     /// The unpacked layer directories, from the base up (reverse for an overlay `lowerdir=`).
     pub fn layer_dirs(&self) -> Option<Vec<PathBuf>> {
         self.layers

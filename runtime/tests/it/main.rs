@@ -7,4 +7,5 @@ mod concurrency;
 mod hostile;
 mod lifecycle;
 mod mutation;
+mod overlay;
 mod peers;
