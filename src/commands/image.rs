@@ -264,14 +264,20 @@ fn save(store: &ImageStore, args: SaveArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => store
             .save_to_file(&args.images, format, path)
-            .with_context(|| format!("cannot save to {}", path.display()))?,
+            .with_context(|| {
+                format!(
+                    "cannot save {} to {}",
+                    args.images.join(", "),
+                    path.display()
+                )
+            })?,
         None => {
             if io::stdout().is_terminal() {
                 bail!("refusing to write an archive to a terminal; use -o FILE or redirect STDOUT");
             }
             store
                 .save(&args.images, format, io::stdout().lock())
-                .context("cannot save to STDOUT")?;
+                .with_context(|| format!("cannot save {}", args.images.join(", ")))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -313,7 +313,7 @@ impl ImageStore {
                 }
             };
             for digest in needed {
-                if !self.blobs.contains(&digest) {
+                if !self.blobs.contains(&digest) && !self.is_split_layer(&digest)? {
                     let path = files
                         .get(&digest)
                         .ok_or_else(|| Error::MissingBlob(digest.clone()))?;

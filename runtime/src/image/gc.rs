@@ -64,7 +64,13 @@ fn referenced(store: &ImageStore) -> Result<Referenced, Error> {
 
 /// Deletes unreferenced blobs, layers, orphaned layer directories and stray temporary files.
 pub(crate) fn collect(store: &ImageStore) -> Result<PruneReport, Error> {
-    let referenced = referenced(store)?;
+    let mut referenced = referenced(store)?;
+    // An uncompressed layer stored as a split needs no tarball (one may be left by a killed command).
+    for layer in store.layers.list()? {
+        if layer.split {
+            referenced.blobs.remove(&layer.diff_id);
+        }
+    }
     let mut report = PruneReport::default();
     let (blobs, strays) = store.blobs.list()?;
     for digest in blobs

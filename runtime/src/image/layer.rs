@@ -11,9 +11,13 @@
 //! in the index lists its diff id, which `gc` computes. Counters that must be updated in step with the
 //! index could drift after a crash; the derived count cannot.
 //!
+//! Stored once: an uncompressed layer's tarball is not kept beside its directory; a small split of its
+//! tar stream (see `split`) reproduces it, byte for byte and verified, when an image is saved.
+//!
 //! Concurrency: a per-layer lock (`locks/<diff hex>`) makes the second of two concurrent loads of the
 //! same layer wait and reuse the first one's work; id allocation happens under `locks/layer-ids.lock`.
 
+use std::cell::RefCell;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use super::blob::Blobs;
 use super::compress::Compression;
 use super::digest::{Digest, HashingReader};
 use super::op::Op;
+use super::split::{Recorder, Recording, Split};
 use super::unpack::{self, Options};
 use crate::store::{IoError, atomic, create_dir_all, ctx, lock::Lock, remove_tree};
 
@@ -39,18 +44,24 @@ pub struct Layer {
     pub size: u64,
     /// The unpacked directory, an overlay lower dir.
     pub dir: PathBuf,
+    /// Whether the tarball is kept as a split of the directory instead of a blob (see `split`).
+    pub split: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     id: u64,
     size: u64,
+    /// The tarball is not kept: `layers/split/<diff hex>` reproduces it from the directory.
+    #[serde(default)]
+    split: bool,
 }
 
 /// The layer directories of one store.
 #[derive(Debug, Clone)]
 pub struct Layers {
     records: PathBuf,
+    splits: PathBuf,
     data: PathBuf,
     locks: PathBuf,
 }
@@ -59,6 +70,7 @@ impl Layers {
     pub(crate) fn new(store_root: &Path) -> Self {
         Self {
             records: store_root.join("layers").join("sha256"),
+            splits: store_root.join("layers").join("split"),
             data: store_root.join("l"),
             locks: store_root.join("locks").join("layers"),
         }
@@ -66,8 +78,21 @@ impl Layers {
 
     pub(crate) fn create_dirs(&self) -> Result<(), IoError> {
         create_dir_all(&self.records)?;
+        create_dir_all(&self.splits)?;
         create_dir_all(&self.data)?;
         create_dir_all(&self.locks)
+    }
+
+    fn split_path(&self, diff_id: &Digest) -> PathBuf {
+        self.splits.join(diff_id.hex())
+    }
+
+    /// The layer's tarball, reproduced from its directory, if it is stored as a split.
+    pub fn split(&self, layer: &Layer) -> Result<Option<Split>, Error> {
+        if !layer.split {
+            return Ok(None);
+        }
+        Split::load(&self.split_path(&layer.diff_id)).map(Some)
     }
 
     /// The directory of layer `id`.
@@ -93,6 +118,7 @@ impl Layers {
             id: record.id,
             size: record.size,
             dir: self.dir(record.id),
+            split: record.split,
         }))
     }
 
@@ -126,11 +152,18 @@ impl Layers {
     ) -> Result<Layer, Error> {
         let _lock = Lock::exclusive(&self.locks.join(diff_id.hex()))?;
         if let Some(layer) = self.get(diff_id)? {
+            if layer.split && blob == diff_id {
+                // A reload moved the tarball in again; the split already reproduces it.
+                blobs.remove(blob)?;
+            }
             return Ok(layer);
         }
         let staging = op.path(&atomic::unique_name("layer"));
         fs::create_dir(&staging).map_err(ctx("create directory", &staging))?;
-        let (actual, size) = unpack_blob(blobs, blob, &staging, &Options::default())?;
+        let options = Options::default();
+        // Reading file data back for `save` needs the permission to read every file: root.
+        let record = options.preserve_owners;
+        let (actual, size, split) = unpack_blob(blobs, blob, &staging, &options, record)?;
         if &actual != diff_id {
             remove_tree(&staging)?;
             return Err(Error::DiffIdMismatch {
@@ -143,17 +176,29 @@ impl Layers {
         let id = self.next_id()?;
         let dir = self.dir(id);
         fs::rename(&staging, &dir).map_err(ctx("move layer into", &dir))?;
-        let record = serde_json::to_vec(&Record { id, size }).map_err(|source| Error::Json {
+        if let Some(split) = &split {
+            split.save(&self.split_path(diff_id))?;
+        }
+        let record = Record {
+            id,
+            size,
+            split: split.is_some(),
+        };
+        let record = serde_json::to_vec(&record).map_err(|source| Error::Json {
             what: "layer record",
             name: diff_id.to_string(),
             source,
         })?;
         atomic::write(&self.records.join(diff_id.hex()), &record)?;
+        if split.is_some() {
+            blobs.remove(blob)?;
+        }
         Ok(Layer {
             diff_id: diff_id.clone(),
             id,
             size,
             dir,
+            split: split.is_some(),
         })
     }
 
@@ -177,6 +222,7 @@ impl Layers {
         if let Some(layer) = self.get(diff_id)? {
             let record = self.records.join(diff_id.hex());
             fs::remove_file(&record).map_err(ctx("remove", &record))?;
+            remove_tree(&self.split_path(diff_id))?;
             remove_tree(&layer.dir)?;
         }
         Ok(())
@@ -208,6 +254,16 @@ impl Layers {
                 remove_tree(&entry.path())?;
             }
         }
+        for entry in fs::read_dir(&self.splits).map_err(ctx("list", &self.splits))? {
+            let entry = entry.map_err(ctx("list", &self.splits))?;
+            let diff_id = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| Digest::from_hex(name).ok());
+            if diff_id.is_none_or(|diff_id| !self.records.join(diff_id.hex()).exists()) {
+                remove_tree(&entry.path())?;
+            }
+        }
         for entry in fs::read_dir(&self.locks).map_err(ctx("list", &self.locks))? {
             let entry = entry.map_err(ctx("list", &self.locks))?;
             remove_tree(&entry.path())?;
@@ -218,12 +274,19 @@ impl Layers {
 
 /// Unpacks a stored layer blob (plain, gzip or zstd) into `dest`; returns the diff id (digest of the
 /// uncompressed stream) and its length. Fails if the blob does not match its digest.
+/// Memory a split may hold while recording (see `split::Recorder`).
+const SPLIT_LIMIT: usize = 64 << 20;
+
+/// Unpacks a stored layer blob (plain, gzip or zstd) into `dest`; returns the diff id (digest of the
+/// uncompressed stream), its length, and, if `record` and the blob is an uncompressed tar, the split
+/// that reproduces it from `dest`. Fails if the blob does not match its digest.
 pub fn unpack_blob(
     blobs: &Blobs,
     blob: &Digest,
     dest: &Path,
     options: &Options,
-) -> Result<(Digest, u64), Error> {
+    record: bool,
+) -> Result<(Digest, u64, Option<Split>), Error> {
     let unpack_error = |source| Error::Unpack {
         blob: blob.clone(),
         source,
@@ -234,13 +297,25 @@ pub fn unpack_blob(
     };
     let mut input = BufReader::with_capacity(1 << 20, blobs.open(blob)?);
     let compression = Compression::sniff(input.fill_buf().map_err(read_error)?);
+    let mut split = None;
     let result = match compression {
         // Uncompressed: the diff id is the blob digest, which the verified reader checks at its end, so
         // one hash covers both.
-        Compression::None => unpack::unpack(&mut input, dest, options).and_then(|_| {
-            let size = io::copy(&mut input, &mut io::sink()).map_err(unpack::Error::Tar)?;
-            Ok((blob.clone(), size))
-        }),
+        Compression::None => {
+            let recorder = RefCell::new(Recorder::new(SPLIT_LIMIT));
+            let mut recording = Recording::new(&mut input, &recorder);
+            let recorded = if record { Some(&recorder) } else { None };
+            let result =
+                unpack::unpack_recorded(&mut recording, dest, options, recorded).and_then(|_| {
+                    let size =
+                        io::copy(&mut recording, &mut io::sink()).map_err(unpack::Error::Tar)?;
+                    Ok((blob.clone(), size))
+                });
+            if record && result.is_ok() {
+                split = recorder.into_inner().finish();
+            }
+            result
+        }
         Compression::Gzip => unpack_stream(
             flate2::bufread::MultiGzDecoder::new(&mut input),
             dest,
@@ -258,7 +333,7 @@ pub fn unpack_blob(
     }
     // Read to the end of the blob so that its digest is checked even past the tar's end.
     io::copy(&mut input, &mut io::sink()).map_err(read_error)?;
-    Ok((diff_id, size))
+    Ok((diff_id, size, split))
 }
 
 fn unpack_stream(

@@ -5,6 +5,7 @@
 //!   oci-layout, index.json     an OCI image layout; index.json is the name table (see `layout`)
 //!   blobs/sha256/<hex>         manifests, configs and layer tarballs as received (see `blob`)
 //!   layers/sha256/<diff hex>   record of an unpacked layer: its short id and size (see `layer`)
+//!   layers/split/<diff hex>    reproduces an uncompressed layer's tarball from l/<n> (see `split`)
 //!   l/<n>                      the unpacked layer, an overlay lower dir
 //!   tmp/<op>/                  work area of a running command (see `op`)
 //!   locks/                     lock files: gc.lock, index.lock, layer-ids.lock, layers/<diff hex>
@@ -26,6 +27,7 @@ pub mod layout;
 mod op;
 pub mod reference;
 pub mod save;
+pub mod split;
 pub mod unpack;
 
 use std::collections::BTreeMap;
@@ -59,6 +61,12 @@ pub enum Error {
         digest: Digest,
         actual: Digest,
         path: PathBuf,
+    },
+    #[error("cannot read blob {digest} back from the store")]
+    BlobRead {
+        digest: Digest,
+        #[source]
+        source: std::io::Error,
     },
     #[error("blob {0} is missing from the store")]
     MissingBlob(Digest),
@@ -244,6 +252,35 @@ impl ImageStore {
 
     fn begin(&self, kind: &str) -> Result<op::Op, Error> {
         op::Op::begin(&self.tmp_dir(), &self.gc_lock(), kind)
+    }
+
+    /// A blob's size and content, verified as it is read: from `blobs/`, or reproduced from the
+    /// unpacked layer for a layer stored as a split.
+    pub fn blob_reader(
+        &self,
+        digest: &Digest,
+    ) -> Result<(u64, Box<dyn std::io::Read + Send>), Error> {
+        if self.blobs.contains(digest) {
+            return Ok((self.blobs.size(digest)?, Box::new(self.blobs.open(digest)?)));
+        }
+        if let Some(layer) = self.layers.get(digest)?
+            && let Some(split) = self.layers.split(&layer)?
+        {
+            let size = split.len();
+            return Ok((
+                size,
+                Box::new(blob::Verified::new(
+                    split.reader(&layer.dir),
+                    digest.clone(),
+                )),
+            ));
+        }
+        Err(Error::MissingBlob(digest.clone()))
+    }
+
+    /// Whether `digest` is an uncompressed layer stored as a split (its tarball need not be kept).
+    fn is_split_layer(&self, digest: &Digest) -> Result<bool, Error> {
+        Ok(self.layers.get(digest)?.is_some_and(|layer| layer.split))
     }
 
     /// Reads the name table.

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::digest::Digest;
 use super::reference::ImageRef;
 use super::{Error, Image, ImageStore, layout};
-use crate::store::{IoError, atomic, ctx};
+use crate::store::{IoError, atomic, ctx, lock::Lock};
 
 /// The archive format `image save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ impl ImageStore {
         format: ArchiveFormat,
         output: impl Write,
     ) -> Result<(), Error> {
+        // Held shared, like a load: `rm` and `prune` wait until the blobs are written out.
+        let _gc = Lock::shared(&self.gc_lock())?;
         let all = self.images()?;
         let mut chosen: Vec<(Image, Vec<ImageRef>)> = Vec::new();
         for query in queries {
@@ -154,17 +156,17 @@ impl ImageStore {
         builder: &mut tar::Builder<W>,
         digest: &Digest,
     ) -> Result<(), Error> {
-        let size = self.blobs.size(digest)?;
-        let reader = self.blobs.open(digest)?;
+        let (size, reader) = self.blob_reader(digest)?;
         let mut header = header(size, tar::EntryType::Regular);
         builder
             .append_data(&mut header, blob_path(digest), reader)
             .map_err(|error| {
-                if error.kind() == io::ErrorKind::InvalidData {
-                    Error::CorruptBlob {
+                if error.kind() == io::ErrorKind::InvalidData
+                    || error.kind() == io::ErrorKind::NotFound
+                {
+                    Error::BlobRead {
                         digest: digest.clone(),
-                        actual: digest.clone(),
-                        path: self.blobs.path(digest),
+                        source: error,
                     }
                 } else {
                     Error::Output(error)

@@ -22,7 +22,7 @@
 //! FIFOs are kept. Directory modes and times are applied at the end, deepest first, so that creating
 //! children neither fails on a read-only directory nor changes the recorded mtime.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -34,6 +34,7 @@ use std::rc::Rc;
 
 use filetime::FileTime;
 
+use super::split::Recorder;
 use crate::store::{IoError, ctx, remove_tree};
 use crate::sys::{self, NodeKind};
 
@@ -130,9 +131,21 @@ struct DirMeta {
 
 /// Unpacks the tar stream `reader` into `dest`, an existing empty directory.
 pub fn unpack(reader: impl Read, dest: &Path, options: &Options) -> Result<Stats, Error> {
+    unpack_recorded(reader, dest, options, None)
+}
+
+/// [`unpack`], telling `recorder` which stream bytes became which file's data (see `split`). `reader`
+/// must be the recorder's own [`Recording`](super::split::Recording) of the stream.
+pub fn unpack_recorded(
+    reader: impl Read,
+    dest: &Path,
+    options: &Options,
+    recorder: Option<&RefCell<Recorder>>,
+) -> Result<Stats, Error> {
     let mut unpacker = Unpacker {
         dest,
         options,
+        recorder,
         known: HashMap::new(),
         dirs: HashMap::new(),
         stats: Stats::default(),
@@ -201,6 +214,7 @@ fn ends_after_padding(position: Position, data_end: u64) -> bool {
 struct Unpacker<'a> {
     dest: &'a Path,
     options: &'a Options,
+    recorder: Option<&'a RefCell<Recorder>>,
     /// Everything this layer created, by normalized relative path (`a/b/c`; the root is `""`).
     known: HashMap<Vec<u8>, Kind>,
     dirs: HashMap<Vec<u8>, DirMeta>,
@@ -355,7 +369,7 @@ impl Unpacker<'_> {
         match kind {
             tar::EntryType::Directory => self.directory(&rel, &meta),
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                self.file(&rel, &meta, &mut entry)
+                self.file(&rel, &meta, &mut entry, kind != tar::EntryType::GNUSparse)
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().ok_or_else(|| Error::Header {
@@ -464,6 +478,15 @@ impl Unpacker<'_> {
 
     /// Removes what this layer has at `rel` (a later entry replaces an earlier one, as tar does).
     fn clear(&mut self, rel: &[u8]) -> Result<(), Error> {
+        if let Some(recorder) = self.recorder
+            && self.known.contains_key(rel)
+        {
+            let dest = self.dest;
+            recorder
+                .borrow_mut()
+                .inline(rel, |path| fs::read(dest.join(OsStr::from_bytes(path))))
+                .map_err(ctx("keep the data of", &self.full(rel)))?;
+        }
         match self.known.remove(rel) {
             None => Ok(()),
             Some(Kind::Directory) => {
@@ -497,8 +520,17 @@ impl Unpacker<'_> {
         rel: &[u8],
         meta: &Meta,
         entry: &mut tar::Entry<'_, R>,
+        plain_data: bool,
     ) -> Result<(), Error> {
         self.clear(rel)?;
+        if let Some(recorder) = self.recorder
+            && plain_data
+        {
+            // The data bytes are written to the file unchanged: the split refers to the file.
+            recorder
+                .borrow_mut()
+                .file(entry.raw_file_position(), entry.size(), rel);
+        }
         let full = self.full(rel);
         let mut file = OpenOptions::new()
             .write(true)

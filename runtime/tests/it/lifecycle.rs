@@ -2,7 +2,7 @@
 //! nothing behind.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -20,12 +20,20 @@ pub fn assert_consistent(store: &ImageStore) {
         referenced.insert(image.manifest_digest.clone());
         referenced.insert(image.id.clone());
         for layer in &image.layers {
-            referenced.insert(layer.blob.clone());
             let unpacked = layer
                 .unpacked
                 .as_ref()
                 .unwrap_or_else(|| panic!("layer {} of {} not unpacked", layer.diff_id, image.id));
             assert!(unpacked.dir.is_dir());
+            if unpacked.split {
+                assert!(
+                    !store.blobs().contains(&layer.blob),
+                    "layer {} is stored twice",
+                    layer.diff_id
+                );
+            } else {
+                referenced.insert(layer.blob.clone());
+            }
             layers.insert(unpacked.id.to_string());
         }
     }
@@ -434,4 +442,78 @@ fn a_load_killed_at_any_moment_leaves_no_half_image() {
         delays.len() + 1
     );
     assert!(completed >= 1, "the load that was not killed must finish");
+}
+
+#[test]
+fn layers_are_stored_once_and_saved_byte_for_byte() {
+    if crate::support::skip_unless_root() {
+        return;
+    }
+    let (dir, store) = store();
+    let mut builder = tar::Builder::new(Vec::new());
+    use crate::support::append_raw;
+    use tar::EntryType::{Directory, Link, Regular, Symlink};
+    append_raw(&mut builder, "a", Regular, "", b"first version");
+    append_raw(
+        &mut builder,
+        "a",
+        Regular,
+        "",
+        b"second version, replacing the first",
+    );
+    append_raw(&mut builder, "d/", Directory, "", b"");
+    append_raw(
+        &mut builder,
+        "d/x",
+        Regular,
+        "",
+        b"under a directory that a symlink replaces",
+    );
+    append_raw(&mut builder, "d", Symlink, "a", b"");
+    append_raw(&mut builder, "h", Link, "a", b"");
+    append_raw(&mut builder, "big", Regular, "", &vec![0xabu8; 3 << 20]);
+    append_raw(&mut builder, "empty", Regular, "", b"");
+    let mut layer = builder.into_inner().unwrap();
+    layer.extend_from_slice(&[0u8; 4096]); // trailing zeros beyond the end marker are part of the digest
+    let archive = docker_archive(std::slice::from_ref(&layer), "split:test", None);
+    store.load(&archive[..]).unwrap();
+    let image = store.image("split:test").unwrap();
+    let unpacked = image.layers[0].unpacked.clone().unwrap();
+    assert!(unpacked.split, "an uncompressed layer is stored as a split");
+    assert!(!store.blobs().contains(&image.layers[0].blob));
+    let split_size = fs::metadata(
+        store
+            .root()
+            .join("layers/split")
+            .join(unpacked.diff_id.hex()),
+    )
+    .unwrap()
+    .len();
+    assert!(
+        split_size < 200_000,
+        "the split holds headers and replaced data only: {split_size} bytes"
+    );
+
+    let (size, mut reader) = store.blob_reader(&image.layers[0].blob).unwrap();
+    let mut reproduced = Vec::new();
+    reader.read_to_end(&mut reproduced).unwrap();
+    assert_eq!(size, layer.len() as u64);
+    assert!(
+        reproduced == layer,
+        "the tarball is reproduced byte for byte"
+    );
+
+    // Loading the same archive again does not bring the tarball back.
+    store.load(&archive[..]).unwrap();
+    assert!(!store.blobs().contains(&image.layers[0].blob));
+    assert_consistent(&store);
+
+    // A layer directory changed behind the store's back is reported, not exported.
+    fs::write(unpacked.dir.join("big"), b"changed").unwrap();
+    let out = dir.path().join("out.tar");
+    let error = store
+        .save_to_file(&["split:test".to_owned()], ArchiveFormat::Docker, &out)
+        .unwrap_err();
+    assert!(matches!(error, Error::BlobRead { .. }), "{error}");
+    assert!(!out.exists());
 }
