@@ -7,7 +7,10 @@
 //! owns a subdirectory. So far: [`image::ImageStore`] under `<root>/image`, an OCI image layout with
 //! content-addressed blobs and shared, unpacked layers.
 
+pub mod cgroup;
+pub mod container;
 pub mod image;
+pub mod monitor;
 pub mod store;
 pub mod sys;
 pub mod time;

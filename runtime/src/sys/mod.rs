@@ -1,6 +1,11 @@
 //! The kernel boundary: the only module with `unsafe`. Thin, checked wrappers over the few syscalls std
 //! does not offer (device nodes, extended attributes on symlinks, the effective uid).
 
+pub mod capability;
+pub mod mount;
+pub mod process;
+pub mod seccomp;
+
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;

@@ -1,0 +1,658 @@
+//! The container's first process, between `clone` and `execve`: it runs in the new namespaces (as PID 1
+//! of the new pid namespace) inside the single-threaded monitor, builds the root filesystem, pivots
+//! into it, becomes the container's user with the container's capabilities, and execs the command.
+//!
+//! Order matters and follows runc/youki: mounts are made while the host's paths are still visible
+//! (layers, bind sources, device nodes), then `pivot_root`; masked and read-only paths after it (they
+//! are container paths); the user is looked up in the container's own `/etc/passwd` after the pivot;
+//! rlimits, then the bounding set, the identity, the capability sets, `no_new_privs`, and seccomp last
+//! (or before the identity change when `no_new_privs` is off: installing a filter then needs
+//! CAP_SYS_ADMIN, which is gone after the drop).
+//!
+//! Errors carry what was being done and on which path; the monitor passes them to the caller. The
+//! first word of the message is the exit code to report (127 command not found, 126 not executable,
+//! 125 for a setup failure), as docker does.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::spec::{self, ContainerSpec, MountKind, Rootfs};
+use super::state::{Paths, Record};
+use super::user;
+use crate::sys::mount::{self as m, mount};
+use crate::sys::process as p;
+use crate::sys::{self, NodeKind, capability};
+
+/// Why the container's process could not be started, with the exit code docker reports for it.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    fn setup(message: impl Into<String>) -> Self {
+        Self {
+            code: 125,
+            message: message.into(),
+        }
+    }
+}
+
+trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, Failure>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, Failure> {
+        self.map_err(|error| Failure::setup(format!("{}: {error}", what())))
+    }
+}
+
+/// Resolves `unsafe_path` (a container path) under `root` the way the container will see it: symlinks
+/// are followed as if `root` were `/`, and `..` never climbs above it (runc's `securejoin`). A symlink in
+/// an image that points at `/etc` therefore lands in the container's `/etc`, never the host's.
+pub fn secure_join(root: &Path, unsafe_path: &str) -> io::Result<PathBuf> {
+    let mut resolved = PathBuf::new();
+    let mut pending: Vec<std::ffi::OsString> = Path::new(unsafe_path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&name);
+        match fs::symlink_metadata(root.join(&candidate)) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                links += 1;
+                if links > 255 {
+                    return Err(io::Error::other(format!(
+                        "too many symlinks resolving {unsafe_path}"
+                    )));
+                }
+                let target = fs::read_link(root.join(&candidate))?;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                for component in target.components().rev() {
+                    match component {
+                        Component::Normal(part) => pending.push(part.to_owned()),
+                        Component::ParentDir => pending.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => resolved = candidate,
+        }
+    }
+    Ok(root.join(resolved))
+}
+
+/// Makes sure a mount target exists (a directory, or an empty file when `file`), without following a
+/// symlink out of the root; returns the resolved host path.
+fn mount_target(root: &Path, target: &str, file: bool) -> Result<PathBuf, Failure> {
+    let path =
+        secure_join(root, target).context(|| format!("resolve {target} in the container"))?;
+    if fs::symlink_metadata(&path).is_err() {
+        if file {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).context(|| format!("create {}", parent.display()))?;
+            }
+            fs::write(&path, b"").context(|| format!("create {}", path.display()))?;
+        } else {
+            fs::create_dir_all(&path).context(|| format!("create {}", path.display()))?;
+        }
+    }
+    Ok(path)
+}
+
+fn mount_at(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<(), Failure> {
+    mount(source, target, fstype, flags, data).context(|| {
+        format!(
+            "mount {} on {}{}",
+            fstype.map_or_else(
+                || source.map_or("?".into(), |s| s.display().to_string()),
+                str::to_owned
+            ),
+            target.display(),
+            data.map(|d| format!(" ({d})")).unwrap_or_default()
+        )
+    })
+}
+
+/// The overlay's options. Layer directories sharing one parent (the image store's `l/<n>`) are named
+/// relative to it after a chdir there, so even 100+ layers fit mount(2)'s one-page option limit.
+fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<String, Failure> {
+    if layers.is_empty() {
+        return Err(Failure::setup("the image has no layers"));
+    }
+    let parent = layers[0].parent().map(Path::to_owned);
+    let shared = parent.as_ref().filter(|parent| {
+        layers
+            .iter()
+            .all(|layer| layer.parent() == Some(parent.as_path()))
+    });
+    let names: Vec<String> = match shared {
+        Some(parent) => {
+            std::env::set_current_dir(parent).context(|| format!("enter {}", parent.display()))?;
+            layers
+                .iter()
+                .rev()
+                .map(|layer| {
+                    layer
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect()
+        }
+        None => layers
+            .iter()
+            .rev()
+            .map(|l| l.display().to_string())
+            .collect(),
+    };
+    for name in &names {
+        if name.contains([':', ',']) {
+            return Err(Failure::setup(format!(
+                "layer path {name} contains ':' or ',', which overlayfs options cannot hold"
+            )));
+        }
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        names.join(":"),
+        upper.display(),
+        work.display()
+    );
+    if options.len() > 4000 {
+        return Err(Failure::setup(format!(
+            "overlay options are {} bytes, over the kernel's one-page limit ({} layers)",
+            options.len(),
+            layers.len()
+        )));
+    }
+    Ok(options)
+}
+
+/// Mounts the root filesystem at `paths.rootfs()`.
+fn mount_rootfs(spec: &ContainerSpec, paths: &Paths) -> Result<PathBuf, Failure> {
+    let rootfs = paths.rootfs();
+    let layers = match &spec.rootfs {
+        Rootfs::Layers(layers) => layers,
+        Rootfs::Dir(dir) => {
+            mount_at(Some(dir), &rootfs, None, m::MS_BIND | m::MS_REC, None)?;
+            return Ok(rootfs);
+        }
+    };
+    let options = overlay_options(layers, &paths.upper(), &paths.work())?;
+    let result = mount_at(
+        Some(Path::new("overlay")),
+        &rootfs,
+        Some("overlay"),
+        0,
+        Some(&options),
+    );
+    let _ = std::env::set_current_dir("/");
+    result?;
+    Ok(rootfs)
+}
+
+const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+fn setup_dev(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
+    let dev = mount_target(root, "/dev", false)?;
+    mount_at(
+        Some(Path::new("tmpfs")),
+        &dev,
+        Some("tmpfs"),
+        m::MS_NOSUID | m::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for (name, major, minor) in DEVICES {
+        let path = dev.join(name);
+        sys::mknod(&path, NodeKind::Char, 0o666, major, minor)
+            .context(|| format!("create device {}", path.display()))?;
+        // mknod applies the umask; set the mode exactly.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666))
+            .context(|| format!("chmod {}", path.display()))?;
+    }
+    for (name, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(name))
+            .context(|| format!("link /dev/{name}"))?;
+    }
+    let pts = dev.join("pts");
+    fs::create_dir(&pts).context(|| "create /dev/pts".into())?;
+    mount_at(
+        Some(Path::new("devpts")),
+        &pts,
+        Some("devpts"),
+        m::MS_NOSUID | m::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    let shm = dev.join("shm");
+    fs::create_dir(&shm).context(|| "create /dev/shm".into())?;
+    let shm_size = if spec.shm_size == 0 {
+        64 << 20
+    } else {
+        spec.shm_size
+    };
+    mount_at(
+        Some(Path::new("shm")),
+        &shm,
+        Some("tmpfs"),
+        m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC,
+        Some(&format!("mode=1777,size={shm_size}")),
+    )?;
+    let mqueue = dev.join("mqueue");
+    fs::create_dir(&mqueue).context(|| "create /dev/mqueue".into())?;
+    mount_at(
+        Some(Path::new("mqueue")),
+        &mqueue,
+        Some("mqueue"),
+        m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC,
+        None,
+    )?;
+    for device in &spec.devices {
+        let metadata = fs::metadata(&device.host_path)
+            .context(|| format!("inspect device {}", device.host_path.display()))?;
+        let kind = if metadata.file_type().is_block_device() {
+            NodeKind::Block
+        } else if metadata.file_type().is_char_device() {
+            NodeKind::Char
+        } else {
+            return Err(Failure::setup(format!(
+                "{} is not a device",
+                device.host_path.display()
+            )));
+        };
+        let (major, minor) = sys::major_minor(metadata.rdev());
+        let target = secure_join(root, &device.container_path)
+            .context(|| format!("resolve {}", device.container_path))?;
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).context(|| format!("create {}", parent.display()))?;
+        }
+        let _ = fs::remove_file(&target);
+        sys::mknod(&target, kind, metadata.mode() & 0o777, major, minor)
+            .context(|| format!("create device {}", target.display()))?;
+        fs::set_permissions(&target, fs::Permissions::from_mode(metadata.mode() & 0o777))
+            .context(|| format!("chmod {}", target.display()))?;
+    }
+    Ok(())
+}
+
+fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
+    for mount_spec in &spec.mounts {
+        match &mount_spec.kind {
+            MountKind::Bind { source } => {
+                let is_file = fs::metadata(source)
+                    .context(|| format!("bind source {}", source.display()))?
+                    .is_file();
+                let target = mount_target(root, &mount_spec.target, is_file)?;
+                mount_at(Some(source), &target, None, m::MS_BIND | m::MS_REC, None)?;
+                if mount_spec.read_only {
+                    mount_at(
+                        None,
+                        &target,
+                        None,
+                        m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY | m::MS_REC,
+                        None,
+                    )?;
+                }
+            }
+            MountKind::Tmpfs { size, mode } => {
+                let target = mount_target(root, &mount_spec.target, false)?;
+                let mut data = format!("mode={:o}", if *mode == 0 { 0o1777 } else { *mode });
+                if *size > 0 {
+                    data.push_str(&format!(",size={size}"));
+                }
+                let mut flags = m::MS_NOSUID | m::MS_NODEV;
+                if mount_spec.read_only {
+                    flags |= m::MS_RDONLY;
+                }
+                mount_at(
+                    Some(Path::new("tmpfs")),
+                    &target,
+                    Some("tmpfs"),
+                    flags,
+                    Some(&data),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything from the mount namespace to `execve`. Returns only on failure. `released` is called
+/// after the root is built and before anything of the command runs: it waits for the monitor to have
+/// put this process into the container's cgroup (which costs an RCU grace period, so it overlaps with
+/// the mount work instead of preceding it); false aborts.
+pub(crate) fn run(
+    record: &Record,
+    paths: &Paths,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    released: impl FnOnce() -> bool,
+) -> Failure {
+    match setup(record, paths, stdout, stderr) {
+        Ok(process) => {
+            if !released() {
+                return Failure::setup("the monitor did not release the container init");
+            }
+            process.exec()
+        }
+        Err(failure) => failure,
+    }
+}
+
+fn setup(
+    record: &Record,
+    paths: &Paths,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<Process, Failure> {
+    let spec = &record.spec;
+    p::setsid().context(|| "setsid".into())?;
+    let null = fs::File::open("/dev/null").context(|| "open /dev/null".into())?;
+    for (fd, target) in [
+        (null.as_raw_fd(), 0),
+        (stdout.as_raw_fd(), 1),
+        (stderr.as_raw_fd(), 2),
+    ] {
+        p::dup2(fd, target).context(|| format!("set up descriptor {target}"))?;
+    }
+    drop((null, stdout, stderr));
+    if let Some(netns) = &spec.netns {
+        let file = fs::File::open(netns).context(|| format!("open {}", netns.display()))?;
+        p::setns(std::os::fd::AsFd::as_fd(&file), p::ns::NET)
+            .context(|| format!("join network namespace {}", netns.display()))?;
+    }
+    // Nothing below may propagate back to the host.
+    mount_at(None, Path::new("/"), None, m::MS_REC | m::MS_SLAVE, None)?;
+    let root = mount_rootfs(spec, paths)?;
+    let proc_dir = mount_target(&root, "/proc", false)?;
+    mount_at(
+        Some(Path::new("proc")),
+        &proc_dir,
+        Some("proc"),
+        m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC,
+        None,
+    )?;
+    setup_dev(&root, spec)?;
+    let sys_dir = mount_target(&root, "/sys", false)?;
+    mount_at(
+        Some(Path::new("sysfs")),
+        &sys_dir,
+        Some("sysfs"),
+        m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC | m::MS_RDONLY,
+        None,
+    )?;
+    for name in ["hostname", "hosts", "resolv.conf"] {
+        let target = mount_target(&root, &format!("/etc/{name}"), true)?;
+        mount_at(Some(&paths.etc_file(name)), &target, None, m::MS_BIND, None)?;
+    }
+    if let Some(init) = &spec.init {
+        let target = mount_target(&root, "/sbin/docker-init", true)?;
+        mount_at(Some(init), &target, None, m::MS_BIND, None)?;
+        mount_at(
+            None,
+            &target,
+            None,
+            m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY,
+            None,
+        )?;
+    }
+    user_mounts(&root, spec)?;
+    for (key, value) in &spec.sysctls {
+        let path = proc_dir.join("sys").join(key.replace('.', "/"));
+        fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
+    }
+    m::pivot_root(&root).context(|| format!("pivot_root into {}", root.display()))?;
+    if !spec.privileged {
+        for path in spec::MASKED_PATHS {
+            mask(Path::new(path))?;
+        }
+        for path in spec::READONLY_PATHS {
+            readonly(Path::new(path))?;
+        }
+    }
+    if spec.read_only {
+        mount_at(
+            None,
+            Path::new("/"),
+            None,
+            m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY,
+            None,
+        )?;
+    }
+    p::sethostname(&record.hostname).context(|| format!("set hostname {}", record.hostname))?;
+    let mut args = spec.args.clone();
+    if spec.init.is_some() {
+        args.splice(0..0, ["/sbin/docker-init".to_owned(), "--".to_owned()]);
+    }
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={}", record.hostname));
+    }
+    Ok(Process {
+        args,
+        env,
+        cwd: spec.cwd.clone(),
+        create_cwd: true,
+        user: spec.user.clone(),
+        group_add: spec.group_add.clone(),
+        capabilities: spec
+            .capabilities(capability::bounding_set())
+            .map_err(Failure::setup)?,
+        no_new_privs: spec.no_new_privs,
+        seccomp: spec.seccomp == spec::Seccomp::Default && !spec.privileged,
+        ulimits: spec.ulimits.clone(),
+    })
+}
+
+fn mask(path: &Path) -> Result<(), Failure> {
+    match fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => mount_at(
+            Some(Path::new("tmpfs")),
+            path,
+            Some("tmpfs"),
+            m::MS_RDONLY,
+            Some("size=0"),
+        ),
+        Ok(_) => mount_at(Some(Path::new("/dev/null")), path, None, m::MS_BIND, None),
+        Err(_) => Ok(()),
+    }
+}
+
+fn readonly(path: &Path) -> Result<(), Failure> {
+    if fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    mount_at(Some(path), path, None, m::MS_BIND | m::MS_REC, None)?;
+    mount_at(
+        None,
+        path,
+        None,
+        m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY | m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC,
+        None,
+    )
+}
+
+/// A process about to be exec'd in the container (its init, or an exec'd one): run from inside the
+/// container's root.
+#[derive(Debug, Clone)]
+pub(crate) struct Process {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// Create a missing working directory (docker does for the container, not for exec).
+    pub create_cwd: bool,
+    pub user: String,
+    pub group_add: Vec<String>,
+    pub capabilities: u64,
+    pub no_new_privs: bool,
+    pub seccomp: bool,
+    pub ulimits: Vec<spec::Ulimit>,
+}
+
+fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
+    env.iter()
+        .find_map(|entry| entry.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Finds the executable as docker does: a name with a slash is used as is, otherwise looked up in the
+/// container's PATH.
+fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, Failure> {
+    let not_found = || Failure {
+        code: 127,
+        message: format!("exec: \"{name}\": executable file not found in $PATH"),
+    };
+    let check = |path: &Path| -> Result<(), Failure> {
+        let metadata = fs::metadata(path).map_err(|error| Failure {
+            code: if error.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            },
+            message: format!("exec: \"{}\": {error}", path.display()),
+        })?;
+        if metadata.is_dir() || metadata.mode() & 0o111 == 0 {
+            return Err(Failure {
+                code: 126,
+                message: format!("exec: \"{}\": permission denied", path.display()),
+            });
+        }
+        Ok(())
+    };
+    if name.is_empty() {
+        return Err(Failure::setup("no command specified"));
+    }
+    if name.contains('/') {
+        check(Path::new(name))?;
+        return Ok(PathBuf::from(name));
+    }
+    let path = env_get(env, "PATH").unwrap_or(spec::DEFAULT_PATH);
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        if check(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(not_found())
+}
+
+impl Process {
+    /// Becomes the process: identity, limits, capabilities, filter, then `execve`. Returns only on
+    /// failure.
+    pub(crate) fn exec(mut self) -> Failure {
+        match self.prepare() {
+            Ok(path) => {
+                let error = p::execve(path.as_os_str(), &self.args, &self.env);
+                Failure {
+                    code: if error.kind() == io::ErrorKind::NotFound {
+                        127
+                    } else {
+                        126
+                    },
+                    message: format!("exec: \"{}\": {error}", path.display()),
+                }
+            }
+            Err(failure) => failure,
+        }
+    }
+
+    fn prepare(&mut self) -> Result<PathBuf, Failure> {
+        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = fs::read_to_string("/etc/group").unwrap_or_default();
+        let exec_user =
+            user::resolve(&self.user, &self.group_add, &passwd, &group).map_err(Failure::setup)?;
+        if env_get(&self.env, "PATH").is_none() {
+            self.env.push(format!("PATH={}", spec::DEFAULT_PATH));
+        }
+        if env_get(&self.env, "HOME").is_none() {
+            self.env.push(format!("HOME={}", exec_user.home));
+        }
+        let cwd = if self.cwd.is_empty() {
+            "/"
+        } else {
+            self.cwd.as_str()
+        };
+        if self.create_cwd && fs::symlink_metadata(cwd).is_err() {
+            fs::create_dir_all(cwd).context(|| format!("create working directory {cwd}"))?;
+            let _ = std::os::unix::fs::chown(cwd, Some(exec_user.uid), Some(exec_user.gid));
+        }
+        std::env::set_current_dir(cwd).context(|| format!("chdir to working directory {cwd}"))?;
+        for ulimit in &self.ulimits {
+            let resource = p::rlimit_resource(&ulimit.name)
+                .ok_or_else(|| Failure::setup(format!("unknown ulimit {:?}", ulimit.name)))?;
+            // Never above the current hard limit: raising it needs CAP_SYS_RESOURCE, which a host may
+            // not have at all (this build machine lacks it in its bounding set).
+            let (_, current_hard) = p::getrlimit(resource).context(|| "getrlimit".into())?;
+            let hard = ulimit.hard.min(current_hard);
+            let soft = ulimit.soft.min(hard);
+            p::setrlimit(resource, soft, hard)
+                .context(|| format!("set ulimit {}={soft}:{hard}", ulimit.name))?;
+        }
+        let path = find_executable(self.args.first().map_or("", String::as_str), &self.env)?;
+        p::umask(0o022);
+        p::set_keep_caps(true).context(|| "keep capabilities".into())?;
+        capability::limit_bounding_set(self.capabilities)
+            .context(|| "drop capabilities from the bounding set".into())?;
+        let filter = if self.seccomp {
+            Some(crate::sys::seccomp::default_filter_for(self.capabilities))
+        } else {
+            None
+        };
+        if let (Some(filter), false) = (&filter, self.no_new_privs) {
+            crate::sys::seccomp::install(filter).context(|| "install the seccomp filter".into())?;
+        }
+        p::set_identity(exec_user.uid, exec_user.gid, &exec_user.groups)
+            .context(|| format!("become uid {} gid {}", exec_user.uid, exec_user.gid))?;
+        capability::set(self.capabilities, self.capabilities, 0)
+            .context(|| "set capabilities".into())?;
+        capability::clear_ambient().context(|| "clear ambient capabilities".into())?;
+        p::set_keep_caps(false).context(|| "reset keep-capabilities".into())?;
+        if self.no_new_privs {
+            p::set_no_new_privs().context(|| "set no_new_privs".into())?;
+            if let Some(filter) = &filter {
+                crate::sys::seccomp::install(filter)
+                    .context(|| "install the seccomp filter".into())?;
+            }
+        }
+        p::reset_signals();
+        p::cloexec_from(3).context(|| "close inherited descriptors".into())?;
+        Ok(path)
+    }
+}

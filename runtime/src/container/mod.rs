@@ -1,0 +1,715 @@
+//! Containers: create, start, stop, kill, remove, inspect, wait, exec and logs, on real Linux
+//! namespaces, an overlayfs root, cgroups and a monitor process per container.
+//!
+//! The calling process may be multi-threaded (the CLI runs tokio), so it never forks: every kernel step
+//! that needs a single-threaded process (clone into namespaces, setns) happens in a helper executable
+//! this module spawns with `std::process::Command` ([`Helper`]: the CLI's own binary with a hidden
+//! subcommand, or the runtime crate's `rcompose-runtime` binary in tests). For a start that helper
+//! becomes the container's monitor (see [`crate::monitor`]): it detaches, creates the cgroup, clones the
+//! container's init, and reports `pid N` or an error on its stdout, which is this side's sync pipe.
+//!
+//! Crash safety: `config.json` (with the cgroup paths) is written before anything else exists; the
+//! monitor records its own pid before it clones; every mount lives in the container's mount
+//! namespace and dies with it; so a killed CLI or monitor leaves a container directory from which
+//! [`Runtime::remove`] or [`Runtime::recover`] finds every process (through the cgroup) and cgroup.
+
+pub mod init;
+pub mod log;
+pub mod spec;
+pub mod state;
+pub mod user;
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use self::log::{Entry as LogEntry, Stream};
+pub use self::spec::{
+    ContainerSpec, Device, Mount, MountKind, RestartPolicy, Rootfs, Seccomp, Ulimit,
+};
+pub use self::state::{Paths, Record, State, Status};
+use crate::cgroup::{self, Hierarchy};
+use crate::store::{IoError, ctx, lock::Lock, remove_tree};
+use crate::sys::process as p;
+
+/// What can go wrong with containers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::Error),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("the container name {name:?} is already in use by container {id}")]
+    NameInUse { name: String, id: String },
+    #[error("invalid container spec: {0}")]
+    InvalidSpec(String),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error(
+        "cannot remove container {0}: the container is running; stop it first or force the removal"
+    )]
+    Running(String),
+    #[error("cannot start container {id}: {message}")]
+    Start {
+        id: String,
+        /// The exit code docker would report (125 setup, 126 not executable, 127 not found).
+        code: i32,
+        message: String,
+    },
+    #[error("cannot run the runtime helper {}", program.display())]
+    Helper {
+        program: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to signal container {id}")]
+    Signal {
+        id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("timed out waiting for container {0}")]
+    Timeout(String),
+}
+
+/// The single-threaded executable that runs monitors and exec helpers: `program args... monitor ...`.
+#[derive(Debug, Clone)]
+pub struct Helper {
+    pub program: PathBuf,
+    /// Arguments before the helper's own (e.g. the CLI's hidden subcommand).
+    pub args: Vec<String>,
+}
+
+impl Helper {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        command
+    }
+}
+
+/// A process to run in a running container (`exec`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries added to (and overriding) the container's environment.
+    pub env: Vec<String>,
+    /// Overrides the container's user.
+    pub user: Option<String>,
+    /// Overrides the container's working directory.
+    pub cwd: Option<String>,
+    pub privileged: bool,
+}
+
+/// A container as `inspect` and `list` show it.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub record: Record,
+    pub state: State,
+}
+
+/// The container runtime over one state root.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+    helper: Helper,
+    hierarchy: Hierarchy,
+    cgroup_parent: String,
+}
+
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn random_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    let path = Path::new("/dev/urandom");
+    fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut bytes))
+        .map_err(ctx("read", path))?;
+    Ok(hex::encode(bytes))
+}
+
+const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+fn validate(spec: &ContainerSpec) -> Result<(), Error> {
+    let invalid = |message: String| Err(Error::InvalidSpec(message));
+    match &spec.rootfs {
+        Rootfs::Layers(layers) if layers.is_empty() => {
+            return invalid("the root filesystem has no layers".into());
+        }
+        _ => {}
+    }
+    if spec.args.is_empty() {
+        return invalid("no command specified".into());
+    }
+    spec.capabilities(u64::MAX).map_err(Error::InvalidSpec)?;
+    for key in spec.sysctls.keys() {
+        let namespaced = key.starts_with("net.")
+            || key.starts_with("fs.mqueue.")
+            || key.starts_with("kernel.shm")
+            || key.starts_with("kernel.msg")
+            || key == "kernel.sem";
+        if !namespaced || key.contains("..") || key.contains('/') {
+            return invalid(format!(
+                "sysctl {key:?} is not allowed: only namespaced ones (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"
+            ));
+        }
+    }
+    for ulimit in &spec.ulimits {
+        if p::rlimit_resource(&ulimit.name).is_none() {
+            return invalid(format!("unknown ulimit {:?}", ulimit.name));
+        }
+        if ulimit.soft > ulimit.hard {
+            return invalid(format!(
+                "ulimit {}: soft limit {} is above the hard limit {}",
+                ulimit.name, ulimit.soft, ulimit.hard
+            ));
+        }
+    }
+    for mount in &spec.mounts {
+        if !mount.target.starts_with('/') {
+            return invalid(format!("mount target {:?} is not absolute", mount.target));
+        }
+    }
+    Ok(())
+}
+
+impl Runtime {
+    /// A runtime over `root`, with the host's cgroups (detected) under `rcompose/`.
+    pub fn open(root: &Path, helper: Helper) -> Result<Self, Error> {
+        Ok(Self::with_cgroups(
+            root,
+            helper,
+            Hierarchy::detect()?,
+            "rcompose",
+        ))
+    }
+
+    /// A runtime with explicit cgroup mounts and parent (tests, nested setups).
+    pub fn with_cgroups(root: &Path, helper: Helper, hierarchy: Hierarchy, parent: &str) -> Self {
+        Self {
+            root: root.to_owned(),
+            helper,
+            hierarchy,
+            cgroup_parent: parent.to_owned(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn paths(&self, id: &str) -> Paths {
+        Paths::new(&self.root, id)
+    }
+
+    fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// Creates a container (files only: no process, no cgroup, no mount yet) and returns its id.
+    pub fn create(&self, spec: ContainerSpec) -> Result<String, Error> {
+        validate(&spec)?;
+        let containers = self.containers_dir();
+        fs::create_dir_all(&containers).map_err(ctx("create directory", &containers))?;
+        let _names = Lock::exclusive(&containers.join(".names.lock"))?;
+        if !spec.name.is_empty()
+            && let Some(existing) = self
+                .list()?
+                .into_iter()
+                .find(|info| info.record.spec.name == spec.name)
+        {
+            return Err(Error::NameInUse {
+                name: spec.name,
+                id: existing.record.id,
+            });
+        }
+        let id = random_id()?;
+        let paths = self.paths(&id);
+        for dir in [
+            paths.dir.clone(),
+            paths.upper(),
+            paths.work(),
+            paths.rootfs(),
+        ] {
+            fs::create_dir_all(&dir).map_err(ctx("create directory", &dir))?;
+        }
+        let hostname = if spec.hostname.is_empty() {
+            id[..12].to_owned()
+        } else {
+            spec.hostname.clone()
+        };
+        let resolv = match &spec.resolv_conf {
+            Some(text) => text.clone(),
+            None => fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        };
+        let hosts = spec
+            .hosts
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HOSTS.to_owned());
+        for (name, contents) in [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let path = paths.etc_file(name);
+            fs::write(&path, contents).map_err(ctx("write", &path))?;
+        }
+        let record = Record {
+            cgroup: self.hierarchy.cgroup(&self.cgroup_parent, &id),
+            id: id.clone(),
+            created: state::now_rfc3339_nanos(),
+            spec,
+            hostname,
+        };
+        // Renamed into place but not fsync'd (see `state`): a killed command leaves the old or the new
+        // file; a power loss may lose a container created in its last seconds, whose processes it
+        // also ends.
+        let bytes = serde_json::to_vec_pretty(&record).expect("record serialises");
+        state::write_volatile(&paths.config(), &bytes)?;
+        Ok(id)
+    }
+
+    fn record(&self, id: &str) -> Result<Record, Error> {
+        let paths = self.paths(id);
+        if !paths.config().exists() {
+            return Err(Error::NotFound(id.to_owned()));
+        }
+        Ok(state::read_json(&paths.config())?)
+    }
+
+    /// Finds a container by full id, unique id prefix, or name.
+    pub fn find(&self, query: &str) -> Result<String, Error> {
+        if query.len() == 64 && self.paths(query).config().exists() {
+            return Ok(query.to_owned());
+        }
+        let infos = self.list()?;
+        if let Some(info) = infos.iter().find(|info| info.record.spec.name == query) {
+            return Ok(info.record.id.clone());
+        }
+        let matches: Vec<&Info> = infos
+            .iter()
+            .filter(|info| !query.is_empty() && info.record.id.starts_with(query))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one.record.id.clone()),
+            _ => Err(Error::NotFound(query.to_owned())),
+        }
+    }
+
+    /// The state, corrected for a monitor that died: a container whose monitor and init are both gone
+    /// is reported `dead` until [`Runtime::recover`] or a lifecycle command cleans it.
+    pub fn state(&self, id: &str) -> Result<State, Error> {
+        let paths = self.paths(id);
+        if !paths.config().exists() {
+            return Err(Error::NotFound(id.to_owned()));
+        }
+        let mut state = State::read(&paths)?;
+        if state.status.is_active() && !p::is_alive(state.monitor_pid, state.monitor_start) {
+            // The monitor may have just finished: read again before judging.
+            state = State::read(&paths)?;
+            if state.status.is_active()
+                && !p::is_alive(state.monitor_pid, state.monitor_start)
+                && !(state.pid > 0 && p::is_alive(state.pid, state.pid_start))
+            {
+                state.status = Status::Dead;
+                state.error = "the container's monitor died".into();
+            }
+        }
+        Ok(state)
+    }
+
+    /// The record and state of a container.
+    pub fn inspect(&self, id: &str) -> Result<Info, Error> {
+        Ok(Info {
+            record: self.record(id)?,
+            state: self.state(id)?,
+        })
+    }
+
+    /// Every container, oldest first.
+    pub fn list(&self) -> Result<Vec<Info>, Error> {
+        let dir = self.containers_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(IoError::new("list", dir, error).into()),
+        };
+        let mut infos = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(ctx("list", &dir))?;
+            let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if id.starts_with('.') {
+                continue;
+            }
+            match self.inspect(&id) {
+                Ok(info) => infos.push(info),
+                Err(Error::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        infos.sort_by(|a, b| a.record.created.cmp(&b.record.created));
+        Ok(infos)
+    }
+
+    /// Starts a created or exited container: spawns its monitor and returns once the command has been
+    /// exec'd (or failed to be, with docker's exit code and a message saying why).
+    pub fn start(&self, id: &str) -> Result<State, Error> {
+        let paths = self.paths(id);
+        let record = self.record(id)?;
+        let _lock = Lock::exclusive(&paths.lock())?;
+        let state = self.state(id)?;
+        if state.status.is_active() {
+            return Err(Error::AlreadyRunning(id.to_owned()));
+        }
+        if state.status == Status::Dead {
+            self.clean_processes(&record, &state);
+        }
+        let _ = fs::remove_file(paths.stopping());
+        let monitor_log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paths.monitor_log())
+            .map_err(ctx("open", &paths.monitor_log()))?;
+        let helper_error = |source| Error::Helper {
+            program: self.helper.program.clone(),
+            source,
+        };
+        let mut child = self
+            .helper
+            .command()
+            .arg("monitor")
+            .arg(&self.root)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(monitor_log)
+            .spawn()
+            .map_err(helper_error)?;
+        let mut report = String::new();
+        let read = child
+            .stdout
+            .take()
+            .expect("piped")
+            .read_to_string(&mut report);
+        let _ = child.wait();
+        read.map_err(helper_error)?;
+        let line = report.lines().next().unwrap_or("");
+        if line.strip_prefix("pid ").is_some() {
+            return self.state(id);
+        }
+        let (code, message) = match line.strip_prefix("error: ") {
+            Some(rest) => {
+                let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
+                (code.parse().unwrap_or(125), message.to_owned())
+            }
+            None => {
+                let log = fs::read_to_string(paths.monitor_log()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                (
+                    125,
+                    format!(
+                        "the monitor exited without a report: {}",
+                        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                    ),
+                )
+            }
+        };
+        Err(Error::Start {
+            id: id.to_owned(),
+            code,
+            message,
+        })
+    }
+
+    fn signal_init(&self, id: &str, state: &State, signal: i32) -> Result<bool, Error> {
+        if state.pid <= 0 {
+            return Ok(false);
+        }
+        let pidfd = match p::pidfd_open(state.pid) {
+            Ok(fd) => fd,
+            Err(error) if error.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
+            Err(source) => {
+                return Err(Error::Signal {
+                    id: id.to_owned(),
+                    source,
+                });
+            }
+        };
+        // The pidfd now pins the process; check it is still the container's init, not a recycled pid.
+        if !p::is_alive(state.pid, state.pid_start) {
+            return Ok(false);
+        }
+        match p::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), signal) {
+            Ok(()) => Ok(true),
+            Err(error) if error.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+            Err(source) => Err(Error::Signal {
+                id: id.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Sends `signal` to the container's init. SIGKILL and the stop signal also mark the container as
+    /// stopped by the user, so the restart policy leaves it down (as docker does).
+    pub fn kill(&self, id: &str, signal: i32) -> Result<(), Error> {
+        let record = self.record(id)?;
+        let paths = self.paths(id);
+        let state = self.state(id)?;
+        if !state.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        let stop_signal = if record.spec.stop_signal == 0 {
+            libc::SIGTERM
+        } else {
+            record.spec.stop_signal
+        };
+        if signal == libc::SIGKILL || signal == stop_signal {
+            fs::write(paths.stopping(), b"").map_err(ctx("write", &paths.stopping()))?;
+        }
+        self.signal_init(id, &state, signal)?;
+        Ok(())
+    }
+
+    /// Stops a container: its stop signal, then SIGKILL to everything in its cgroup after `timeout`
+    /// (default: the spec's `stop_timeout`, else 10 s). Waits for the monitor to record the exit.
+    pub fn stop(&self, id: &str, timeout: Option<Duration>) -> Result<State, Error> {
+        let record = self.record(id)?;
+        let paths = self.paths(id);
+        let _lock = Lock::exclusive(&paths.lock())?;
+        let state = self.state(id)?;
+        if !state.status.is_active() {
+            return Ok(state);
+        }
+        fs::write(paths.stopping(), b"").map_err(ctx("write", &paths.stopping()))?;
+        if state.status == Status::Paused {
+            let _ = record.cgroup.freeze(false);
+        }
+        let timeout = timeout
+            .or(record.spec.stop_timeout.map(Duration::from_secs))
+            .unwrap_or(STOP_TIMEOUT);
+        let signal = if record.spec.stop_signal == 0 {
+            libc::SIGTERM
+        } else {
+            record.spec.stop_signal
+        };
+        if !timeout.is_zero() && self.signal_init(id, &state, signal)? {
+            wait_for_exit(state.pid, state.pid_start, timeout);
+        }
+        if p::is_alive(state.pid, state.pid_start) || state.status == Status::Restarting {
+            self.signal_init(id, &state, libc::SIGKILL)?;
+            let _ = record.cgroup.kill();
+        }
+        self.finish_monitor(&record, &state);
+        self.state(id)
+    }
+
+    /// Waits for the monitor to exit (it does once the container is down and no restart is due);
+    /// cleans up itself if the monitor is gone or stuck.
+    fn finish_monitor(&self, record: &Record, state: &State) {
+        if !wait_for_exit(
+            state.monitor_pid,
+            state.monitor_start,
+            Duration::from_secs(5),
+        ) {
+            let _ = p::kill(state.monitor_pid, libc::SIGKILL);
+        }
+        let current = State::read(&self.paths(&record.id)).unwrap_or_default();
+        if current.status.is_active() {
+            self.clean_processes(record, &current);
+        }
+    }
+
+    /// Kills whatever is left in the cgroup, removes it, and records the container as exited.
+    fn clean_processes(&self, record: &Record, state: &State) {
+        let _ = record.cgroup.freeze(false);
+        let _ = record.cgroup.kill();
+        let _ = record.cgroup.remove(Duration::from_secs(2));
+        let mut state = state.clone();
+        if state.status.is_active() || state.status == Status::Dead {
+            state.status = Status::Exited;
+            state.pid = 0;
+            state.exit_code.get_or_insert(137);
+            if state.finished_at.is_empty() {
+                state.finished_at = state::now_rfc3339_nanos();
+            }
+            let _ = state.write(&self.paths(&record.id));
+        }
+    }
+
+    /// Removes a container: its cgroup, its directory with the writable layer and logs. A running
+    /// container needs `force` (then it is killed first).
+    pub fn remove(&self, id: &str, force: bool) -> Result<(), Error> {
+        let record = self.record(id)?;
+        let paths = self.paths(id);
+        let lock = Lock::exclusive(&paths.lock())?;
+        let state = self.state(id)?;
+        if state.status.is_active() {
+            if !force {
+                return Err(Error::Running(id.to_owned()));
+            }
+            fs::write(paths.stopping(), b"").map_err(ctx("write", &paths.stopping()))?;
+            let _ = record.cgroup.freeze(false);
+            self.signal_init(id, &state, libc::SIGKILL)?;
+            let _ = record.cgroup.kill();
+            self.finish_monitor(&record, &state);
+        } else if !wait_for_exit(
+            state.monitor_pid,
+            state.monitor_start,
+            Duration::from_secs(5),
+        ) {
+            // A monitor that recorded the final exit has nothing left to write; give it a moment.
+            let _ = p::kill(state.monitor_pid, libc::SIGKILL);
+        }
+        record.cgroup.kill()?;
+        record.cgroup.remove(Duration::from_secs(2))?;
+        drop(lock);
+        remove_tree(&paths.dir)?;
+        Ok(())
+    }
+
+    /// Waits until the container is neither running nor restarting; `None` waits forever.
+    pub fn wait(&self, id: &str, timeout: Option<Duration>) -> Result<State, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let state = self.state(id)?;
+            if !state.status.is_active() {
+                return Ok(state);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(Error::Timeout(id.to_owned()));
+            }
+            // The monitor exits right after recording a final exit; with a restart policy it lives
+            // on, so look again at least every 20 ms.
+            let slice = left.map_or(Duration::from_millis(20), |l| {
+                l.min(Duration::from_millis(20))
+            });
+            wait_for_exit(state.monitor_pid, state.monitor_start, slice);
+        }
+    }
+
+    /// Pauses (freezes) or resumes every process of a running container.
+    pub fn pause(&self, id: &str, paused: bool) -> Result<State, Error> {
+        let record = self.record(id)?;
+        let paths = self.paths(id);
+        let _lock = Lock::exclusive(&paths.lock())?;
+        let mut state = self.state(id)?;
+        if !state.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        record.cgroup.freeze(paused)?;
+        // The monitor owns state.json, but it does not write it while the container runs.
+        state.status = if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        state.write(&paths)?;
+        Ok(state)
+    }
+
+    /// A command that runs `exec` in the container through the helper; the caller sets its stdio,
+    /// spawns it and waits. Its exit status is the process's (126/127 if it could not be started).
+    pub fn exec_command(&self, id: &str, exec: &ExecSpec) -> Result<Command, Error> {
+        let state = self.state(id)?;
+        if !state.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        let mut command = self.helper.command();
+        command
+            .arg("exec")
+            .arg(&self.root)
+            .arg(id)
+            .arg(serde_json::to_string(exec).expect("exec spec serialises"));
+        Ok(command)
+    }
+
+    /// The log file (docker's json-file format).
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.paths(id).log()
+    }
+
+    /// Every log entry so far.
+    pub fn logs(&self, id: &str) -> Result<Vec<LogEntry>, Error> {
+        let path = self.log_path(id);
+        log::read(&path).map_err(|error| IoError::new("read", path, error).into())
+    }
+
+    /// Cleans what crashed commands and monitors left: container directories without a record (a
+    /// create killed half-way), and containers whose monitor and processes are gone but whose state
+    /// still says running. Returns every error and keeps going.
+    pub fn recover(&self) -> Vec<Error> {
+        let mut errors = Vec::new();
+        let dir = self.containers_dir();
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return errors;
+        };
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if id.starts_with('.') {
+                continue;
+            }
+            let paths = self.paths(&id);
+            if !paths.config().exists() {
+                if let Err(error) = remove_tree(&paths.dir) {
+                    errors.push(error.into());
+                }
+                continue;
+            }
+            let Ok(_lock) = Lock::exclusive(&paths.lock()) else {
+                continue;
+            };
+            match (self.record(&id), self.state(&id)) {
+                (Ok(record), Ok(state)) if state.status == Status::Dead => {
+                    self.clean_processes(&record, &state);
+                }
+                (Err(error), _) | (_, Err(error)) => errors.push(error),
+                _ => {}
+            }
+        }
+        errors
+    }
+}
+
+/// Waits up to `timeout` for process (`pid`, `start`) to end; true if it has (or never existed).
+fn wait_for_exit(pid: i32, start: u64, timeout: Duration) -> bool {
+    if pid <= 0 {
+        return true;
+    }
+    let Ok(pidfd) = p::pidfd_open(pid) else {
+        return true;
+    };
+    if !p::is_alive(pid, start) {
+        return true;
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // poll(2) counts whole milliseconds: round up so a short wait does not spin.
+        let rounded = Duration::from_millis(left.as_micros().div_ceil(1000) as u64);
+        match p::poll_read(&[pidfd.as_raw_fd()], Some(rounded)) {
+            Ok(ready) if ready[0] => return true,
+            Ok(_) if left.is_zero() => return false,
+            Ok(_) => {}
+            Err(_) => return !p::is_alive(pid, start),
+        }
+        if Instant::now() >= deadline {
+            return !p::is_alive(pid, start);
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The monitor: one small single-threaded process per running container (conmon's model), and the
+//! exec helper. Both are entered through [`main`] from a freshly exec'd executable (the CLI's hidden
+//! subcommand or the runtime crate's `rcompose-runtime` binary), never from a thread of the CLI.
+//!
+//! `monitor <root> <id>`: forks and lets the parent exit (so the caller reaps it at once and the
+//! monitor is nobody's child), starts a session, becomes a child subreaper, creates the cgroup, clones
+//! the container's init into new namespaces, and writes `pid N` (or `error: <code> <message>`) to its
+//! stdout, the caller's sync pipe, which it then closes. It then relays the container's stdout and
+//! stderr to `container.log` with timestamps, waits for the init, records the exit (code, time, OOM
+//! kill) in `state.json`, applies the restart policy with docker's backoff, and on the final exit
+//! removes the cgroup and exits. It removes nothing else: the container directory belongs to the CLI.
+//!
+//! `exec <root> <id> <spec json>`: joins the container's cgroup and namespaces (through a pidfd, so a
+//! recycled pid cannot be joined), forks into its pid namespace, and execs the process with the
+//! container's user, environment, capabilities and filter; it forwards signals and exits with the
+//! process's status. The caller gave it its stdio.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::container::ExecSpec;
+use crate::container::init::{self, Failure, Process};
+use crate::container::log::{Stream, Writer};
+use crate::container::spec::{RestartPolicy, Seccomp};
+use crate::container::state::{Paths, Record, State, Status, now_rfc3339_nanos, read_json};
+use crate::sys::capability;
+use crate::sys::process::{self as p, Exit, Fork, ns};
+
+/// Entry point of the helper executable; `args` are the arguments after any prefix. Returns the exit
+/// code.
+pub fn main(args: &[String]) -> i32 {
+    match args {
+        [command, root, id] if command == "monitor" => monitor(Path::new(root), id),
+        [command, root, id, spec] if command == "exec" => exec(Path::new(root), id, spec),
+        _ => {
+            eprintln!("usage: monitor <root> <id> | exec <root> <id> <json>");
+            2
+        }
+    }
+}
+
+fn report(line: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+/// Points stdout at /dev/null, which closes the caller's sync pipe.
+fn close_sync_pipe() {
+    if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = p::dup2(null.as_raw_fd(), 1);
+    }
+}
+
+fn monitor(root: &Path, id: &str) -> i32 {
+    let paths = Paths::new(root, id);
+    let record: Record = match read_json(&paths.config()) {
+        Ok(record) => record,
+        Err(error) => {
+            report(&format!("error: 125 {error}"));
+            return 1;
+        }
+    };
+    match p::fork_into(0) {
+        Ok(Fork::Parent(_)) => p::exit_now(0),
+        Ok(Fork::Child) => {}
+        Err(error) => {
+            report(&format!("error: 125 cannot fork the monitor: {error}"));
+            return 1;
+        }
+    }
+    let _ = p::setsid();
+    p::set_name("rcompose-mon");
+    let _ = p::cloexec_from(3);
+    p::ignore_signals(&[
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGPIPE,
+        libc::SIGQUIT,
+    ]);
+    let setup = (|| -> io::Result<(OwnedFd, Writer)> {
+        p::set_child_subreaper()?;
+        let signals = p::signalfd(&[libc::SIGCHLD])?;
+        let writer = Writer::open(&paths.log())?;
+        Ok((signals, writer))
+    })();
+    let (signals, writer) = match setup {
+        Ok(parts) => parts,
+        Err(error) => {
+            report(&format!("error: 125 monitor setup: {error}"));
+            return 1;
+        }
+    };
+    let mut monitor = Monitor {
+        state: State::read(&paths).unwrap_or_default(),
+        record,
+        paths,
+        signals,
+        writer,
+    };
+    monitor.run()
+}
+
+struct Monitor {
+    record: Record,
+    paths: Paths,
+    state: State,
+    signals: OwnedFd,
+    writer: Writer,
+}
+
+struct Running {
+    pid: i32,
+    stdout: Option<fs::File>,
+    stderr: Option<fs::File>,
+    oom_base: u64,
+    started: Instant,
+}
+
+impl Monitor {
+    fn save(&self) {
+        if let Err(error) = self.state.write(&self.paths) {
+            eprintln!("rcompose monitor: {error}");
+        }
+    }
+
+    fn run(&mut self) -> i32 {
+        let me = std::process::id() as i32;
+        self.state.monitor_pid = me;
+        self.state.monitor_start = p::start_time(me).unwrap_or(0);
+        self.state.status = Status::Restarting;
+        self.state.error.clear();
+        self.state.exit_code = None;
+        self.state.oom_killed = false;
+        self.state.restart_count = 0;
+        // Record ourselves before any kernel object exists.
+        self.save();
+        let mut first = true;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let exit_code = match self.start_once() {
+                Ok(running) => {
+                    if first {
+                        report(&format!("pid {}", self.state.pid));
+                        close_sync_pipe();
+                        first = false;
+                    }
+                    let ran = running.started.elapsed();
+                    let code = self.supervise(running);
+                    if ran >= Duration::from_secs(10) {
+                        delay = Duration::from_millis(100);
+                    }
+                    code
+                }
+                Err(failure) => {
+                    self.state.pid = 0;
+                    self.state.exit_code = Some(failure.code);
+                    self.state.error = failure.message.clone();
+                    self.state.finished_at = now_rfc3339_nanos();
+                    if first {
+                        self.finish();
+                        report(&format!("error: {} {}", failure.code, failure.message));
+                        return 1;
+                    }
+                    eprintln!("rcompose monitor: restart failed: {}", failure.message);
+                    failure.code
+                }
+            };
+            if !self.should_restart(exit_code) {
+                break;
+            }
+            self.state.status = Status::Restarting;
+            self.save();
+            if !self.backoff(delay) {
+                break;
+            }
+            delay = (delay * 2).min(Duration::from_secs(60));
+            self.state.restart_count += 1;
+        }
+        self.finish();
+        0
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.paths.stopping().exists()
+    }
+
+    fn should_restart(&self, exit_code: i32) -> bool {
+        if self.stop_requested() {
+            return false;
+        }
+        match self.record.spec.restart {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure { max_retries } => {
+                exit_code != 0 && (max_retries == 0 || self.state.restart_count < max_retries)
+            }
+        }
+    }
+
+    /// Sleeps `delay`, returning false early if a stop is requested meanwhile.
+    fn backoff(&self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            if self.stop_requested() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10).min(deadline - Instant::now()));
+        }
+        !self.stop_requested()
+    }
+
+    /// The final exit: nothing is left running, so remove the cgroup.
+    fn finish(&mut self) {
+        let cgroup = &self.record.cgroup;
+        let _ = cgroup.kill();
+        if let Err(error) = cgroup.remove(Duration::from_secs(2)) {
+            eprintln!("rcompose monitor: {error}");
+        }
+        self.state.status = Status::Exited;
+        self.state.pid = 0;
+        self.save();
+    }
+
+    fn start_once(&mut self) -> Result<Running, Failure> {
+        let setup = |message: String| Failure { code: 125, message };
+        let cgroup = &self.record.cgroup;
+        cgroup.create().map_err(|e| setup(e.to_string()))?;
+        cgroup
+            .apply(&self.record.spec.limits)
+            .map_err(|e| setup(e.to_string()))?;
+        for device in &self.record.spec.devices {
+            if let Some(rule) = device_rule(&device.host_path, &device.permissions) {
+                cgroup
+                    .allow_device(&rule)
+                    .map_err(|e| setup(e.to_string()))?;
+            }
+        }
+        let oom_base = cgroup.oom_kills();
+        let pipes =
+            (|| -> io::Result<_> { Ok((p::pipe()?, p::pipe()?, p::pipe()?, p::pipe()?)) })()
+                .map_err(|e| setup(format!("create pipes: {e}")))?;
+        let ((out_r, out_w), (err_r, err_w), (go_r, go_w), (fail_r, fail_w)) = pipes;
+        let mut namespaces = ns::MOUNT | ns::PID | ns::UTS | ns::IPC;
+        if self.record.spec.netns.is_none() {
+            namespaces |= ns::NET;
+        }
+        match p::fork_into(namespaces)
+            .map_err(|e| setup(format!("clone the container init: {e}")))?
+        {
+            Fork::Child => {
+                drop((out_r, err_r, go_w, fail_r));
+                let released = || {
+                    let mut byte = [0u8; 1];
+                    matches!(fs::File::from(go_r).read(&mut byte), Ok(1))
+                };
+                let failure = init::run(&self.record, &self.paths, out_w, err_w, released);
+                let mut fail = fs::File::from(fail_w);
+                let _ = write!(fail, "{} {}", failure.code, failure.message);
+                p::exit_now(failure.code);
+            }
+            Fork::Parent(pid) => {
+                drop((out_w, err_w, go_r, fail_w));
+                let kill_child = |failure: Failure| {
+                    let _ = p::kill(pid, libc::SIGKILL);
+                    let _ = p::waitpid(pid, false);
+                    failure
+                };
+                let start = p::start_time(pid).unwrap_or(0);
+                cgroup
+                    .add(pid)
+                    .map_err(|e| kill_child(setup(e.to_string())))?;
+                self.state.pid = pid;
+                self.state.pid_start = start;
+                let mut go = fs::File::from(go_w);
+                go.write_all(b"1")
+                    .map_err(|e| kill_child(setup(format!("release the container init: {e}"))))?;
+                drop(go);
+                let mut message = String::new();
+                let _ = fs::File::from(fail_r).read_to_string(&mut message);
+                if !message.is_empty() {
+                    let _ = p::waitpid(pid, false);
+                    self.state.pid = 0;
+                    let (code, text) = message.split_once(' ').unwrap_or(("125", &message));
+                    return Err(Failure {
+                        code: code.parse().unwrap_or(125),
+                        message: text.to_owned(),
+                    });
+                }
+                self.state.status = Status::Running;
+                self.state.started_at = now_rfc3339_nanos();
+                self.state.finished_at.clear();
+                self.state.exit_code = None;
+                self.state.oom_killed = false;
+                self.state.error.clear();
+                self.save();
+                for fd in [&out_r, &err_r] {
+                    let _ = p::set_nonblocking(fd.as_raw_fd(), true);
+                }
+                Ok(Running {
+                    pid,
+                    stdout: Some(fs::File::from(out_r)),
+                    stderr: Some(fs::File::from(err_r)),
+                    oom_base,
+                    started: Instant::now(),
+                })
+            }
+        }
+    }
+
+    /// Relays output until the init exits; records the exit; returns its code.
+    fn supervise(&mut self, mut running: Running) -> i32 {
+        let mut exit = None;
+        let mut drain_deadline = None;
+        loop {
+            let fds: Vec<i32> = [&running.stdout, &running.stderr]
+                .iter()
+                .map(|fd| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd()))
+                .chain([self.signals.as_raw_fd()])
+                .collect();
+            if exit.is_some() && running.stdout.is_none() && running.stderr.is_none() {
+                break;
+            }
+            let timeout =
+                drain_deadline.map(|d: Instant| d.saturating_duration_since(Instant::now()));
+            if timeout.is_some_and(|t| t.is_zero()) {
+                break;
+            }
+            let ready = p::poll_read(&fds, timeout).unwrap_or_else(|_| vec![false; 3]);
+            for (index, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                if !ready[index] {
+                    continue;
+                }
+                let slot = if index == 0 {
+                    &mut running.stdout
+                } else {
+                    &mut running.stderr
+                };
+                if !self.relay(slot, stream) {
+                    *slot = None;
+                    let _ = self.writer.finish(stream);
+                }
+            }
+            if ready[2] {
+                p::read_signals(self.signals.as_fd());
+                while let Ok(Some((pid, status))) = p::waitpid(-1, true) {
+                    if pid == running.pid {
+                        exit = Some(status);
+                        // Output still in the pipes is read for a moment; the kernel killed the rest
+                        // of the pid namespace, so the write ends close soon.
+                        drain_deadline = Some(Instant::now() + Duration::from_millis(200));
+                    }
+                }
+            }
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let _ = self.writer.finish(stream);
+        }
+        let exit = exit.unwrap_or(Exit::Signal(libc::SIGKILL));
+        // Recorded by the caller of this function, once it knows whether a restart follows: the final
+        // record must be the monitor's last write, since a waiter may remove the directory after it.
+        self.state.pid = 0;
+        self.state.exit_code = Some(exit.code());
+        self.state.oom_killed = self.record.cgroup.oom_kills() > running.oom_base;
+        self.state.finished_at = now_rfc3339_nanos();
+        exit.code()
+    }
+
+    /// Copies what is readable from one pipe into the log; false at end of stream.
+    fn relay(&mut self, slot: &mut Option<fs::File>, stream: Stream) -> bool {
+        let Some(file) = slot.as_mut() else {
+            return false;
+        };
+        let mut buffer = [0u8; 32 * 1024];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    if let Err(error) = self.writer.push(stream, &buffer[..n]) {
+                        eprintln!("rcompose monitor: write log: {error}");
+                    }
+                    if n < buffer.len() {
+                        return true;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A v1 device-cgroup rule for a host device (`c 10:229 rwm`).
+fn device_rule(host_path: &Path, permissions: &str) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let metadata = fs::metadata(host_path).ok()?;
+    let kind = if metadata.file_type().is_block_device() {
+        'b'
+    } else {
+        'c'
+    };
+    let (major, minor) = crate::sys::major_minor(metadata.rdev());
+    let permissions = if permissions.is_empty() {
+        "rwm"
+    } else {
+        permissions
+    };
+    Some(format!("{kind} {major}:{minor} {permissions}"))
+}
+
+fn exec(root: &Path, id: &str, spec_json: &str) -> i32 {
+    match exec_inner(root, id, spec_json) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("rcompose exec: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
+    let fail = |message: String| Failure { code: 126, message };
+    let exec: ExecSpec =
+        serde_json::from_str(spec_json).map_err(|e| fail(format!("invalid exec spec: {e}")))?;
+    let paths = Paths::new(root, id);
+    let record: Record = read_json(&paths.config()).map_err(|e| fail(e.to_string()))?;
+    let state = State::read(&paths).map_err(|e| fail(e.to_string()))?;
+    let not_running = || fail(format!("container {id} is not running"));
+    if !state.status.is_active() || state.pid <= 0 {
+        return Err(not_running());
+    }
+    let pidfd = p::pidfd_open(state.pid).map_err(|_| not_running())?;
+    if !p::is_alive(state.pid, state.pid_start) {
+        return Err(not_running());
+    }
+    record
+        .cgroup
+        .add(std::process::id() as i32)
+        .map_err(|e| fail(format!("join the container's cgroup: {e}")))?;
+    join_namespaces(&pidfd, state.pid)
+        .map_err(|e| fail(format!("join the container's namespaces: {e}")))?;
+    let spec = &record.spec;
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={}", record.hostname));
+    }
+    for entry in &exec.env {
+        let key = entry.split('=').next().unwrap_or(entry);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(entry.clone());
+    }
+    let privileged = exec.privileged || spec.privileged;
+    let bounding = capability::bounding_set();
+    let process = Process {
+        args: exec.args.clone(),
+        env,
+        cwd: exec.cwd.clone().unwrap_or_else(|| spec.cwd.clone()),
+        create_cwd: false,
+        user: exec.user.clone().unwrap_or_else(|| spec.user.clone()),
+        group_add: spec.group_add.clone(),
+        capabilities: if privileged {
+            bounding
+        } else {
+            spec.capabilities(bounding).map_err(fail)?
+        },
+        no_new_privs: spec.no_new_privs,
+        seccomp: spec.seccomp == Seccomp::Default && !privileged,
+        ulimits: spec.ulimits.clone(),
+    };
+    let forward = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ];
+    let mut blocked = forward.to_vec();
+    blocked.push(libc::SIGCHLD);
+    let signals = p::signalfd(&blocked).map_err(|e| fail(format!("signalfd: {e}")))?;
+    match p::fork_into(0).map_err(|e| fail(format!("fork: {e}")))? {
+        Fork::Child => {
+            drop(signals);
+            let failure = process.exec();
+            eprintln!("rcompose exec: {}", failure.message);
+            p::exit_now(failure.code);
+        }
+        Fork::Parent(child) => loop {
+            let _ = p::poll_read(&[signals.as_raw_fd()], None);
+            for signal in p::read_signals(signals.as_fd()) {
+                if signal != libc::SIGCHLD {
+                    let _ = p::kill(child, signal);
+                }
+            }
+            if let Ok(Some((pid, exit))) = p::waitpid(child, true)
+                && pid == child
+            {
+                return Ok(exit.code());
+            }
+        },
+    }
+}
+
+/// Joins the init's namespaces: in one step through the pidfd (kernel 5.8+), else through
+/// `/proc/<pid>/ns/*` files (mount last: after it the host's /proc is out of sight).
+fn join_namespaces(pidfd: &OwnedFd, pid: i32) -> io::Result<()> {
+    let flags = ns::IPC | ns::UTS | ns::PID | ns::NET | ns::MOUNT;
+    if p::setns(pidfd.as_fd(), flags).is_ok() {
+        return Ok(());
+    }
+    let names = ["ipc", "uts", "pid", "net", "mnt"];
+    let files: Vec<fs::File> = names
+        .iter()
+        .map(|name| fs::File::open(format!("/proc/{pid}/ns/{name}")))
+        .collect::<io::Result<_>>()?;
+    for file in &files {
+        p::setns(file.as_fd(), 0)?;
+    }
+    Ok(())
+}
