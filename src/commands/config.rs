@@ -63,7 +63,8 @@ enum Format {
 }
 
 pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<ExitCode> {
-    let options = super::load_options(global, &args.services, !args.no_interpolate)?;
+    // `--variables` lists the templates as written, so it does not interpolate (as docker compose).
+    let options = super::load_options(global, &args.services, !args.no_interpolate && !args.variables)?;
     let loaded = project::load(options)?;
     output::warnings(&loaded.warnings);
     if args.quiet {
@@ -124,8 +125,9 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
     let mut value = if loaded.interpolated {
         serde_json::to_value(project).context("cannot serialize the project")?
     } else {
-        // Without interpolation values may hold `${...}`: the merged files are shown as written.
-        project::typed::to_json(&loaded.tree)
+        // Without interpolation values may hold `${...}` and cannot be typed: the normalized tree is
+        // shown with the model's key order (top-level sections in order, keys sorted below).
+        in_model_order(project::typed::to_json(&loaded.tree))
     };
     if let Some(services) = value.get_mut("services").and_then(Value::as_object_mut) {
         services.retain(|name, _| selected.contains(name));
@@ -139,6 +141,33 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         Format::Yaml => output::yaml::to_string(&value),
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&value)?),
     })
+}
+
+/// Orders an untyped project like the typed one prints: `name`, `services`, `networks`, `volumes`,
+/// `secrets`, `configs`, `models`, and every mapping below sorted by key.
+fn in_model_order(value: Value) -> Value {
+    fn sorted(value: Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    let Value::Object(mut map) = value else { return value };
+    let mut out = serde_json::Map::new();
+    for key in ["name", "services", "networks", "volumes", "secrets", "configs", "models"] {
+        if let Some(section) = map.remove(key) {
+            out.insert(key.to_string(), sorted(section));
+        }
+    }
+    for (key, rest) in map {
+        out.insert(key, sorted(rest));
+    }
+    Value::Object(out)
 }
 
 /// The services to show: all, or those named and what they depend on.

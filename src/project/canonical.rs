@@ -10,8 +10,30 @@ use super::yaml::{Node, Typed, Value};
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
-/// Canonicalizes a whole compose file in place.
-pub fn canonicalize(file: &mut Node) -> Result<()> {
+thread_local! {
+    /// Set while canonicalizing an uninterpolated file: a value holding `${...}` that cannot be put in
+    /// long form is kept as written instead of being an error.
+    static LENIENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Canonicalizes a whole compose file in place. `lenient` is for files that were not interpolated.
+pub fn canonicalize(file: &mut Node, lenient: bool) -> Result<()> {
+    LENIENT.with(|flag| flag.set(lenient));
+    let result = canonicalize_file(file);
+    LENIENT.with(|flag| flag.set(false));
+    result
+}
+
+fn holds_template(node: &Node) -> bool {
+    match &node.value {
+        Value::Scalar(scalar) => scalar.text.contains('$'),
+        Value::Seq(items) => items.iter().any(holds_template),
+        Value::Map(map) => map.values().any(|entry| holds_template(&entry.node)),
+        Value::Null => false,
+    }
+}
+
+fn canonicalize_file(file: &mut Node) -> Result<()> {
     if !file.is_null() && file.as_map().is_none() {
         return Err(Diagnostic::at(&file.span, format!("a compose file must be a mapping, not a {}", file.kind_name()))
             .with_hint("start the file with top-level keys such as `services:`"));
@@ -53,7 +75,14 @@ pub fn canonicalize(file: &mut Node) -> Result<()> {
 }
 
 fn expected(node: &Node, what: &str) -> Diagnostic {
-    Diagnostic::at(&node.span, format!("expected {what}, found a {}", node.kind_name()))
+    let diagnostic = Diagnostic::at(&node.span, format!("expected {what}, found a {}", node.kind_name()));
+    let hint = match (&node.value, what.contains("list")) {
+        (Value::Scalar(scalar), true) => format!("write a list, one item per line:\n    - {}", scalar.text),
+        (Value::Map(_), true) if !what.contains("mapping") => "write a list (`- item` lines), not a mapping".to_string(),
+        (Value::Seq(_), false) if what.contains("mapping") => "write a mapping (`key: value` lines), not a list".to_string(),
+        _ => "see the Compose Specification for the forms this attribute accepts".to_string(),
+    };
+    diagnostic.with_hint(hint)
 }
 
 /// Applies `transform` to the value of `key` when present (and not null).
@@ -65,7 +94,12 @@ fn transform(node: &mut Node, key: &str, transform: impl FnOnce(Node) -> Result<
     }
     let tag = entry.node.tag;
     let value = std::mem::replace(&mut entry.node, Node::null(&entry.key_span));
-    let mut canonical = transform(value)?;
+    let original = LENIENT.with(|flag| flag.get()).then(|| value.clone()).filter(holds_template);
+    let mut canonical = match (transform(value), original) {
+        (Ok(canonical), _) => canonical,
+        (Err(_), Some(original)) => original,
+        (Err(error), None) => return Err(error),
+    };
     canonical.tag = canonical.tag.or(tag);
     entry.node = canonical;
     Ok(())
@@ -281,6 +315,8 @@ fn key_value_map_with(node: Node, nullable: bool) -> Result<Node> {
                     }
                     _ => return Err(expected(&entry.node, "a string value")),
                 };
+                let mut value = value;
+                value.tag = entry.node.tag;
                 out.as_map_mut().expect("built as a map").insert(key, super::yaml::Entry { key_span: entry.key_span, node: value });
             }
         }
@@ -509,6 +545,7 @@ fn canonical_ports(node: Node) -> Result<Node> {
                 {
                     let number: u16 = text.parse().map_err(|_| {
                         Diagnostic::at(&target.span, format!("invalid port target {text:?}: expected a port number (1-65535)"))
+                            .with_hint("write the container port as a number, e.g. `target: 80`")
                     })?;
                     port.insert("target", Node::integer(&target.span, i64::from(number)));
                 }
@@ -557,8 +594,14 @@ pub fn parse_port(text: &str) -> std::result::Result<Vec<PortSpec>, String> {
                 }
                 (Some(ip.to_string()).filter(|ip| !ip.is_empty()), &rest[ip.len() + 1..])
             }
-            _ => {
-                return Err("too many `:`-separated parts (IPv6 host addresses go in brackets: \"[::1]:8080:80\")".into());
+            count => {
+                // An unbracketed IPv6 host address: everything before the last two parts, as
+                // docker's port parser reads it.
+                let ip_len = rest.len() - parts[count - 2].len() - parts[count - 1].len() - 2;
+                let ip = &rest[..ip_len];
+                ip.parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| format!("invalid host IP {ip:?} (IPv6 host addresses go in brackets: \"[::1]:8080:80\")"))?;
+                (Some(ip.to_string()), &rest[ip_len + 1..])
             }
         }
     };
@@ -702,10 +745,11 @@ mod tests {
         assert_eq!(parse_port("127.0.0.1:8080:80/udp"), Ok(vec![port(Some("127.0.0.1"), 80, Some("8080"), "udp")]));
         assert_eq!(parse_port("127.0.0.1::80"), Ok(vec![port(Some("127.0.0.1"), 80, None, "tcp")]));
         assert_eq!(parse_port("[::1]:8080:80"), Ok(vec![port(Some("::1"), 80, Some("8080"), "tcp")]));
+        assert_eq!(parse_port("::1:6002:6002"), Ok(vec![port(Some("::1"), 6002, Some("6002"), "tcp")]));
         assert_eq!(parse_port("9090-9091:8080-8081"), Ok(vec![port(None, 8080, Some("9090"), "tcp"), port(None, 8081, Some("9091"), "tcp")]));
         assert_eq!(parse_port("8000-8010:80"), Ok(vec![port(None, 80, Some("8000-8010"), "tcp")]));
         assert_eq!(parse_port("3000-3001"), Ok(vec![port(None, 3000, None, "tcp"), port(None, 3001, None, "tcp")]));
-        for bad in ["", "abc", "0", "70000", "80/icmp", "1:2:3:4", "9000-8000", "1-3:1-2", "300.1.1.1:80:80"] {
+        for bad in ["", "abc", "0", "70000", "80/icmp", "1:2:3:4", "9000-8000", "1-3:1-2", "300.1.1.1:80:80", "1:2:3:4:5"] {
             assert!(parse_port(bad).is_err(), "{bad}");
         }
     }

@@ -7,7 +7,8 @@
 //!   `compose.override.y(a)ml` beside it.
 //! - Project directory: `--project-directory`, else the first file's directory, else the working dir.
 //! - Environment: the shell wins over `--env-file`s (or `COMPOSE_ENV_FILES`, or `<project dir>/.env`).
-//! - Name: `-p`, `COMPOSE_PROJECT_NAME`, top-level `name:`, else the directory's base name, normalized.
+//! - Name: `-p`, `COMPOSE_PROJECT_NAME` (both must be valid names; empty means unset), top-level
+//!   `name:`, else the directory's base name (both normalized).
 
 use std::path::{Path, PathBuf};
 
@@ -123,20 +124,21 @@ pub fn project_name(
         Diagnostic::new(format!("invalid project name {name:?} ({source}): {}", names::PROJECT_NAME_RULE))
             .with_hint(format!("try {:?}", names::normalize_project_name(name)))
     };
-    if let Some(name) = explicit {
+    if let Some(name) = explicit.filter(|n| !n.is_empty()) {
         return if names::is_valid_project_name(name) { Ok(name.to_string()) } else { Err(invalid(name, "-p")) };
     }
     if let Some(name) = environment.value("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
         return if names::is_valid_project_name(&name) { Ok(name) } else { Err(invalid(&name, "COMPOSE_PROJECT_NAME")) };
     }
     if let Some((name, span)) = declared.filter(|(n, _)| !n.is_empty()) {
-        return if names::is_valid_project_name(name) {
-            Ok(name.to_string())
-        } else {
+        // A name written in the file is normalized silently, as compose-go does.
+        let normalized = names::normalize_project_name(name);
+        if normalized.is_empty() {
             let mut diagnostic = invalid(name, "top-level `name`");
             diagnostic.span = Some(span.clone());
-            Err(diagnostic)
-        };
+            return Err(diagnostic);
+        }
+        return Ok(normalized);
     }
     let base = project_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let name = names::normalize_project_name(&base);

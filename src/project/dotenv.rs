@@ -1,7 +1,7 @@
 //! The one parser for `.env` files and `env_file:` files, with compose-go's dotenv rules.
 //!
-//! `KEY=VALUE` (or `KEY: VALUE`), an optional `export ` prefix, `#` comments (inline only after
-//! whitespace in an unquoted value), single quotes taken literally, double quotes with `\n \r \t \\ \"`
+//! `KEY=VALUE` (or `KEY: VALUE`), an optional `export ` prefix, `#` comments (inline only after a
+//! space in an unquoted value: `" #"`), single quotes taken literally, double quotes with `\n \r \t \\ \"`
 //! escapes, both kinds of quotes spanning lines, `${VAR}` interpolation in unquoted and double-quoted
 //! values, a bare `KEY` taking its value from the environment, and a UTF-8 BOM.
 
@@ -171,7 +171,7 @@ fn read_value(
                 if c == '\n' {
                     break;
                 }
-                if c == '#' && raw.ends_with([' ', '\t']) {
+                if c == '#' && raw.ends_with(' ') {
                     while *position < chars.len() && chars[*position] != '\n' {
                         *position += 1;
                     }

@@ -62,6 +62,21 @@ impl Environment {
         }
     }
 
+    /// Adds variables that are not set yet (an included project's env file under its parent's
+    /// environment: the parent's values win).
+    pub fn add_missing(&mut self, variables: impl IntoIterator<Item = (String, String)>, origin: &Origin) {
+        for (name, value) in variables {
+            self.variables.entry(name).or_insert_with(|| Variable { value, origin: origin.clone() });
+        }
+    }
+
+    /// Adds every variable of `other` that this environment lacks.
+    pub fn absorb(&mut self, other: &Environment) {
+        for (name, variable) in &other.variables {
+            self.variables.entry(name.clone()).or_insert_with(|| variable.clone());
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Variable> {
         self.variables.get(name)
     }

@@ -65,8 +65,12 @@ fn resolve_service(
     let base = match extends.get("file").and_then(Node::as_text) {
         Some(file) => {
             let base_path = absolute(dir, file);
-            let other = loader.load_base_file(&base_path, environment, &extends.span, stack);
-            let other = match other {
+            let base_dir = parent_dir(&base_path, dir);
+            let resolved = loader.parse_base_file(&base_path, environment, &extends.span).and_then(|mut other| {
+                resolve_service(loader, &mut other, &base_path, &base_dir, environment, &base_name, stack)?;
+                Ok(other)
+            });
+            let other = match resolved {
                 Ok(other) => other,
                 Err(error) => {
                     stack.pop();
@@ -80,7 +84,6 @@ fn resolve_service(
                     other.get("services").and_then(Node::as_map).map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
                 return Err(missing_base(&extends, &base_name, Some(&base_path), &names));
             };
-            let base_dir = parent_dir(&base_path, dir);
             if base_dir != dir {
                 let home = loader.options.shell.get("HOME").map(PathBuf::from);
                 paths::resolve_service(&mut base, &base_dir, home.as_deref());

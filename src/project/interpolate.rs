@@ -2,9 +2,10 @@
 //! `${VAR:?error}`, `${VAR?error}`, `${VAR:+alternate}`, `${VAR+alternate}`, nested templates in the
 //! default/error/alternate word, and `$$` for a literal `$`.
 //!
-//! The rules follow compose-go's template package: a variable name is `[_a-zA-Z][_a-zA-Z0-9]*`, any
-//! other use of `$` is an invalid template (the user must write `$$`), an unset variable without a
-//! default becomes the empty string with a warning. Only values are interpolated, never keys.
+//! The rules follow compose-go's template package: a variable name is `[_a-zA-Z][_a-zA-Z0-9]*`; a
+//! malformed `${...}` is an invalid template, while a `$` followed by anything else (`$1`, `$ `) is
+//! literal; an unset variable without a default becomes the empty string with a warning. Only values
+//! are interpolated, never keys.
 
 use std::collections::BTreeMap;
 
@@ -248,6 +249,7 @@ fn parse_until(chars: &[char], position: &mut usize, in_braces: bool) -> Result<
                 segments.push(Segment::Variable { name, modifier });
             }
             Some(&next) if is_name_start(next) => {
+                // `$NAME`
                 *position += 1;
                 let start = *position;
                 while *position < chars.len() && is_name_char(chars[*position]) {
@@ -258,7 +260,12 @@ fn parse_until(chars: &[char], position: &mut usize, in_braces: bool) -> Result<
                 }
                 segments.push(Segment::Variable { name: chars[start..*position].iter().collect(), modifier: None });
             }
-            _ => return Err(()),
+            _ => {
+                // Any other `$` (`$1`, `5 $`, a trailing `$`) is literal, as compose-go's template
+                // pattern leaves it; only a malformed `${...}` is an error.
+                literal.push('$');
+                *position += 1;
+            }
         }
     }
     if !literal.is_empty() {
@@ -290,7 +297,8 @@ pub fn interpolate_node(
                 .map_err(|error| match &error {
                     TemplateError::Required { name, .. } => Diagnostic::at(&node.span, error.to_string())
                         .with_hint(format!("set {name} in the shell environment or in the project's .env file")),
-                    TemplateError::Invalid(_) => Diagnostic::at(&node.span, error.to_string()),
+                    TemplateError::Invalid(_) => Diagnostic::at(&node.span, error.to_string())
+                        .with_hint("write `${NAME}` or `${NAME:-default}` for a variable, `$$` for a literal `$`"),
                 })?;
             scalar.text = rendered;
             Ok(())
@@ -369,8 +377,11 @@ mod tests {
 
     #[test]
     fn invalid_templates_are_errors() {
-        for template in ["$", "${", "${}", "${9}", "${a b}", "$1", "${A:-x", "echo $ x"] {
+        for template in ["${", "${}", "${9}", "${a b}", "${A:-x", "${A x}"] {
             assert!(matches!(Template::parse(template), Err(TemplateError::Invalid(_))), "{template}");
+        }
+        for (template, literal) in [("$", "$"), ("$1", "$1"), ("echo $ x", "echo $ x"), ("end$", "end$")] {
+            assert_eq!(render(template, &[]).as_deref(), Ok(literal), "{template}");
         }
     }
 

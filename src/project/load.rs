@@ -66,6 +66,9 @@ pub struct Loader {
     /// Files loaded as `extends` bases, by path and environment: a base shared by many services is
     /// parsed and resolved once.
     extends_bases: HashMap<(PathBuf, u64), Node>,
+    /// Every variable of every (sub-)project's environment, the main project's first (for
+    /// `config --environment`).
+    pub seen_environment: Environment,
 }
 
 impl Loader {
@@ -78,6 +81,7 @@ impl Loader {
             warnings: Vec::new(),
             env_file_variables: BTreeMap::new(),
             extends_bases: HashMap::new(),
+            seen_environment: Environment::default(),
         }
     }
 
@@ -113,38 +117,43 @@ impl Loader {
         &mut self,
         path: &Path,
         environment: &Environment,
-        referenced_at: Option<&Span>,
         extends_stack: &mut Vec<(PathBuf, String)>,
     ) -> Result<Node, Diagnostic> {
+        let mut root = self.parse_file(path, environment, None)?;
+        let dir = parent_dir(path, &self.options.working_dir);
+        extends::resolve(self, &mut root, path, &dir, environment, extends_stack)?;
+        Ok(root)
+    }
+
+    /// Reads, interpolates and canonicalizes one compose file (its `extends` left as written).
+    fn parse_file(&mut self, path: &Path, environment: &Environment, referenced_at: Option<&Span>) -> Result<Node, Diagnostic> {
         let source = self.read(path, referenced_at)?;
         let mut root = yaml::parse(&source)?;
         interpolate::collect_usages(&root, &mut self.usages);
         if self.options.interpolate {
             let lookup = |name: &str| environment.value(name);
             interpolate::interpolate_node(&mut root, &lookup, &mut self.unset)?;
-            canonical::canonicalize(&mut root)?;
         }
+        // Without interpolation a short form holding `${...}` cannot be expanded: it is kept as written.
+        canonical::canonicalize(&mut root, !self.options.interpolate)?;
         remove_nested_extensions(&mut root, 0);
-        let dir = parent_dir(path, &self.options.working_dir);
-        if self.options.interpolate {
-            extends::resolve(self, &mut root, path, &dir, environment, extends_stack)?;
+        if root.get("version").is_some() {
+            self.warnings.push(format!(
+                "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                source.display_path()
+            ));
         }
         Ok(root)
     }
 
-    /// Loads a file that an `extends` names (once per file and environment).
-    pub fn load_base_file(
-        &mut self,
-        path: &Path,
-        environment: &Environment,
-        referenced_at: &Span,
-        extends_stack: &mut Vec<(PathBuf, String)>,
-    ) -> Result<Node, Diagnostic> {
+    /// Reads a file that an `extends` names (parsed once per file and environment; only the services
+    /// an `extends` chain needs are resolved, by the caller).
+    pub fn parse_base_file(&mut self, path: &Path, environment: &Environment, referenced_at: &Span) -> Result<Node, Diagnostic> {
         let key = (path.to_path_buf(), environment.fingerprint());
         if let Some(node) = self.extends_bases.get(&key) {
             return Ok(node.clone());
         }
-        let node = self.load_file(path, environment, Some(referenced_at), extends_stack)?;
+        let node = self.parse_file(path, environment, Some(referenced_at))?;
         self.extends_bases.insert(key, node.clone());
         Ok(node)
     }
@@ -159,9 +168,10 @@ impl Loader {
         env_files: Vec<PathBuf>,
         include_stack: &mut Vec<PathBuf>,
     ) -> Result<Tree, Diagnostic> {
+        self.seen_environment.absorb(&environment);
         let mut merged: Option<Node> = None;
         for file in files {
-            let node = self.load_file(file, &environment, None, &mut Vec::new())?;
+            let node = self.load_file(file, &environment, &mut Vec::new())?;
             merged = Some(match merged {
                 None => node,
                 Some(base) => merge::merge(base, node),
@@ -169,12 +179,10 @@ impl Loader {
         }
         let mut root = merged.unwrap_or_else(|| Node::map(&Span { source: Source::new("-", ""), line: 1, col: 1 }, vec![]));
         merge::strip_tags(&mut root);
-        if self.options.interpolate {
-            paths::resolve(&mut root, project_dir, self.options.shell.get("HOME").map(PathBuf::from).as_deref());
-            self.resolve_environment(&mut root, &environment)?;
-            if let Some(include) = root.remove("include") {
-                self.apply_include(&mut root, include, project_dir, include_stack)?;
-            }
+        paths::resolve(&mut root, project_dir, self.options.shell.get("HOME").map(PathBuf::from).as_deref());
+        self.resolve_environment(&mut root, &environment)?;
+        if let Some(include) = root.remove("include") {
+            self.apply_include(&mut root, include, project_dir, &environment, include_stack)?;
         }
         Ok(Tree { root, project_dir: project_dir.to_path_buf(), environment, config_files: files.to_vec(), env_files })
     }
@@ -227,6 +235,7 @@ impl Loader {
                     resolved.insert(name.clone(), (value, entry.node.span.clone()));
                 }
             }
+            self.resolve_label_files(service, environment)?;
             if !resolved.is_empty() {
                 let span = service.span.clone();
                 let entries = resolved
@@ -245,6 +254,36 @@ impl Loader {
         Ok(())
     }
 
+    /// Adds the labels of a service's `label_file`s (dotenv syntax) that `labels` does not set.
+    fn resolve_label_files(&mut self, service: &mut Node, environment: &Environment) -> Result<(), Diagnostic> {
+        let Some(files) = service.get("label_file").and_then(Node::as_seq).cloned() else { return Ok(()) };
+        let lookup = |name: &str| environment.value(name);
+        let mut added: Vec<(String, Node)> = Vec::new();
+        for file in files {
+            let Some(path) = file.as_text() else { continue };
+            let source = self.read(Path::new(path), Some(&file.span))?;
+            let variables = super::dotenv::parse(&source.text, &lookup).map_err(|error| {
+                Diagnostic::at(&Span { source: source.clone(), line: error.line, col: 1 }, error.message)
+                    .with_hint("label files hold one LABEL=VALUE per line")
+            })?;
+            for variable in variables {
+                added.push((variable.name, Node::string(&file.span, variable.value.unwrap_or_default())));
+            }
+        }
+        if service.get("labels").is_none_or(Node::is_null) {
+            let span = service.span.clone();
+            service.insert("labels", Node::map(&span, vec![]));
+        }
+        if let Some(labels) = service.as_map_mut().and_then(|m| m.get_mut("labels")).map(|e| &mut e.node) {
+            for (name, value) in added {
+                if labels.get(&name).is_none() {
+                    labels.insert(&name, value);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Loads each included project and adds its resources; a resource defined differently on both
     /// sides is an error, as the Compose Specification says.
     fn apply_include(
@@ -252,6 +291,7 @@ impl Loader {
         root: &mut Node,
         include: Node,
         project_dir: &Path,
+        parent_environment: &Environment,
         include_stack: &mut Vec<PathBuf>,
     ) -> Result<(), Diagnostic> {
         let Some(entries) = include.as_seq() else { return Ok(()) };
@@ -262,7 +302,8 @@ impl Loader {
                 .map(|items| items.iter().filter_map(Node::as_text).map(|p| absolute(project_dir, p)).collect())
                 .unwrap_or_default();
             let Some(first) = paths.first().cloned() else {
-                return Err(Diagnostic::at(&entry.span, "an include entry needs a `path`"));
+                return Err(Diagnostic::at(&entry.span, "an include entry needs a `path`")
+                    .with_hint("write `include: [other/compose.yaml]` or `include: [{path: other/compose.yaml}]`"));
             };
             if let Some(position) = include_stack.iter().position(|p| p == &first) {
                 let cycle: Vec<String> =
@@ -278,9 +319,14 @@ impl Loader {
                 Some(items) => items.iter().filter_map(Node::as_text).map(|p| absolute(project_dir, p)).collect(),
                 None => vec![sub_dir.join(".env")].into_iter().filter(|p| Loader::exists(p)).collect(),
             };
-            let mut environment = Environment::from_shell(&self.options.shell);
+            // The included project sees its parent's variables; its own env files only add the ones
+            // the parent does not set.
+            let mut environment = parent_environment.clone();
             for path in &env_file_paths {
-                self.add_env_file(&mut environment, path, &Origin::IncludeEnvFile(path.clone()), Some(&entry.span))?;
+                let mut own = Environment::from_shell(&self.options.shell);
+                self.add_env_file(&mut own, path, &Origin::IncludeEnvFile(path.clone()), Some(&entry.span))?;
+                let added = own.iter().filter(|(_, v)| v.origin != Origin::Shell).map(|(k, v)| (k.clone(), v.value.clone()));
+                environment.add_missing(added, &Origin::IncludeEnvFile(path.clone()));
             }
             for path in &paths {
                 if !Loader::exists(path) {

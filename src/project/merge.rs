@@ -187,7 +187,7 @@ mod tests {
 
     fn load(text: &str) -> Node {
         let mut node = yaml::parse(&Source::new("c.yaml", text)).unwrap();
-        canonical::canonicalize(&mut node).unwrap();
+        canonical::canonicalize(&mut node, false).unwrap();
         node
     }
 

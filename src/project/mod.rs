@@ -88,11 +88,7 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
         declared_name.as_ref().map(|(n, s)| (n.as_str(), s)),
         &tree.project_dir,
     )?;
-    if root.remove("version").is_some() {
-        loader.warnings.push(
-            "the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion".to_string(),
-        );
-    }
+    root.remove("version");
     for unset in loader.unset.keys() {
         loader.warnings.push(format!("The {unset:?} variable is not set. Defaulting to a blank string."));
         // The most common `.env` confusion: a variable set only in a service's `env_file`, which feeds
@@ -107,41 +103,32 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
     let all_profiles = profiles::all_profiles(&root);
     let extensions = typed::take_extensions(&mut root);
     root.insert("name", Node::string(&root.span.clone(), name.clone()));
-    if !loader.options.interpolate {
-        // Without interpolation the values may still hold `${...}`: the tree is shown as merged.
-        return Ok(Loaded {
-            project: Project { name, ..Project::default() },
-            extensions,
-            tree: root,
-            warnings: loader.warnings,
-            environment: tree.environment,
-            usages: loader.usages,
-            config_files: tree.config_files,
-            env_files: tree.env_files,
-            working_dir: tree.project_dir,
-            all_profiles,
-            interpolated: false,
-        });
-    }
     let named = loader.options.services.clone();
     profiles::apply(&mut root, &active_profiles, &named, &mut loader.warnings)?;
     normalize::apply(&mut root, &name)?;
-    let project = typed::to_project(&root)?;
-    let problems = validate::check(&project, &root);
-    if !problems.is_empty() {
-        return Err(Diagnostics(problems));
-    }
+    let interpolated = loader.options.interpolate;
+    // Without interpolation values may hold `${...}`: the tree cannot be typed or validated.
+    let project = if interpolated {
+        let project = typed::to_project(&root)?;
+        let problems = validate::check(&project, &root);
+        if !problems.is_empty() {
+            return Err(Diagnostics(problems));
+        }
+        project
+    } else {
+        Project { name, ..Project::default() }
+    };
     Ok(Loaded {
         project,
         extensions,
         tree: root,
         warnings: loader.warnings,
-        environment: tree.environment,
+        environment: loader.seen_environment,
         usages: loader.usages,
         config_files: tree.config_files,
         env_files: tree.env_files,
         working_dir: tree.project_dir,
         all_profiles,
-        interpolated: true,
+        interpolated,
     })
 }

@@ -1,7 +1,8 @@
 //! Defaults and derived names, on the merged tree: the `default` network for services that name none,
-//! `<project>_<key>` names for networks, volumes, secrets and configs, the default Dockerfile name.
+//! `<project>_<key>` names for networks, volumes, secrets and configs, the default Dockerfile name, and
+//! the dependencies that `links`, `volumes_from` and `service:` namespaces imply.
 
-use super::diag::Diagnostic;
+use super::diag::{Diagnostic, Span};
 use super::yaml::{Node, Value};
 use crate::names;
 
@@ -31,6 +32,7 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                     build.insert("dockerfile", Node::string(&span, "Dockerfile"));
                 }
             }
+            add_implicit_dependencies(service);
             if let Some(policy) = service.get("pull_policy").filter(|p| p.as_text() == Some("if_not_present")) {
                 let span = policy.span.clone();
                 service.insert("pull_policy", Node::string(&span, "missing"));
@@ -63,4 +65,51 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
+}
+
+/// `links`, `volumes_from` and `service:` namespaces (`network_mode`, `ipc`, `pid`, `uts`, `cgroup`)
+/// need the other service: each becomes a `depends_on` entry unless one is declared, as compose-go
+/// does (with `restart: true` for links and namespaces, which break when their target restarts).
+fn add_implicit_dependencies(service: &mut Node) {
+    let span = service.span.clone();
+    // (service, restart, where it is named)
+    let mut implied: Vec<(String, bool, Span)> = Vec::new();
+    if let Some(links) = service.get("links").and_then(Node::as_seq) {
+        for link in links {
+            if let Some(text) = link.as_text() {
+                implied.push((text.split(':').next().unwrap_or(text).to_string(), true, link.span.clone()));
+            }
+        }
+    }
+    for key in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
+        if let Some(mode) = service.get(key)
+            && let Some(target) = mode.as_text().and_then(|mode| mode.strip_prefix("service:"))
+        {
+            implied.push((target.to_string(), true, mode.span.clone()));
+        }
+    }
+    if let Some(sources) = service.get("volumes_from").and_then(Node::as_seq) {
+        for source in sources {
+            let Some(text) = source.as_text().filter(|s| !s.starts_with("container:")) else { continue };
+            let name = text.strip_prefix("service:").unwrap_or(text);
+            implied.push((name.split(':').next().unwrap_or(name).to_string(), false, source.span.clone()));
+        }
+    }
+    if implied.is_empty() {
+        return;
+    }
+    if service.get("depends_on").is_none_or(Node::is_null) {
+        service.insert("depends_on", Node::map(&span, vec![]));
+    }
+    let Some(depends_on) = service.as_map_mut().and_then(|m| m.get_mut("depends_on")).map(|e| &mut e.node) else { return };
+    for (name, restart, span) in implied {
+        if depends_on.get(&name).is_some() {
+            continue;
+        }
+        let mut entries = vec![("condition", Node::string(&span, "service_started")), ("required", Node::boolean(&span, true))];
+        if restart {
+            entries.push(("restart", Node::boolean(&span, true)));
+        }
+        depends_on.insert(&name, Node::map(&span, entries));
+    }
 }

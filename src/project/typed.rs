@@ -105,7 +105,10 @@ pub fn walk<'a>(root: &'a Node, segments: &[String]) -> (&'a Node, Option<Span>)
                 key_span = Some(entry.key_span.clone());
                 &entry.node
             }),
-            Value::Seq(items) => segment.parse::<usize>().ok().and_then(|index| items.get(index)),
+            Value::Seq(items) => {
+                key_span = None;
+                segment.parse::<usize>().ok().and_then(|index| items.get(index))
+            }
             _ => None,
         };
         match next {

@@ -19,8 +19,8 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
         key_span.filter(|_| node.is_null() || path.len() > 1).unwrap_or_else(|| node.span.clone())
     };
     let service_names: Vec<&str> = project.services.keys().map(String::as_str).collect();
-    let unknown = |kind: &str, name: &str, span: Span, known: &[&str], how: &str| {
-        let diagnostic = Diagnostic::at(&span, format!("{kind} {name:?} is not defined"));
+    let unknown = |what: &str, name: &str, span: Span, known: &[&str], how: &str| {
+        let diagnostic = Diagnostic::at(&span, format!("{what} {name:?}"));
         match did_you_mean(name, known.iter().copied()) {
             Some(suggestion) => diagnostic.with_hint(format!("did you mean {suggestion:?}?")),
             None => diagnostic.with_hint(how.to_string()),
@@ -33,17 +33,30 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
     let mut container_names: BTreeMap<&str, &str> = BTreeMap::new();
 
     for (name, service) in &project.services {
-        if service.image.is_none() && service.build.is_none() {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) || name.is_empty() {
+            problems.push(
+                Diagnostic::at(&at(&["services", name]), format!("invalid service name {name:?}"))
+                    .with_hint("service names may contain only letters, digits, `.`, `_` and `-`"),
+            );
+        }
+        if service.image.is_none() && service.build.is_none() && service.provider.is_none() {
             problems.push(
                 Diagnostic::at(&at(&["services", name]), format!("service {name:?} has neither an image nor a build context specified"))
                     .with_hint("add `image: NAME` or `build: PATH`"),
             );
         }
+        let implied = crate::graph::implicit_and_explicit_dependencies(service);
+        let named_elsewhere = |dependency: &str| {
+            implied.contains(dependency)
+                && (service.links.iter().any(|l| l.split(':').next() == Some(dependency))
+                    || service.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) == Some(dependency)
+                    || service.volumes_from.iter().any(|v| v.strip_prefix("service:").unwrap_or(v).split(':').next() == Some(dependency)))
+        };
         for dependency in service.depends_on.keys() {
-            if !project.services.contains_key(dependency) {
+            if !project.services.contains_key(dependency) && !named_elsewhere(dependency) {
                 let span = at(&["services", name, "depends_on", dependency]);
                 problems.push(unknown(
-                    &format!("service {name:?} depends on service"),
+                    &format!("service {name:?} depends on undefined service"),
                     dependency,
                     span,
                     &service_names,
@@ -54,19 +67,35 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
         for link in &service.links {
             let target = link.split(':').next().unwrap_or(link);
             if !project.services.contains_key(target) {
-                problems.push(unknown("linked service", target, at(&["services", name, "links"]), &service_names, "`links` names services of this project"));
+                problems.push(unknown(&format!("service {name:?} links to undefined service"), target, at(&["services", name, "links"]), &service_names, "`links` names services of this project"));
+            }
+        }
+        for (index, source) in service.volumes_from.iter().enumerate() {
+            if source.starts_with("container:") {
+                continue;
+            }
+            let target = source.strip_prefix("service:").unwrap_or(source).split(':').next().unwrap_or(source);
+            if !project.services.contains_key(target) {
+                let index = index.to_string();
+                problems.push(unknown(
+                    &format!("service {name:?} mounts the volumes of undefined service"),
+                    target,
+                    at(&["services", name, "volumes_from", &index]),
+                    &service_names,
+                    "`volumes_from` names a service of this project, or `container:NAME`",
+                ));
             }
         }
         if let Some(mode) = &service.network_mode
             && let Some(target) = mode.strip_prefix("service:")
             && !project.services.contains_key(target)
         {
-            problems.push(unknown("service", target, at(&["services", name, "network_mode"]), &service_names, "`network_mode: service:NAME` names a service of this project"));
+            problems.push(unknown(&format!("service {name:?} uses the network namespace of undefined service"), target, at(&["services", name, "network_mode"]), &service_names, "`network_mode: service:NAME` names a service of this project"));
         }
         for network in service.networks.keys() {
             if !project.networks.contains_key(network) {
                 problems.push(unknown(
-                    &format!("service {name:?} refers to network"),
+                    &format!("service {name:?} refers to undefined network"),
                     network,
                     at(&["services", name, "networks", network]),
                     &networks,
@@ -82,7 +111,7 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
             if !project.volumes.contains_key(source) {
                 let index = index.to_string();
                 problems.push(unknown(
-                    &format!("service {name:?} refers to volume"),
+                    &format!("service {name:?} refers to undefined volume"),
                     source,
                     at(&["services", name, "volumes", &index]),
                     &volumes,
@@ -98,7 +127,7 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                 if !known.contains(&reference.source.as_str()) {
                     let index = index.to_string();
                     problems.push(unknown(
-                        &format!("service {name:?} refers to {kind}"),
+                        &format!("service {name:?} refers to undefined {kind}"),
                         &reference.source,
                         at(&["services", name, key, &index]),
                         known,
