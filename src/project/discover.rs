@@ -102,7 +102,7 @@ fn find_default_files(start: &Path, warnings: &mut Vec<String>) -> Option<(Vec<P
         let Some(main) = found.first().cloned() else { continue };
         if found.len() > 1 {
             let names: Vec<String> = found.iter().map(|p| display_path(p)).collect();
-            warnings.push(format!("Found multiple config files with supported names: {}\nUsing {}", names.join(", "), names[0]));
+            warnings.push(format!("Found multiple config files with supported names: {}; using {}", names.join(", "), names[0]));
         }
         let mut files = vec![main];
         if let Some(override_file) = OVERRIDE_FILES.iter().map(|name| dir.join(name)).find(|p| p.is_file()) {
