@@ -3,16 +3,19 @@
 //! purpose: the library's callers may be multi-threaded and must not fork or join namespaces.
 //!
 //! `rcompose-runtime run <root> <rootfs-dir> <command>...` creates, starts, waits for and removes one
-//! container (what `bench/container.sh` times against crun and runc), exiting with its exit code.
+//! container (what `bench/container.sh` times against crun and runc), replays its output and exits
+//! with its exit code.
+//! `rcompose-runtime up <root> <rootfs-dir> <command>...` creates and starts one, prints its id and
+//! exits, leaving the container to its monitor (the tests use it as a creator that goes away).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use runtime::container::{ContainerSpec, Helper, Rootfs, Runtime};
+use runtime::container::{ContainerSpec, Error, Helper, Rootfs, Runtime, Stream};
 
-fn run(root: &Path, rootfs: &Path, args: &[String]) -> Result<i32, runtime::container::Error> {
+fn create(root: &Path, rootfs: &Path, args: &[String]) -> Result<(Runtime, String), Error> {
     let helper = Helper {
-        program: std::env::current_exe().map_err(|source| runtime::container::Error::Helper {
+        program: std::env::current_exe().map_err(|source| Error::Helper {
             program: "/proc/self/exe".into(),
             source,
         })?,
@@ -24,16 +27,38 @@ fn run(root: &Path, rootfs: &Path, args: &[String]) -> Result<i32, runtime::cont
         args: args.to_vec(),
         ..ContainerSpec::default()
     })?;
+    Ok((runtime, id))
+}
+
+fn run(root: &Path, rootfs: &Path, args: &[String]) -> Result<i32, Error> {
+    let (runtime, id) = create(root, rootfs, args)?;
     let result = runtime.start(&id).and_then(|_| runtime.wait(&id, None));
+    // Replay the container's output (kept in its log) before the log goes with the container.
+    for entry in runtime.logs(&id).unwrap_or_default() {
+        match entry.stream {
+            Stream::Stdout => print!("{}", entry.log),
+            Stream::Stderr => eprint!("{}", entry.log),
+        }
+    }
     runtime.remove(&id, true)?;
     Ok(result?.exit_code.unwrap_or(0))
+}
+
+fn up(root: &Path, rootfs: &Path, args: &[String]) -> Result<i32, Error> {
+    let (runtime, id) = create(root, rootfs, args)?;
+    runtime.start(&id)?;
+    println!("{id}");
+    Ok(0)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.as_slice() {
-        [command, root, rootfs, rest @ ..] if command == "run" && !rest.is_empty() => {
-            match run(Path::new(root), Path::new(rootfs), rest) {
+        [command, root, rootfs, rest @ ..]
+            if (command == "run" || command == "up") && !rest.is_empty() =>
+        {
+            let action = if command == "run" { run } else { up };
+            match action(Path::new(root), Path::new(rootfs), rest) {
                 Ok(code) => code,
                 Err(error) => {
                     eprintln!("rcompose-runtime: {error}");

@@ -438,6 +438,11 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
     if !p::is_alive(state.pid, state.pid_start) {
         return Err(not_running());
     }
+    // Forking is refused in a multi-threaded process, but once inside the container's mount namespace
+    // the check cannot see /proc/self: check here.
+    if p::thread_count().map_err(|e| fail(format!("count threads: {e}")))? != 1 {
+        return Err(fail("the exec helper must be single-threaded".into()));
+    }
     record
         .cgroup
         .add(std::process::id() as i32)

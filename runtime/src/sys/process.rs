@@ -59,7 +59,13 @@ pub fn thread_count() -> io::Result<usize> {
 }
 
 fn ensure_single_threaded() -> io::Result<()> {
-    let threads = thread_count()?;
+    let threads = match thread_count() {
+        Ok(threads) => threads,
+        // After joining a container's mount namespace (exec), `/proc` is the container's and has no
+        // entry for a process outside its pid namespace; the exec helper checks before it joins.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
     if threads != 1 {
         return Err(io::Error::other(format!(
             "refusing to fork a process with {threads} threads (the child could deadlock); \

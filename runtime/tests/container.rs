@@ -1,0 +1,870 @@
+//! Real containers through the runtime's public API: isolation, the overlay root, limits, logs, stop,
+//! detachment, restart policies, exec, hardening, and cleanup after crashes.
+//!
+//! They need root (skipped with a message otherwise; `RCOMPOSE_TEST_ROOT=1` turns the skip into a
+//! failure) and Debian's `busybox-static` for the container's userland. Each test uses its own state
+//! root in a tempdir and checks on the way out that nothing is left: no mount naming the tempdir, no
+//! cgroup directory, no live monitor.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runtime::cgroup::{Hierarchy, Limits};
+use runtime::container::{
+    ContainerSpec, Error, ExecSpec, Helper, Mount, MountKind, RestartPolicy, Rootfs, Runtime,
+    State, Status, Stream, Ulimit,
+};
+
+/// True if the test must stop here (not root, or no busybox); fails instead under
+/// `RCOMPOSE_TEST_ROOT=1`.
+fn skip() -> bool {
+    let strict = std::env::var("RCOMPOSE_TEST_ROOT").as_deref() == Ok("1");
+    if !runtime::sys::is_root() {
+        assert!(
+            !strict,
+            "this test needs root (RCOMPOSE_TEST_ROOT=1 is set)"
+        );
+        eprintln!("skipped: needs root");
+        return true;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        assert!(
+            !strict,
+            "busybox-static is not installed (RCOMPOSE_TEST_ROOT=1 is set)"
+        );
+        eprintln!("skipped: needs busybox-static");
+        return true;
+    }
+    false
+}
+
+/// A busybox root filesystem in `dir`: every applet as a symlink, passwd and group with a non-root
+/// user.
+fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for sub in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\nstaff:x:50:nobody\n",
+    )
+    .unwrap();
+    root
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    rootfs: PathBuf,
+    runtime: Runtime,
+}
+
+fn helper() -> Helper {
+    Helper {
+        program: env!("CARGO_BIN_EXE_rcompose-runtime").into(),
+        args: Vec::new(),
+    }
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = busybox_rootfs(dir.path());
+        let runtime = Runtime::open(&dir.path().join("state"), helper()).unwrap();
+        Self {
+            dir,
+            rootfs,
+            runtime,
+        }
+    }
+
+    /// A spec running `sh -c script` on the busybox root as a single overlay layer.
+    fn spec(&self, script: &str) -> ContainerSpec {
+        ContainerSpec {
+            rootfs: Rootfs::Layers(vec![self.rootfs.clone()]),
+            args: vec!["sh".into(), "-c".into(), script.into()],
+            ..ContainerSpec::default()
+        }
+    }
+
+    /// Creates, starts and waits for a container; returns its id, final state and stdout.
+    fn run(&self, spec: ContainerSpec) -> (String, State, String) {
+        let id = self.runtime.create(spec).unwrap();
+        self.runtime.start(&id).unwrap();
+        let state = self
+            .runtime
+            .wait(&id, Some(Duration::from_secs(30)))
+            .unwrap();
+        (id.clone(), state, self.stdout(&id))
+    }
+
+    fn stdout(&self, id: &str) -> String {
+        self.runtime
+            .logs(id)
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.stream == Stream::Stdout)
+            .map(|entry| entry.log)
+            .collect()
+    }
+
+    /// Removes the container and checks that nothing of it is left.
+    fn remove(&self, id: &str) {
+        let info = self.runtime.inspect(id).unwrap();
+        self.runtime.remove(id, true).unwrap();
+        assert_clean(&info.record.cgroup, info.state.monitor_pid, self.dir.path());
+        assert!(matches!(self.runtime.inspect(id), Err(Error::NotFound(_))));
+    }
+}
+
+/// A failed test still removes its containers (a panic skips the test's own `remove`).
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for info in self.runtime.list().unwrap_or_default() {
+            let _ = self.runtime.remove(&info.record.id, true);
+        }
+    }
+}
+
+fn assert_clean(cgroup: &runtime::cgroup::Cgroup, monitor_pid: i32, dir: &Path) {
+    for cgroup_dir in cgroup.dirs() {
+        assert!(
+            !cgroup_dir.exists(),
+            "cgroup {} is left",
+            cgroup_dir.display()
+        );
+    }
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = dir.to_string_lossy();
+    assert!(
+        !mounts.contains(dir.as_ref()),
+        "a mount under {dir} is left:\n{mounts}"
+    );
+    if monitor_pid > 0 {
+        let stat = fs::read_to_string(format!("/proc/{monitor_pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start())
+            .unwrap_or("");
+        assert!(
+            stat.is_empty() || state.starts_with('Z') || !stat.contains("rcompose-mon"),
+            "monitor {monitor_pid} is still running: {stat}"
+        );
+    }
+}
+
+/// Waits until `check` holds on the container's state.
+fn eventually(runtime: &Runtime, id: &str, what: &str, check: impl Fn(&State) -> bool) -> State {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = runtime.state(id).unwrap();
+        if check(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn line<'a>(output: &'a str, key: &str) -> &'a str {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}= line in:\n{output}"))
+}
+
+#[test]
+fn pid1_is_the_command_and_the_host_is_invisible() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        hostname: "web-1".into(),
+        ..fx.spec(
+            "echo pid=$$; echo procs=$(ls -d /proc/[0-9]* | wc -l); echo host=$(hostname); \
+             echo hostfile=$(cat /etc/hostname); echo cap=$(grep CapEff /proc/self/status | cut -f2); \
+             echo bnd=$(grep CapBnd /proc/self/status | cut -f2); echo uid=$(id -u); \
+             echo seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2); echo nets=$(ls /sys/class/net | tr '\\n' ' ')",
+        )
+    };
+    let expected_caps = spec
+        .capabilities(runtime::sys::capability::bounding_set())
+        .unwrap();
+    let (id, state, out) = fx.run(spec);
+    assert_eq!(state.status, Status::Exited);
+    assert_eq!(state.exit_code, Some(0), "{out}");
+    assert_eq!(line(&out, "pid"), "1");
+    // sh, the subshell of the command substitution, ls and wc: nothing of the host.
+    let procs: usize = line(&out, "procs").parse().unwrap();
+    assert!(procs <= 4, "{out}");
+    assert_eq!(line(&out, "host"), "web-1");
+    assert_eq!(line(&out, "hostfile"), "web-1");
+    assert_eq!(line(&out, "cap"), format!("{expected_caps:016x}"));
+    assert_eq!(line(&out, "bnd"), format!("{expected_caps:016x}"));
+    assert_eq!(expected_caps.count_ones(), 14);
+    assert_eq!(line(&out, "uid"), "0");
+    assert_eq!(line(&out, "seccomp"), "2");
+    assert_eq!(line(&out, "nets").trim(), "lo");
+    fx.remove(&id);
+}
+
+#[test]
+fn rootfs_writes_stay_in_the_upper_dir() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let top = fx.dir.path().join("top-layer");
+    fs::create_dir_all(top.join("etc")).unwrap();
+    fs::write(top.join("etc/motd"), "from the top layer\n").unwrap();
+    let spec = ContainerSpec {
+        rootfs: Rootfs::Layers(vec![fx.rootfs.clone(), top.clone()]),
+        ..fx.spec("cat /etc/motd; echo new > /created; rm /bin/vi; echo changed > /etc/motd")
+    };
+    let (id, state, out) = fx.run(spec);
+    assert_eq!(state.exit_code, Some(0), "{out}");
+    assert_eq!(out, "from the top layer\n");
+    let upper = fx.runtime.root().join("containers").join(&id).join("upper");
+    assert_eq!(fs::read_to_string(upper.join("created")).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(upper.join("etc/motd")).unwrap(),
+        "changed\n"
+    );
+    // The deletion is a whiteout in the upper dir; the layers are untouched.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        fs::symlink_metadata(upper.join("bin/vi"))
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(fs::symlink_metadata(fx.rootfs.join("bin/vi")).is_ok());
+    assert_eq!(
+        fs::read_to_string(top.join("etc/motd")).unwrap(),
+        "from the top layer\n"
+    );
+    assert!(!fx.rootfs.join("created").exists());
+    fx.remove(&id);
+}
+
+#[test]
+fn a_memory_limit_oom_kills_an_allocation_over_it() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        limits: Limits {
+            memory: Some(32 << 20),
+            nano_cpus: Some(500_000_000),
+            pids: Some(64),
+        },
+        ..fx.spec("echo start; dd if=/dev/zero of=/dev/null bs=200M count=1; echo survived")
+    };
+    let id = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id).unwrap();
+    let state = fx.runtime.wait(&id, Some(Duration::from_secs(30))).unwrap();
+    let out = fx.stdout(&id);
+    // dd was killed and sh, PID 1, went on: docker still reports OOMKilled for the container.
+    assert!(state.oom_killed, "{state:?} {:?}", fx.runtime.logs(&id));
+    assert_eq!(out, "start\nsurvived\n");
+    assert_eq!(state.exit_code, Some(0));
+    fx.remove(&id);
+
+    // PID 1 itself over the limit: exit code 137.
+    let spec = ContainerSpec {
+        args: vec![
+            "dd".into(),
+            "if=/dev/zero".into(),
+            "of=/dev/null".into(),
+            "bs=200M".into(),
+            "count=1".into(),
+        ],
+        limits: Limits {
+            memory: Some(32 << 20),
+            ..Limits::default()
+        },
+        ..fx.spec("")
+    };
+    let (id, state, _) = fx.run(spec);
+    assert_eq!(state.exit_code, Some(137), "{state:?}");
+    assert!(state.oom_killed);
+    fx.remove(&id);
+}
+
+#[test]
+fn limits_reach_the_cgroup_and_ulimits_stay_under_the_hard_limit() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        limits: Limits {
+            memory: Some(64 << 20),
+            nano_cpus: Some(1_500_000_000),
+            pids: Some(100),
+        },
+        ulimits: vec![Ulimit {
+            name: "nofile".into(),
+            soft: 1024,
+            hard: u64::MAX,
+        }],
+        ..fx.spec("echo nofile=$(ulimit -n):$(ulimit -Hn); sleep 100")
+    };
+    let id = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id).unwrap();
+    eventually(&fx.runtime, &id, "output", |_| {
+        fx.stdout(&id).contains("nofile=")
+    });
+    let (_, hard) = runtime::sys::process::getrlimit(libc::RLIMIT_NOFILE as i32).unwrap();
+    let hard = if hard == u64::MAX {
+        "unlimited".to_owned()
+    } else {
+        hard.to_string()
+    };
+    assert_eq!(line(&fx.stdout(&id), "nofile"), format!("1024:{hard}"));
+    let cgroup = fx.runtime.inspect(&id).unwrap().record.cgroup;
+    let read = |file: &Path| fs::read_to_string(file).unwrap().trim().to_owned();
+    match Hierarchy::detect().unwrap() {
+        Hierarchy::V1 { .. } => {
+            assert_eq!(
+                read(&cgroup.v1["memory"].join("memory.limit_in_bytes")),
+                "67108864"
+            );
+            assert_eq!(read(&cgroup.v1["cpu"].join("cpu.cfs_quota_us")), "150000");
+            assert_eq!(read(&cgroup.v1["pids"].join("pids.max")), "100");
+        }
+        Hierarchy::V2 { .. } => {
+            let dir = cgroup.v2.as_ref().unwrap();
+            assert_eq!(read(&dir.join("memory.max")), "67108864");
+            assert_eq!(read(&dir.join("cpu.max")), "150000 100000");
+            assert_eq!(read(&dir.join("pids.max")), "100");
+        }
+    }
+    let pid = fx.runtime.state(&id).unwrap().pid;
+    assert!(cgroup.procs().contains(&pid));
+    fx.runtime.stop(&id, Some(Duration::from_secs(1))).unwrap();
+    fx.remove(&id);
+}
+
+#[test]
+fn logs_keep_stdout_and_stderr() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let (id, state, _) = fx.run(fx.spec("echo out1; echo err1 >&2; echo out2; printf tail"));
+    assert_eq!(state.exit_code, Some(0));
+    let logs = fx.runtime.logs(&id).unwrap();
+    let of = |stream| {
+        logs.iter()
+            .filter(|e| e.stream == stream)
+            .map(|e| e.log.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(Stream::Stdout), ["out1\n", "out2\n", "tail"]);
+    assert_eq!(of(Stream::Stderr), ["err1\n"]);
+    assert!(
+        logs.iter()
+            .all(|e| e.time.ends_with('Z') && e.time.len() == 30),
+        "{logs:?}"
+    );
+    // The file is docker's json-file format.
+    let raw = fs::read_to_string(fx.runtime.log_path(&id)).unwrap();
+    assert!(
+        raw.contains(r#"{"log":"err1\n","stream":"stderr","time":"#),
+        "{raw}"
+    );
+    fx.remove(&id);
+}
+
+#[test]
+fn stop_kills_a_pid1_that_ignores_sigterm_after_the_grace_period() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        args: vec!["sleep".into(), "1000".into()],
+        restart: RestartPolicy::Always,
+        ..fx.spec("")
+    };
+    let id = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id).unwrap();
+    let started = Instant::now();
+    let state = fx.runtime.stop(&id, Some(Duration::from_secs(1))).unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(state.status, Status::Exited);
+    assert_eq!(state.exit_code, Some(137));
+    assert_eq!(
+        state.restart_count, 0,
+        "a stopped container is not restarted"
+    );
+
+    // A PID 1 that handles TERM stops at once.
+    let spec = fx.spec("trap 'exit 0' TERM; while true; do sleep 0.1; done");
+    let id2 = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id2).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let state = fx
+        .runtime
+        .stop(&id2, Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(state.exit_code, Some(0));
+    fx.remove(&id);
+    fx.remove(&id2);
+}
+
+#[test]
+fn the_container_outlives_its_creator() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let root = fx.runtime.root().to_owned();
+    let output = Command::new(env!("CARGO_BIN_EXE_rcompose-runtime"))
+        .arg("up")
+        .arg(&root)
+        .arg(&fx.rootfs)
+        .args(["sleep", "1000"])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    // The creator has exited; the container runs on under its monitor, which nobody's shell owns.
+    std::thread::sleep(Duration::from_millis(100));
+    let state = fx.runtime.state(&id).unwrap();
+    assert_eq!(state.status, Status::Running);
+    assert!(runtime::sys::process::is_alive(state.pid, state.pid_start));
+    let stat = fs::read_to_string(format!("/proc/{}/stat", state.pid)).unwrap();
+    let parent: i32 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        parent, state.monitor_pid,
+        "the monitor is the init's parent"
+    );
+    let monitor_stat = fs::read_to_string(format!("/proc/{}/stat", state.monitor_pid)).unwrap();
+    assert!(monitor_stat.contains("(rcompose-mon)"), "{monitor_stat}");
+    let session: Vec<&str> = monitor_stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        session[3],
+        state.monitor_pid.to_string(),
+        "the monitor leads its own session"
+    );
+    fx.remove(&id);
+}
+
+#[test]
+fn restart_policies_restart_with_backoff() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        restart: RestartPolicy::OnFailure { max_retries: 2 },
+        ..fx.spec("echo run; exit 3")
+    };
+    let started = Instant::now();
+    let (id, state, out) = fx.run(spec);
+    assert_eq!(state.restart_count, 2, "{state:?}");
+    assert_eq!(state.exit_code, Some(3));
+    assert_eq!(out, "run\nrun\nrun\n");
+    // Backoff: 100 ms, then 200 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    fx.remove(&id);
+
+    // on-failure does not restart a success; always does, until stopped.
+    let (id, state, _) = fx.run(ContainerSpec {
+        restart: RestartPolicy::OnFailure { max_retries: 0 },
+        ..fx.spec("exit 0")
+    });
+    assert_eq!(state.restart_count, 0);
+    fx.remove(&id);
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            restart: RestartPolicy::Always,
+            ..fx.spec("echo again; exit 0")
+        })
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    eventually(&fx.runtime, &id, "two restarts", |s| s.restart_count >= 2);
+    let state = fx.runtime.stop(&id, Some(Duration::from_secs(2))).unwrap();
+    assert_eq!(state.status, Status::Exited);
+    let count = state.restart_count;
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        fx.runtime.state(&id).unwrap().restart_count,
+        count,
+        "no restart after stop"
+    );
+    fx.remove(&id);
+}
+
+#[test]
+fn exec_joins_the_container_and_passes_exit_codes_through() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        env: vec!["FROM_SPEC=spec".into()],
+        cwd: "/work".into(),
+        hostname: "box".into(),
+        ..fx.spec("exec sleep 1000")
+    };
+    let id = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id).unwrap();
+    let exec = |spec: ExecSpec| {
+        let output = fx
+            .runtime
+            .exec_command(&id, &spec)
+            .unwrap()
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let sh = |script: &str| ExecSpec {
+        args: vec!["sh".into(), "-c".into(), script.into()],
+        ..ExecSpec::default()
+    };
+    let result = exec(sh("exit 7"));
+    assert_eq!(result.0, Some(7), "{result:?}");
+    let (code, out, err) = exec(sh(
+        "echo pid1=$(cat /proc/1/comm); echo host=$(hostname); echo cwd=$(pwd); echo env=$FROM_SPEC$EXTRA; \
+         echo procs=$(ls -d /proc/[0-9]* | wc -l); echo uid=$(id -u)",
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(line(&out, "pid1"), "sleep");
+    assert_eq!(line(&out, "host"), "box");
+    assert_eq!(line(&out, "cwd"), "/work");
+    assert_eq!(line(&out, "env"), "spec");
+    assert!(line(&out, "procs").parse::<usize>().unwrap() <= 5, "{out}");
+    assert_eq!(line(&out, "uid"), "0");
+    let (code, out, _) = exec(ExecSpec {
+        env: vec!["EXTRA=+extra".into()],
+        user: Some("nobody".into()),
+        cwd: Some("/tmp".into()),
+        ..sh(
+            "echo env=$FROM_SPEC$EXTRA; echo uid=$(id -u):$(id -g):$(id -G); echo cwd=$(pwd); echo cap=$(grep CapEff /proc/self/status | cut -f2)",
+        )
+    });
+    assert_eq!(code, Some(0));
+    assert_eq!(line(&out, "env"), "spec+extra");
+    assert_eq!(line(&out, "uid"), "65534:65534:65534 50");
+    assert_eq!(line(&out, "cwd"), "/tmp");
+    assert_eq!(line(&out, "cap"), "0000000000000000");
+    let (code, _, err) = exec(ExecSpec {
+        args: vec!["no-such-command".into()],
+        ..ExecSpec::default()
+    });
+    assert_eq!(code, Some(127));
+    assert!(err.contains("executable file not found"), "{err}");
+    // A process killed by a signal reports 128 + n.
+    assert_eq!(exec(sh("kill -9 $$")).0, Some(137));
+    fx.runtime.stop(&id, Some(Duration::from_secs(1))).unwrap();
+    assert!(matches!(
+        fx.runtime.exec_command(&id, &sh("true")),
+        Err(Error::NotRunning(_))
+    ));
+    fx.remove(&id);
+}
+
+#[test]
+fn start_failures_carry_docker_exit_codes_and_context() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let cases = [
+        (vec!["/no/such/binary".to_owned()], 127, "/no/such/binary"),
+        (
+            vec!["not-in-path".to_owned()],
+            127,
+            "executable file not found in $PATH",
+        ),
+        (vec!["/etc/passwd".to_owned()], 126, "permission denied"),
+    ];
+    for (args, code, needle) in cases {
+        let id = fx
+            .runtime
+            .create(ContainerSpec {
+                args,
+                ..fx.spec("")
+            })
+            .unwrap();
+        match fx.runtime.start(&id) {
+            Err(Error::Start {
+                code: actual,
+                message,
+                ..
+            }) => {
+                assert_eq!(actual, code, "{message}");
+                assert!(message.contains(needle), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let state = fx.runtime.state(&id).unwrap();
+        assert_eq!(state.status, Status::Exited);
+        assert_eq!(state.exit_code, Some(code));
+        fx.remove(&id);
+    }
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            user: "ghost".into(),
+            ..fx.spec("true")
+        })
+        .unwrap();
+    let error = fx.runtime.start(&id).unwrap_err().to_string();
+    assert!(error.contains("unable to find user ghost"), "{error}");
+    fx.remove(&id);
+    let invalid = fx.runtime.create(ContainerSpec {
+        sysctls: BTreeMap::from([("kernel.hostname".to_owned(), "x".to_owned())]),
+        ..fx.spec("true")
+    });
+    assert!(matches!(invalid, Err(Error::InvalidSpec(_))), "{invalid:?}");
+}
+
+#[test]
+fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let host_dir = fx.dir.path().join("shared");
+    fs::create_dir_all(&host_dir).unwrap();
+    fs::write(host_dir.join("input"), "from the host\n").unwrap();
+    let spec = ContainerSpec {
+        read_only: true,
+        user: "nobody".into(),
+        group_add: vec!["root".into()],
+        no_new_privs: true,
+        sysctls: BTreeMap::from([("net.ipv4.ip_forward".to_owned(), "1".to_owned())]),
+        mounts: vec![
+            Mount {
+                target: "/scratch".into(),
+                kind: MountKind::Tmpfs {
+                    size: 1 << 20,
+                    mode: 0o1777,
+                },
+                read_only: false,
+            },
+            Mount {
+                target: "/shared".into(),
+                kind: MountKind::Bind {
+                    source: host_dir.clone(),
+                },
+                read_only: true,
+            },
+        ],
+        ..fx.spec(
+            "touch /rootfile 2>/dev/null && echo root=rw || echo root=ro; \
+             touch /scratch/x && echo scratch=rw; \
+             echo shared=$(cat /shared/input); touch /shared/y 2>/dev/null && echo sharedw=rw || echo sharedw=ro; \
+             echo timers=$(wc -c < /proc/timer_list); echo keys=$(cat /proc/keys | wc -c); \
+             echo forward=$(cat /proc/sys/net/ipv4/ip_forward); \
+             grep -q ' /proc/sys .*ro,' /proc/mounts && echo procsys=ro; \
+             echo ids=$(id -u):$(id -G); echo nnp=$(grep NoNewPrivs /proc/self/status | cut -f2); \
+             echo devs=$(ls /dev | tr '\\n' ' '); echo shm=$(grep /dev/shm /proc/mounts | cut -d' ' -f4)",
+        )
+    };
+    let (id, state, out) = fx.run(spec);
+    assert_eq!(state.exit_code, Some(0), "{out}");
+    assert_eq!(line(&out, "root"), "ro");
+    assert_eq!(line(&out, "scratch"), "rw");
+    assert_eq!(line(&out, "shared"), "from the host");
+    assert_eq!(line(&out, "sharedw"), "ro");
+    assert_eq!(line(&out, "timers"), "0");
+    assert_eq!(line(&out, "keys"), "0");
+    assert_eq!(line(&out, "forward"), "1");
+    assert_eq!(line(&out, "procsys"), "ro");
+    // Primary group, then group_add's root and staff (which lists nobody in /etc/group).
+    assert_eq!(line(&out, "ids"), "65534:65534 0 50");
+    assert_eq!(line(&out, "nnp"), "1");
+    for device in [
+        "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue",
+    ] {
+        assert!(
+            line(&out, "devs").split(' ').any(|d| d == device),
+            "{device} missing: {out}"
+        );
+    }
+    assert!(line(&out, "shm").contains("size=65536k"), "{out}");
+    assert!(!host_dir.join("y").exists());
+    // The host's sysctl is untouched (the container has its own network namespace).
+    fx.remove(&id);
+}
+
+#[test]
+fn an_image_from_the_store_runs_with_its_config() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let store = runtime::image::ImageStore::open(fx.runtime.root()).unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", &fx.rootfs).unwrap();
+    let tarball = builder.into_inner().unwrap();
+    let changes = [
+        runtime::image::Change::parse(
+            r#"CMD ["sh", "-c", "echo cwd=$(pwd) greeting=$GREETING user=$(id -un)"]"#,
+        )
+        .unwrap(),
+        runtime::image::Change::parse("ENV GREETING=hello").unwrap(),
+        runtime::image::Change::parse("WORKDIR /srv").unwrap(),
+        runtime::image::Change::parse("USER nobody").unwrap(),
+    ];
+    let name = runtime::image::ImageRef::parse("local/busybox:test").unwrap();
+    store
+        .import(&tarball[..], Some(&name), &changes, "-")
+        .unwrap();
+    let image = store.image("local/busybox:test").unwrap();
+    let spec = ContainerSpec::from_image(&image).expect("layers are unpacked");
+    let (id, state, out) = fx.run(spec);
+    assert_eq!(state.exit_code, Some(0), "{out}");
+    assert_eq!(out, "cwd=/srv greeting=hello user=nobody\n");
+    fx.remove(&id);
+}
+
+#[test]
+fn a_killed_monitor_leaves_what_remove_and_recover_clean() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let id = fx.runtime.create(fx.spec("sleep 1000")).unwrap();
+    let state = fx.runtime.start(&id).unwrap();
+    runtime::sys::process::kill(state.monitor_pid, libc::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // The init survives its monitor: still running, and remove -f finds it through the cgroup.
+    assert_eq!(fx.runtime.state(&id).unwrap().status, Status::Running);
+    assert!(matches!(
+        fx.runtime.remove(&id, false),
+        Err(Error::Running(_))
+    ));
+    let info = fx.runtime.inspect(&id).unwrap();
+    fx.runtime.remove(&id, true).unwrap();
+    assert!(!runtime::sys::process::is_alive(state.pid, state.pid_start));
+    assert_clean(&info.record.cgroup, 0, fx.dir.path());
+
+    // Monitor and init both gone: the state says dead, recover cleans the cgroup.
+    let id = fx.runtime.create(fx.spec("sleep 1000")).unwrap();
+    let state = fx.runtime.start(&id).unwrap();
+    let cgroup = fx.runtime.inspect(&id).unwrap().record.cgroup;
+    runtime::sys::process::kill(state.monitor_pid, libc::SIGKILL).unwrap();
+    runtime::sys::process::kill(state.pid, libc::SIGKILL).unwrap();
+    eventually(&fx.runtime, &id, "dead", |s| s.status == Status::Dead);
+    assert!(fx.runtime.recover().is_empty());
+    assert_eq!(fx.runtime.state(&id).unwrap().status, Status::Exited);
+    assert!(!cgroup.exists());
+    fx.remove(&id);
+}
+
+#[test]
+fn names_are_unique_and_find_accepts_names_and_prefixes() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        name: "web-1".into(),
+        labels: BTreeMap::from([("com.example.role".to_owned(), "web".to_owned())]),
+        ..fx.spec("true")
+    };
+    let id = fx.runtime.create(spec.clone()).unwrap();
+    assert!(matches!(
+        fx.runtime.create(spec),
+        Err(Error::NameInUse { .. })
+    ));
+    assert_eq!(fx.runtime.find("web-1").unwrap(), id);
+    assert_eq!(fx.runtime.find(&id[..10]).unwrap(), id);
+    let listed = fx.runtime.list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].record.spec.labels["com.example.role"], "web");
+    assert_eq!(listed[0].state.status, Status::Created);
+    fx.remove(&id);
+}
+
+#[test]
+fn pause_freezes_and_resumes() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let id = fx
+        .runtime
+        .create(fx.spec("i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done"))
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fx.runtime.pause(&id, true).unwrap().status, Status::Paused);
+    let upper = fx
+        .runtime
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("upper/tmp/count");
+    std::thread::sleep(Duration::from_millis(100));
+    let frozen = fs::read_to_string(&upper).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fs::read_to_string(&upper).unwrap(), frozen);
+    assert_eq!(
+        fx.runtime.pause(&id, false).unwrap().status,
+        Status::Running
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(fs::read_to_string(&upper).unwrap(), frozen);
+    fx.remove(&id);
+}
