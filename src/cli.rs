@@ -22,7 +22,13 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalOptions {
     /// Compose configuration files (repeatable; `-` reads standard input)
-    #[arg(short = 'f', long = "file", id = "file", global = true, value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        id = "file",
+        global = true,
+        value_name = "FILE"
+    )]
     pub files: Vec<PathBuf>,
     /// Project name
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
@@ -34,7 +40,12 @@ pub struct GlobalOptions {
     #[arg(long = "env-file", id = "env-file", global = true, value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
     /// Profiles to enable (repeatable)
-    #[arg(long = "profile", id = "profile", global = true, value_name = "PROFILE")]
+    #[arg(
+        long = "profile",
+        id = "profile",
+        global = true,
+        value_name = "PROFILE"
+    )]
     pub profiles: Vec<String>,
     /// State directory for images, containers, networks and volumes
     #[arg(long, global = true, env = "RCOMPOSE_ROOT", value_name = "DIR")]

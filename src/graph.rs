@@ -7,10 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 
 use crate::project::model::Project;
 
@@ -66,7 +66,9 @@ impl ServiceGraph {
                     path.push(start);
                     break;
                 }
-                let Some(&step) = next.iter().find(|n| !seen.contains(n)) else { break };
+                let Some(&step) = next.iter().find(|n| !seen.contains(n)) else {
+                    break;
+                };
                 seen.insert(step);
                 path.push(step);
                 current = step;
@@ -82,11 +84,22 @@ impl ServiceGraph {
         let mut remaining: BTreeMap<NodeIndex, usize> = self
             .graph
             .node_indices()
-            .map(|n| (n, self.graph.neighbors_directed(n, Direction::Incoming).count()))
+            .map(|n| {
+                (
+                    n,
+                    self.graph
+                        .neighbors_directed(n, Direction::Incoming)
+                        .count(),
+                )
+            })
             .collect();
         let mut levels = Vec::new();
         loop {
-            let mut ready: Vec<NodeIndex> = remaining.iter().filter(|(_, count)| **count == 0).map(|(n, _)| *n).collect();
+            let mut ready: Vec<NodeIndex> = remaining
+                .iter()
+                .filter(|(_, count)| **count == 0)
+                .map(|(n, _)| *n)
+                .collect();
             if ready.is_empty() {
                 break;
             }
@@ -139,8 +152,14 @@ impl ServiceGraph {
     }
 
     fn neighbors(&self, service: &str, direction: Direction) -> Vec<String> {
-        let Some(&node) = self.index.get(service) else { return Vec::new() };
-        let mut names: Vec<String> = self.graph.neighbors_directed(node, direction).map(|n| self.graph[n].clone()).collect();
+        let Some(&node) = self.index.get(service) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = self
+            .graph
+            .neighbors_directed(node, direction)
+            .map(|n| self.graph[n].clone())
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -148,7 +167,10 @@ impl ServiceGraph {
 
     fn closure(&self, services: &[String], direction: Direction) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<NodeIndex> = services.iter().filter_map(|s| self.index.get(s).copied()).collect();
+        let mut stack: Vec<NodeIndex> = services
+            .iter()
+            .filter_map(|s| self.index.get(s).copied())
+            .collect();
         while let Some(node) = stack.pop() {
             if seen.insert(self.graph[node].clone()) {
                 stack.extend(self.graph.neighbors_directed(node, direction));
@@ -160,7 +182,9 @@ impl ServiceGraph {
 
 /// The services a service needs: `depends_on`, `links`, `network_mode: service:X`,
 /// `volumes_from: service:X` (or a bare service name).
-pub fn implicit_and_explicit_dependencies(service: &crate::project::model::Service) -> BTreeSet<String> {
+pub fn implicit_and_explicit_dependencies(
+    service: &crate::project::model::Service,
+) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = service.depends_on.keys().cloned().collect();
     for link in &service.links {
         names.insert(link.split(':').next().unwrap_or(link).to_string());
@@ -190,7 +214,9 @@ mod tests {
         for (name, dependencies) in edges {
             let mut service = Service::default();
             for dependency in *dependencies {
-                service.depends_on.insert(dependency.to_string(), DependsOn::default());
+                service
+                    .depends_on
+                    .insert(dependency.to_string(), DependsOn::default());
             }
             project.services.insert(name.to_string(), service);
         }
@@ -199,20 +225,46 @@ mod tests {
 
     #[test]
     fn orders_levels_and_reverse() {
-        let graph = ServiceGraph::new(&project(&[("web", &["api"]), ("api", &["db", "cache"]), ("db", &[]), ("cache", &[]), ("worker", &["db"])]));
-        assert_eq!(graph.levels(), [vec!["cache", "db"], vec!["api", "worker"], vec!["web"]]);
+        let graph = ServiceGraph::new(&project(&[
+            ("web", &["api"]),
+            ("api", &["db", "cache"]),
+            ("db", &[]),
+            ("cache", &[]),
+            ("worker", &["db"]),
+        ]));
+        assert_eq!(
+            graph.levels(),
+            [vec!["cache", "db"], vec!["api", "worker"], vec!["web"]]
+        );
         assert_eq!(graph.start_order(), ["cache", "db", "api", "worker", "web"]);
         assert_eq!(graph.stop_order(), ["web", "api", "worker", "cache", "db"]);
         assert_eq!(graph.dependencies("api"), ["cache", "db"]);
         assert_eq!(graph.dependents("db"), ["api", "worker"]);
-        assert_eq!(graph.with_dependencies(&["web".into()]).into_iter().collect::<Vec<_>>(), ["api", "cache", "db", "web"]);
-        assert_eq!(graph.with_dependents(&["db".into()]).into_iter().collect::<Vec<_>>(), ["api", "db", "web", "worker"]);
+        assert_eq!(
+            graph
+                .with_dependencies(&["web".into()])
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["api", "cache", "db", "web"]
+        );
+        assert_eq!(
+            graph
+                .with_dependents(&["db".into()])
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["api", "db", "web", "worker"]
+        );
         assert_eq!(graph.cycle(), None);
     }
 
     #[test]
     fn names_cycles() {
-        let graph = ServiceGraph::new(&project(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]));
+        let graph = ServiceGraph::new(&project(&[
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("c", &["a"]),
+            ("d", &[]),
+        ]));
         assert_eq!(graph.cycle().unwrap(), ["a", "b", "c", "a"]);
         let graph = ServiceGraph::new(&project(&[("solo", &["solo"])]));
         assert_eq!(graph.cycle().unwrap(), ["solo", "solo"]);

@@ -13,10 +13,29 @@ use sha2::{Digest, Sha256};
 use crate::project::model::Service;
 
 /// The attributes left out of the hash.
-pub const EXCLUDED: [&str; 6] = ["build", "pull_policy", "scale", "deploy.replicas", "depends_on", "profiles"];
+pub const EXCLUDED: [&str; 6] = [
+    "build",
+    "pull_policy",
+    "scale",
+    "deploy.replicas",
+    "depends_on",
+    "profiles",
+];
 
 /// The hex SHA-256 configuration hash of a service.
 pub fn service_hash(service: &Service) -> String {
+    digest(&hashed_config(service))
+}
+
+/// The hex SHA-256 of a JSON value's compact text.
+pub fn digest(value: &serde_json::Value) -> String {
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The part of a service the hash covers, as canonical JSON. Containers keep it (in a label) so that a
+/// later plan can say which fields changed, not only that something did.
+pub fn hashed_config(service: &Service) -> serde_json::Value {
     let mut value = serde_json::to_value(service).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
         for key in EXCLUDED {
@@ -25,7 +44,11 @@ pub fn service_hash(service: &Service) -> String {
                     if let Some(nested) = map.get_mut(outer).and_then(|v| v.as_object_mut()) {
                         nested.remove(inner);
                     }
-                    if map.get(outer).and_then(|v| v.as_object()).is_some_and(|m| m.is_empty()) {
+                    if map
+                        .get(outer)
+                        .and_then(|v| v.as_object())
+                        .is_some_and(|m| m.is_empty())
+                    {
                         map.remove(outer);
                     }
                 }
@@ -35,8 +58,7 @@ pub fn service_hash(service: &Service) -> String {
             }
         }
     }
-    let digest = Sha256::digest(value.to_string().as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    value
 }
 
 #[cfg(test)]
@@ -45,7 +67,10 @@ mod tests {
 
     #[test]
     fn ignores_excluded_attributes_only() {
-        let base = Service { image: Some("busybox".into()), ..Service::default() };
+        let base = Service {
+            image: Some("busybox".into()),
+            ..Service::default()
+        };
         let mut scaled = base.clone();
         scaled.scale = Some(3);
         scaled.profiles = vec!["debug".into()];

@@ -8,6 +8,8 @@ pub mod cli;
 pub mod commands;
 pub mod graph;
 pub mod hash;
+pub mod labels;
 pub mod names;
 pub mod output;
 pub mod project;
+pub mod reconcile;

@@ -2,8 +2,7 @@
 //! project names, `<project>-<service>-<n>` containers, `<project>_<key>` networks and volumes.
 
 /// Why a project name was refused.
-pub const PROJECT_NAME_RULE: &str =
-    "must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number";
+pub const PROJECT_NAME_RULE: &str = "must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number";
 
 /// Whether a name given explicitly (`-p`, `COMPOSE_PROJECT_NAME`, `name:`) is a valid project name.
 pub fn is_valid_project_name(name: &str) -> bool {
@@ -14,8 +13,11 @@ pub fn is_valid_project_name(name: &str) -> bool {
 
 /// Turns a directory name into a project name: lowercase, only `a-z0-9_-`, no leading `_` or `-`.
 pub fn normalize_project_name(name: &str) -> String {
-    let lowered: String =
-        name.to_lowercase().chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_').collect();
+    let lowered: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect();
     lowered.trim_start_matches(['-', '_']).to_string()
 }
 

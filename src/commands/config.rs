@@ -64,7 +64,11 @@ enum Format {
 
 pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<ExitCode> {
     // `--variables` lists the templates as written, so it does not interpolate (as docker compose).
-    let options = super::load_options(global, &args.services, !args.no_interpolate && !args.variables)?;
+    let options = super::load_options(
+        global,
+        &args.services,
+        !args.no_interpolate && !args.variables,
+    )?;
     let loaded = project::load(options)?;
     output::warnings(&loaded.warnings);
     if args.quiet {
@@ -72,7 +76,8 @@ pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<ExitCode>
     }
     let text = render(&loaded, &args)?;
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
         None => output::stdout(&text)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -87,7 +92,12 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
     let selected = selected_services(loaded, &args.services);
     if args.services_only {
         let graph = ServiceGraph::new(project);
-        return Ok(lines(graph.start_order().into_iter().filter(|s| selected.contains(s))));
+        return Ok(lines(
+            graph
+                .start_order()
+                .into_iter()
+                .filter(|s| selected.contains(s)),
+        ));
     }
     if args.volumes {
         return Ok(lines(project.volumes.keys().cloned()));
@@ -99,9 +109,18 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         return Ok(lines(loaded.all_profiles.iter().cloned()));
     }
     if args.images {
-        return Ok(lines(project.services.iter().filter(|(name, _)| selected.contains(*name)).map(|(name, service)| {
-            service.image.clone().unwrap_or_else(|| format!("{}-{name}", project.name))
-        })));
+        return Ok(lines(
+            project
+                .services
+                .iter()
+                .filter(|(name, _)| selected.contains(*name))
+                .map(|(name, service)| {
+                    service
+                        .image
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-{name}", project.name))
+                }),
+        ));
     }
     if let Some(which) = &args.hash {
         let wanted: Vec<&str> = which.split(',').map(str::trim).collect();
@@ -111,7 +130,10 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
                 out.push_str(&format!("{name} {}\n", crate::hash::service_hash(service)));
             }
         }
-        if let Some(name) = wanted.iter().find(|w| **w != "*" && !project.services.contains_key(**w)) {
+        if let Some(name) = wanted
+            .iter()
+            .find(|w| **w != "*" && !project.services.contains_key(**w))
+        {
             anyhow::bail!("no such service: {name}");
         }
         return Ok(out);
@@ -157,9 +179,13 @@ fn in_model_order(value: Value) -> Value {
             other => other,
         }
     }
-    let Value::Object(mut map) = value else { return value };
+    let Value::Object(mut map) = value else {
+        return value;
+    };
     let mut out = serde_json::Map::new();
-    for key in ["name", "services", "networks", "volumes", "secrets", "configs", "models"] {
+    for key in [
+        "name", "services", "networks", "volumes", "secrets", "configs", "models",
+    ] {
         if let Some(section) = map.remove(key) {
             out.insert(key.to_string(), sorted(section));
         }
@@ -173,7 +199,12 @@ fn in_model_order(value: Value) -> Value {
 /// The services to show: all, or those named and what they depend on.
 fn selected_services(loaded: &Loaded, named: &[String]) -> std::collections::BTreeSet<String> {
     if named.is_empty() {
-        return loaded.tree.get("services").and_then(|s| s.as_map()).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        return loaded
+            .tree
+            .get("services")
+            .and_then(|s| s.as_map())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
     }
     ServiceGraph::new(&loaded.project).with_dependencies(named)
 }
@@ -201,16 +232,27 @@ fn variables(loaded: &Loaded, format: Format) -> String {
                     (name.to_string(), value)
                 })
                 .collect();
-            format!("{}\n", serde_json::to_string_pretty(&map).unwrap_or_default())
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&map).unwrap_or_default()
+            )
         }
         Format::Yaml => {
             let rows: Vec<Vec<String>> = by_name
                 .iter()
                 .map(|(name, (required, default, alternate))| {
-                    vec![name.to_string(), required.to_string(), default.unwrap_or_default().to_string(), alternate.unwrap_or_default().to_string()]
+                    vec![
+                        name.to_string(),
+                        required.to_string(),
+                        default.unwrap_or_default().to_string(),
+                        alternate.unwrap_or_default().to_string(),
+                    ]
                 })
                 .collect();
-            output::table::render(&["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"], &rows)
+            output::table::render(
+                &["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"],
+                &rows,
+            )
         }
     }
 }
@@ -233,11 +275,16 @@ fn environment(loaded: &Loaded, format: Format) -> String {
         Format::Json => {
             let items: Vec<Value> =
                 rows.iter().map(|(name, (value, source))| json!({"Name": name, "Value": value, "Source": source})).collect();
-            format!("{}\n", serde_json::to_string_pretty(&items).unwrap_or_default())
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&items).unwrap_or_default()
+            )
         }
         Format::Yaml => {
-            let rows: Vec<Vec<String>> =
-                rows.into_iter().map(|(name, (value, source))| vec![name.to_string(), value, source]).collect();
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|(name, (value, source))| vec![name.to_string(), value, source])
+                .collect();
             output::table::render(&["NAME", "VALUE", "SOURCE"], &rows)
         }
     }

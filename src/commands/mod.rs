@@ -25,11 +25,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// What `project::load` needs, from the global options, the process environment and the working
 /// directory. `services` are the services named on the command line.
-pub fn load_options(global: &GlobalOptions, services: &[String], interpolate: bool) -> anyhow::Result<project::LoadOptions> {
+pub fn load_options(
+    global: &GlobalOptions,
+    services: &[String],
+    interpolate: bool,
+) -> anyhow::Result<project::LoadOptions> {
     let working_dir = std::env::current_dir().context("cannot determine the current directory")?;
     let stdin = if global.files.iter().any(|f| f.as_os_str() == "-") {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read the compose file from standard input")?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read the compose file from standard input")?;
         Some(text)
     } else {
         None

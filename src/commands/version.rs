@@ -29,7 +29,10 @@ pub fn run(args: VersionArgs) -> anyhow::Result<ExitCode> {
     } else {
         match args.format {
             VersionFormat::Pretty => format!("rcompose version v{version}\n"),
-            VersionFormat::Json => format!("{}\n", serde_json::json!({ "version": format!("v{version}") })),
+            VersionFormat::Json => format!(
+                "{}\n",
+                serde_json::json!({ "version": format!("v{version}") })
+            ),
         }
     };
     output::stdout(&text)?;

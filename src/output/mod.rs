@@ -24,7 +24,11 @@ pub fn configure(ansi: AnsiMode) {
 
 /// Wraps `text` in an SGR sequence when colours are on.
 fn paint(text: &str, sgr: &str) -> String {
-    if COLOR.load(Ordering::Relaxed) { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_string() }
+    if COLOR.load(Ordering::Relaxed) {
+        format!("\x1b[{sgr}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Colours a rendered diagnostic: `error:` red, `hint:` cyan, the caret line red.

@@ -33,7 +33,13 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn aligns_columns() {
-        let rows = vec![vec!["a".to_string(), "long value".to_string(), "x".to_string()], vec!["bbbb".to_string(), "v".to_string(), String::new()]];
-        assert_eq!(super::render(&["NAME", "VALUE", "SOURCE"], &rows), "NAME   VALUE        SOURCE\na      long value   x\nbbbb   v\n");
+        let rows = vec![
+            vec!["a".to_string(), "long value".to_string(), "x".to_string()],
+            vec!["bbbb".to_string(), "v".to_string(), String::new()],
+        ];
+        assert_eq!(
+            super::render(&["NAME", "VALUE", "SOURCE"], &rows),
+            "NAME   VALUE        SOURCE\na      long value   x\nbbbb   v\n"
+        );
     }
 }

@@ -85,7 +85,11 @@ fn scalar(value: &Value) -> String {
 
 /// Quotes a string when a YAML reader would not read it back as the same string.
 pub fn quote_if_needed(text: &str) -> String {
-    if needs_quotes(text) { double_quoted(text) } else { text.to_string() }
+    if needs_quotes(text) {
+        double_quoted(text)
+    } else {
+        text.to_string()
+    }
 }
 
 fn needs_quotes(text: &str) -> bool {
@@ -93,7 +97,22 @@ fn needs_quotes(text: &str) -> bool {
         return true;
     }
     let lower = text.to_ascii_lowercase();
-    if matches!(lower.as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~" | ".inf" | "-.inf" | ".nan") {
+    if matches!(
+        lower.as_str(),
+        "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "null"
+            | "~"
+            | ".inf"
+            | "-.inf"
+            | ".nan"
+    ) {
         return true;
     }
     if crate::project::yaml::resolve_plain(text) != crate::project::yaml::Typed::Str {
@@ -103,7 +122,9 @@ fn needs_quotes(text: &str) -> bool {
         return true;
     }
     let first = text.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(first == '-' && text.len() > 1 && !text.starts_with("- ")) {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !(first == '-' && text.len() > 1 && !text.starts_with("- "))
+    {
         return true;
     }
     if first == '-' && text.starts_with("- ") {
@@ -154,8 +175,38 @@ mod tests {
 
     #[test]
     fn round_trips_tricky_strings() {
-        let strings = ["", " x", "true", "0755", "1.5", "- a", "-x", "a: b", "a #b", "#x", "*x", "{x}", "x:", "line\nbreak", "tab\there", "~", "null", "8080:80", "é", "\"q\"", "'s'", "@x", "%x", "a\\b"];
-        let value = serde_json::Value::Array(strings.iter().map(|s| serde_json::Value::String(s.to_string())).collect());
+        let strings = [
+            "",
+            " x",
+            "true",
+            "0755",
+            "1.5",
+            "- a",
+            "-x",
+            "a: b",
+            "a #b",
+            "#x",
+            "*x",
+            "{x}",
+            "x:",
+            "line\nbreak",
+            "tab\there",
+            "~",
+            "null",
+            "8080:80",
+            "é",
+            "\"q\"",
+            "'s'",
+            "@x",
+            "%x",
+            "a\\b",
+        ];
+        let value = serde_json::Value::Array(
+            strings
+                .iter()
+                .map(|s| serde_json::Value::String(s.to_string()))
+                .collect(),
+        );
         let text = to_string(&value);
         let node = yaml::parse(&Source::new("t.yaml", text.clone())).unwrap();
         assert_eq!(typed::to_json(&node), value, "{text}");

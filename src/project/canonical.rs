@@ -35,15 +35,23 @@ fn holds_template(node: &Node) -> bool {
 
 fn canonicalize_file(file: &mut Node) -> Result<()> {
     if !file.is_null() && file.as_map().is_none() {
-        return Err(Diagnostic::at(&file.span, format!("a compose file must be a mapping, not a {}", file.kind_name()))
-            .with_hint("start the file with top-level keys such as `services:`"));
+        return Err(Diagnostic::at(
+            &file.span,
+            format!(
+                "a compose file must be a mapping, not a {}",
+                file.kind_name()
+            ),
+        )
+        .with_hint("start the file with top-level keys such as `services:`"));
     }
     if let Some(include) = file.remove("include") {
         file.insert("include", canonical_include(include)?);
     }
     for section in ["networks", "volumes", "secrets", "configs"] {
         if let Some(map) = file.get(section).and_then(Node::as_map).cloned() {
-            let mut section_node = file.remove(section).unwrap_or_else(|| Node::null(&file.span));
+            let mut section_node = file
+                .remove(section)
+                .unwrap_or_else(|| Node::null(&file.span));
             for (name, entry) in map {
                 let mut resource = entry.node;
                 if resource.is_null() {
@@ -75,26 +83,46 @@ fn canonicalize_file(file: &mut Node) -> Result<()> {
 }
 
 fn expected(node: &Node, what: &str) -> Diagnostic {
-    let diagnostic = Diagnostic::at(&node.span, format!("expected {what}, found a {}", node.kind_name()));
+    let diagnostic = Diagnostic::at(
+        &node.span,
+        format!("expected {what}, found a {}", node.kind_name()),
+    );
     let hint = match (&node.value, what.contains("list")) {
-        (Value::Scalar(scalar), true) => format!("write a list, one item per line:\n    - {}", scalar.text),
-        (Value::Map(_), true) if !what.contains("mapping") => "write a list (`- item` lines), not a mapping".to_string(),
-        (Value::Seq(_), false) if what.contains("mapping") => "write a mapping (`key: value` lines), not a list".to_string(),
+        (Value::Scalar(scalar), true) => {
+            format!("write a list, one item per line:\n    - {}", scalar.text)
+        }
+        (Value::Map(_), true) if !what.contains("mapping") => {
+            "write a list (`- item` lines), not a mapping".to_string()
+        }
+        (Value::Seq(_), false) if what.contains("mapping") => {
+            "write a mapping (`key: value` lines), not a list".to_string()
+        }
         _ => "see the Compose Specification for the forms this attribute accepts".to_string(),
     };
     diagnostic.with_hint(hint)
 }
 
 /// Applies `transform` to the value of `key` when present (and not null).
-fn transform(node: &mut Node, key: &str, transform: impl FnOnce(Node) -> Result<Node>) -> Result<()> {
-    let Some(map) = node.as_map_mut() else { return Ok(()) };
-    let Some(entry) = map.get_mut(key) else { return Ok(()) };
+fn transform(
+    node: &mut Node,
+    key: &str,
+    transform: impl FnOnce(Node) -> Result<Node>,
+) -> Result<()> {
+    let Some(map) = node.as_map_mut() else {
+        return Ok(());
+    };
+    let Some(entry) = map.get_mut(key) else {
+        return Ok(());
+    };
     if entry.node.is_null() {
         return Ok(());
     }
     let tag = entry.node.tag;
     let value = std::mem::replace(&mut entry.node, Node::null(&entry.key_span));
-    let original = LENIENT.with(|flag| flag.get()).then(|| value.clone()).filter(holds_template);
+    let original = LENIENT
+        .with(|flag| flag.get())
+        .then(|| value.clone())
+        .filter(holds_template);
     let mut canonical = match (transform(value), original) {
         (Ok(canonical), _) => canonical,
         (Err(_), Some(original)) => original,
@@ -114,7 +142,10 @@ fn canonical_include(include: Node) -> Result<Node> {
     let mut out = Vec::new();
     for item in items {
         match &item.value {
-            Value::Scalar(_) => out.push(Node::map(&item.span, vec![("path", Node::seq(&item.span, vec![item.clone()]))])),
+            Value::Scalar(_) => out.push(Node::map(
+                &item.span,
+                vec![("path", Node::seq(&item.span, vec![item.clone()]))],
+            )),
             Value::Map(_) => {
                 let mut item = item.clone();
                 transform(&mut item, "path", |path| Ok(string_list(path)))?;
@@ -168,7 +199,9 @@ fn canonical_service(service: &mut Node) -> Result<()> {
     for key in ["dns", "dns_search", "tmpfs", "dns_opt"] {
         transform(service, key, |node| Ok(string_list(node)))?;
     }
-    transform(service, "expose", |node| Ok(scalars_to_strings(string_list(node))))?;
+    transform(service, "expose", |node| {
+        Ok(scalars_to_strings(string_list(node)))
+    })?;
     transform(service, "extra_hosts", canonical_extra_hosts)?;
     transform(service, "networks", canonical_service_networks)?;
     transform(service, "ports", canonical_ports)?;
@@ -187,8 +220,17 @@ fn canonical_service(service: &mut Node) -> Result<()> {
     })?;
     transform(service, "models", |node| match &node.value {
         Value::Seq(items) => {
-            let entries = items.iter().map(|item| (item.to_text().unwrap_or_default(), Node::null(&item.span))).collect::<Vec<_>>();
-            Ok(Node::map(&node.span, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()))
+            let entries = items
+                .iter()
+                .map(|item| (item.to_text().unwrap_or_default(), Node::null(&item.span)))
+                .collect::<Vec<_>>();
+            Ok(Node::map(
+                &node.span,
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect(),
+            ))
         }
         _ => Ok(node),
     })?;
@@ -204,7 +246,11 @@ fn canonical_service(service: &mut Node) -> Result<()> {
         })?;
     }
     transform(service, "develop", |mut node| {
-        if let Some(Value::Seq(rules)) = node.as_map_mut().and_then(|m| m.get_mut("watch")).map(|e| &mut e.node.value) {
+        if let Some(Value::Seq(rules)) = node
+            .as_map_mut()
+            .and_then(|m| m.get_mut("watch"))
+            .map(|e| &mut e.node.value)
+        {
             for rule in rules {
                 transform(rule, "ignore", |node| Ok(string_list(node)))?;
                 transform(rule, "include", |node| Ok(string_list(node)))?;
@@ -231,7 +277,14 @@ fn canonical_build(node: Node) -> Result<Node> {
     transform(&mut build, "additional_contexts", key_value_map)?;
     transform(&mut build, "extra_hosts", canonical_extra_hosts)?;
     transform(&mut build, "secrets", canonical_file_references)?;
-    for key in ["cache_from", "cache_to", "tags", "platforms", "ssh", "entitlements"] {
+    for key in [
+        "cache_from",
+        "cache_to",
+        "tags",
+        "platforms",
+        "ssh",
+        "entitlements",
+    ] {
         transform(&mut build, key, |node| Ok(string_list(node)))?;
     }
     Ok(build)
@@ -266,10 +319,19 @@ fn shell_command(node: Node) -> Result<Node> {
     match &node.value {
         Value::Scalar(scalar) => {
             let words = shell_words::split(&scalar.text).map_err(|error| {
-                Diagnostic::at(&node.span, format!("cannot split command {:?}: {error}", scalar.text))
-                    .with_hint("close the quote, or write the command as a list of arguments")
+                Diagnostic::at(
+                    &node.span,
+                    format!("cannot split command {:?}: {error}", scalar.text),
+                )
+                .with_hint("close the quote, or write the command as a list of arguments")
             })?;
-            Ok(Node::seq(&node.span, words.into_iter().map(|word| Node::string(&node.span, word)).collect()))
+            Ok(Node::seq(
+                &node.span,
+                words
+                    .into_iter()
+                    .map(|word| Node::string(&node.span, word))
+                    .collect(),
+            ))
         }
         Value::Seq(_) => Ok(scalars_to_strings(node)),
         _ => Err(expected(&node, "a command string or a list of arguments")),
@@ -317,10 +379,21 @@ fn key_value_map_with(node: Node, nullable: bool) -> Result<Node> {
                 };
                 let mut value = value;
                 value.tag = entry.node.tag;
-                out.as_map_mut().expect("built as a map").insert(key, super::yaml::Entry { key_span: entry.key_span, node: value });
+                out.as_map_mut().expect("built as a map").insert(
+                    key,
+                    super::yaml::Entry {
+                        key_span: entry.key_span,
+                        node: value,
+                    },
+                );
             }
         }
-        Value::Scalar(_) | Value::Null => return Err(expected(&node, "a mapping or a list of `KEY=VALUE` strings")),
+        Value::Scalar(_) | Value::Null => {
+            return Err(expected(
+                &node,
+                "a mapping or a list of `KEY=VALUE` strings",
+            ));
+        }
     }
     Ok(out)
 }
@@ -328,12 +401,20 @@ fn key_value_map_with(node: Node, nullable: bool) -> Result<Node> {
 fn canonical_depends_on(node: Node) -> Result<Node> {
     let mut out = Node::map(&node.span, Vec::new());
     let defaults = |span: &Span| {
-        Node::map(span, vec![("condition", Node::string(span, "service_started")), ("required", Node::boolean(span, true))])
+        Node::map(
+            span,
+            vec![
+                ("condition", Node::string(span, "service_started")),
+                ("required", Node::boolean(span, true)),
+            ],
+        )
     };
     match node.value {
         Value::Seq(items) => {
             for item in items {
-                let Some(name) = item.to_text() else { return Err(expected(&item, "a service name")) };
+                let Some(name) = item.to_text() else {
+                    return Err(expected(&item, "a service name"));
+                };
                 out.insert(&name, defaults(&item.span));
             }
         }
@@ -347,7 +428,10 @@ fn canonical_depends_on(node: Node) -> Result<Node> {
                     return Err(expected(&condition, "a mapping with `condition`"));
                 }
                 if condition.get("condition").is_none() {
-                    condition.insert("condition", Node::string(&condition.span, "service_started"));
+                    condition.insert(
+                        "condition",
+                        Node::string(&condition.span, "service_started"),
+                    );
                 }
                 if condition.get("required").is_none() {
                     condition.insert("required", Node::boolean(&condition.span, true));
@@ -363,14 +447,23 @@ fn canonical_depends_on(node: Node) -> Result<Node> {
 fn canonical_env_file(node: Node) -> Result<Node> {
     let items = match string_list(node.clone()).value {
         Value::Seq(items) => items,
-        _ => return Err(expected(&node, "a file path, a list, or a list of `{path, required}`")),
+        _ => {
+            return Err(expected(
+                &node,
+                "a file path, a list, or a list of `{path, required}`",
+            ));
+        }
     };
     let mut out = Vec::new();
     for item in items {
         let entry = match &item.value {
-            Value::Scalar(_) => {
-                Node::map(&item.span, vec![("path", item.clone()), ("required", Node::boolean(&item.span, true))])
-            }
+            Value::Scalar(_) => Node::map(
+                &item.span,
+                vec![
+                    ("path", item.clone()),
+                    ("required", Node::boolean(&item.span, true)),
+                ],
+            ),
             Value::Map(_) => {
                 let mut item = item.clone();
                 if item.get("required").is_none() {
@@ -391,14 +484,21 @@ fn canonical_extra_hosts(node: Node) -> Result<Node> {
     match &node.value {
         Value::Seq(items) => {
             for item in items {
-                let Some(text) = item.to_text() else { return Err(expected(item, "a `host=ip` string")) };
+                let Some(text) = item.to_text() else {
+                    return Err(expected(item, "a `host=ip` string"));
+                };
                 let entry = match text.split_once('=') {
                     Some(_) => text,
                     None => match text.split_once(':') {
                         Some((host, ip)) => format!("{host}={ip}"),
                         None => {
-                            return Err(Diagnostic::at(&item.span, format!("invalid extra host {text:?}"))
-                                .with_hint("write `hostname=ip`, for example `somehost=162.242.195.82`"));
+                            return Err(Diagnostic::at(
+                                &item.span,
+                                format!("invalid extra host {text:?}"),
+                            )
+                            .with_hint(
+                                "write `hostname=ip`, for example `somehost=162.242.195.82`",
+                            ));
                         }
                     },
                 };
@@ -426,7 +526,9 @@ fn canonical_service_networks(node: Node) -> Result<Node> {
         Value::Seq(items) => {
             let mut out = Node::map(&node.span, Vec::new());
             for item in items {
-                let Some(name) = item.to_text() else { return Err(expected(item, "a network name")) };
+                let Some(name) = item.to_text() else {
+                    return Err(expected(item, "a network name"));
+                };
                 out.insert(&name, Node::null(&item.span));
             }
             Ok(out)
@@ -446,7 +548,9 @@ fn canonical_service_networks(node: Node) -> Result<Node> {
 }
 
 fn canonical_file_references(node: Node) -> Result<Node> {
-    let Value::Seq(items) = &node.value else { return Err(expected(&node, "a list")) };
+    let Value::Seq(items) = &node.value else {
+        return Err(expected(&node, "a list"));
+    };
     let mut out = Vec::new();
     for item in items {
         out.push(match &item.value {
@@ -465,7 +569,9 @@ fn canonical_file_references(node: Node) -> Result<Node> {
 }
 
 fn canonical_devices(node: Node) -> Result<Node> {
-    let Value::Seq(items) = &node.value else { return Err(expected(&node, "a list of devices")) };
+    let Value::Seq(items) = &node.value else {
+        return Err(expected(&node, "a list of devices"));
+    };
     let mut out = Vec::new();
     for item in items {
         out.push(match &item.value {
@@ -476,11 +582,17 @@ fn canonical_devices(node: Node) -> Result<Node> {
                     [source, target] => (*source, *target, None),
                     [source, target, permissions] => (*source, *target, Some(*permissions)),
                     _ => {
-                        return Err(Diagnostic::at(&item.span, format!("invalid device {:?}", scalar.text))
-                            .with_hint("write `/dev/host[:/dev/container[:rwm]]`"));
+                        return Err(Diagnostic::at(
+                            &item.span,
+                            format!("invalid device {:?}", scalar.text),
+                        )
+                        .with_hint("write `/dev/host[:/dev/container[:rwm]]`"));
                     }
                 };
-                let mut entries = vec![("source", Node::string(&item.span, source)), ("target", Node::string(&item.span, target))];
+                let mut entries = vec![
+                    ("source", Node::string(&item.span, source)),
+                    ("target", Node::string(&item.span, target)),
+                ];
                 if let Some(permissions) = permissions {
                     entries.push(("permissions", Node::string(&item.span, permissions)));
                 }
@@ -497,10 +609,16 @@ fn canonical_healthcheck(mut node: Node) -> Result<Node> {
     transform(&mut node, "test", |test| match &test.value {
         Value::Scalar(scalar) => Ok(Node::seq(
             &test.span,
-            vec![Node::string(&test.span, "CMD-SHELL"), Node::string(&test.span, scalar.text.clone())],
+            vec![
+                Node::string(&test.span, "CMD-SHELL"),
+                Node::string(&test.span, scalar.text.clone()),
+            ],
         )),
         Value::Seq(_) => Ok(scalars_to_strings(test)),
-        _ => Err(expected(&test, "a command string or a list such as [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]")),
+        _ => Err(expected(
+            &test,
+            "a command string or a list such as [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]",
+        )),
     })?;
     Ok(node)
 }
@@ -508,7 +626,9 @@ fn canonical_healthcheck(mut node: Node) -> Result<Node> {
 /// Ports: `[HOST_IP:][HOST[-RANGE]:]CONTAINER[-RANGE][/PROTOCOL]` (IPv6 host IPs in brackets), or a
 /// number, or the long form; all to long form with `mode: ingress` and `protocol: tcp` defaults.
 fn canonical_ports(node: Node) -> Result<Node> {
-    let Value::Seq(items) = &node.value else { return Err(expected(&node, "a list of ports")) };
+    let Value::Seq(items) = &node.value else {
+        return Err(expected(&node, "a list of ports"));
+    };
     let mut out = Vec::new();
     for item in items {
         match &item.value {
@@ -571,7 +691,9 @@ pub fn parse_port(text: &str) -> std::result::Result<Vec<PortSpec>, String> {
     let (rest, protocol) = match text.rsplit_once('/') {
         Some((rest, protocol)) => {
             if !matches!(protocol, "tcp" | "udp" | "sctp") {
-                return Err(format!("unknown protocol {protocol:?} (use tcp, udp or sctp)"));
+                return Err(format!(
+                    "unknown protocol {protocol:?} (use tcp, udp or sctp)"
+                ));
             }
             (rest, protocol.to_string())
         }
@@ -579,9 +701,14 @@ pub fn parse_port(text: &str) -> std::result::Result<Vec<PortSpec>, String> {
     };
     // Split off a bracketed IPv6 host IP, or an IPv4 one when three parts are given.
     let (host_ip, rest) = if let Some(after) = rest.strip_prefix('[') {
-        let (ip, after) = after.split_once(']').ok_or("unclosed `[` around the IPv6 address")?;
-        let after = after.strip_prefix(':').ok_or("expected `:` after the IPv6 address")?;
-        ip.parse::<std::net::Ipv6Addr>().map_err(|_| format!("invalid IPv6 address {ip:?}"))?;
+        let (ip, after) = after
+            .split_once(']')
+            .ok_or("unclosed `[` around the IPv6 address")?;
+        let after = after
+            .strip_prefix(':')
+            .ok_or("expected `:` after the IPv6 address")?;
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("invalid IPv6 address {ip:?}"))?;
         (Some(ip.to_string()), after)
     } else {
         let parts: Vec<&str> = rest.split(':').collect();
@@ -590,9 +717,13 @@ pub fn parse_port(text: &str) -> std::result::Result<Vec<PortSpec>, String> {
             3 => {
                 let ip = parts[0];
                 if !ip.is_empty() {
-                    ip.parse::<std::net::IpAddr>().map_err(|_| format!("invalid host IP {ip:?}"))?;
+                    ip.parse::<std::net::IpAddr>()
+                        .map_err(|_| format!("invalid host IP {ip:?}"))?;
                 }
-                (Some(ip.to_string()).filter(|ip| !ip.is_empty()), &rest[ip.len() + 1..])
+                (
+                    Some(ip.to_string()).filter(|ip| !ip.is_empty()),
+                    &rest[ip.len() + 1..],
+                )
             }
             count => {
                 // An unbracketed IPv6 host address: everything before the last two parts, as
@@ -626,7 +757,12 @@ pub fn parse_port(text: &str) -> std::result::Result<Vec<PortSpec>, String> {
                 Some((start + offset).to_string())
             }
         };
-        ports.push(PortSpec { host_ip: host_ip.clone(), target, published, protocol: protocol.clone() });
+        ports.push(PortSpec {
+            host_ip: host_ip.clone(),
+            target,
+            published,
+            protocol: protocol.clone(),
+        });
     }
     Ok(ports)
 }
@@ -652,7 +788,9 @@ fn parse_range(text: &str) -> std::result::Result<(u16, u16), String> {
 
 /// Service volumes: `[SOURCE:]TARGET[:OPTIONS]` to long form.
 fn canonical_volumes(node: Node) -> Result<Node> {
-    let Value::Seq(items) = &node.value else { return Err(expected(&node, "a list of volumes")) };
+    let Value::Seq(items) = &node.value else {
+        return Err(expected(&node, "a list of volumes"));
+    };
     let mut out = Vec::new();
     for item in items {
         out.push(match &item.value {
@@ -685,7 +823,14 @@ fn parse_volume(text: &str, span: &Span) -> Result<Node> {
     let is_bind = source.is_some_and(|s| s.starts_with(['.', '/', '~']));
     let mut entries = vec![(
         "type",
-        Node::string(span, if source.is_none() || !is_bind { "volume" } else { "bind" }),
+        Node::string(
+            span,
+            if source.is_none() || !is_bind {
+                "volume"
+            } else {
+                "bind"
+            },
+        ),
     )];
     if let Some(source) = source {
         if source.is_empty() {
@@ -704,7 +849,9 @@ fn parse_volume(text: &str, span: &Span) -> Result<Node> {
             "rw" => read_only = false,
             "z" | "Z" => selinux = Some(option),
             "nocopy" => nocopy = true,
-            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => propagation = Some(option),
+            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
+                propagation = Some(option)
+            }
             other => return Err(invalid(&format!("unknown option {other:?}"))),
         }
     }
@@ -722,9 +869,15 @@ fn parse_volume(text: &str, span: &Span) -> Result<Node> {
         entries.push(("bind", Node::map(span, bind)));
     } else {
         if selinux.is_some() || propagation.is_some() {
-            return Err(invalid("z, Z and propagation options apply to bind mounts only"));
+            return Err(invalid(
+                "z, Z and propagation options apply to bind mounts only",
+            ));
         }
-        let volume = if nocopy { vec![("nocopy", Node::boolean(span, true))] } else { Vec::new() };
+        let volume = if nocopy {
+            vec![("nocopy", Node::boolean(span, true))]
+        } else {
+            Vec::new()
+        };
         entries.push(("volume", Node::map(span, volume)));
     }
     Ok(Node::map(span, entries))
@@ -734,22 +887,73 @@ fn parse_volume(text: &str, span: &Span) -> Result<Node> {
 mod tests {
     use super::*;
 
-    fn port(host_ip: Option<&str>, target: u16, published: Option<&str>, protocol: &str) -> PortSpec {
-        PortSpec { host_ip: host_ip.map(Into::into), target, published: published.map(Into::into), protocol: protocol.into() }
+    fn port(
+        host_ip: Option<&str>,
+        target: u16,
+        published: Option<&str>,
+        protocol: &str,
+    ) -> PortSpec {
+        PortSpec {
+            host_ip: host_ip.map(Into::into),
+            target,
+            published: published.map(Into::into),
+            protocol: protocol.into(),
+        }
     }
 
     #[test]
     fn parses_port_short_syntax() {
         assert_eq!(parse_port("80"), Ok(vec![port(None, 80, None, "tcp")]));
-        assert_eq!(parse_port("8080:80"), Ok(vec![port(None, 80, Some("8080"), "tcp")]));
-        assert_eq!(parse_port("127.0.0.1:8080:80/udp"), Ok(vec![port(Some("127.0.0.1"), 80, Some("8080"), "udp")]));
-        assert_eq!(parse_port("127.0.0.1::80"), Ok(vec![port(Some("127.0.0.1"), 80, None, "tcp")]));
-        assert_eq!(parse_port("[::1]:8080:80"), Ok(vec![port(Some("::1"), 80, Some("8080"), "tcp")]));
-        assert_eq!(parse_port("::1:6002:6002"), Ok(vec![port(Some("::1"), 6002, Some("6002"), "tcp")]));
-        assert_eq!(parse_port("9090-9091:8080-8081"), Ok(vec![port(None, 8080, Some("9090"), "tcp"), port(None, 8081, Some("9091"), "tcp")]));
-        assert_eq!(parse_port("8000-8010:80"), Ok(vec![port(None, 80, Some("8000-8010"), "tcp")]));
-        assert_eq!(parse_port("3000-3001"), Ok(vec![port(None, 3000, None, "tcp"), port(None, 3001, None, "tcp")]));
-        for bad in ["", "abc", "0", "70000", "80/icmp", "1:2:3:4", "9000-8000", "1-3:1-2", "300.1.1.1:80:80", "1:2:3:4:5"] {
+        assert_eq!(
+            parse_port("8080:80"),
+            Ok(vec![port(None, 80, Some("8080"), "tcp")])
+        );
+        assert_eq!(
+            parse_port("127.0.0.1:8080:80/udp"),
+            Ok(vec![port(Some("127.0.0.1"), 80, Some("8080"), "udp")])
+        );
+        assert_eq!(
+            parse_port("127.0.0.1::80"),
+            Ok(vec![port(Some("127.0.0.1"), 80, None, "tcp")])
+        );
+        assert_eq!(
+            parse_port("[::1]:8080:80"),
+            Ok(vec![port(Some("::1"), 80, Some("8080"), "tcp")])
+        );
+        assert_eq!(
+            parse_port("::1:6002:6002"),
+            Ok(vec![port(Some("::1"), 6002, Some("6002"), "tcp")])
+        );
+        assert_eq!(
+            parse_port("9090-9091:8080-8081"),
+            Ok(vec![
+                port(None, 8080, Some("9090"), "tcp"),
+                port(None, 8081, Some("9091"), "tcp")
+            ])
+        );
+        assert_eq!(
+            parse_port("8000-8010:80"),
+            Ok(vec![port(None, 80, Some("8000-8010"), "tcp")])
+        );
+        assert_eq!(
+            parse_port("3000-3001"),
+            Ok(vec![
+                port(None, 3000, None, "tcp"),
+                port(None, 3001, None, "tcp")
+            ])
+        );
+        for bad in [
+            "",
+            "abc",
+            "0",
+            "70000",
+            "80/icmp",
+            "1:2:3:4",
+            "9000-8000",
+            "1-3:1-2",
+            "300.1.1.1:80:80",
+            "1:2:3:4:5",
+        ] {
             assert!(parse_port(bad).is_err(), "{bad}");
         }
     }

@@ -16,7 +16,10 @@ pub struct Source {
 
 impl Source {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Source> {
-        Arc::new(Source { path: path.into(), text: text.into() })
+        Arc::new(Source {
+            path: path.into(),
+            text: text.into(),
+        })
     }
 
     /// The path for messages: relative to the working directory when it is below it.
@@ -46,13 +49,25 @@ pub struct Span {
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.source.path.display(), self.line, self.col)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.source.path.display(),
+            self.line,
+            self.col
+        )
     }
 }
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.source.display_path(), self.line, self.col)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.source.display_path(),
+            self.line,
+            self.col
+        )
     }
 }
 
@@ -79,12 +94,22 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An invalid-project error at a position.
     pub fn at(span: &Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { kind: Kind::Invalid, span: Some(span.clone()), message: message.into(), hint: None }
+        Diagnostic {
+            kind: Kind::Invalid,
+            span: Some(span.clone()),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// An invalid-project error that has no single position.
     pub fn new(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { kind: Kind::Invalid, span: None, message: message.into(), hint: None }
+        Diagnostic {
+            kind: Kind::Invalid,
+            span: None,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
@@ -105,7 +130,11 @@ impl fmt::Display for Diagnostic {
             None => writeln!(f, "error: {}", self.message)?,
         }
         if let Some(span) = &self.span
-            && let Some(line) = span.source.text.lines().nth(span.line.saturating_sub(1) as usize)
+            && let Some(line) = span
+                .source
+                .text
+                .lines()
+                .nth(span.line.saturating_sub(1) as usize)
         {
             let number = span.line.to_string();
             let pad = " ".repeat(number.len());
@@ -158,11 +187,19 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// Suggests the candidate closest to `word`, if one is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word_lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|candidate| (edit_distance(&word_lower, &candidate.to_ascii_lowercase()), candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&word_lower, &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
         .filter(|(distance, candidate)| *distance <= (candidate.len().max(word.len()) / 3).max(1))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
@@ -182,7 +219,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(rows[i - 2][j - 2] + 1);
             }

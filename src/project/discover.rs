@@ -29,20 +29,43 @@ pub struct Inputs {
 pub fn inputs(loader: &mut Loader) -> Result<Inputs, Diagnostic> {
     let options = loader.options.clone();
     let cwd = &options.working_dir;
-    let mut files: Vec<PathBuf> =
-        options.files.iter().map(|f| if f == Path::new("-") { f.clone() } else { absolute(cwd, &f.to_string_lossy()) }).collect();
-    let explicit_dir = options.project_directory.as_ref().map(|d| absolute(cwd, &d.to_string_lossy()));
+    let mut files: Vec<PathBuf> = options
+        .files
+        .iter()
+        .map(|f| {
+            if f == Path::new("-") {
+                f.clone()
+            } else {
+                absolute(cwd, &f.to_string_lossy())
+            }
+        })
+        .collect();
+    let explicit_dir = options
+        .project_directory
+        .as_ref()
+        .map(|d| absolute(cwd, &d.to_string_lossy()));
     let mut project_dir = explicit_dir
         .clone()
-        .or_else(|| files.iter().find(|f| *f != Path::new("-")).and_then(|f| f.parent().map(Path::to_path_buf)))
+        .or_else(|| {
+            files
+                .iter()
+                .find(|f| *f != Path::new("-"))
+                .and_then(|f| f.parent().map(Path::to_path_buf))
+        })
         .unwrap_or_else(|| cwd.clone());
     let (mut environment, mut env_files) = environment(loader, &project_dir)?;
 
     if files.is_empty()
         && let Some(list) = environment.value("COMPOSE_FILE").filter(|l| !l.is_empty())
     {
-        let separator = environment.value("COMPOSE_PATH_SEPARATOR").unwrap_or_else(|| ":".to_string());
-        files = list.split(separator.as_str()).filter(|f| !f.is_empty()).map(|f| absolute(&project_dir, f)).collect();
+        let separator = environment
+            .value("COMPOSE_PATH_SEPARATOR")
+            .unwrap_or_else(|| ":".to_string());
+        files = list
+            .split(separator.as_str())
+            .filter(|f| !f.is_empty())
+            .map(|f| absolute(&project_dir, f))
+            .collect();
         if explicit_dir.is_none()
             && let Some(parent) = files.first().and_then(|f| f.parent())
         {
@@ -67,27 +90,56 @@ pub fn inputs(loader: &mut Loader) -> Result<Inputs, Diagnostic> {
     }
     for file in &files {
         if file != Path::new("-") && !Loader::exists(file) {
-            return Err(Diagnostic::new(format!("cannot read {}: no such file", display_path(file)))
-                .with_kind(Kind::Io)
-                .with_hint("check the path given with -f or in COMPOSE_FILE"));
+            return Err(Diagnostic::new(format!(
+                "cannot read {}: no such file",
+                display_path(file)
+            ))
+            .with_kind(Kind::Io)
+            .with_hint("check the path given with -f or in COMPOSE_FILE"));
         }
     }
-    Ok(Inputs { files, project_dir, env_files, environment })
+    Ok(Inputs {
+        files,
+        project_dir,
+        env_files,
+        environment,
+    })
 }
 
 /// The shell environment plus the applicable env files.
-fn environment(loader: &mut Loader, project_dir: &Path) -> Result<(Environment, Vec<PathBuf>), Diagnostic> {
+fn environment(
+    loader: &mut Loader,
+    project_dir: &Path,
+) -> Result<(Environment, Vec<PathBuf>), Diagnostic> {
     let options = loader.options.clone();
     let mut environment = Environment::from_shell(&options.shell);
     let env_files: Vec<PathBuf> = if !options.env_files.is_empty() {
-        options.env_files.iter().map(|f| absolute(&options.working_dir, &f.to_string_lossy())).collect()
-    } else if let Some(list) = options.shell.get("COMPOSE_ENV_FILES").filter(|l| !l.is_empty()) {
-        list.split(',').map(|f| absolute(&options.working_dir, f.trim())).collect()
-    } else if options.shell.get("COMPOSE_DISABLE_ENV_FILE").is_some_and(|v| v == "true" || v == "1") {
+        options
+            .env_files
+            .iter()
+            .map(|f| absolute(&options.working_dir, &f.to_string_lossy()))
+            .collect()
+    } else if let Some(list) = options
+        .shell
+        .get("COMPOSE_ENV_FILES")
+        .filter(|l| !l.is_empty())
+    {
+        list.split(',')
+            .map(|f| absolute(&options.working_dir, f.trim()))
+            .collect()
+    } else if options
+        .shell
+        .get("COMPOSE_DISABLE_ENV_FILE")
+        .is_some_and(|v| v == "true" || v == "1")
+    {
         Vec::new()
     } else {
         let default = project_dir.join(".env");
-        if default.is_file() { vec![default] } else { Vec::new() }
+        if default.is_file() {
+            vec![default]
+        } else {
+            Vec::new()
+        }
     };
     for file in &env_files {
         loader.add_env_file(&mut environment, file, &Origin::EnvFile(file.clone()), None)?;
@@ -98,14 +150,28 @@ fn environment(loader: &mut Loader, project_dir: &Path) -> Result<(Environment, 
 /// Looks for a default compose file in `start` and its parents; returns it with its override file.
 fn find_default_files(start: &Path, warnings: &mut Vec<String>) -> Option<(Vec<PathBuf>, PathBuf)> {
     for dir in start.ancestors() {
-        let found: Vec<PathBuf> = DEFAULT_FILES.iter().map(|name| dir.join(name)).filter(|p| p.is_file()).collect();
-        let Some(main) = found.first().cloned() else { continue };
+        let found: Vec<PathBuf> = DEFAULT_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .filter(|p| p.is_file())
+            .collect();
+        let Some(main) = found.first().cloned() else {
+            continue;
+        };
         if found.len() > 1 {
             let names: Vec<String> = found.iter().map(|p| display_path(p)).collect();
-            warnings.push(format!("Found multiple config files with supported names: {}; using {}", names.join(", "), names[0]));
+            warnings.push(format!(
+                "Found multiple config files with supported names: {}; using {}",
+                names.join(", "),
+                names[0]
+            ));
         }
         let mut files = vec![main];
-        if let Some(override_file) = OVERRIDE_FILES.iter().map(|name| dir.join(name)).find(|p| p.is_file()) {
+        if let Some(override_file) = OVERRIDE_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|p| p.is_file())
+        {
             files.push(override_file);
         }
         return Some((files, dir.to_path_buf()));
@@ -121,14 +187,28 @@ pub fn project_name(
     project_dir: &Path,
 ) -> Result<String, Diagnostic> {
     let invalid = |name: &str, source: &str| {
-        Diagnostic::new(format!("invalid project name {name:?} ({source}): {}", names::PROJECT_NAME_RULE))
-            .with_hint(format!("try {:?}", names::normalize_project_name(name)))
+        Diagnostic::new(format!(
+            "invalid project name {name:?} ({source}): {}",
+            names::PROJECT_NAME_RULE
+        ))
+        .with_hint(format!("try {:?}", names::normalize_project_name(name)))
     };
     if let Some(name) = explicit.filter(|n| !n.is_empty()) {
-        return if names::is_valid_project_name(name) { Ok(name.to_string()) } else { Err(invalid(name, "-p")) };
+        return if names::is_valid_project_name(name) {
+            Ok(name.to_string())
+        } else {
+            Err(invalid(name, "-p"))
+        };
     }
-    if let Some(name) = environment.value("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
-        return if names::is_valid_project_name(&name) { Ok(name) } else { Err(invalid(&name, "COMPOSE_PROJECT_NAME")) };
+    if let Some(name) = environment
+        .value("COMPOSE_PROJECT_NAME")
+        .filter(|n| !n.is_empty())
+    {
+        return if names::is_valid_project_name(&name) {
+            Ok(name)
+        } else {
+            Err(invalid(&name, "COMPOSE_PROJECT_NAME"))
+        };
     }
     if let Some((name, span)) = declared.filter(|(n, _)| !n.is_empty()) {
         // A name written in the file is normalized silently, as compose-go does.
@@ -140,7 +220,10 @@ pub fn project_name(
         }
         return Ok(normalized);
     }
-    let base = project_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let base = project_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let name = names::normalize_project_name(&base);
     if name.is_empty() {
         return Err(Diagnostic::new(format!(

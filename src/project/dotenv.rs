@@ -58,15 +58,33 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
             key = read_key(&chars, &mut position);
         }
         if key.is_empty() {
-            return Err(Error { line, message: format!("unexpected character {:?}: expected a variable name", chars[position]) });
+            return Err(Error {
+                line,
+                message: format!(
+                    "unexpected character {:?}: expected a variable name",
+                    chars[position]
+                ),
+            });
         }
-        if let Some(bad) = key.chars().find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']'))) {
-            return Err(Error { line, message: format!("invalid character {bad:?} in variable name {key:?}") });
+        if let Some(bad) = key
+            .chars()
+            .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']')))
+        {
+            return Err(Error {
+                line,
+                message: format!("invalid character {bad:?} in variable name {key:?}"),
+            });
         }
         skip_inline_space(&chars, &mut position);
         let separator = chars.get(position).copied();
         let lookup_known = |name: &str| {
-            lookup(name).or_else(|| variables.iter().rev().find(|v| v.name == name).and_then(|v| v.value.clone()))
+            lookup(name).or_else(|| {
+                variables
+                    .iter()
+                    .rev()
+                    .find(|v| v.name == name)
+                    .and_then(|v| v.value.clone())
+            })
         };
         let value = match separator {
             None | Some('\n') | Some('#') => {
@@ -82,17 +100,28 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
                 Some(read_value(&chars, &mut position, &mut line, &lookup_known)?)
             }
             Some(other) => {
-                return Err(Error { line, message: format!("unexpected character {other:?} after variable name {key:?}: expected `=`") });
+                return Err(Error {
+                    line,
+                    message: format!(
+                        "unexpected character {other:?} after variable name {key:?}: expected `=`"
+                    ),
+                });
             }
         };
-        variables.push(Variable { name: key, value, line: start_line });
+        variables.push(Variable {
+            name: key,
+            value,
+            line: start_line,
+        });
     }
     Ok(variables)
 }
 
 fn read_key(chars: &[char], position: &mut usize) -> String {
     let start = *position;
-    while *position < chars.len() && !matches!(chars[*position], '=' | ':' | ' ' | '\t' | '\n' | '\r' | '#') {
+    while *position < chars.len()
+        && !matches!(chars[*position], '=' | ':' | ' ' | '\t' | '\n' | '\r' | '#')
+    {
         *position += 1;
     }
     chars[start..*position].iter().collect()
@@ -117,7 +146,10 @@ fn read_value(
             let mut raw = String::new();
             loop {
                 let Some(&c) = chars.get(*position) else {
-                    return Err(Error { line: start_line, message: format!("unterminated quoted value (missing closing {quote})") });
+                    return Err(Error {
+                        line: start_line,
+                        message: format!("unterminated quoted value (missing closing {quote})"),
+                    });
                 };
                 *position += 1;
                 if c == '\n' {
@@ -156,7 +188,10 @@ fn read_value(
                     }
                 }
                 Some(other) => {
-                    return Err(Error { line: *line, message: format!("unexpected character {other:?} after the closing quote") });
+                    return Err(Error {
+                        line: *line,
+                        message: format!("unexpected character {other:?} after the closing quote"),
+                    });
                 }
             }
             if quote == '\'' {
@@ -193,7 +228,10 @@ fn expand(raw: &str, lookup: &dyn Fn(&str) -> Option<String>, line: u32) -> Resu
     let Ok(template) = Template::parse(raw) else {
         return Ok(raw.to_string());
     };
-    template.render(lookup, &mut |_| {}).map_err(|error| Error { line, message: error.to_string() })
+    template.render(lookup, &mut |_| {}).map_err(|error| Error {
+        line,
+        message: error.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -202,11 +240,18 @@ mod tests {
 
     fn parse_map(text: &str) -> Vec<(String, Option<String>)> {
         let lookup = |name: &str| (name == "HOME_VAR").then(|| "from-env".to_string());
-        parse(text, &lookup).unwrap().into_iter().map(|v| (v.name, v.value)).collect()
+        parse(text, &lookup)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.name, v.value))
+            .collect()
     }
 
     fn pairs(items: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect()
     }
 
     #[test]
@@ -248,6 +293,9 @@ mod tests {
 
     #[test]
     fn empty_values_are_empty_strings() {
-        assert_eq!(parse_map("A=\nB=''\n"), pairs(&[("A", Some("")), ("B", Some(""))]));
+        assert_eq!(
+            parse_map("A=\nB=''\n"),
+            pairs(&[("A", Some("")), ("B", Some(""))])
+        );
     }
 }

@@ -24,7 +24,9 @@ impl fmt::Display for Origin {
         match self {
             Origin::Shell => write!(f, "shell"),
             Origin::EnvFile(path) => write!(f, "{}", super::diag::display_path(path)),
-            Origin::IncludeEnvFile(path) => write!(f, "include env_file {}", super::diag::display_path(path)),
+            Origin::IncludeEnvFile(path) => {
+                write!(f, "include env_file {}", super::diag::display_path(path))
+            }
         }
     }
 }
@@ -47,33 +49,64 @@ impl Environment {
     pub fn from_shell(shell: &BTreeMap<String, String>) -> Environment {
         let variables = shell
             .iter()
-            .map(|(name, value)| (name.clone(), Variable { value: value.clone(), origin: Origin::Shell }))
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    Variable {
+                        value: value.clone(),
+                        origin: Origin::Shell,
+                    },
+                )
+            })
             .collect();
         Environment { variables }
     }
 
     /// Adds a file's variables; they never override the shell's.
-    pub fn add_file_variables(&mut self, variables: impl IntoIterator<Item = (String, String)>, origin: &Origin) {
+    pub fn add_file_variables(
+        &mut self,
+        variables: impl IntoIterator<Item = (String, String)>,
+        origin: &Origin,
+    ) {
         for (name, value) in variables {
-            if self.variables.get(&name).is_some_and(|existing| existing.origin == Origin::Shell) {
+            if self
+                .variables
+                .get(&name)
+                .is_some_and(|existing| existing.origin == Origin::Shell)
+            {
                 continue;
             }
-            self.variables.insert(name, Variable { value, origin: origin.clone() });
+            self.variables.insert(
+                name,
+                Variable {
+                    value,
+                    origin: origin.clone(),
+                },
+            );
         }
     }
 
     /// Adds variables that are not set yet (an included project's env file under its parent's
     /// environment: the parent's values win).
-    pub fn add_missing(&mut self, variables: impl IntoIterator<Item = (String, String)>, origin: &Origin) {
+    pub fn add_missing(
+        &mut self,
+        variables: impl IntoIterator<Item = (String, String)>,
+        origin: &Origin,
+    ) {
         for (name, value) in variables {
-            self.variables.entry(name).or_insert_with(|| Variable { value, origin: origin.clone() });
+            self.variables.entry(name).or_insert_with(|| Variable {
+                value,
+                origin: origin.clone(),
+            });
         }
     }
 
     /// Adds every variable of `other` that this environment lacks.
     pub fn absorb(&mut self, other: &Environment) {
         for (name, variable) in &other.variables {
-            self.variables.entry(name.clone()).or_insert_with(|| variable.clone());
+            self.variables
+                .entry(name.clone())
+                .or_insert_with(|| variable.clone());
         }
     }
 
@@ -82,7 +115,9 @@ impl Environment {
     }
 
     pub fn value(&self, name: &str) -> Option<String> {
-        self.variables.get(name).map(|variable| variable.value.clone())
+        self.variables
+            .get(name)
+            .map(|variable| variable.value.clone())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Variable)> {

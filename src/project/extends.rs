@@ -23,7 +23,11 @@ pub fn resolve(
     stack: &mut Vec<(PathBuf, String)>,
 ) -> Result<(), Diagnostic> {
     let names: Vec<String> = match root.get("services").and_then(Node::as_map) {
-        Some(services) => services.iter().filter(|(_, e)| e.node.get("extends").is_some()).map(|(n, _)| n.clone()).collect(),
+        Some(services) => services
+            .iter()
+            .filter(|(_, e)| e.node.get("extends").is_some())
+            .map(|(n, _)| n.clone())
+            .collect(),
         None => return Ok(()),
     };
     for name in names {
@@ -33,7 +37,9 @@ pub fn resolve(
 }
 
 fn services_mut(root: &mut Node) -> Option<&mut super::yaml::Map> {
-    root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(|e| e.node.as_map_mut())
+    root.as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(|e| e.node.as_map_mut())
 }
 
 fn resolve_service(
@@ -45,11 +51,20 @@ fn resolve_service(
     name: &str,
     stack: &mut Vec<(PathBuf, String)>,
 ) -> Result<(), Diagnostic> {
-    let Some(service) = root.get("services").and_then(|s| s.get(name)) else { return Ok(()) };
-    let Some(extends) = service.get("extends").cloned() else { return Ok(()) };
+    let Some(service) = root.get("services").and_then(|s| s.get(name)) else {
+        return Ok(());
+    };
+    let Some(extends) = service.get("extends").cloned() else {
+        return Ok(());
+    };
     let Some(base_name) = extends.get("service").and_then(Node::to_text) else {
-        return Err(Diagnostic::at(&extends.span, "`extends` needs the name of the service to extend")
-            .with_hint("write `extends: {service: base}` or `extends: {file: common.yaml, service: base}`"));
+        return Err(Diagnostic::at(
+            &extends.span,
+            "`extends` needs the name of the service to extend",
+        )
+        .with_hint(
+            "write `extends: {service: base}` or `extends: {file: common.yaml, service: base}`",
+        ));
     };
     let key = (path.to_path_buf(), name.to_string());
     if let Some(position) = stack.iter().position(|k| *k == key) {
@@ -58,18 +73,31 @@ fn resolve_service(
             .chain([&key])
             .map(|(file, service)| format!("{service} ({})", display_path(file)))
             .collect();
-        return Err(Diagnostic::at(&extends.span, format!("extends cycle: {}", cycle.join(" -> ")))
-            .with_hint("a service cannot extend itself, directly or through other services"));
+        return Err(Diagnostic::at(
+            &extends.span,
+            format!("extends cycle: {}", cycle.join(" -> ")),
+        )
+        .with_hint("a service cannot extend itself, directly or through other services"));
     }
     stack.push(key);
     let base = match extends.get("file").and_then(Node::as_text) {
         Some(file) => {
             let base_path = absolute(dir, file);
             let base_dir = parent_dir(&base_path, dir);
-            let resolved = loader.parse_base_file(&base_path, environment, &extends.span).and_then(|mut other| {
-                resolve_service(loader, &mut other, &base_path, &base_dir, environment, &base_name, stack)?;
-                Ok(other)
-            });
+            let resolved = loader
+                .parse_base_file(&base_path, environment, &extends.span)
+                .and_then(|mut other| {
+                    resolve_service(
+                        loader,
+                        &mut other,
+                        &base_path,
+                        &base_dir,
+                        environment,
+                        &base_name,
+                        stack,
+                    )?;
+                    Ok(other)
+                });
             let other = match resolved {
                 Ok(other) => other,
                 Err(error) => {
@@ -77,11 +105,17 @@ fn resolve_service(
                     return Err(error);
                 }
             };
-            let base = other.get("services").and_then(|s| s.get(&base_name)).cloned();
+            let base = other
+                .get("services")
+                .and_then(|s| s.get(&base_name))
+                .cloned();
             let Some(mut base) = base else {
                 stack.pop();
-                let names: Vec<&str> =
-                    other.get("services").and_then(Node::as_map).map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+                let names: Vec<&str> = other
+                    .get("services")
+                    .and_then(Node::as_map)
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
                 return Err(missing_base(&extends, &base_name, Some(&base_path), &names));
             };
             if base_dir != dir {
@@ -93,14 +127,23 @@ fn resolve_service(
         None => {
             if base_name == name {
                 stack.pop();
-                return Err(Diagnostic::at(&extends.span, format!("service {name:?} extends itself"))
-                    .with_hint("name another service in `extends.service`"));
+                return Err(Diagnostic::at(
+                    &extends.span,
+                    format!("service {name:?} extends itself"),
+                )
+                .with_hint("name another service in `extends.service`"));
             }
-            if let Err(error) = resolve_service(loader, root, path, dir, environment, &base_name, stack) {
+            if let Err(error) =
+                resolve_service(loader, root, path, dir, environment, &base_name, stack)
+            {
                 stack.pop();
                 return Err(error);
             }
-            match root.get("services").and_then(|s| s.get(&base_name)).cloned() {
+            match root
+                .get("services")
+                .and_then(|s| s.get(&base_name))
+                .cloned()
+            {
                 Some(base) => base,
                 None => {
                     stack.pop();
@@ -117,17 +160,35 @@ fn resolve_service(
     stack.pop();
     let mut base = base;
     base.remove("extends");
-    let Some(services) = services_mut(root) else { return Ok(()) };
-    let Some(entry) = services.get_mut(name) else { return Ok(()) };
+    let Some(services) = services_mut(root) else {
+        return Ok(());
+    };
+    let Some(entry) = services.get_mut(name) else {
+        return Ok(());
+    };
     let mut service = std::mem::replace(&mut entry.node, Node::null(&extends.span));
     service.remove("extends");
-    entry.node = merge::merge_at(base, service, &mut vec!["services".to_string(), name.to_string()]);
+    entry.node = merge::merge_at(
+        base,
+        service,
+        &mut vec!["services".to_string(), name.to_string()],
+    );
     Ok(())
 }
 
-fn missing_base(extends: &Node, base_name: &str, file: Option<&Path>, names: &[&str]) -> Diagnostic {
-    let place = file.map(|f| format!(" in {}", display_path(f))).unwrap_or_default();
-    let diagnostic = Diagnostic::at(&extends.span, format!("cannot extend service {base_name:?}: no such service{place}"));
+fn missing_base(
+    extends: &Node,
+    base_name: &str,
+    file: Option<&Path>,
+    names: &[&str],
+) -> Diagnostic {
+    let place = file
+        .map(|f| format!(" in {}", display_path(f)))
+        .unwrap_or_default();
+    let diagnostic = Diagnostic::at(
+        &extends.span,
+        format!("cannot extend service {base_name:?}: no such service{place}"),
+    );
     match did_you_mean(base_name, names.iter().copied()) {
         Some(suggestion) => diagnostic.with_hint(format!("did you mean {suggestion:?}?")),
         None => diagnostic.with_hint("`extends.service` must name a service defined in that file"),

@@ -19,7 +19,10 @@ pub struct Template(Vec<Segment>);
 #[derive(Debug, Clone, PartialEq)]
 enum Segment {
     Literal(String),
-    Variable { name: String, modifier: Option<(Modifier, Template)> },
+    Variable {
+        name: String,
+        modifier: Option<(Modifier, Template)>,
+    },
 }
 
 /// The operator between a variable name and its word.
@@ -58,7 +61,9 @@ pub enum TemplateError {
 impl std::fmt::Display for TemplateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TemplateError::Invalid(template) => write!(f, "invalid interpolation format {template:?}"),
+            TemplateError::Invalid(template) => {
+                write!(f, "invalid interpolation format {template:?}")
+            }
             TemplateError::Required { name, message } if message.is_empty() => {
                 write!(f, "required variable {name} is missing a value")
             }
@@ -111,13 +116,23 @@ impl Template {
                     let is_set = value.is_some();
                     let is_non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
                     match modifier {
-                        Modifier::DefaultIfEmpty if !is_non_empty => out.push_str(&word.render(lookup, unset)?),
-                        Modifier::DefaultIfUnset if !is_set => out.push_str(&word.render(lookup, unset)?),
+                        Modifier::DefaultIfEmpty if !is_non_empty => {
+                            out.push_str(&word.render(lookup, unset)?)
+                        }
+                        Modifier::DefaultIfUnset if !is_set => {
+                            out.push_str(&word.render(lookup, unset)?)
+                        }
                         Modifier::RequiredNonEmpty if !is_non_empty => {
-                            return Err(TemplateError::Required { name: name.clone(), message: word.render(lookup, unset)? });
+                            return Err(TemplateError::Required {
+                                name: name.clone(),
+                                message: word.render(lookup, unset)?,
+                            });
                         }
                         Modifier::Required if !is_set => {
-                            return Err(TemplateError::Required { name: name.clone(), message: word.render(lookup, unset)? });
+                            return Err(TemplateError::Required {
+                                name: name.clone(),
+                                message: word.render(lookup, unset)?,
+                            });
                         }
                         Modifier::AlternateIfNonEmpty => {
                             if is_non_empty {
@@ -142,11 +157,20 @@ impl Template {
         for segment in &self.0 {
             if let Segment::Variable { name, modifier } = segment {
                 let word = modifier.as_ref().map(|(_, word)| word.to_source());
-                let mut usage = Usage { name: name.clone(), required: false, default: None, alternate: None };
+                let mut usage = Usage {
+                    name: name.clone(),
+                    required: false,
+                    default: None,
+                    alternate: None,
+                };
                 match modifier.as_ref().map(|(m, _)| *m) {
-                    Some(Modifier::DefaultIfEmpty | Modifier::DefaultIfUnset) => usage.default = word,
+                    Some(Modifier::DefaultIfEmpty | Modifier::DefaultIfUnset) => {
+                        usage.default = word
+                    }
                     Some(Modifier::RequiredNonEmpty | Modifier::Required) => usage.required = true,
-                    Some(Modifier::AlternateIfNonEmpty | Modifier::AlternateIfSet) => usage.alternate = word,
+                    Some(Modifier::AlternateIfNonEmpty | Modifier::AlternateIfSet) => {
+                        usage.alternate = word
+                    }
                     None => {}
                 }
                 into.push(usage);
@@ -163,12 +187,18 @@ impl Template {
         for segment in &self.0 {
             match segment {
                 Segment::Literal(text) => out.push_str(&text.replace('$', "$$")),
-                Segment::Variable { name, modifier: None } => {
+                Segment::Variable {
+                    name,
+                    modifier: None,
+                } => {
                     out.push_str("${");
                     out.push_str(name);
                     out.push('}');
                 }
-                Segment::Variable { name, modifier: Some((modifier, word)) } => {
+                Segment::Variable {
+                    name,
+                    modifier: Some((modifier, word)),
+                } => {
                     let operator = match modifier {
                         Modifier::DefaultIfEmpty => ":-",
                         Modifier::DefaultIfUnset => "-",
@@ -258,7 +288,10 @@ fn parse_until(chars: &[char], position: &mut usize, in_braces: bool) -> Result<
                 if !literal.is_empty() {
                     segments.push(Segment::Literal(std::mem::take(&mut literal)));
                 }
-                segments.push(Segment::Variable { name: chars[start..*position].iter().collect(), modifier: None });
+                segments.push(Segment::Variable {
+                    name: chars[start..*position].iter().collect(),
+                    modifier: None,
+                });
             }
             _ => {
                 // Any other `$` (`$1`, `5 $`, a trailing `$`) is literal, as compose-go's template
@@ -303,8 +336,12 @@ pub fn interpolate_node(
             scalar.text = rendered;
             Ok(())
         }
-        Value::Seq(items) => items.iter_mut().try_for_each(|item| interpolate_node(item, lookup, warnings)),
-        Value::Map(map) => map.values_mut().try_for_each(|entry| interpolate_node(&mut entry.node, lookup, warnings)),
+        Value::Seq(items) => items
+            .iter_mut()
+            .try_for_each(|item| interpolate_node(item, lookup, warnings)),
+        Value::Map(map) => map
+            .values_mut()
+            .try_for_each(|entry| interpolate_node(&mut entry.node, lookup, warnings)),
     }
 }
 
@@ -320,7 +357,9 @@ pub fn collect_usages(node: &Node, into: &mut Vec<Usage>) {
             }
         }
         Value::Seq(items) => items.iter().for_each(|item| collect_usages(item, into)),
-        Value::Map(map) => map.values().for_each(|entry| collect_usages(&entry.node, into)),
+        Value::Map(map) => map
+            .values()
+            .for_each(|entry| collect_usages(&entry.node, into)),
     }
 }
 
@@ -329,7 +368,11 @@ mod tests {
     use super::*;
 
     fn render(template: &str, vars: &[(&str, &str)]) -> Result<String, TemplateError> {
-        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         Template::parse(template)?.render(&lookup, &mut |_| {})
     }
 
@@ -359,7 +402,11 @@ mod tests {
             ("$SET.txt", "value.txt"),
         ];
         for (template, expected) in cases {
-            assert_eq!(render(template, &vars).as_deref(), Ok(expected), "{template}");
+            assert_eq!(
+                render(template, &vars).as_deref(),
+                Ok(expected),
+                "{template}"
+            );
         }
     }
 
@@ -367,20 +414,33 @@ mod tests {
     fn required_variables_fail_with_the_message() {
         let vars = [("EMPTY", ""), ("WHY", "because")];
         assert_eq!(
-            render("${UNSET:?must be set}", &vars).unwrap_err().to_string(),
+            render("${UNSET:?must be set}", &vars)
+                .unwrap_err()
+                .to_string(),
             "required variable UNSET is missing a value: must be set"
         );
         assert!(render("${EMPTY:?x}", &vars).is_err());
         assert_eq!(render("${EMPTY?x}", &vars).as_deref(), Ok(""));
-        assert_eq!(render("${UNSET?$WHY}", &vars).unwrap_err().to_string(), "required variable UNSET is missing a value: because");
+        assert_eq!(
+            render("${UNSET?$WHY}", &vars).unwrap_err().to_string(),
+            "required variable UNSET is missing a value: because"
+        );
     }
 
     #[test]
     fn invalid_templates_are_errors() {
         for template in ["${", "${}", "${9}", "${a b}", "${A:-x", "${A x}"] {
-            assert!(matches!(Template::parse(template), Err(TemplateError::Invalid(_))), "{template}");
+            assert!(
+                matches!(Template::parse(template), Err(TemplateError::Invalid(_))),
+                "{template}"
+            );
         }
-        for (template, literal) in [("$", "$"), ("$1", "$1"), ("echo $ x", "echo $ x"), ("end$", "end$")] {
+        for (template, literal) in [
+            ("$", "$"),
+            ("$1", "$1"),
+            ("echo $ x", "echo $ x"),
+            ("end$", "end$"),
+        ] {
             assert_eq!(render(template, &[]).as_deref(), Ok(literal), "{template}");
         }
     }
@@ -388,11 +448,23 @@ mod tests {
     #[test]
     fn lists_usages_with_defaults() {
         let mut usages = Vec::new();
-        Template::parse("${A:-x} ${B:?err} ${C:+alt} $D ${E:-${F}}").unwrap().usages(&mut usages);
-        let names: Vec<_> = usages.iter().map(|u| (u.name.as_str(), u.required, u.default.as_deref())).collect();
+        Template::parse("${A:-x} ${B:?err} ${C:+alt} $D ${E:-${F}}")
+            .unwrap()
+            .usages(&mut usages);
+        let names: Vec<_> = usages
+            .iter()
+            .map(|u| (u.name.as_str(), u.required, u.default.as_deref()))
+            .collect();
         assert_eq!(
             names,
-            [("A", false, Some("x")), ("B", true, None), ("C", false, None), ("D", false, None), ("E", false, Some("${F}")), ("F", false, None)]
+            [
+                ("A", false, Some("x")),
+                ("B", true, None),
+                ("C", false, None),
+                ("D", false, None),
+                ("E", false, Some("${F}")),
+                ("F", false, None)
+            ]
         );
     }
 }

@@ -16,10 +16,19 @@ use super::yaml::{self, Node, Value};
 use super::{canonical, extends, merge, paths};
 
 /// The compose file names looked for, in order, in the working directory and its parents.
-pub const DEFAULT_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+pub const DEFAULT_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
 /// Override files merged automatically with a discovered default file.
-pub const OVERRIDE_FILES: [&str; 4] =
-    ["compose.override.yml", "compose.override.yaml", "docker-compose.override.yml", "docker-compose.override.yaml"];
+pub const OVERRIDE_FILES: [&str; 4] = [
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
 
 /// Everything that decides how a project loads, resolved from the command line and environment.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +95,11 @@ impl Loader {
     }
 
     /// Reads a file; `referenced_at` is where it was named, for the error.
-    pub fn read(&mut self, path: &Path, referenced_at: Option<&Span>) -> Result<Arc<Source>, Diagnostic> {
+    pub fn read(
+        &mut self,
+        path: &Path,
+        referenced_at: Option<&Span>,
+    ) -> Result<Arc<Source>, Diagnostic> {
         if path == Path::new("-") {
             let text = self.options.stdin.clone().unwrap_or_default();
             return Ok(Source::new("-", text));
@@ -100,7 +113,9 @@ impl Loader {
                 Some(span) => Diagnostic::at(span, message),
                 None => Diagnostic::new(message),
             };
-            diagnostic.with_kind(Kind::Io).with_hint("check that the file exists and is readable")
+            diagnostic
+                .with_kind(Kind::Io)
+                .with_hint("check that the file exists and is readable")
         })?;
         let source = Source::new(path, text);
         self.sources.insert(path.to_path_buf(), source.clone());
@@ -126,7 +141,12 @@ impl Loader {
     }
 
     /// Reads, interpolates and canonicalizes one compose file (its `extends` left as written).
-    fn parse_file(&mut self, path: &Path, environment: &Environment, referenced_at: Option<&Span>) -> Result<Node, Diagnostic> {
+    fn parse_file(
+        &mut self,
+        path: &Path,
+        environment: &Environment,
+        referenced_at: Option<&Span>,
+    ) -> Result<Node, Diagnostic> {
         let source = self.read(path, referenced_at)?;
         let mut root = yaml::parse(&source)?;
         interpolate::collect_usages(&root, &mut self.usages);
@@ -148,7 +168,12 @@ impl Loader {
 
     /// Reads a file that an `extends` names (parsed once per file and environment; only the services
     /// an `extends` chain needs are resolved, by the caller).
-    pub fn parse_base_file(&mut self, path: &Path, environment: &Environment, referenced_at: &Span) -> Result<Node, Diagnostic> {
+    pub fn parse_base_file(
+        &mut self,
+        path: &Path,
+        environment: &Environment,
+        referenced_at: &Span,
+    ) -> Result<Node, Diagnostic> {
         let key = (path.to_path_buf(), environment.fingerprint());
         if let Some(node) = self.extends_bases.get(&key) {
             return Ok(node.clone());
@@ -177,20 +202,46 @@ impl Loader {
                 Some(base) => merge::merge(base, node),
             });
         }
-        let mut root = merged.unwrap_or_else(|| Node::map(&Span { source: Source::new("-", ""), line: 1, col: 1 }, vec![]));
+        let mut root = merged.unwrap_or_else(|| {
+            Node::map(
+                &Span {
+                    source: Source::new("-", ""),
+                    line: 1,
+                    col: 1,
+                },
+                vec![],
+            )
+        });
         merge::strip_tags(&mut root);
-        paths::resolve(&mut root, project_dir, self.options.shell.get("HOME").map(PathBuf::from).as_deref());
+        paths::resolve(
+            &mut root,
+            project_dir,
+            self.options.shell.get("HOME").map(PathBuf::from).as_deref(),
+        );
         self.resolve_environment(&mut root, &environment)?;
         if let Some(include) = root.remove("include") {
             self.apply_include(&mut root, include, project_dir, &environment, include_stack)?;
         }
-        Ok(Tree { root, project_dir: project_dir.to_path_buf(), environment, config_files: files.to_vec(), env_files })
+        Ok(Tree {
+            root,
+            project_dir: project_dir.to_path_buf(),
+            environment,
+            config_files: files.to_vec(),
+            env_files,
+        })
     }
 
     /// Folds each service's `env_file`s into its `environment` (which wins) and resolves bare names
     /// from the project environment.
-    fn resolve_environment(&mut self, root: &mut Node, environment: &Environment) -> Result<(), Diagnostic> {
-        let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(|e| e.node.as_map_mut())
+    fn resolve_environment(
+        &mut self,
+        root: &mut Node,
+        environment: &Environment,
+    ) -> Result<(), Diagnostic> {
+        let Some(services) = root
+            .as_map_mut()
+            .and_then(|m| m.get_mut("services"))
+            .and_then(|e| e.node.as_map_mut())
         else {
             return Ok(());
         };
@@ -200,7 +251,9 @@ impl Loader {
             let mut resolved: BTreeMap<String, (Option<String>, Span)> = BTreeMap::new();
             if let Some(Value::Seq(files)) = service.get("env_file").map(|n| &n.value) {
                 for file in files.clone() {
-                    let Some(path) = file.get("path").and_then(Node::as_text) else { continue };
+                    let Some(path) = file.get("path").and_then(Node::as_text) else {
+                        continue;
+                    };
                     let path = PathBuf::from(path);
                     let required = file.get("required").and_then(Node::as_text) != Some("false");
                     if !required && !Loader::exists(&path) {
@@ -212,8 +265,15 @@ impl Loader {
                         raw_env_file(&source.text)
                     } else {
                         super::dotenv::parse(&source.text, &lookup).map_err(|error| {
-                            Diagnostic::at(&Span { source: source.clone(), line: error.line, col: 1 }, error.message)
-                                .with_hint("env files hold one VAR=VALUE per line")
+                            Diagnostic::at(
+                                &Span {
+                                    source: source.clone(),
+                                    line: error.line,
+                                    col: 1,
+                                },
+                                error.message,
+                            )
+                            .with_hint("env files hold one VAR=VALUE per line")
                         })?
                     };
                     for variable in variables {
@@ -248,33 +308,62 @@ impl Loader {
                         (name, node)
                     })
                     .collect::<Vec<_>>();
-                service.insert("environment", Node::map(&span, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()));
+                service.insert(
+                    "environment",
+                    Node::map(
+                        &span,
+                        entries
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.clone()))
+                            .collect(),
+                    ),
+                );
             }
         }
         Ok(())
     }
 
     /// Adds the labels of a service's `label_file`s (dotenv syntax) that `labels` does not set.
-    fn resolve_label_files(&mut self, service: &mut Node, environment: &Environment) -> Result<(), Diagnostic> {
-        let Some(files) = service.get("label_file").and_then(Node::as_seq).cloned() else { return Ok(()) };
+    fn resolve_label_files(
+        &mut self,
+        service: &mut Node,
+        environment: &Environment,
+    ) -> Result<(), Diagnostic> {
+        let Some(files) = service.get("label_file").and_then(Node::as_seq).cloned() else {
+            return Ok(());
+        };
         let lookup = |name: &str| environment.value(name);
         let mut added: Vec<(String, Node)> = Vec::new();
         for file in files {
             let Some(path) = file.as_text() else { continue };
             let source = self.read(Path::new(path), Some(&file.span))?;
             let variables = super::dotenv::parse(&source.text, &lookup).map_err(|error| {
-                Diagnostic::at(&Span { source: source.clone(), line: error.line, col: 1 }, error.message)
-                    .with_hint("label files hold one LABEL=VALUE per line")
+                Diagnostic::at(
+                    &Span {
+                        source: source.clone(),
+                        line: error.line,
+                        col: 1,
+                    },
+                    error.message,
+                )
+                .with_hint("label files hold one LABEL=VALUE per line")
             })?;
             for variable in variables {
-                added.push((variable.name, Node::string(&file.span, variable.value.unwrap_or_default())));
+                added.push((
+                    variable.name,
+                    Node::string(&file.span, variable.value.unwrap_or_default()),
+                ));
             }
         }
         if service.get("labels").is_none_or(Node::is_null) {
             let span = service.span.clone();
             service.insert("labels", Node::map(&span, vec![]));
         }
-        if let Some(labels) = service.as_map_mut().and_then(|m| m.get_mut("labels")).map(|e| &mut e.node) {
+        if let Some(labels) = service
+            .as_map_mut()
+            .and_then(|m| m.get_mut("labels"))
+            .map(|e| &mut e.node)
+        {
             for (name, value) in added {
                 if labels.get(&name).is_none() {
                     labels.insert(&name, value);
@@ -294,62 +383,105 @@ impl Loader {
         parent_environment: &Environment,
         include_stack: &mut Vec<PathBuf>,
     ) -> Result<(), Diagnostic> {
-        let Some(entries) = include.as_seq() else { return Ok(()) };
+        let Some(entries) = include.as_seq() else {
+            return Ok(());
+        };
         for entry in entries {
             let paths: Vec<PathBuf> = entry
                 .get("path")
                 .and_then(Node::as_seq)
-                .map(|items| items.iter().filter_map(Node::as_text).map(|p| absolute(project_dir, p)).collect())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Node::as_text)
+                        .map(|p| absolute(project_dir, p))
+                        .collect()
+                })
                 .unwrap_or_default();
             let Some(first) = paths.first().cloned() else {
                 return Err(Diagnostic::at(&entry.span, "an include entry needs a `path`")
                     .with_hint("write `include: [other/compose.yaml]` or `include: [{path: other/compose.yaml}]`"));
             };
             if let Some(position) = include_stack.iter().position(|p| p == &first) {
-                let cycle: Vec<String> =
-                    include_stack[position..].iter().chain([&first]).map(|p| display_path(p)).collect();
-                return Err(Diagnostic::at(&entry.span, format!("include cycle: {}", cycle.join(" -> ")))
-                    .with_hint("remove one of the includes that form the cycle"));
+                let cycle: Vec<String> = include_stack[position..]
+                    .iter()
+                    .chain([&first])
+                    .map(|p| display_path(p))
+                    .collect();
+                return Err(Diagnostic::at(
+                    &entry.span,
+                    format!("include cycle: {}", cycle.join(" -> ")),
+                )
+                .with_hint("remove one of the includes that form the cycle"));
             }
             let sub_dir = match entry.get("project_directory").and_then(Node::as_text) {
                 Some(dir) => absolute(project_dir, dir),
                 None => parent_dir(&first, project_dir),
             };
             let env_file_paths: Vec<PathBuf> = match entry.get("env_file").and_then(Node::as_seq) {
-                Some(items) => items.iter().filter_map(Node::as_text).map(|p| absolute(project_dir, p)).collect(),
-                None => vec![sub_dir.join(".env")].into_iter().filter(|p| Loader::exists(p)).collect(),
+                Some(items) => items
+                    .iter()
+                    .filter_map(Node::as_text)
+                    .map(|p| absolute(project_dir, p))
+                    .collect(),
+                None => vec![sub_dir.join(".env")]
+                    .into_iter()
+                    .filter(|p| Loader::exists(p))
+                    .collect(),
             };
             // The included project sees its parent's variables; its own env files only add the ones
             // the parent does not set.
             let mut environment = parent_environment.clone();
             for path in &env_file_paths {
                 let mut own = Environment::from_shell(&self.options.shell);
-                self.add_env_file(&mut own, path, &Origin::IncludeEnvFile(path.clone()), Some(&entry.span))?;
-                let added = own.iter().filter(|(_, v)| v.origin != Origin::Shell).map(|(k, v)| (k.clone(), v.value.clone()));
+                self.add_env_file(
+                    &mut own,
+                    path,
+                    &Origin::IncludeEnvFile(path.clone()),
+                    Some(&entry.span),
+                )?;
+                let added = own
+                    .iter()
+                    .filter(|(_, v)| v.origin != Origin::Shell)
+                    .map(|(k, v)| (k.clone(), v.value.clone()));
                 environment.add_missing(added, &Origin::IncludeEnvFile(path.clone()));
             }
             for path in &paths {
                 if !Loader::exists(path) {
-                    return Err(Diagnostic::at(&entry.span, format!("included file {} not found", display_path(path)))
-                        .with_kind(Kind::Io)
-                        .with_hint("paths in `include` are relative to the project directory"));
+                    return Err(Diagnostic::at(
+                        &entry.span,
+                        format!("included file {} not found", display_path(path)),
+                    )
+                    .with_kind(Kind::Io)
+                    .with_hint("paths in `include` are relative to the project directory"));
                 }
             }
             include_stack.push(first.clone());
-            let tree = self.load_tree(&paths, &sub_dir, environment, env_file_paths, include_stack)?;
+            let tree =
+                self.load_tree(&paths, &sub_dir, environment, env_file_paths, include_stack)?;
             include_stack.pop();
-            for section in ["services", "networks", "volumes", "secrets", "configs", "models"] {
-                let Some(included) = tree.root.get(section).and_then(Node::as_map) else { continue };
+            for section in [
+                "services", "networks", "volumes", "secrets", "configs", "models",
+            ] {
+                let Some(included) = tree.root.get(section).and_then(Node::as_map) else {
+                    continue;
+                };
                 if root.get(section).is_none() {
                     root.insert(section, Node::map(&entry.span, vec![]));
                 }
-                let Some(target) = root.as_map_mut().and_then(|m| m.get_mut(section)).map(|e| &mut e.node) else {
+                let Some(target) = root
+                    .as_map_mut()
+                    .and_then(|m| m.get_mut(section))
+                    .map(|e| &mut e.node)
+                else {
                     continue;
                 };
                 if target.is_null() {
                     *target = Node::map(&entry.span, vec![]);
                 }
-                let Some(target) = target.as_map_mut() else { continue };
+                let Some(target) = target.as_map_mut() else {
+                    continue;
+                };
                 for (name, included_entry) in included {
                     if let Some(existing) = target.get(name) {
                         if merge::same_value(&existing.node, &included_entry.node) {
@@ -382,13 +514,29 @@ impl Loader {
     ) -> Result<(), Diagnostic> {
         let source = self.read(path, referenced_at)?;
         let snapshot = environment.clone();
-        let lookup = |name: &str| snapshot.get(name).filter(|v| v.origin == Origin::Shell).map(|v| v.value.clone());
+        let lookup = |name: &str| {
+            snapshot
+                .get(name)
+                .filter(|v| v.origin == Origin::Shell)
+                .map(|v| v.value.clone())
+        };
         let variables = super::dotenv::parse(&source.text, &lookup).map_err(|error| {
-            Diagnostic::at(&Span { source: source.clone(), line: error.line, col: 1 }, error.message)
-                .with_hint("a .env file holds one VAR=VALUE per line")
+            Diagnostic::at(
+                &Span {
+                    source: source.clone(),
+                    line: error.line,
+                    col: 1,
+                },
+                error.message,
+            )
+            .with_hint("a .env file holds one VAR=VALUE per line")
         })?;
-        environment
-            .add_file_variables(variables.into_iter().filter_map(|v| v.value.map(|value| (v.name, value))), origin);
+        environment.add_file_variables(
+            variables
+                .into_iter()
+                .filter_map(|v| v.value.map(|value| (v.name, value))),
+            origin,
+        );
         Ok(())
     }
 }
@@ -399,7 +547,11 @@ fn raw_env_file(text: &str) -> Vec<super::dotenv::Variable> {
         .enumerate()
         .filter_map(|(index, line)| {
             let (name, value) = line.split_once('=')?;
-            Some(super::dotenv::Variable { name: name.to_string(), value: Some(value.to_string()), line: index as u32 + 1 })
+            Some(super::dotenv::Variable {
+                name: name.to_string(),
+                value: Some(value.to_string()),
+                line: index as u32 + 1,
+            })
         })
         .collect()
 }
@@ -415,14 +567,20 @@ fn remove_nested_extensions(node: &mut Node, depth: usize) {
                 remove_nested_extensions(&mut entry.node, depth + 1);
             }
         }
-        Value::Seq(items) => items.iter_mut().for_each(|item| remove_nested_extensions(item, depth + 1)),
+        Value::Seq(items) => items
+            .iter_mut()
+            .for_each(|item| remove_nested_extensions(item, depth + 1)),
         _ => {}
     }
 }
 
 /// `path` made absolute against `base` (lexically; `..` segments are resolved).
 pub fn absolute(base: &Path, path: &str) -> PathBuf {
-    let joined = if Path::new(path).is_absolute() { PathBuf::from(path) } else { base.join(path) };
+    let joined = if Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        base.join(path)
+    };
     clean(&joined)
 }
 
@@ -440,7 +598,11 @@ pub fn clean(path: &Path) -> PathBuf {
             other => out.push(other.as_os_str()),
         }
     }
-    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 /// The directory a file is in (absolute), or `fallback` for standard input.
@@ -448,5 +610,13 @@ pub fn parent_dir(path: &Path, fallback: &Path) -> PathBuf {
     if path == Path::new("-") {
         return fallback.to_path_buf();
     }
-    path.parent().map(|p| if p.as_os_str().is_empty() { fallback.to_path_buf() } else { p.to_path_buf() }).unwrap_or_else(|| fallback.to_path_buf())
+    path.parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                fallback.to_path_buf()
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| fallback.to_path_buf())
 }

@@ -39,15 +39,23 @@ pub fn merge_at(base: Node, over: Node, path: &mut Vec<String>) -> Node {
     match (base.value, over.value) {
         (Value::Map(mut base_map), Value::Map(over_map)) => {
             if is_logging(path)
-                && let (Some(base_driver), Some(over_driver)) = (base_map.get("driver"), over_map.get("driver"))
+                && let (Some(base_driver), Some(over_driver)) =
+                    (base_map.get("driver"), over_map.get("driver"))
                 && base_driver.node.as_text() != over_driver.node.as_text()
             {
-                return Node { value: Value::Map(over_map), span: over.span, tag: None };
+                return Node {
+                    value: Value::Map(over_map),
+                    span: over.span,
+                    tag: None,
+                };
             }
             for (key, over_entry) in over_map {
                 match base_map.get_mut(&key) {
                     Some(base_entry) => {
-                        let base_node = std::mem::replace(&mut base_entry.node, Node::null(&over_entry.key_span));
+                        let base_node = std::mem::replace(
+                            &mut base_entry.node,
+                            Node::null(&over_entry.key_span),
+                        );
                         path.push(key);
                         base_entry.node = merge_at(base_node, over_entry.node, path);
                         base_entry.key_span = over_entry.key_span;
@@ -58,7 +66,11 @@ pub fn merge_at(base: Node, over: Node, path: &mut Vec<String>) -> Node {
                     }
                 }
             }
-            Node { value: Value::Map(base_map), span: base.span, tag: None }
+            Node {
+                value: Value::Map(base_map),
+                span: base.span,
+                tag: None,
+            }
         }
         (Value::Seq(base_items), Value::Seq(over_items)) => {
             let items = match sequence_rule(path) {
@@ -85,9 +97,17 @@ pub fn merge_at(base: Node, over: Node, path: &mut Vec<String>) -> Node {
                     items
                 }
             };
-            Node { value: Value::Seq(items), span: over.span, tag: None }
+            Node {
+                value: Value::Seq(items),
+                span: over.span,
+                tag: None,
+            }
         }
-        (_, value) => Node { value, span: over.span, tag: None },
+        (_, value) => Node {
+            value,
+            span: over.span,
+            tag: None,
+        },
     }
 }
 
@@ -107,7 +127,8 @@ pub fn strip_tags(node: &mut Node) {
     match &mut node.value {
         Value::Map(map) => {
             map.retain(|_, entry| entry.node.tag != Some(Tag::Reset));
-            map.values_mut().for_each(|entry| strip_tags(&mut entry.node));
+            map.values_mut()
+                .for_each(|entry| strip_tags(&mut entry.node));
         }
         Value::Seq(items) => {
             items.retain(|item| item.tag != Some(Tag::Reset));
@@ -125,7 +146,9 @@ fn is_logging(path: &[String]) -> bool {
 /// `services.<name>.build`, `services.<name>.healthcheck`).
 fn sequence_rule(path: &[String]) -> SequenceRule {
     let in_service: Vec<&str> = match path {
-        [services, _, rest @ ..] if services == "services" => rest.iter().map(String::as_str).collect(),
+        [services, _, rest @ ..] if services == "services" => {
+            rest.iter().map(String::as_str).collect()
+        }
         _ => return SequenceRule::Append,
     };
     match in_service.as_slice() {
@@ -134,22 +157,51 @@ fn sequence_rule(path: &[String]) -> SequenceRule {
         ["develop", "watch", _, "exec", "command"] => SequenceRule::Replace,
         ["ports"] => SequenceRule::UniqueBy(port_key),
         ["volumes"] | ["devices"] => SequenceRule::UniqueBy(target_key),
-        ["secrets"] | ["configs"] | ["build", "secrets"] => SequenceRule::UniqueBy(file_reference_key),
+        ["secrets"] | ["configs"] | ["build", "secrets"] => {
+            SequenceRule::UniqueBy(file_reference_key)
+        }
         ["env_file"] | ["label_file"] => SequenceRule::UniqueBy(path_key),
-        ["dns"] | ["dns_search"] | ["dns_opt"] | ["cap_add"] | ["cap_drop"] | ["profiles"] | ["tmpfs"] | ["links"]
-        | ["external_links"] | ["expose"] | ["security_opt"] | ["group_add"] | ["extra_hosts"] | ["volumes_from"]
-        | ["device_cgroup_rules"] | ["networks", _, "aliases"] | ["build", "cache_from"] | ["build", "cache_to"]
-        | ["build", "tags"] | ["build", "platforms"] | ["build", "extra_hosts"] | ["build", "ssh"] => SequenceRule::Dedupe,
+        ["dns"]
+        | ["dns_search"]
+        | ["dns_opt"]
+        | ["cap_add"]
+        | ["cap_drop"]
+        | ["profiles"]
+        | ["tmpfs"]
+        | ["links"]
+        | ["external_links"]
+        | ["expose"]
+        | ["security_opt"]
+        | ["group_add"]
+        | ["extra_hosts"]
+        | ["volumes_from"]
+        | ["device_cgroup_rules"]
+        | ["networks", _, "aliases"]
+        | ["build", "cache_from"]
+        | ["build", "cache_to"]
+        | ["build", "tags"]
+        | ["build", "platforms"]
+        | ["build", "extra_hosts"]
+        | ["build", "ssh"] => SequenceRule::Dedupe,
         _ => SequenceRule::Append,
     }
 }
 
 fn text_of(node: &Node, key: &str) -> String {
-    node.get(key).and_then(Node::as_text).unwrap_or_default().to_string()
+    node.get(key)
+        .and_then(Node::as_text)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn port_key(node: &Node) -> String {
-    format!("{}:{}:{}/{}", text_of(node, "host_ip"), text_of(node, "published"), text_of(node, "target"), text_of(node, "protocol"))
+    format!(
+        "{}:{}:{}/{}",
+        text_of(node, "host_ip"),
+        text_of(node, "published"),
+        text_of(node, "target"),
+        text_of(node, "protocol")
+    )
 }
 
 fn target_key(node: &Node) -> String {
@@ -157,7 +209,9 @@ fn target_key(node: &Node) -> String {
 }
 
 fn path_key(node: &Node) -> String {
-    node.as_text().map(str::to_string).unwrap_or_else(|| text_of(node, "path"))
+    node.as_text()
+        .map(str::to_string)
+        .unwrap_or_else(|| text_of(node, "path"))
 }
 
 fn file_reference_key(node: &Node) -> String {
@@ -172,9 +226,13 @@ pub fn same_value(a: &Node, b: &Node) -> bool {
     match (&a.value, &b.value) {
         (Value::Null, Value::Null) => true,
         (Value::Scalar(x), Value::Scalar(y)) => x.text == y.text,
-        (Value::Seq(x), Value::Seq(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b)),
+        (Value::Seq(x), Value::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b))
+        }
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_value(&v.node, &w.node)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(&v.node, &w.node)))
         }
         _ => false,
     }
@@ -198,7 +256,9 @@ mod tests {
     }
 
     fn texts(node: Option<&Node>) -> Vec<String> {
-        node.and_then(Node::as_seq).map(|items| items.iter().filter_map(Node::to_text).collect()).unwrap_or_default()
+        node.and_then(Node::as_seq)
+            .map(|items| items.iter().filter_map(Node::to_text).collect())
+            .unwrap_or_default()
     }
 
     #[test]

@@ -74,14 +74,27 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
         inputs
             .environment
             .value("COMPOSE_PROFILES")
-            .map(|list| list.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+            .map(|list| {
+                list.split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         loader.options.profiles.clone()
     };
-    let tree = loader.load_tree(&inputs.files, &inputs.project_dir, inputs.environment, inputs.env_files, &mut Vec::new())?;
+    let tree = loader.load_tree(
+        &inputs.files,
+        &inputs.project_dir,
+        inputs.environment,
+        inputs.env_files,
+        &mut Vec::new(),
+    )?;
     let mut root = tree.root;
-    let declared_name = root.get("name").and_then(|n| n.as_text().map(|text| (text.to_string(), n.span.clone())));
+    let declared_name = root
+        .get("name")
+        .and_then(|n| n.as_text().map(|text| (text.to_string(), n.span.clone())));
     let name = discover::project_name(
         loader.options.project_name.as_deref(),
         &tree.environment,
@@ -90,7 +103,9 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
     )?;
     root.remove("version");
     for unset in loader.unset.keys() {
-        loader.warnings.push(format!("The {unset:?} variable is not set. Defaulting to a blank string."));
+        loader.warnings.push(format!(
+            "The {unset:?} variable is not set. Defaulting to a blank string."
+        ));
         // The most common `.env` confusion: a variable set only in a service's `env_file`, which feeds
         // the container's environment, not interpolation.
         if let Some((path, service)) = loader.env_file_variables.get(unset) {
@@ -116,7 +131,10 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
         }
         project
     } else {
-        Project { name, ..Project::default() }
+        Project {
+            name,
+            ..Project::default()
+        }
     };
     Ok(Loaded {
         project,

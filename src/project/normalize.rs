@@ -9,22 +9,40 @@ use crate::names;
 /// Applies the defaults for project `project`.
 pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
     let mut uses_default_network = false;
-    if let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(|e| e.node.as_map_mut()) {
+    if let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(|e| e.node.as_map_mut())
+    {
         for entry in services.values_mut() {
             let service = &mut entry.node;
             let span = service.span.clone();
             let has_networks = service.get("networks").is_some_and(|n| !n.is_null());
             if let (Some(mode), true) = (service.get("network_mode"), has_networks) {
-                return Err(Diagnostic::at(&mode.span, "`network_mode` and `networks` cannot be combined")
-                    .with_hint("remove `networks`, or remove `network_mode` to use networks"));
+                return Err(Diagnostic::at(
+                    &mode.span,
+                    "`network_mode` and `networks` cannot be combined",
+                )
+                .with_hint("remove `networks`, or remove `network_mode` to use networks"));
             }
             if !has_networks && service.get("network_mode").is_none() {
-                service.insert("networks", Node::map(&span, vec![("default", Node::null(&span))]));
+                service.insert(
+                    "networks",
+                    Node::map(&span, vec![("default", Node::null(&span))]),
+                );
             }
-            if service.get("networks").and_then(|n| n.get("default")).is_some() {
+            if service
+                .get("networks")
+                .and_then(|n| n.get("default"))
+                .is_some()
+            {
                 uses_default_network = true;
             }
-            if let Some(build) = service.as_map_mut().and_then(|m| m.get_mut("build")).map(|e| &mut e.node) {
+            if let Some(build) = service
+                .as_map_mut()
+                .and_then(|m| m.get_mut("build"))
+                .map(|e| &mut e.node)
+            {
                 if build.get("context").is_none() {
                     build.insert("context", Node::string(&span, "."));
                 }
@@ -33,7 +51,10 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                 }
             }
             add_implicit_dependencies(service);
-            if let Some(policy) = service.get("pull_policy").filter(|p| p.as_text() == Some("if_not_present")) {
+            if let Some(policy) = service
+                .get("pull_policy")
+                .filter(|p| p.as_text() == Some("if_not_present"))
+            {
                 let span = policy.span.clone();
                 service.insert("pull_policy", Node::string(&span, "missing"));
             }
@@ -44,22 +65,37 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
         if root.get("networks").is_none_or(Node::is_null) {
             root.insert("networks", Node::map(&span, vec![]));
         }
-        if let Some(networks) = root.as_map_mut().and_then(|m| m.get_mut("networks")).map(|e| &mut e.node)
+        if let Some(networks) = root
+            .as_map_mut()
+            .and_then(|m| m.get_mut("networks"))
+            .map(|e| &mut e.node)
             && networks.get("default").is_none()
         {
             networks.insert("default", Node::map(&span, vec![]));
         }
     }
     for section in ["networks", "volumes", "secrets", "configs"] {
-        let Some(resources) = root.as_map_mut().and_then(|m| m.get_mut(section)).map(|e| &mut e.node) else { continue };
-        let Value::Map(map) = &mut resources.value else { continue };
+        let Some(resources) = root
+            .as_map_mut()
+            .and_then(|m| m.get_mut(section))
+            .map(|e| &mut e.node)
+        else {
+            continue;
+        };
+        let Value::Map(map) = &mut resources.value else {
+            continue;
+        };
         for (key, entry) in map.iter_mut() {
             let resource = &mut entry.node;
             if resource.get("name").is_some() {
                 continue;
             }
             let external = resource.get("external").and_then(Node::as_text) == Some("true");
-            let name = if external { key.clone() } else { names::resource_name(project, key) };
+            let name = if external {
+                key.clone()
+            } else {
+                names::resource_name(project, key)
+            };
             let span = resource.span.clone();
             resource.insert("name", Node::string(&span, name));
         }
@@ -77,22 +113,34 @@ fn add_implicit_dependencies(service: &mut Node) {
     if let Some(links) = service.get("links").and_then(Node::as_seq) {
         for link in links {
             if let Some(text) = link.as_text() {
-                implied.push((text.split(':').next().unwrap_or(text).to_string(), true, link.span.clone()));
+                implied.push((
+                    text.split(':').next().unwrap_or(text).to_string(),
+                    true,
+                    link.span.clone(),
+                ));
             }
         }
     }
     for key in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
         if let Some(mode) = service.get(key)
-            && let Some(target) = mode.as_text().and_then(|mode| mode.strip_prefix("service:"))
+            && let Some(target) = mode
+                .as_text()
+                .and_then(|mode| mode.strip_prefix("service:"))
         {
             implied.push((target.to_string(), true, mode.span.clone()));
         }
     }
     if let Some(sources) = service.get("volumes_from").and_then(Node::as_seq) {
         for source in sources {
-            let Some(text) = source.as_text().filter(|s| !s.starts_with("container:")) else { continue };
+            let Some(text) = source.as_text().filter(|s| !s.starts_with("container:")) else {
+                continue;
+            };
             let name = text.strip_prefix("service:").unwrap_or(text);
-            implied.push((name.split(':').next().unwrap_or(name).to_string(), false, source.span.clone()));
+            implied.push((
+                name.split(':').next().unwrap_or(name).to_string(),
+                false,
+                source.span.clone(),
+            ));
         }
     }
     if implied.is_empty() {
@@ -101,12 +149,21 @@ fn add_implicit_dependencies(service: &mut Node) {
     if service.get("depends_on").is_none_or(Node::is_null) {
         service.insert("depends_on", Node::map(&span, vec![]));
     }
-    let Some(depends_on) = service.as_map_mut().and_then(|m| m.get_mut("depends_on")).map(|e| &mut e.node) else { return };
+    let Some(depends_on) = service
+        .as_map_mut()
+        .and_then(|m| m.get_mut("depends_on"))
+        .map(|e| &mut e.node)
+    else {
+        return;
+    };
     for (name, restart, span) in implied {
         if depends_on.get(&name).is_some() {
             continue;
         }
-        let mut entries = vec![("condition", Node::string(&span, "service_started")), ("required", Node::boolean(&span, true))];
+        let mut entries = vec![
+            ("condition", Node::string(&span, "service_started")),
+            ("required", Node::boolean(&span, true)),
+        ];
         if restart {
             entries.push(("restart", Node::boolean(&span, true)));
         }

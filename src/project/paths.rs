@@ -9,15 +9,25 @@ use super::yaml::{Node, Value};
 
 /// Resolves every relative path of a merged compose tree against `base`.
 pub fn resolve(root: &mut Node, base: &Path, home: Option<&Path>) {
-    if let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(|e| e.node.as_map_mut()) {
+    if let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(|e| e.node.as_map_mut())
+    {
         for entry in services.values_mut() {
             resolve_service(&mut entry.node, base, home);
         }
     }
     for section in ["secrets", "configs"] {
-        if let Some(resources) = root.as_map_mut().and_then(|m| m.get_mut(section)).and_then(|e| e.node.as_map_mut()) {
+        if let Some(resources) = root
+            .as_map_mut()
+            .and_then(|m| m.get_mut(section))
+            .and_then(|e| e.node.as_map_mut())
+        {
             for entry in resources.values_mut() {
-                rewrite(&mut entry.node, "file", |p| Some(resolve_path(p, base, home)));
+                rewrite(&mut entry.node, "file", |p| {
+                    Some(resolve_path(p, base, home))
+                });
             }
         }
     }
@@ -25,9 +35,19 @@ pub fn resolve(root: &mut Node, base: &Path, home: Option<&Path>) {
 
 /// Resolves the relative paths of one service.
 pub fn resolve_service(service: &mut Node, base: &Path, home: Option<&Path>) {
-    if let Some(build) = service.as_map_mut().and_then(|m| m.get_mut("build")).map(|e| &mut e.node) {
-        rewrite(build, "context", |p| (!is_remote_context(p)).then(|| resolve_path(p, base, home)));
-        if let Some(contexts) = build.as_map_mut().and_then(|m| m.get_mut("additional_contexts")).and_then(|e| e.node.as_map_mut()) {
+    if let Some(build) = service
+        .as_map_mut()
+        .and_then(|m| m.get_mut("build"))
+        .map(|e| &mut e.node)
+    {
+        rewrite(build, "context", |p| {
+            (!is_remote_context(p)).then(|| resolve_path(p, base, home))
+        });
+        if let Some(contexts) = build
+            .as_map_mut()
+            .and_then(|m| m.get_mut("additional_contexts"))
+            .and_then(|e| e.node.as_map_mut())
+        {
             for entry in contexts.values_mut() {
                 if let Some(text) = entry.node.as_text()
                     && !is_remote_context(text)
@@ -40,7 +60,11 @@ pub fn resolve_service(service: &mut Node, base: &Path, home: Option<&Path>) {
         }
     }
     for key in ["env_file", "label_file"] {
-        if let Some(Value::Seq(items)) = service.as_map_mut().and_then(|m| m.get_mut(key)).map(|e| &mut e.node.value) {
+        if let Some(Value::Seq(items)) = service
+            .as_map_mut()
+            .and_then(|m| m.get_mut(key))
+            .map(|e| &mut e.node.value)
+        {
             for item in items {
                 if item.as_text().is_some() {
                     let path = resolve_path(item.as_text().unwrap_or_default(), base, home);
@@ -51,7 +75,11 @@ pub fn resolve_service(service: &mut Node, base: &Path, home: Option<&Path>) {
             }
         }
     }
-    if let Some(Value::Seq(volumes)) = service.as_map_mut().and_then(|m| m.get_mut("volumes")).map(|e| &mut e.node.value) {
+    if let Some(Value::Seq(volumes)) = service
+        .as_map_mut()
+        .and_then(|m| m.get_mut("volumes"))
+        .map(|e| &mut e.node.value)
+    {
         for volume in volumes {
             if volume.get("type").and_then(Node::as_text) == Some("bind") {
                 rewrite(volume, "source", |p| Some(resolve_path(p, base, home)));

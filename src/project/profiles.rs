@@ -9,29 +9,50 @@ use super::diag::{Diagnostic, did_you_mean};
 use super::yaml::{Node, Value};
 
 /// Removes disabled services from `root`; `named` are the services named on the command line.
-pub fn apply(root: &mut Node, active: &[String], named: &[String], warnings: &mut Vec<String>) -> Result<(), Diagnostic> {
-    let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(|e| e.node.as_map_mut()) else {
+pub fn apply(
+    root: &mut Node,
+    active: &[String],
+    named: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<(), Diagnostic> {
+    let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(|e| e.node.as_map_mut())
+    else {
         if let Some(name) = named.first() {
-            return Err(Diagnostic::new(format!("no such service: {name}")).with_hint("the project defines no services"));
+            return Err(Diagnostic::new(format!("no such service: {name}"))
+                .with_hint("the project defines no services"));
         }
         return Ok(());
     };
     for name in named {
         if !services.contains_key(name) {
             let diagnostic = Diagnostic::new(format!("no such service: {name}"));
-            return Err(match did_you_mean(name, services.keys().map(String::as_str)) {
-                Some(suggestion) => diagnostic.with_hint(format!("did you mean {suggestion:?}?")),
-                None => diagnostic.with_hint("`rcompose config --services` lists the services"),
-            });
+            return Err(
+                match did_you_mean(name, services.keys().map(String::as_str)) {
+                    Some(suggestion) => {
+                        diagnostic.with_hint(format!("did you mean {suggestion:?}?"))
+                    }
+                    None => diagnostic.with_hint("`rcompose config --services` lists the services"),
+                },
+            );
         }
     }
     let all = active.iter().any(|p| p == "*");
     let mut disabled: BTreeSet<String> = BTreeSet::new();
     let mut profiles_of = std::collections::BTreeMap::new();
     for (name, entry) in services.iter() {
-        let profiles: Vec<String> =
-            entry.node.get("profiles").and_then(Node::as_seq).map(|p| p.iter().filter_map(Node::to_text).collect()).unwrap_or_default();
-        let enabled = profiles.is_empty() || all || named.contains(name) || profiles.iter().any(|p| active.contains(p));
+        let profiles: Vec<String> = entry
+            .node
+            .get("profiles")
+            .and_then(Node::as_seq)
+            .map(|p| p.iter().filter_map(Node::to_text).collect())
+            .unwrap_or_default();
+        let enabled = profiles.is_empty()
+            || all
+            || named.contains(name)
+            || profiles.iter().any(|p| active.contains(p));
         if !enabled {
             disabled.insert(name.clone());
             profiles_of.insert(name.clone(), profiles);
@@ -40,10 +61,17 @@ pub fn apply(root: &mut Node, active: &[String], named: &[String], warnings: &mu
     services.retain(|name, _| !disabled.contains(name));
     let defined: BTreeSet<String> = services.keys().cloned().collect();
     for (name, entry) in services.iter_mut() {
-        let Some(depends_on) = entry.node.as_map_mut().and_then(|m| m.get_mut("depends_on")).map(|e| &mut e.node) else {
+        let Some(depends_on) = entry
+            .node
+            .as_map_mut()
+            .and_then(|m| m.get_mut("depends_on"))
+            .map(|e| &mut e.node)
+        else {
             continue;
         };
-        let Value::Map(dependencies) = &mut depends_on.value else { continue };
+        let Value::Map(dependencies) = &mut depends_on.value else {
+            continue;
+        };
         let mut dropped = Vec::new();
         for (dependency, condition) in dependencies.iter() {
             let optional = condition.node.get("required").and_then(Node::as_text) == Some("false");

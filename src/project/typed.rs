@@ -15,11 +15,17 @@ pub fn to_json(node: &Node) -> Json {
         Value::Scalar(scalar) => match scalar.typed() {
             Typed::Bool(value) => Json::Bool(value),
             Typed::Int(value) => Json::Number(value.into()),
-            Typed::Float(value) => Number::from_f64(value).map(Json::Number).unwrap_or_else(|| Json::String(scalar.text.clone())),
+            Typed::Float(value) => Number::from_f64(value)
+                .map(Json::Number)
+                .unwrap_or_else(|| Json::String(scalar.text.clone())),
             Typed::Str => Json::String(scalar.text.clone()),
         },
         Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(map) => Json::Object(map.iter().map(|(key, entry)| (key.clone(), to_json(&entry.node))).collect()),
+        Value::Map(map) => Json::Object(
+            map.iter()
+                .map(|(key, entry)| (key.clone(), to_json(&entry.node)))
+                .collect(),
+        ),
     }
 }
 
@@ -50,13 +56,22 @@ fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
         };
         let (node, _) = walk(root, parent);
         let place = describe(parent);
-        let span = node.as_map().and_then(|m| m.get(unknown)).map(|e| e.key_span.clone()).unwrap_or_else(|| node.span.clone());
+        let span = node
+            .as_map()
+            .and_then(|m| m.get(unknown))
+            .map(|e| e.key_span.clone())
+            .unwrap_or_else(|| node.span.clone());
         let expected = expected_keys(message);
         let diagnostic = Diagnostic::at(&span, format!("unknown key {unknown:?}{place}"));
         return match did_you_mean(unknown, expected.iter().copied()) {
             Some(suggestion) => diagnostic.with_hint(format!("did you mean {suggestion:?}?")),
-            None if unknown.starts_with('x') => diagnostic.with_hint("extension keys start with `x-`"),
-            None => diagnostic.with_hint(format!("the keys allowed here are: {}", expected.join(", "))),
+            None if unknown.starts_with('x') => {
+                diagnostic.with_hint("extension keys start with `x-`")
+            }
+            None => diagnostic.with_hint(format!(
+                "the keys allowed here are: {}",
+                expected.join(", ")
+            )),
         };
     }
     let (node, key_span) = walk(root, segments);
@@ -65,22 +80,37 @@ fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
         return Diagnostic::at(&node.span, format!("missing key {missing:?}{place}"))
             .with_hint(format!("add `{missing}:` here"));
     }
-    let span = if node.is_null() { key_span.unwrap_or_else(|| node.span.clone()) } else { node.span.clone() };
-    let friendly = message.replace("invalid type: ", "wrong type: ").replace("map", "mapping").replace("sequence", "list");
+    let span = if node.is_null() {
+        key_span.unwrap_or_else(|| node.span.clone())
+    } else {
+        node.span.clone()
+    };
+    let friendly = message
+        .replace("invalid type: ", "wrong type: ")
+        .replace("map", "mapping")
+        .replace("sequence", "list");
     let value = match node.as_scalar() {
         Some(scalar) => format!(" (found {:?})", scalar.text),
         None => String::new(),
     };
     let hint = match node.as_scalar().map(|s| s.typed()) {
-        Some(Typed::Str) if friendly.contains("expected a boolean") => "write true or false without quotes".to_string(),
+        Some(Typed::Str) if friendly.contains("expected a boolean") => {
+            "write true or false without quotes".to_string()
+        }
         _ => "see the Compose Specification for the allowed forms of this attribute".to_string(),
     };
-    Diagnostic::at(&span, format!("{}{place}{value}", friendly.trim_end_matches('.'))).with_hint(hint)
+    Diagnostic::at(
+        &span,
+        format!("{}{place}{value}", friendly.trim_end_matches('.')),
+    )
+    .with_hint(hint)
 }
 
 /// The keys serde lists after "expected" (`a`, "`a` or `b`", "one of `a`, `b`, `c`").
 fn expected_keys(message: &str) -> Vec<&str> {
-    let Some((_, list)) = message.split_once("expected ") else { return Vec::new() };
+    let Some((_, list)) = message.split_once("expected ") else {
+        return Vec::new();
+    };
     list.trim_start_matches("one of ")
         .split(", ")
         .flat_map(|part| part.split(" or "))
@@ -94,7 +124,6 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&rest[..rest.find(end)?])
 }
 
-
 /// Follows map keys and sequence indexes down the tree as far as they go.
 pub fn walk<'a>(root: &'a Node, segments: &[String]) -> (&'a Node, Option<Span>) {
     let mut node = root;
@@ -107,7 +136,10 @@ pub fn walk<'a>(root: &'a Node, segments: &[String]) -> (&'a Node, Option<Span>)
             }),
             Value::Seq(items) => {
                 key_span = None;
-                segment.parse::<usize>().ok().and_then(|index| items.get(index))
+                segment
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|index| items.get(index))
             }
             _ => None,
         };
@@ -123,7 +155,12 @@ pub fn walk<'a>(root: &'a Node, segments: &[String]) -> (&'a Node, Option<Span>)
 fn describe(segments: &[String]) -> String {
     let mut out = String::new();
     let rest = match segments {
-        [section, name, rest @ ..] if matches!(section.as_str(), "services" | "networks" | "volumes" | "secrets" | "configs" | "models") => {
+        [section, name, rest @ ..]
+            if matches!(
+                section.as_str(),
+                "services" | "networks" | "volumes" | "secrets" | "configs" | "models"
+            ) =>
+        {
             out.push_str(&format!(" in {} {name:?}", section.trim_end_matches('s')));
             rest
         }
@@ -148,18 +185,38 @@ fn describe(segments: &[String]) -> String {
 
 /// Splits the top-level `x-` extension keys off the tree, keeping them for output.
 pub fn take_extensions(root: &mut Node) -> JsonMap<String, Json> {
-    let Some(map) = root.as_map_mut() else { return JsonMap::new() };
-    let keys: Vec<String> = map.keys().filter(|k| k.starts_with("x-")).cloned().collect();
-    keys.into_iter().filter_map(|key| map.shift_remove(&key).map(|entry| (key, to_json(&entry.node)))).collect()
+    let Some(map) = root.as_map_mut() else {
+        return JsonMap::new();
+    };
+    let keys: Vec<String> = map
+        .keys()
+        .filter(|k| k.starts_with("x-"))
+        .cloned()
+        .collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            map.shift_remove(&key)
+                .map(|entry| (key, to_json(&entry.node)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn reads_serde_key_lists() {
-        assert_eq!(super::expected_keys("unknown field `x`, expected `hard` or `soft`"), ["hard", "soft"]);
-        assert_eq!(super::expected_keys("unknown field `x`, expected `subpath`"), ["subpath"]);
-        assert_eq!(super::expected_keys("unknown field `x`, expected one of `a`, `b`, `c`"), ["a", "b", "c"]);
+        assert_eq!(
+            super::expected_keys("unknown field `x`, expected `hard` or `soft`"),
+            ["hard", "soft"]
+        );
+        assert_eq!(
+            super::expected_keys("unknown field `x`, expected `subpath`"),
+            ["subpath"]
+        );
+        assert_eq!(
+            super::expected_keys("unknown field `x`, expected one of `a`, `b`, `c`"),
+            ["a", "b", "c"]
+        );
         assert!(super::expected_keys("unknown field `x`, there are no fields").is_empty());
     }
 }

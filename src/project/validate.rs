@@ -16,7 +16,9 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
     let at = |path: &[&str]| -> Span {
         let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         let (node, key_span) = walk(root, &segments);
-        key_span.filter(|_| node.is_null() || path.len() > 1).unwrap_or_else(|| node.span.clone())
+        key_span
+            .filter(|_| node.is_null() || path.len() > 1)
+            .unwrap_or_else(|| node.span.clone())
     };
     let service_names: Vec<&str> = project.services.keys().map(String::as_str).collect();
     let unknown = |what: &str, name: &str, span: Span, known: &[&str], how: &str| {
@@ -33,24 +35,44 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
     let mut container_names: BTreeMap<&str, &str> = BTreeMap::new();
 
     for (name, service) in &project.services {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) || name.is_empty() {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            || name.is_empty()
+        {
             problems.push(
-                Diagnostic::at(&at(&["services", name]), format!("invalid service name {name:?}"))
-                    .with_hint("service names may contain only letters, digits, `.`, `_` and `-`"),
+                Diagnostic::at(
+                    &at(&["services", name]),
+                    format!("invalid service name {name:?}"),
+                )
+                .with_hint("service names may contain only letters, digits, `.`, `_` and `-`"),
             );
         }
         if service.image.is_none() && service.build.is_none() && service.provider.is_none() {
             problems.push(
-                Diagnostic::at(&at(&["services", name]), format!("service {name:?} has neither an image nor a build context specified"))
-                    .with_hint("add `image: NAME` or `build: PATH`"),
+                Diagnostic::at(
+                    &at(&["services", name]),
+                    format!("service {name:?} has neither an image nor a build context specified"),
+                )
+                .with_hint("add `image: NAME` or `build: PATH`"),
             );
         }
         let implied = crate::graph::implicit_and_explicit_dependencies(service);
         let named_elsewhere = |dependency: &str| {
             implied.contains(dependency)
-                && (service.links.iter().any(|l| l.split(':').next() == Some(dependency))
-                    || service.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) == Some(dependency)
-                    || service.volumes_from.iter().any(|v| v.strip_prefix("service:").unwrap_or(v).split(':').next() == Some(dependency)))
+                && (service
+                    .links
+                    .iter()
+                    .any(|l| l.split(':').next() == Some(dependency))
+                    || service
+                        .network_mode
+                        .as_deref()
+                        .and_then(|m| m.strip_prefix("service:"))
+                        == Some(dependency)
+                    || service.volumes_from.iter().any(|v| {
+                        v.strip_prefix("service:").unwrap_or(v).split(':').next()
+                            == Some(dependency)
+                    }))
         };
         for dependency in service.depends_on.keys() {
             if !project.services.contains_key(dependency) && !named_elsewhere(dependency) {
@@ -67,14 +89,25 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
         for link in &service.links {
             let target = link.split(':').next().unwrap_or(link);
             if !project.services.contains_key(target) {
-                problems.push(unknown(&format!("service {name:?} links to undefined service"), target, at(&["services", name, "links"]), &service_names, "`links` names services of this project"));
+                problems.push(unknown(
+                    &format!("service {name:?} links to undefined service"),
+                    target,
+                    at(&["services", name, "links"]),
+                    &service_names,
+                    "`links` names services of this project",
+                ));
             }
         }
         for (index, source) in service.volumes_from.iter().enumerate() {
             if source.starts_with("container:") {
                 continue;
             }
-            let target = source.strip_prefix("service:").unwrap_or(source).split(':').next().unwrap_or(source);
+            let target = source
+                .strip_prefix("service:")
+                .unwrap_or(source)
+                .split(':')
+                .next()
+                .unwrap_or(source);
             if !project.services.contains_key(target) {
                 let index = index.to_string();
                 problems.push(unknown(
@@ -90,7 +123,13 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
             && let Some(target) = mode.strip_prefix("service:")
             && !project.services.contains_key(target)
         {
-            problems.push(unknown(&format!("service {name:?} uses the network namespace of undefined service"), target, at(&["services", name, "network_mode"]), &service_names, "`network_mode: service:NAME` names a service of this project"));
+            problems.push(unknown(
+                &format!("service {name:?} uses the network namespace of undefined service"),
+                target,
+                at(&["services", name, "network_mode"]),
+                &service_names,
+                "`network_mode: service:NAME` names a service of this project",
+            ));
         }
         for network in service.networks.keys() {
             if !project.networks.contains_key(network) {
@@ -107,7 +146,9 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
             if volume.kind != VolumeType::Volume {
                 continue;
             }
-            let Some(source) = volume.source.as_deref().filter(|s| !s.is_empty()) else { continue };
+            let Some(source) = volume.source.as_deref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
             if !project.volumes.contains_key(source) {
                 let index = index.to_string();
                 problems.push(unknown(
@@ -143,7 +184,12 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                         .with_hint("container names must be unique; remove `container_name` from one of them"),
                 );
             }
-            let replicas = service.deploy.as_ref().and_then(|d| d.replicas).map(u64::from).or(service.scale.map(u64::from));
+            let replicas = service
+                .deploy
+                .as_ref()
+                .and_then(|d| d.replicas)
+                .map(u64::from)
+                .or(service.scale.map(u64::from));
             if replicas.is_some_and(|r| r > 1) {
                 problems.push(
                     Diagnostic::at(&at(&["services", name, "container_name"]), format!("service {name:?} sets `container_name` but asks for several replicas"))
@@ -151,12 +197,19 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                 );
             }
         }
-        if let (Some(scale), Some(replicas)) = (service.scale, service.deploy.as_ref().and_then(|d| d.replicas))
-            && u64::from(scale) != u64::from(replicas)
+        if let (Some(scale), Some(replicas)) = (
+            service.scale,
+            service.deploy.as_ref().and_then(|d| d.replicas),
+        ) && u64::from(scale) != u64::from(replicas)
         {
             problems.push(
-                Diagnostic::at(&at(&["services", name, "scale"]), format!("service {name:?} sets `scale: {scale}` and `deploy.replicas: {replicas}`"))
-                    .with_hint("set only one of them, or give both the same value"),
+                Diagnostic::at(
+                    &at(&["services", name, "scale"]),
+                    format!(
+                        "service {name:?} sets `scale: {scale}` and `deploy.replicas: {replicas}`"
+                    ),
+                )
+                .with_hint("set only one of them, or give both the same value"),
             );
         }
     }

@@ -65,11 +65,17 @@ pub enum Typed {
 
 impl Scalar {
     pub fn plain(text: impl Into<String>) -> Scalar {
-        Scalar { text: text.into(), quoted: false }
+        Scalar {
+            text: text.into(),
+            quoted: false,
+        }
     }
 
     pub fn quoted(text: impl Into<String>) -> Scalar {
-        Scalar { text: text.into(), quoted: true }
+        Scalar {
+            text: text.into(),
+            quoted: true,
+        }
     }
 
     /// The type of this scalar's value.
@@ -100,7 +106,10 @@ pub fn resolve_plain(text: &str) -> Typed {
         i64::from_str_radix(hex, 16).ok()
     } else if let Some(octal) = digits.strip_prefix("0o") {
         i64::from_str_radix(octal, 8).ok()
-    } else if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+    } else if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
         i64::from_str_radix(&digits[1..], 8).ok()
     } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         digits.parse::<i64>().ok()
@@ -111,7 +120,9 @@ pub fn resolve_plain(text: &str) -> Typed {
         return Typed::Int(if negative { -number } else { number });
     }
     let looks_numeric = text.bytes().any(|b| b.is_ascii_digit())
-        && text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
     if looks_numeric && let Ok(float) = text.parse::<f64>() {
         return Typed::Float(float);
     }
@@ -120,7 +131,11 @@ pub fn resolve_plain(text: &str) -> Typed {
 
 impl Node {
     pub fn new(value: Value, span: Span) -> Node {
-        Node { value, span, tag: None }
+        Node {
+            value,
+            span,
+            tag: None,
+        }
     }
 
     pub fn is_null(&self) -> bool {
@@ -162,7 +177,9 @@ impl Node {
 
     /// Looks up a key of a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map().and_then(|map| map.get(key)).map(|entry| &entry.node)
+        self.as_map()
+            .and_then(|map| map.get(key))
+            .map(|entry| &entry.node)
     }
 
     /// A short word for the node's type, for messages.
@@ -184,7 +201,12 @@ impl Node {
 /// Parses a YAML file into one node. Several documents in one file are merged in order, as compose-go
 /// does; an empty file is an empty mapping.
 pub fn parse(source: &Arc<Source>) -> Result<Node, Diagnostic> {
-    let mut builder = Builder { source: source.clone(), anchors: HashMap::new(), stack: Vec::new(), documents: Vec::new() };
+    let mut builder = Builder {
+        source: source.clone(),
+        anchors: HashMap::new(),
+        stack: Vec::new(),
+        documents: Vec::new(),
+    };
     for event in Parser::new_from_str(&source.text) {
         let (event, span) = event.map_err(|error| {
             let marker = error.marker();
@@ -196,7 +218,14 @@ pub fn parse(source: &Arc<Source>) -> Result<Node, Diagnostic> {
     }
     let mut documents = builder.documents.into_iter();
     let Some(mut document) = documents.next() else {
-        return Ok(Node::new(Value::Map(Map::new()), Span { source: source.clone(), line: 1, col: 1 }));
+        return Ok(Node::new(
+            Value::Map(Map::new()),
+            Span {
+                source: source.clone(),
+                line: 1,
+                col: 1,
+            },
+        ));
     };
     for next in documents {
         document = super::merge::merge_documents(document, next)?;
@@ -213,14 +242,26 @@ struct Builder {
 }
 
 enum Frame {
-    Seq { node: Node, anchor: usize },
-    Map { node: Node, anchor: usize, pending_key: Option<(String, Span)>, merges: Vec<Node> },
+    Seq {
+        node: Node,
+        anchor: usize,
+    },
+    Map {
+        node: Node,
+        anchor: usize,
+        pending_key: Option<(String, Span)>,
+        merges: Vec<Node>,
+    },
 }
 
 impl Builder {
     fn span_at(&self, line: usize, col: usize) -> Span {
         // saphyr reports 1-based lines and 0-based columns.
-        Span { source: self.source.clone(), line: line as u32, col: col as u32 + 1 }
+        Span {
+            source: self.source.clone(),
+            line: line as u32,
+            col: col as u32 + 1,
+        }
     }
 
     fn span(&self, span: &YamlSpan) -> Span {
@@ -230,9 +271,11 @@ impl Builder {
     fn event(&mut self, event: Event<'_>, yaml_span: YamlSpan) -> Result<(), Diagnostic> {
         let span = self.span(&yaml_span);
         match event {
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {
-                Ok(())
-            }
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd => Ok(()),
             Event::Alias(id) => {
                 let node = self.anchors.get(&id).cloned().ok_or_else(|| {
                     Diagnostic::at(&span, "alias refers to an unknown anchor")
@@ -243,13 +286,22 @@ impl Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag_name = tag.as_ref().map(|tag| tag.to_string());
                 let compose_tag = compose_tag(tag_name.as_deref(), &span)?;
-                let quoted = style != ScalarStyle::Plain || tag_name.as_deref().is_some_and(|t| t.ends_with("!str"));
-                let value = if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
-                    Value::Null
-                } else {
-                    Value::Scalar(Scalar { text: text.into_owned(), quoted })
+                let quoted = style != ScalarStyle::Plain
+                    || tag_name.as_deref().is_some_and(|t| t.ends_with("!str"));
+                let value =
+                    if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
+                        Value::Null
+                    } else {
+                        Value::Scalar(Scalar {
+                            text: text.into_owned(),
+                            quoted,
+                        })
+                    };
+                let node = Node {
+                    value,
+                    span,
+                    tag: compose_tag,
                 };
-                let node = Node { value, span, tag: compose_tag };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
@@ -257,14 +309,27 @@ impl Builder {
             }
             Event::SequenceStart(anchor, tag) => {
                 let tag = compose_tag(tag.as_ref().map(|tag| tag.to_string()).as_deref(), &span)?;
-                let node = Node { value: Value::Seq(Vec::new()), span, tag };
+                let node = Node {
+                    value: Value::Seq(Vec::new()),
+                    span,
+                    tag,
+                };
                 self.stack.push(Frame::Seq { node, anchor });
                 Ok(())
             }
             Event::MappingStart(anchor, tag) => {
                 let tag = compose_tag(tag.as_ref().map(|tag| tag.to_string()).as_deref(), &span)?;
-                let node = Node { value: Value::Map(Map::new()), span, tag };
-                self.stack.push(Frame::Map { node, anchor, pending_key: None, merges: Vec::new() });
+                let node = Node {
+                    value: Value::Map(Map::new()),
+                    span,
+                    tag,
+                };
+                self.stack.push(Frame::Map {
+                    node,
+                    anchor,
+                    pending_key: None,
+                    merges: Vec::new(),
+                });
                 Ok(())
             }
             Event::SequenceEnd => match self.stack.pop() {
@@ -274,17 +339,28 @@ impl Builder {
                     }
                     self.push_value(node)
                 }
-                _ => Err(Diagnostic::at(&span, "invalid YAML: unexpected end of sequence")),
+                _ => Err(Diagnostic::at(
+                    &span,
+                    "invalid YAML: unexpected end of sequence",
+                )),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map { mut node, anchor, merges, .. }) => {
+                Some(Frame::Map {
+                    mut node,
+                    anchor,
+                    merges,
+                    ..
+                }) => {
                     apply_merge_keys(&mut node, merges)?;
                     if anchor > 0 {
                         self.anchors.insert(anchor, node.clone());
                     }
                     self.push_value(node)
                 }
-                _ => Err(Diagnostic::at(&span, "invalid YAML: unexpected end of mapping")),
+                _ => Err(Diagnostic::at(
+                    &span,
+                    "invalid YAML: unexpected end of mapping",
+                )),
             },
         }
     }
@@ -302,7 +378,12 @@ impl Builder {
                 }
                 Ok(())
             }
-            Some(Frame::Map { node: parent, pending_key, merges, .. }) => match pending_key.take() {
+            Some(Frame::Map {
+                node: parent,
+                pending_key,
+                merges,
+                ..
+            }) => match pending_key.take() {
                 None => {
                     let key = match &node.value {
                         Value::Scalar(scalar) => scalar.text.clone(),
@@ -320,10 +401,18 @@ impl Builder {
                         merges.push(node);
                         return Ok(());
                     }
-                    let Value::Map(map) = &mut parent.value else { return Ok(()) };
+                    let Value::Map(map) = &mut parent.value else {
+                        return Ok(());
+                    };
                     if let Some(existing) = map.get(&key) {
-                        return Err(Diagnostic::at(&key_span, format!("mapping key {key:?} already defined"))
-                            .with_hint(format!("the first definition is at line {}; remove one of them", existing.key_span.line)));
+                        return Err(Diagnostic::at(
+                            &key_span,
+                            format!("mapping key {key:?} already defined"),
+                        )
+                        .with_hint(format!(
+                            "the first definition is at line {}; remove one of them",
+                            existing.key_span.line
+                        )));
                     }
                     map.insert(key, Entry { key_span, node });
                     Ok(())
@@ -338,7 +427,9 @@ fn compose_tag(tag: Option<&str>, span: &Span) -> Result<Option<Tag>, Diagnostic
     match tag {
         Some("!reset") => Ok(Some(Tag::Reset)),
         Some("!override") => Ok(Some(Tag::Override)),
-        Some(other) if other.starts_with("tag:yaml.org,2002:") || other.starts_with("!!") => Ok(None),
+        Some(other) if other.starts_with("tag:yaml.org,2002:") || other.starts_with("!!") => {
+            Ok(None)
+        }
         Some(other) => Err(Diagnostic::at(span, format!("unknown YAML tag {other}"))
             .with_hint("Compose understands the tags !reset and !override")),
         None => Ok(None),
@@ -351,7 +442,9 @@ fn apply_merge_keys(node: &mut Node, merges: Vec<Node>) -> Result<(), Diagnostic
     if merges.is_empty() {
         return Ok(());
     }
-    let Value::Map(map) = &mut node.value else { return Ok(()) };
+    let Value::Map(map) = &mut node.value else {
+        return Ok(());
+    };
     let mut sources = Vec::new();
     for merge in merges {
         match merge.value {
@@ -376,10 +469,12 @@ fn apply_merge_keys(node: &mut Node, merges: Vec<Node>) -> Result<(), Diagnostic
 }
 
 fn merge_error(span: &Span) -> Diagnostic {
-    Diagnostic::at(span, "a `<<` merge key must refer to a mapping or a sequence of mappings")
-        .with_hint("use `<<: *anchor` where the anchor is a mapping")
+    Diagnostic::at(
+        span,
+        "a `<<` merge key must refer to a mapping or a sequence of mappings",
+    )
+    .with_hint("use `<<: *anchor` where the anchor is a mapping")
 }
-
 
 /// Builders for nodes the loader synthesizes; they carry the span of the text they were derived from.
 impl Node {
@@ -388,11 +483,17 @@ impl Node {
     }
 
     pub fn boolean(span: &Span, value: bool) -> Node {
-        Node::new(Value::Scalar(Scalar::plain(if value { "true" } else { "false" })), span.clone())
+        Node::new(
+            Value::Scalar(Scalar::plain(if value { "true" } else { "false" })),
+            span.clone(),
+        )
     }
 
     pub fn integer(span: &Span, value: i64) -> Node {
-        Node::new(Value::Scalar(Scalar::plain(value.to_string())), span.clone())
+        Node::new(
+            Value::Scalar(Scalar::plain(value.to_string())),
+            span.clone(),
+        )
     }
 
     pub fn null(span: &Span) -> Node {
@@ -406,7 +507,15 @@ impl Node {
     pub fn map(span: &Span, entries: Vec<(&str, Node)>) -> Node {
         let map = entries
             .into_iter()
-            .map(|(key, node)| (key.to_string(), Entry { key_span: node.span.clone(), node }))
+            .map(|(key, node)| {
+                (
+                    key.to_string(),
+                    Entry {
+                        key_span: node.span.clone(),
+                        node,
+                    },
+                )
+            })
             .collect();
         Node::new(Value::Map(map), span.clone())
     }
@@ -417,7 +526,13 @@ impl Node {
             match map.get_mut(key) {
                 Some(entry) => entry.node = node,
                 None => {
-                    map.insert(key.to_string(), Entry { key_span: node.span.clone(), node });
+                    map.insert(
+                        key.to_string(),
+                        Entry {
+                            key_span: node.span.clone(),
+                            node,
+                        },
+                    );
                 }
             }
         }
@@ -447,7 +562,9 @@ mod tests {
 
     #[test]
     fn keeps_positions_and_resolves_anchors_and_merge_keys() {
-        let node = parse_str("x-base: &base\n  image: busybox\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n");
+        let node = parse_str(
+            "x-base: &base\n  image: busybox\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n",
+        );
         let web = node.get("services").unwrap().get("web").unwrap();
         assert_eq!(web.get("image").unwrap().as_text(), Some("busybox"));
         assert_eq!(web.get("user").unwrap().as_text(), Some("app"));

@@ -1,0 +1,39 @@
+//! The labels that carry Compose meaning on runtime objects: THE list of `com.docker.compose.*` keys
+//! (the same keys and values docker compose writes, so tools that know Compose understand ours), plus
+//! rcompose's own. Nothing else in the code spells a label key.
+
+/// The project a container, network or volume belongs to.
+pub const PROJECT: &str = "com.docker.compose.project";
+/// The service a container runs.
+pub const SERVICE: &str = "com.docker.compose.service";
+/// The replica number of a container within its service (from 1).
+pub const CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
+/// The service's configuration hash (see `hash.rs`) when the container was created.
+pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
+/// `True` for `run` containers, `False` otherwise.
+pub const ONEOFF: &str = "com.docker.compose.oneoff";
+/// The project directory.
+pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+/// The compose files, comma-separated.
+pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// The environment files, comma-separated.
+pub const ENVIRONMENT_FILE: &str = "com.docker.compose.project.environment_file";
+/// The image the container was created from (its id).
+pub const IMAGE: &str = "com.docker.compose.image";
+/// The service's dependencies, `svc:condition:restart` comma-separated.
+pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// The version of the tool that created the object.
+pub const VERSION: &str = "com.docker.compose.version";
+/// The Compose key of a network.
+pub const NETWORK: &str = "com.docker.compose.network";
+/// The Compose key of a volume.
+pub const VOLUME: &str = "com.docker.compose.volume";
+/// The configuration hash of a network or volume.
+pub const RESOURCE_HASH: &str = "io.rcompose.config-hash";
+/// The hashed service configuration as JSON, for field-level "why recreate" answers.
+pub const CONFIG: &str = "io.rcompose.config";
+
+/// `True`/`False` as docker compose writes booleans in labels.
+pub fn boolean(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}

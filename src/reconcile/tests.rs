@@ -1,0 +1,331 @@
+//! Planner tests: a project from YAML, a snapshot written in code, and the plan's text.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::plan::{PlanOptions, Recreate, plan};
+use super::snapshot::{ObservedContainer, ObservedResource, Snapshot, State};
+use crate::hash;
+use crate::project::model::Project;
+use crate::project::{self, LoadOptions};
+
+fn project(yaml: &str) -> Project {
+    let options = LoadOptions {
+        files: vec![PathBuf::from("-")],
+        project_name: Some("demo".to_string()),
+        working_dir: PathBuf::from("/srv/demo"),
+        stdin: Some(yaml.to_string()),
+        interpolate: true,
+        ..LoadOptions::default()
+    };
+    match project::load(options) {
+        Ok(loaded) => loaded.project,
+        Err(diagnostics) => panic!("{diagnostics}"),
+    }
+}
+
+/// A running container of `service` created from the service as `project` defines it now.
+fn running(project: &Project, service: &str, number: u32) -> ObservedContainer {
+    let definition = &project.services[service];
+    ObservedContainer {
+        id: format!("{service}{number}id"),
+        name: format!("demo-{service}-{number}"),
+        service: service.to_string(),
+        number,
+        oneoff: false,
+        state: State::Running,
+        config_hash: hash::service_hash(definition),
+        config: Some(hash::hashed_config(definition)),
+        image_id: None,
+    }
+}
+
+fn resources(names: &[&str]) -> BTreeMap<String, ObservedResource> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                ObservedResource {
+                    name: n.to_string(),
+                    config_hash: None,
+                },
+            )
+        })
+        .collect()
+}
+
+fn up() -> PlanOptions {
+    PlanOptions {
+        start: true,
+        ..PlanOptions::default()
+    }
+}
+
+fn check(project: &Project, snapshot: &Snapshot, options: &PlanOptions, expected: &str) {
+    let actual = plan(project, snapshot, options).expect("plan").to_string();
+    assert_eq!(actual, expected, "\n--- actual\n{actual}");
+}
+
+const APP: &str = "
+services:
+  db:
+    image: postgres
+    volumes: [data:/var/lib/postgresql/data]
+    healthcheck: {test: pg_isready}
+  web:
+    image: nginx
+    environment: {LOG: info}
+    depends_on:
+      db: {condition: service_healthy, restart: true}
+  worker:
+    image: busybox
+    depends_on: [web]
+volumes:
+  data:
+";
+
+#[test]
+fn a_fresh_project_is_created_in_dependency_order() {
+    let project = project(APP);
+    check(
+        &project,
+        &Snapshot::default(),
+        &up(),
+        "#1 create network demo_default: not found
+#2 create volume demo_data: not found
+#3 create container demo-db-1: no container (after #1, #2)
+#4 start container demo-db-1: created (after #3)
+#5 create container demo-web-1: no container (after #1)
+#6 wait healthy container demo-db-1: web depends on it (after #4)
+#7 start container demo-web-1: created (after #5, #6)
+#8 create container demo-worker-1: no container (after #1)
+#9 start container demo-worker-1: created (after #7, #8)
+",
+    );
+}
+
+#[test]
+fn nothing_changed_means_nothing_to_do() {
+    let project = project(APP);
+    let snapshot = Snapshot {
+        containers: vec![
+            running(&project, "db", 1),
+            running(&project, "web", 1),
+            running(&project, "worker", 1),
+        ],
+        networks: resources(&["demo_default"]),
+        volumes: resources(&["demo_data"]),
+        images: BTreeMap::new(),
+    };
+    check(&project, &snapshot, &up(), "");
+}
+
+#[test]
+fn a_changed_setting_recreates_that_service_and_restarts_its_restart_dependents() {
+    let before = project(APP);
+    let after = project(
+        &APP.replace("image: postgres", "image: postgres:16")
+            .replace("LOG: info", "LOG: debug"),
+    );
+    let snapshot = Snapshot {
+        containers: vec![
+            running(&before, "db", 1),
+            running(&before, "web", 1),
+            running(&before, "worker", 1),
+        ],
+        networks: resources(&["demo_default"]),
+        volumes: resources(&["demo_data"]),
+        images: BTreeMap::new(),
+    };
+    check(
+        &after,
+        &snapshot,
+        &up(),
+        "#1 stop container demo-db-1: image changed
+#2 remove container demo-db-1: image changed (after #1)
+#3 create container demo-db-1: image changed (after #2)
+#4 start container demo-db-1: recreated (after #3)
+#5 stop container demo-web-1: environment.LOG changed
+#6 remove container demo-web-1: environment.LOG changed (after #5)
+#7 create container demo-web-1: environment.LOG changed (after #6)
+#8 wait healthy container demo-db-1: web depends on it (after #4)
+#9 start container demo-web-1: recreated (after #7, #8)
+",
+    );
+    // The worker depends on web without `restart: true`: it is left alone.
+}
+
+#[test]
+fn a_dependency_recreated_restarts_dependents_that_ask_for_it() {
+    let before = project(APP);
+    let after = project(&APP.replace("image: postgres", "image: postgres:16"));
+    let snapshot = Snapshot {
+        containers: vec![
+            running(&before, "db", 1),
+            running(&before, "web", 1),
+            running(&before, "worker", 1),
+        ],
+        networks: resources(&["demo_default"]),
+        volumes: resources(&["demo_data"]),
+        images: BTreeMap::new(),
+    };
+    let text = plan(&after, &snapshot, &up()).unwrap().to_string();
+    assert!(
+        text.ends_with("#5 wait healthy container demo-db-1: web depends on it (after #4)\n#6 restart container demo-web-1: dependency db was recreated (after #5)\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scale_up_and_down() {
+    let project = project("services:\n  api:\n    image: busybox\n    deploy: {replicas: 2}\n");
+    let mut three = running(&project, "api", 3);
+    three.state = State::Exited(1);
+    let snapshot = Snapshot {
+        containers: vec![running(&project, "api", 1), three],
+        networks: resources(&["demo_default"]),
+        ..Snapshot::default()
+    };
+    check(
+        &project,
+        &snapshot,
+        &up(),
+        "#1 remove container demo-api-3: scale down to 2
+#2 create container demo-api-2: scale up to 2
+#3 start container demo-api-2: created (after #2)
+",
+    );
+    let mut options = up();
+    options.scale.insert("api".to_string(), 1);
+    let snapshot = Snapshot {
+        containers: vec![running(&project, "api", 1), running(&project, "api", 2)],
+        ..snapshot
+    };
+    check(
+        &project,
+        &snapshot,
+        &options,
+        "#1 stop container demo-api-2: scale down to 1
+#2 remove container demo-api-2: scale down to 1 (after #1)
+",
+    );
+}
+
+#[test]
+fn a_finished_one_shot_is_not_run_again_but_a_failed_one_is() {
+    let project = project(
+        "services:\n  migrate:\n    image: busybox\n  app:\n    image: busybox\n    restart: always\n",
+    );
+    let mut migrate = running(&project, "migrate", 1);
+    migrate.state = State::Exited(0);
+    let mut app = running(&project, "app", 1);
+    app.state = State::Exited(0);
+    let snapshot = Snapshot {
+        containers: vec![migrate.clone(), app],
+        networks: resources(&["demo_default"]),
+        ..Snapshot::default()
+    };
+    check(
+        &project,
+        &snapshot,
+        &up(),
+        "#1 start container demo-app-1: exited with code 0\n",
+    );
+    migrate.state = State::Exited(2);
+    let snapshot = Snapshot {
+        containers: vec![migrate],
+        ..snapshot
+    };
+    let text = plan(&project, &snapshot, &up()).unwrap().to_string();
+    assert!(
+        text.contains("start container demo-migrate-1: exited with code 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn orphans_are_reported_or_removed() {
+    let project = project("services:\n  web:\n    image: nginx\n");
+    let old = ObservedContainer {
+        service: "old".to_string(),
+        name: "demo-old-1".to_string(),
+        ..running(&project, "web", 1)
+    };
+    let snapshot = Snapshot {
+        containers: vec![running(&project, "web", 1), old],
+        networks: resources(&["demo_default"]),
+        ..Snapshot::default()
+    };
+    let text = plan(&project, &snapshot, &up()).unwrap().to_string();
+    assert_eq!(
+        text,
+        "warning: Found orphan containers ([demo-old-1]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n"
+    );
+    let options = PlanOptions {
+        remove_orphans: true,
+        ..up()
+    };
+    check(
+        &project,
+        &snapshot,
+        &options,
+        "#1 stop container demo-old-1: orphan: its service is no longer in the project
+#2 remove container demo-old-1: orphan: its service is no longer in the project (after #1)
+",
+    );
+}
+
+#[test]
+fn recreate_policies_and_service_selection() {
+    let project = project(APP);
+    let snapshot = Snapshot {
+        containers: vec![running(&project, "db", 1), running(&project, "web", 1)],
+        networks: resources(&["demo_default"]),
+        volumes: resources(&["demo_data"]),
+        images: BTreeMap::new(),
+    };
+    let options = PlanOptions {
+        services: vec!["web".to_string()],
+        no_deps: true,
+        recreate: Recreate::Force,
+        ..up()
+    };
+    check(
+        &project,
+        &snapshot,
+        &options,
+        "#1 stop container demo-web-1: --force-recreate
+#2 remove container demo-web-1: --force-recreate (after #1)
+#3 create container demo-web-1: --force-recreate (after #2)
+#4 start container demo-web-1: recreated (after #3)
+",
+    );
+    let changed = self::project(&APP.replace("LOG: info", "LOG: debug"));
+    let options = PlanOptions {
+        recreate: Recreate::Never,
+        services: vec!["web".to_string()],
+        ..up()
+    };
+    check(&changed, &snapshot, &options, "");
+    let options = PlanOptions {
+        services: vec!["nope".to_string()],
+        ..up()
+    };
+    assert_eq!(
+        plan(&project, &snapshot, &options).unwrap_err().to_string(),
+        "no such service: nope"
+    );
+}
+
+#[test]
+fn a_missing_external_network_is_an_error() {
+    let project = project(
+        "services:\n  web:\n    image: nginx\n    networks: [shared]\nnetworks:\n  shared:\n    external: true\n",
+    );
+    let error = plan(&project, &Snapshot::default(), &up()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "network shared declared as external, but could not be found (looked for \"shared\")"
+    );
+}
