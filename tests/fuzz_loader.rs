@@ -22,15 +22,68 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 const TOKENS: &[&str] = &[
-    ":", "-", " ", "\n", "  ", "\t", "{", "}", "[", "]", ",", "'", "\"", "#", "&a", "*a", "<<: *a", "!reset", "!override",
-    "!!str", "$", "$$", "${", "${A", "${A:-", "${A:?x}", "${A:+${B}}", "$1", "~", "null", "0x", "0755", "-1", "99999999999999999999",
-    "1.5", "true", "|", ">", "...", "---", "\u{feff}", "é", "services:", "x-", "extends: {service: a}", "depends_on: [a]",
-    "ports: ['80:80']", "volumes: [':']", "include: [x.yaml]", "\\", "%", "@", "`",
+    ":",
+    "-",
+    " ",
+    "\n",
+    "  ",
+    "\t",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "'",
+    "\"",
+    "#",
+    "&a",
+    "*a",
+    "<<: *a",
+    "!reset",
+    "!override",
+    "!!str",
+    "$",
+    "$$",
+    "${",
+    "${A",
+    "${A:-",
+    "${A:?x}",
+    "${A:+${B}}",
+    "$1",
+    "~",
+    "null",
+    "0x",
+    "0755",
+    "-1",
+    "99999999999999999999",
+    "1.5",
+    "true",
+    "|",
+    ">",
+    "...",
+    "---",
+    "\u{feff}",
+    "é",
+    "services:",
+    "x-",
+    "extends: {service: a}",
+    "depends_on: [a]",
+    "ports: ['80:80']",
+    "volumes: [':']",
+    "include: [x.yaml]",
+    "\\",
+    "%",
+    "@",
+    "`",
 ];
 
 fn mutate(rng: &mut Rng, text: &str) -> String {
@@ -68,7 +121,10 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 }
 
 fn options(dir: &Path, text: String) -> LoadOptions {
-    let shell: BTreeMap<String, String> = [("A", "1"), ("B", ""), ("HOME", "/home/user")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let shell: BTreeMap<String, String> = [("A", "1"), ("B", ""), ("HOME", "/home/user")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     LoadOptions {
         files: vec![PathBuf::from("-")],
         project_name: Some("fuzz".to_string()),
@@ -103,7 +159,10 @@ fn seeds() -> Vec<String> {
 
 #[test]
 fn loader_never_panics_on_mutated_files() {
-    let iterations: usize = std::env::var("FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let iterations: usize = std::env::var("FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let dir = std::env::temp_dir();
     let seeds = seeds();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -111,17 +170,25 @@ fn loader_never_panics_on_mutated_files() {
     for iteration in 0..iterations {
         let seed = &seeds[iteration % seeds.len()];
         let input = mutate(&mut rng, seed);
-        let result = catch_unwind(AssertUnwindSafe(|| project::load(options(&dir, input.clone()))));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            project::load(options(&dir, input.clone()))
+        }));
         match result {
             Ok(Ok(_)) => outcomes[0] += 1,
             Ok(Err(diagnostics)) => {
-                assert!(!diagnostics.0.is_empty(), "an error without diagnostics for:\n{input}");
+                assert!(
+                    !diagnostics.0.is_empty(),
+                    "an error without diagnostics for:\n{input}"
+                );
                 outcomes[1] += 1;
             }
             Err(_) => panic!("the loader panicked (iteration {iteration}) on:\n{input}"),
         }
     }
-    eprintln!("fuzzed {iterations} inputs: {} loaded, {} rejected with diagnostics", outcomes[0], outcomes[1]);
+    eprintln!(
+        "fuzzed {iterations} inputs: {} loaded, {} rejected with diagnostics",
+        outcomes[0], outcomes[1]
+    );
 }
 
 #[test]
