@@ -14,3 +14,4 @@ pub mod monitor;
 pub mod store;
 pub mod sys;
 pub mod time;
+pub mod volume;
