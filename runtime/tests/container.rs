@@ -604,6 +604,22 @@ fn exec_joins_the_container_and_passes_exit_codes_through() {
     assert_eq!(line(&out, "uid"), "65534:65534:65534 50");
     assert_eq!(line(&out, "cwd"), "/tmp");
     assert_eq!(line(&out, "cap"), "0000000000000000");
+    // The exec'd process is in the container's cgroups, like its init.
+    let (_, out, _) = exec(sh("cat /proc/self/cgroup"));
+    let init_cgroups = fs::read_to_string(format!(
+        "/proc/{}/cgroup",
+        fx.runtime.state(&id).unwrap().pid
+    ))
+    .unwrap();
+    let suffix = format!("/rcompose/{id}");
+    for controller in [":memory:", ":pids:", ":cpu:", "0::"] {
+        for text in [&out, &init_cgroups] {
+            let entry = text.lines().find(|l| l.contains(controller));
+            if let Some(entry) = entry {
+                assert!(entry.ends_with(&suffix), "{controller} in {text}");
+            }
+        }
+    }
     let (code, _, err) = exec(ExecSpec {
         args: vec!["no-such-command".into()],
         ..ExecSpec::default()

@@ -312,6 +312,40 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Moves process `pid` into the cgroup2 directory only.
+    pub fn add_v2(&self, pid: i32) -> Result<(), Error> {
+        match &self.v2 {
+            Some(dir) => write(&dir.join("cgroup.procs"), &pid.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens the v1 `tasks` files, for [`join_v1`] (opened before a process leaves the host's mount
+    /// namespace, written after).
+    pub fn open_v1_tasks(&self) -> Result<Vec<fs::File>, Error> {
+        self.v1
+            .values()
+            .map(|dir| {
+                let path = dir.join("tasks");
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_error("open", &path))
+            })
+            .collect()
+    }
+
+    /// Moves the calling single-threaded process into the v1 directories by writing `0` (itself) to
+    /// their `tasks` files: a thread moving itself skips the global lock a `cgroup.procs` write takes
+    /// (and its RCU grace period), and `0` means the caller whatever pid namespace it is in.
+    pub fn join_v1(tasks: &mut [fs::File]) -> io::Result<()> {
+        use std::io::Write;
+        for file in tasks {
+            file.write_all(b"0")?;
+        }
+        Ok(())
+    }
+
     /// The processes in the cgroup (from the first directory that exists).
     pub fn procs(&self) -> Vec<i32> {
         let mut pids: Vec<i32> = Vec::new();

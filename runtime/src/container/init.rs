@@ -355,17 +355,23 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Everything from the mount namespace to `execve`. Returns only on failure. `released` is called
-/// after the root is built and before anything of the command runs: it waits for the monitor to have
-/// put this process into the container's cgroup (which costs an RCU grace period, so it overlaps with
-/// the mount work instead of preceding it); false aborts.
+/// Everything from the mount namespace to `execve`. Returns only on failure. The process first moves
+/// itself into the container's v1 cgroups (`v1_tasks`, opened by the monitor); `released` is called
+/// after the root is built and before anything of the command runs: it waits for the monitor's go
+/// (which comes at once, or after it moved this process into the cgroup2 directory on a kernel without
+/// `CLONE_INTO_CGROUP`); false aborts.
 pub(crate) fn run(
     record: &Record,
     paths: &Paths,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    mut v1_tasks: Vec<fs::File>,
     released: impl FnOnce() -> bool,
 ) -> Failure {
+    if let Err(error) = crate::cgroup::Cgroup::join_v1(&mut v1_tasks) {
+        return Failure::setup(format!("join the container's cgroups: {error}"));
+    }
+    drop(v1_tasks);
     match setup(record, paths, stdout, stderr) {
         Ok(process) => {
             if !released() {

@@ -249,31 +249,58 @@ impl Monitor {
         if self.record.spec.netns.is_none() {
             namespaces |= ns::NET;
         }
-        match p::fork_into(namespaces)
-            .map_err(|e| setup(format!("clone the container init: {e}")))?
-        {
+        // The init is born in the cgroup2 directory and moves itself into the v1 ones: neither needs
+        // the global lock (and RCU grace period) of a migration through cgroup.procs.
+        let v1_tasks = cgroup.open_v1_tasks().map_err(|e| setup(e.to_string()))?;
+        let v2_dir = match &cgroup.v2 {
+            Some(dir) => Some(
+                fs::File::open(dir).map_err(|e| setup(format!("open {}: {e}", dir.display())))?,
+            ),
+            None => None,
+        };
+        let clone_error = |e: io::Error| setup(format!("clone the container init: {e}"));
+        let (fork, born_in_v2) = match &v2_dir {
+            Some(dir) => match p::fork_into_cgroup(namespaces, dir.as_fd()) {
+                Ok(fork) => (fork, true),
+                Err(error)
+                    if matches!(
+                        error.raw_os_error(),
+                        Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+                    ) =>
+                {
+                    (p::fork_into(namespaces).map_err(clone_error)?, false)
+                }
+                Err(error) => return Err(clone_error(error)),
+            },
+            None => (p::fork_into(namespaces).map_err(clone_error)?, true),
+        };
+        drop(v2_dir);
+        match fork {
             Fork::Child => {
                 drop((out_r, err_r, go_w, fail_r));
                 let released = || {
                     let mut byte = [0u8; 1];
                     matches!(fs::File::from(go_r).read(&mut byte), Ok(1))
                 };
-                let failure = init::run(&self.record, &self.paths, out_w, err_w, released);
+                let failure =
+                    init::run(&self.record, &self.paths, out_w, err_w, v1_tasks, released);
                 let mut fail = fs::File::from(fail_w);
                 let _ = write!(fail, "{} {}", failure.code, failure.message);
                 p::exit_now(failure.code);
             }
             Fork::Parent(pid) => {
-                drop((out_w, err_w, go_r, fail_w));
+                drop((out_w, err_w, go_r, fail_w, v1_tasks));
                 let kill_child = |failure: Failure| {
                     let _ = p::kill(pid, libc::SIGKILL);
                     let _ = p::waitpid(pid, false);
                     failure
                 };
                 let start = p::start_time(pid).unwrap_or(0);
-                cgroup
-                    .add(pid)
-                    .map_err(|e| kill_child(setup(e.to_string())))?;
+                if !born_in_v2 {
+                    cgroup
+                        .add_v2(pid)
+                        .map_err(|e| kill_child(setup(e.to_string())))?;
+                }
                 self.state.pid = pid;
                 self.state.pid_start = start;
                 let mut go = fs::File::from(go_w);
@@ -443,10 +470,26 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
     if p::thread_count().map_err(|e| fail(format!("count threads: {e}")))? != 1 {
         return Err(fail("the exec helper must be single-threaded".into()));
     }
-    record
+    // As for the init: the process is born in the cgroup2 directory and moves itself into the v1
+    // ones, through files opened here while the host's cgroup mounts are still in sight.
+    let cgroup_error = |e: String| fail(format!("join the container's cgroup: {e}"));
+    let mut v1_tasks = record
         .cgroup
-        .add(std::process::id() as i32)
-        .map_err(|e| fail(format!("join the container's cgroup: {e}")))?;
+        .open_v1_tasks()
+        .map_err(|e| cgroup_error(e.to_string()))?;
+    let v2_dir = match &record.cgroup.v2 {
+        Some(dir) => Some(fs::File::open(dir).map_err(|e| cgroup_error(e.to_string()))?),
+        None => None,
+    };
+    let v2_procs = match &record.cgroup.v2 {
+        Some(dir) => Some(
+            fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))
+                .map_err(|e| cgroup_error(e.to_string()))?,
+        ),
+        None => None,
+    };
     join_namespaces(&pidfd, state.pid)
         .map_err(|e| fail(format!("join the container's namespaces: {e}")))?;
     let spec = &record.spec;
@@ -489,9 +532,28 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
     let mut blocked = forward.to_vec();
     blocked.push(libc::SIGCHLD);
     let signals = p::signalfd(&blocked).map_err(|e| fail(format!("signalfd: {e}")))?;
-    match p::fork_into(0).map_err(|e| fail(format!("fork: {e}")))? {
+    let fork = match (&v2_dir, v2_procs) {
+        (Some(dir), Some(mut procs)) => match p::fork_into_cgroup(0, dir.as_fd()) {
+            Err(error) if matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG)) => {
+                // Old kernel: join the cgroup2 directory ourselves (the child inherits it),
+                // through the file opened before the mount namespace changed.
+                procs
+                    .write_all(std::process::id().to_string().as_bytes())
+                    .map_err(|e| cgroup_error(e.to_string()))?;
+                p::fork_into(0)
+            }
+            other => other,
+        },
+        _ => p::fork_into(0),
+    };
+    match fork.map_err(|e| fail(format!("fork: {e}")))? {
         Fork::Child => {
             drop(signals);
+            if let Err(error) = crate::cgroup::Cgroup::join_v1(&mut v1_tasks) {
+                eprintln!("rcompose exec: join the container's cgroup: {error}");
+                p::exit_now(126);
+            }
+            drop(v1_tasks);
             let failure = process.exec();
             eprintln!("rcompose exec: {}", failure.message);
             p::exit_now(failure.code);
