@@ -17,7 +17,7 @@ for tool in hyperfine skopeo umoci; do
 done
 
 cargo build --release --quiet
-rc=$PWD/target/release/rcompose
+rc=${CARGO_TARGET_DIR:-$PWD/target}/release/rcompose
 
 echo "== root filesystem"
 rootfs=$work/rootfs
@@ -68,6 +68,7 @@ app=$work/app
 rm -rf "$app" && mkdir -p "$app/srv"
 head -c 5000000 /dev/urandom > "$app/srv/data"
 umoci insert --image "$work/layout:base" --tag app "$app" /
+rm -f "$work/app.tar"
 skopeo copy --quiet "oci:$work/layout:app" "docker-archive:$work/app.tar:bench/app:latest"
 store=$work/store-two
 rm -rf "$store"
