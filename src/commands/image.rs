@@ -106,7 +106,7 @@ struct LsArgs {
     /// Only show image ids
     #[arg(short = 'q', long)]
     quiet: bool,
-    /// Filter output (`reference=PATTERN`, `dangling=true|false`)
+    /// Filter output (`reference=PATTERN`, `label=KEY[=VALUE]`, `dangling=true|false`)
     #[arg(long = "filter", value_name = "FILTER")]
     filters: Vec<String>,
     /// Format output
@@ -292,10 +292,15 @@ struct Row<'a> {
 fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
     let mut patterns = Vec::new();
     let mut dangling = None;
+    let mut labels: Vec<(String, Option<String>)> = Vec::new();
     patterns.extend(args.repository.clone());
     for filter in &args.filters {
         match filter.split_once('=') {
             Some(("reference", pattern)) => patterns.push(pattern.to_owned()),
+            Some(("label", label)) => labels.push(match label.split_once('=') {
+                Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
+                None => (label.to_owned(), None),
+            }),
             Some(("dangling", value)) => {
                 dangling = Some(match value {
                     "true" | "1" => true,
@@ -304,7 +309,7 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
                 })
             }
             _ => bail!(
-                "invalid filter {filter:?}: supported filters are reference=PATTERN and dangling=true|false"
+                "invalid filter {filter:?}: supported filters are reference=PATTERN, label=KEY[=VALUE] and dangling=true|false"
             ),
         }
     }
@@ -316,6 +321,12 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
     });
     let mut rows = Vec::new();
     for image in &images {
+        if !labels
+            .iter()
+            .all(|(key, value)| has_label(image, key, value.as_deref()))
+        {
+            continue;
+        }
         if image.names.is_empty() {
             if patterns.is_empty() && dangling != Some(false) {
                 rows.push(Row { image, name: None });
@@ -401,6 +412,18 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
     };
     output::stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the image config has label `key` (with `value`, if given).
+fn has_label(image: &Image, key: &str, value: Option<&str>) -> bool {
+    let labels = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|config| config.labels().as_ref());
+    labels
+        .and_then(|labels| labels.get(key))
+        .is_some_and(|found| value.is_none_or(|value| found == value))
 }
 
 fn split_name(name: Option<&ImageRef>) -> (String, String) {
@@ -759,6 +782,63 @@ mod tests {
         assert!(!glob(b"*", b"user/app"));
         assert!(glob(b"busybox:1.?", b"busybox:1.3"));
         assert!(!glob(b"busybox", b"busybox:latest"));
+    }
+
+    /// An image as the store would hand it out, from a config document.
+    fn image_with_config(config: serde_json::Value) -> Image {
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        let id = runtime::image::Digest::of(&config_bytes);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": id.to_string(), "size": config_bytes.len()},
+            "layers": [],
+        });
+        let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+        Image {
+            id,
+            manifest_digest: runtime::image::Digest::of(&manifest_bytes),
+            manifest: serde_json::from_slice(&manifest_bytes).unwrap(),
+            config: serde_json::from_slice(&config_bytes).unwrap(),
+            names: vec![ImageRef::parse("example.com/app:1").unwrap()],
+            layers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn inspect_has_dockers_shape() {
+        let image = image_with_config(json!({
+            "architecture": "arm64",
+            "os": "linux",
+            "created": "2024-01-02T03:04:05Z",
+            "config": {
+                "ExposedPorts": {"80/tcp": {}, "443/tcp": {}},
+                "Volumes": {"/data": {}},
+                "Labels": {"b": "2", "a": "1"},
+                "User": "app",
+            },
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [{"created_by": "x", "comment": "made"}],
+        }));
+        let value = inspect_json(&image);
+        assert_eq!(value["RepoTags"], json!(["example.com/app:1"]));
+        assert_eq!(
+            value["RepoDigests"],
+            json!([format!("example.com/app@{}", image.manifest_digest)])
+        );
+        assert_eq!(
+            value["Config"]["ExposedPorts"],
+            json!({"443/tcp": {}, "80/tcp": {}})
+        );
+        assert_eq!(value["Config"]["Volumes"], json!({"/data": {}}));
+        assert_eq!(value["Config"]["Labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(value["Config"]["Cmd"], Value::Null);
+        assert_eq!(
+            (value["Architecture"].as_str(), value["Comment"].as_str()),
+            (Some("arm64"), Some("made"))
+        );
+        assert!(has_label(&image, "a", None) && has_label(&image, "a", Some("1")));
+        assert!(!has_label(&image, "a", Some("2")) && !has_label(&image, "c", None));
     }
 
     #[test]
