@@ -517,3 +517,119 @@ fn layers_are_stored_once_and_saved_byte_for_byte() {
     assert!(matches!(error, Error::BlobRead { .. }), "{error}");
     assert!(!out.exists());
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn compressed_layers_are_checked_against_their_diff_ids() {
+    let (dir, store) = store();
+    let plain = tar_dir(&rootfs(dir.path()));
+    let gz = gzip(&plain);
+    let zst = zstd::encode_all(&plain[..], 1).unwrap();
+    let good = docker_archive(
+        &[gz.clone(), zst],
+        "compressed:ok",
+        Some(vec![Digest::of(&plain), Digest::of(&plain)]),
+    );
+    let loaded = store.load(&good[..]).unwrap();
+    let image = store.image("compressed:ok").unwrap();
+    assert_eq!(image.id, loaded[0].id);
+    assert_eq!(
+        image.layers[0].media_type,
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        image.layers[1].media_type,
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    assert_eq!(
+        image.layers[0].unpacked, image.layers[1].unpacked,
+        "same content, one directory"
+    );
+    assert!(
+        store.blobs().contains(&Digest::of(&gz)),
+        "compressed blobs are kept as received"
+    );
+    let bad = docker_archive(&[gz], "compressed:bad", Some(vec![Digest::of(b"not it")]));
+    let error = store.load(&bad[..]).unwrap_err();
+    assert!(matches!(error, Error::DiffIdMismatch { .. }), "{error}");
+    assert!(store.image("compressed:bad").is_err());
+    assert_consistent(&store);
+}
+
+/// The platform docker calls this host.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+#[test]
+fn a_multi_platform_oci_archive_loads_this_hosts_image() {
+    let (dir, store) = store();
+    let layer = gzip(&tar_dir(&rootfs(dir.path())));
+    let diff_id = Digest::of(&tar_dir(&dir.path().join("rootfs")));
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+    }))
+    .unwrap();
+    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+gzip", &layer)],
+    }))
+    .unwrap();
+    // The other platform's manifest is named but absent, as in a single-platform export of a list.
+    let mut this = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
+    this["platform"] = serde_json::json!({"architecture": host_arch(), "os": "linux"});
+    let mut other = descriptor("application/vnd.oci.image.manifest.v1+json", b"absent");
+    other["platform"] = serde_json::json!({"architecture": "s390x", "os": "linux"});
+    let list = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [other, this],
+    }))
+    .unwrap();
+    let mut top = descriptor("application/vnd.oci.image.index.v1+json", &list);
+    top["annotations"] = serde_json::json!({"io.containerd.image.name": "docker.io/multi/arch:1", "org.opencontainers.image.ref.name": "1"});
+    let index =
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [top]})).unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    crate::support::append(
+        &mut builder,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
+    for blob in [&config, &manifest, &list, &layer] {
+        crate::support::append(
+            &mut builder,
+            &format!("blobs/sha256/{}", Digest::of(blob).hex()),
+            blob,
+        );
+    }
+    crate::support::append(&mut builder, "index.json", &index);
+    let loaded = store.load(&builder.into_inner().unwrap()[..]).unwrap();
+    assert_eq!(loaded[0].names, [name("multi/arch:1")]);
+    assert_eq!(
+        loaded[0].manifest,
+        Digest::of(&manifest),
+        "the platform's own manifest is kept"
+    );
+    assert_eq!(
+        store
+            .image("multi/arch:1")
+            .unwrap()
+            .config
+            .architecture()
+            .to_string(),
+        host_arch()
+    );
+    assert_consistent(&store);
+}
