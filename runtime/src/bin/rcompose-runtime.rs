@@ -31,8 +31,19 @@ fn create(root: &Path, rootfs: &Path, args: &[String]) -> Result<(Runtime, Strin
 }
 
 fn run(root: &Path, rootfs: &Path, args: &[String]) -> Result<i32, Error> {
+    let timing = std::env::var_os("RCOMPOSE_TIMING").is_some();
+    let begin = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timing {
+            eprintln!("{what}: {:.2} ms", begin.elapsed().as_secs_f64() * 1000.0);
+        }
+    };
     let (runtime, id) = create(root, rootfs, args)?;
-    let result = runtime.start(&id).and_then(|_| runtime.wait(&id, None));
+    lap("created");
+    let result = runtime.start(&id);
+    lap("started");
+    let result = result.and_then(|_| runtime.wait(&id, None));
+    lap("exited");
     // Replay the container's output (kept in its log) before the log goes with the container.
     for entry in runtime.logs(&id).unwrap_or_default() {
         match entry.stream {
@@ -41,6 +52,7 @@ fn run(root: &Path, rootfs: &Path, args: &[String]) -> Result<i32, Error> {
         }
     }
     runtime.remove(&id, true)?;
+    lap("removed");
     Ok(result?.exit_code.unwrap_or(0))
 }
 

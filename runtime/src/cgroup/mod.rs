@@ -136,8 +136,14 @@ impl Hierarchy {
                 v2: unified.as_ref().map(|root| root.join(&relative)),
                 v2_root: unified.clone(),
                 v2_limits: false,
+                // With a cgroup2 tree beside (hybrid), its core files do the work of `freezer`
+                // (cgroup.freeze) and `cpuacct` (cpu.stat), so those two are not made: fewer
+                // directories per start.
                 v1: controllers
                     .iter()
+                    .filter(|(name, _)| {
+                        unified.is_none() || !matches!(name.as_str(), "freezer" | "cpuacct")
+                    })
                     .map(|(name, root)| (name.clone(), root.join(&relative)))
                     .collect(),
             },
@@ -221,6 +227,12 @@ impl Cgroup {
 
     /// Creates the directories (with parents) and, on v2, enables the limiting controllers for them.
     pub fn create(&self) -> Result<(), Error> {
+        self.create_v2()?;
+        self.create_v1()
+    }
+
+    /// Creates the cgroup2 directory (and, on v2, enables the limiting controllers above it).
+    pub fn create_v2(&self) -> Result<(), Error> {
         if self.v2_limits
             && let (Some(dir), Some(root)) = (&self.v2, &self.v2_root)
         {
@@ -241,7 +253,15 @@ impl Cgroup {
                 }
             }
         }
-        for dir in self.dirs() {
+        if let Some(dir) = &self.v2 {
+            fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the v1 directories and writes the default device allow-list.
+    pub fn create_v1(&self) -> Result<(), Error> {
+        for dir in self.v1.values() {
             fs::create_dir_all(dir).map_err(io_error("create", dir))?;
         }
         if let Some(devices) = self.v1.get("devices") {
@@ -444,15 +464,13 @@ impl Cgroup {
 
     /// Freezes (pauses) or thaws every process in the cgroup.
     pub fn freeze(&self, frozen: bool) -> Result<(), Error> {
-        if self.v2_limits {
-            if let Some(dir) = &self.v2 {
-                write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
-            }
-        } else if let Some(dir) = self.v1.get("freezer") {
+        if let Some(dir) = self.v1.get("freezer") {
             write(
                 &dir.join("freezer.state"),
                 if frozen { "FROZEN" } else { "THAWED" },
             )?;
+        } else if let Some(dir) = &self.v2 {
+            write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
         }
         Ok(())
     }

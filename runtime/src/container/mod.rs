@@ -236,13 +236,12 @@ impl Runtime {
         }
         let id = random_id()?;
         let paths = self.paths(&id);
-        for dir in [
-            paths.dir.clone(),
-            paths.upper(),
-            paths.work(),
-            paths.rootfs(),
-        ] {
-            fs::create_dir_all(&dir).map_err(ctx("create directory", &dir))?;
+        let mut dirs = vec![paths.dir.clone(), paths.rootfs()];
+        if matches!(spec.rootfs, Rootfs::Layers(_)) {
+            dirs.extend([paths.upper(), paths.work()]);
+        }
+        for dir in dirs {
+            fs::create_dir(&dir).map_err(ctx("create directory", &dir))?;
         }
         let hostname = if spec.hostname.is_empty() {
             id[..12].to_owned()
@@ -369,7 +368,7 @@ impl Runtime {
     pub fn start(&self, id: &str) -> Result<State, Error> {
         let paths = self.paths(id);
         let record = self.record(id)?;
-        let _lock = Lock::exclusive(&paths.lock())?;
+        let _lock = paths.lock()?;
         let state = self.state(id)?;
         if state.status.is_active() {
             return Err(Error::AlreadyRunning(id.to_owned()));
@@ -488,7 +487,7 @@ impl Runtime {
     pub fn stop(&self, id: &str, timeout: Option<Duration>) -> Result<State, Error> {
         let record = self.record(id)?;
         let paths = self.paths(id);
-        let _lock = Lock::exclusive(&paths.lock())?;
+        let _lock = paths.lock()?;
         let state = self.state(id)?;
         if !state.status.is_active() {
             return Ok(state);
@@ -554,7 +553,7 @@ impl Runtime {
     pub fn remove(&self, id: &str, force: bool) -> Result<(), Error> {
         let record = self.record(id)?;
         let paths = self.paths(id);
-        let lock = Lock::exclusive(&paths.lock())?;
+        let lock = paths.lock()?;
         let state = self.state(id)?;
         if state.status.is_active() {
             if !force {
@@ -573,8 +572,11 @@ impl Runtime {
             // A monitor that recorded the final exit has nothing left to write; give it a moment.
             let _ = p::kill(state.monitor_pid, libc::SIGKILL);
         }
-        record.cgroup.kill()?;
-        record.cgroup.remove(Duration::from_secs(2))?;
+        // Normally the monitor removed the cgroup on the final exit; this is for crashes.
+        if record.cgroup.exists() {
+            record.cgroup.kill()?;
+            record.cgroup.remove(Duration::from_secs(2))?;
+        }
         drop(lock);
         remove_tree(&paths.dir)?;
         Ok(())
@@ -605,7 +607,7 @@ impl Runtime {
     pub fn pause(&self, id: &str, paused: bool) -> Result<State, Error> {
         let record = self.record(id)?;
         let paths = self.paths(id);
-        let _lock = Lock::exclusive(&paths.lock())?;
+        let _lock = paths.lock()?;
         let mut state = self.state(id)?;
         if !state.status.is_active() {
             return Err(Error::NotRunning(id.to_owned()));
@@ -671,7 +673,7 @@ impl Runtime {
                 }
                 continue;
             }
-            let Ok(_lock) = Lock::exclusive(&paths.lock()) else {
+            let Ok(_lock) = paths.lock() else {
                 continue;
             };
             match (self.record(&id), self.state(&id)) {

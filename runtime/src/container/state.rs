@@ -10,8 +10,9 @@
 //! container.log   stdout and stderr, one JSON object per line (docker's json-file format)
 //! monitor.log     the monitor's own diagnostics
 //! stopping        present while a stop is requested (the monitor then does not restart)
-//! lock            flock'd by lifecycle commands
 //! ```
+//!
+//! Lifecycle commands serialise on an flock of the directory itself (no lock file to create).
 //!
 //! Both JSON files are replaced by rename but not fsync'd: a killed process leaves the old or the new
 //! file, never half of one; a power loss ends the processes they describe anyway; and two fsyncs cost
@@ -128,8 +129,11 @@ impl Paths {
     pub fn stopping(&self) -> PathBuf {
         self.dir.join("stopping")
     }
-    pub fn lock(&self) -> PathBuf {
-        self.dir.join("lock")
+    /// Takes the container's lock (an exclusive flock on its directory), released on drop.
+    pub fn lock(&self) -> Result<fs::File, IoError> {
+        let dir = fs::File::open(&self.dir).map_err(ctx("open", &self.dir))?;
+        dir.lock().map_err(ctx("lock", &self.dir))?;
+        Ok(dir)
     }
     pub fn etc_file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
