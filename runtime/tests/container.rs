@@ -481,6 +481,19 @@ fn the_container_outlives_its_creator() {
     );
     let monitor_stat = fs::read_to_string(format!("/proc/{}/stat", state.monitor_pid)).unwrap();
     assert!(monitor_stat.contains("(rcompose-mon)"), "{monitor_stat}");
+    // Its memory: anonymous pages stay small (the rest is the shared, file-backed executable).
+    let status = fs::read_to_string(format!("/proc/{}/status", state.monitor_pid)).unwrap();
+    let rss_anon: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let memory: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("Rss"))
+        .collect();
+    eprintln!("monitor memory: {}", memory.join(", "));
+    assert!(rss_anon < 1024, "{status}");
     let session: Vec<&str> = monitor_stat
         .rsplit_once(')')
         .unwrap()
@@ -882,5 +895,44 @@ fn pause_freezes_and_resumes() {
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_ne!(fs::read_to_string(&upper).unwrap(), frozen);
+    fx.remove(&id);
+}
+
+#[test]
+fn init_reaps_and_forwards_the_stop_signal() {
+    if skip() {
+        return;
+    }
+    let tini = Path::new("/usr/bin/tini-static");
+    if !tini.exists() {
+        assert!(
+            std::env::var("RCOMPOSE_TEST_ROOT").as_deref() != Ok("1"),
+            "tini is not installed (RCOMPOSE_TEST_ROOT=1 is set)"
+        );
+        eprintln!("skipped: needs tini (tini-static)");
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        init: Some(tini.to_owned()),
+        ..fx.spec("echo pid=$$ one=$(cat /proc/1/comm); exec sleep 1000")
+    };
+    let id = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id).unwrap();
+    eventually(&fx.runtime, &id, "output", |_| {
+        fx.stdout(&id).contains("pid=")
+    });
+    let out = fx.stdout(&id);
+    assert_ne!(line(&out, "pid").split(' ').next().unwrap(), "1", "{out}");
+    assert!(out.contains("one=docker-init"), "{out}");
+    // sleep is not PID 1 here, and tini forwards SIGTERM to it: the stop does not wait for the grace.
+    let started = Instant::now();
+    let state = fx.runtime.stop(&id, Some(Duration::from_secs(10))).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(state.exit_code, Some(143), "{state:?}");
     fx.remove(&id);
 }

@@ -6,7 +6,8 @@
 //! container (what `bench/container.sh` times against crun and runc), replays its output and exits
 //! with its exit code.
 //! `rcompose-runtime up <root> <rootfs-dir> <command>...` creates and starts one, prints its id and
-//! exits, leaving the container to its monitor (the tests use it as a creator that goes away).
+//! exits, leaving the container to its monitor (the tests use it as a creator that goes away);
+//! `rcompose-runtime rm <root> <id>` removes one, killing it if it runs.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,6 +76,27 @@ fn main() -> ExitCode {
                 Err(error) => {
                     eprintln!("rcompose-runtime: {error}");
                     125
+                }
+            }
+        }
+        [command, root, id] if command == "rm" => {
+            let removed = std::env::current_exe()
+                .map_err(|source| Error::Helper {
+                    program: "/proc/self/exe".into(),
+                    source,
+                })
+                .and_then(|program| {
+                    let helper = Helper {
+                        program,
+                        args: Vec::new(),
+                    };
+                    Runtime::open(Path::new(root), helper)?.remove(id, true)
+                });
+            match removed {
+                Ok(()) => 0,
+                Err(error) => {
+                    eprintln!("rcompose-runtime: {error}");
+                    1
                 }
             }
         }

@@ -662,3 +662,61 @@ impl Process {
         Ok(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_join_keeps_symlinks_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("real/etc")).unwrap();
+        std::os::unix::fs::symlink("/real/etc", root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../host", root.join("real/escape")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("real/rootlink")).unwrap();
+        assert_eq!(
+            secure_join(root, "/etc/hosts").unwrap(),
+            root.join("real/etc/hosts")
+        );
+        assert_eq!(
+            secure_join(root, "/real/escape/x").unwrap(),
+            root.join("host/x")
+        );
+        assert_eq!(secure_join(root, "../../x").unwrap(), root.join("x"));
+        assert_eq!(
+            secure_join(root, "/real/rootlink/etc").unwrap(),
+            root.join("real/etc")
+        );
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert!(secure_join(root, "/loop/x").is_err());
+    }
+
+    #[test]
+    fn overlay_options_name_shared_layers_relative_to_their_parent() {
+        let layers: Vec<PathBuf> = (1..=120)
+            .map(|n| PathBuf::from(format!("/var/lib/rcompose/image/l/{n}")))
+            .collect();
+        // The chdir goes to a directory that does not exist here: check the error names it, then use
+        // a real one.
+        let error = overlay_options(&layers, Path::new("/u"), Path::new("/w")).unwrap_err();
+        assert!(
+            error.message.contains("/var/lib/rcompose/image/l"),
+            "{}",
+            error.message
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let layers: Vec<PathBuf> = (1..=120).map(|n| dir.path().join(n.to_string())).collect();
+        let cwd = std::env::current_dir().unwrap();
+        let options = overlay_options(&layers, Path::new("/u"), Path::new("/w")).unwrap();
+        std::env::set_current_dir(cwd).unwrap();
+        assert!(options.starts_with("lowerdir=120:119:"), "{options}");
+        assert!(
+            options.ends_with(":2:1,upperdir=/u,workdir=/w"),
+            "{options}"
+        );
+        let mixed = [dir.path().join("1"), PathBuf::from("/elsewhere/2")];
+        let options = overlay_options(&mixed, Path::new("/u"), Path::new("/w")).unwrap();
+        assert!(options.starts_with("lowerdir=/elsewhere/2:/"), "{options}");
+    }
+}
