@@ -17,41 +17,31 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options that every command accepts, with docker compose's names.
+/// Options that every command accepts, with docker compose's names; as with docker compose they come
+/// before the command (`rcompose -f a.yaml -p demo up`), which keeps `-f` free for `logs -f`.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalOptions {
     /// Compose configuration files (repeatable; `-` reads standard input)
-    #[arg(
-        short = 'f',
-        long = "file",
-        id = "file",
-        global = true,
-        value_name = "FILE"
-    )]
+    #[arg(short = 'f', long = "file", id = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first compose file)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub project_directory: Option<PathBuf>,
     /// Alternate environment files (repeatable; default: `.env` in the project directory)
-    #[arg(long = "env-file", id = "env-file", global = true, value_name = "FILE")]
+    #[arg(long = "env-file", id = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
     /// Profiles to enable (repeatable)
-    #[arg(
-        long = "profile",
-        id = "profile",
-        global = true,
-        value_name = "PROFILE"
-    )]
+    #[arg(long = "profile", id = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
     /// State directory for images, containers, networks and volumes
-    #[arg(long, global = true, env = "RCOMPOSE_ROOT", value_name = "DIR")]
+    #[arg(long, env = "RCOMPOSE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Control when to print ANSI control characters
-    #[arg(long, global = true, value_enum, default_value_t = AnsiMode::Auto, env = "COMPOSE_ANSI")]
+    #[arg(long, value_enum, default_value_t = AnsiMode::Auto, env = "COMPOSE_ANSI")]
     pub ansi: AnsiMode,
 }
 
@@ -68,8 +58,37 @@ pub enum AnsiMode {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(commands::config::ConfigArgs),
+    /// Create and start containers
+    Up(commands::up::UpArgs),
+    /// Stop and remove containers (and volumes with -v)
+    Down(commands::down::DownArgs),
+    /// List containers
+    Ps(commands::ps::PsArgs),
+    /// View output from containers
+    Logs(commands::logs::LogsArgs),
+    /// Start services
+    Start(commands::control::StartArgs),
+    /// Stop services
+    Stop(commands::control::StopArgs),
+    /// Restart service containers
+    Restart(commands::control::RestartArgs),
+    /// Force stop service containers
+    Kill(commands::control::KillArgs),
+    /// Removes stopped service containers
+    Rm(commands::control::RmArgs),
     /// Show the rcompose version information
     Version(commands::version::VersionArgs),
     /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history)
     Image(commands::image::ImageArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's flags are consistent (no clashing short options, ...).
+    #[test]
+    fn command_line_definition_is_valid() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod graph;
 pub mod hash;
 pub mod labels;

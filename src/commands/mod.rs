@@ -2,7 +2,13 @@
 //! the work and hands the result to `output`.
 
 pub mod config;
+pub mod control;
+pub mod down;
 pub mod image;
+pub mod logs;
+pub mod ps;
+pub mod scope;
+pub mod up;
 pub mod version;
 
 use std::process::ExitCode;
@@ -18,6 +24,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::output::configure(global.ansi);
     match cli.command {
         Command::Config(args) => config::run(&global, args),
+        Command::Up(args) => up::run(&global, args),
+        Command::Down(args) => down::run(&global, args),
+        Command::Ps(args) => ps::run(&global, args),
+        Command::Logs(args) => logs::run(&global, args),
+        Command::Start(args) => control::start(&global, args),
+        Command::Stop(args) => control::stop(&global, args),
+        Command::Restart(args) => control::restart(&global, args),
+        Command::Kill(args) => control::kill(&global, args),
+        Command::Rm(args) => control::rm(&global, args),
         Command::Version(args) => version::run(args),
         Command::Image(args) => image::run(&global, args),
     }

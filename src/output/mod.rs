@@ -22,8 +22,13 @@ pub fn configure(ansi: AnsiMode) {
     COLOR.store(color, Ordering::Relaxed);
 }
 
+/// Whether colours are on (`--ansi`).
+pub fn colors_enabled() -> bool {
+    COLOR.load(Ordering::Relaxed)
+}
+
 /// Wraps `text` in an SGR sequence when colours are on.
-fn paint(text: &str, sgr: &str) -> String {
+pub(crate) fn paint(text: &str, sgr: &str) -> String {
     if COLOR.load(Ordering::Relaxed) {
         format!("\x1b[{sgr}m{text}\x1b[0m")
     } else {
@@ -90,5 +95,7 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+pub mod logs;
+pub mod progress;
 pub mod table;
 pub mod yaml;

@@ -5,7 +5,10 @@
 //! makes no decisions of its own. The plan's `Display` is both `up --dry-run`'s output and the text the
 //! planner's tests compare.
 
+pub mod apply;
+pub mod container;
 pub mod diff;
+pub mod observe;
 pub mod plan;
 pub mod snapshot;
 

@@ -52,6 +52,9 @@ pub struct PlanOptions {
     pub scale: BTreeMap<String, u32>,
     /// `false` for `create`/`up --no-start`: containers are created, not started.
     pub start: bool,
+    /// Whether networks are managed (until the runtime has networks, each container gets its own
+    /// network namespace and no network actions are planned).
+    pub networks: bool,
 }
 
 /// What an action acts on.
@@ -82,6 +85,7 @@ pub enum ActionKind {
     StopContainer,
     RemoveContainer,
     RestartContainer,
+    RemoveVolume,
 }
 
 /// An action, its reason and the actions that must finish before it.
@@ -125,7 +129,7 @@ impl fmt::Display for ActionKind {
             }
             ActionKind::Wait(Condition::ServiceStarted) => write!(f, "wait started"),
             ActionKind::StopContainer => write!(f, "stop"),
-            ActionKind::RemoveContainer => write!(f, "remove"),
+            ActionKind::RemoveContainer | ActionKind::RemoveVolume => write!(f, "remove"),
             ActionKind::RestartContainer => write!(f, "restart"),
         }
     }
@@ -254,7 +258,7 @@ pub fn plan(
         .filter_map(|s| project.services.get(s))
         .flat_map(|s| s.networks.keys())
         .collect();
-    for key in used_networks {
+    for key in used_networks.into_iter().filter(|_| options.networks) {
         let Some(network) = project.networks.get(key) else {
             continue;
         };
@@ -690,4 +694,126 @@ fn divergence(
         return Some(format!("network {network} changed"));
     }
     None
+}
+
+/// What `down` removes beyond the project's containers.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// `-v`: the project's named volumes (not external ones) and its containers' anonymous volumes.
+    pub volumes: bool,
+    /// `--remove-orphans`: containers of services no longer in the project.
+    pub remove_orphans: bool,
+}
+
+/// Plans `down`: containers stopped in reverse dependency order (a service after every service that
+/// depends on it), then removed, then volumes when asked.
+pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) -> Plan {
+    let graph = ServiceGraph::new(project);
+    let mut plan = Plan::default();
+    let mut stops: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut removes = Vec::new();
+    let mut containers: Vec<&ObservedContainer> =
+        snapshot.containers.iter().filter(|c| !c.oneoff).collect();
+    containers.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+    let mut order = graph.stop_order();
+    let orphans: Vec<String> = containers
+        .iter()
+        .filter(|c| !project.services.contains_key(&c.service))
+        .map(|c| c.service.clone())
+        .collect();
+    if options.remove_orphans {
+        order.splice(0..0, orphans.iter().cloned());
+    } else if !orphans.is_empty() {
+        let names: Vec<&str> = containers
+            .iter()
+            .filter(|c| !project.services.contains_key(&c.service))
+            .map(|c| c.name.as_str())
+            .collect();
+        plan.warnings.push(format!(
+            "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+            names.join(", ")
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for service in order {
+        if !seen.insert(service.clone()) {
+            continue;
+        }
+        // A service stops after the services that depend on it.
+        let after: Vec<usize> = graph
+            .dependents(&service)
+            .iter()
+            .filter_map(|d| stops.get(d))
+            .flatten()
+            .copied()
+            .collect();
+        let reason = if project.services.contains_key(&service) {
+            "down"
+        } else {
+            "orphan: its service is no longer in the project"
+        };
+        for container in containers.iter().filter(|c| c.service == service) {
+            let target = container_target(container);
+            let mut ids = Vec::new();
+            if is_active(&container.state) {
+                ids.push(plan.push(
+                    ActionKind::StopContainer,
+                    target.clone(),
+                    reason,
+                    after.clone(),
+                ));
+            }
+            removes.push((target, ids.clone(), reason));
+            stops.entry(service.clone()).or_default().extend(ids);
+        }
+    }
+    let mut removed = Vec::new();
+    for (target, after, reason) in removes {
+        removed.push(plan.push(ActionKind::RemoveContainer, target, reason, after));
+    }
+    if options.volumes {
+        for (key, volume) in &project.volumes {
+            let name = volume
+                .name
+                .clone()
+                .unwrap_or_else(|| names::resource_name(&project.name, key));
+            if volume.external || !snapshot.volumes.contains_key(&name) {
+                continue;
+            }
+            plan.push(
+                ActionKind::RemoveVolume,
+                Target::Volume {
+                    key: key.clone(),
+                    name,
+                },
+                "down -v",
+                removed.clone(),
+            );
+        }
+        let declared: BTreeSet<String> = project
+            .volumes
+            .iter()
+            .map(|(k, v)| {
+                v.name
+                    .clone()
+                    .unwrap_or_else(|| names::resource_name(&project.name, k))
+            })
+            .collect();
+        for (name, _) in snapshot
+            .volumes
+            .iter()
+            .filter(|(name, v)| !declared.contains(*name) && v.config_hash.is_none())
+        {
+            plan.push(
+                ActionKind::RemoveVolume,
+                Target::Volume {
+                    key: String::new(),
+                    name: name.clone(),
+                },
+                "anonymous volume of the project",
+                removed.clone(),
+            );
+        }
+    }
+    plan
 }

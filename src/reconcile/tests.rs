@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::plan::{PlanOptions, Recreate, plan};
+use super::plan::{DownOptions, PlanOptions, Recreate, plan, plan_down};
 use super::snapshot::{ObservedContainer, ObservedResource, Snapshot, State};
 use crate::hash;
 use crate::project::model::Project;
@@ -58,6 +58,7 @@ fn resources(names: &[&str]) -> BTreeMap<String, ObservedResource> {
 fn up() -> PlanOptions {
     PlanOptions {
         start: true,
+        networks: true,
         ..PlanOptions::default()
     }
 }
@@ -327,5 +328,56 @@ fn a_missing_external_network_is_an_error() {
     assert_eq!(
         error.to_string(),
         "network shared declared as external, but could not be found (looked for \"shared\")"
+    );
+}
+
+#[test]
+fn down_stops_dependents_first_then_removes_then_volumes() {
+    let project = project(APP);
+    let mut worker = running(&project, "worker", 1);
+    worker.state = State::Exited(0);
+    let snapshot = Snapshot {
+        containers: vec![
+            running(&project, "db", 1),
+            running(&project, "web", 1),
+            worker,
+        ],
+        networks: resources(&["demo_default"]),
+        volumes: BTreeMap::from([
+            (
+                "demo_data".to_string(),
+                ObservedResource {
+                    name: "demo_data".to_string(),
+                    config_hash: Some("h".to_string()),
+                },
+            ),
+            (
+                "demo-web-1_0123".to_string(),
+                ObservedResource {
+                    name: "demo-web-1_0123".to_string(),
+                    config_hash: None,
+                },
+            ),
+        ]),
+        images: BTreeMap::new(),
+    };
+    let plan = plan_down(
+        &project,
+        &snapshot,
+        &DownOptions {
+            volumes: true,
+            remove_orphans: false,
+        },
+    );
+    assert_eq!(
+        plan.to_string(),
+        "#1 stop container demo-web-1: down
+#2 stop container demo-db-1: down (after #1)
+#3 remove container demo-worker-1: down
+#4 remove container demo-web-1: down (after #1)
+#5 remove container demo-db-1: down (after #2)
+#6 remove volume demo_data: down -v (after #3, #4, #5)
+#7 remove volume demo-web-1_0123: anonymous volume of the project (after #3, #4, #5)
+"
     );
 }

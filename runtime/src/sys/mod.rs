@@ -2,6 +2,7 @@
 //! does not offer (device nodes, extended attributes on symlinks, the effective uid).
 
 pub mod capability;
+pub mod interrupt;
 pub mod mount;
 pub mod process;
 pub mod seccomp;

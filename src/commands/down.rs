@@ -1,0 +1,90 @@
+//! `rcompose down`: stop and remove the project's containers in reverse dependency order, and its
+//! volumes with `-v`. Teardown keeps going after a failure and reports every failure at the end.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::scope::Scope;
+use crate::cli::GlobalOptions;
+use crate::output::{self, progress::Progress};
+use crate::reconcile::apply::{self, ApplyOptions};
+use crate::reconcile::observe::observe;
+use crate::reconcile::plan::{self, DownOptions, Plan};
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Remove named volumes declared in the "volumes" section of the Compose file and anonymous
+    /// volumes attached to containers
+    #[arg(short, long)]
+    volumes: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Seconds to wait for containers to stop before killing them
+    #[arg(short, long)]
+    timeout: Option<u64>,
+    /// Print the plan without doing it
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
+    let scope = Scope::open(global, &[])?;
+    let snapshot = observe(&scope.engine, &scope.loaded.project)?;
+    let plan = plan::plan_down(
+        &scope.loaded.project,
+        &snapshot,
+        &DownOptions {
+            volumes: args.volumes,
+            remove_orphans: args.remove_orphans,
+        },
+    );
+    if args.dry_run {
+        output::stdout(&if plan.is_empty() {
+            "nothing to do\n".to_string()
+        } else {
+            plan.to_string()
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    output::warnings(&plan.warnings);
+    let names: Vec<String> = plan.actions.iter().map(|a| a.target.to_string()).collect();
+    let mut progress = Progress::new(
+        names
+            .iter()
+            .map(|n| n.split_once(' ').map_or(n.as_str(), |(_, name)| name)),
+        false,
+    );
+    let options = ApplyOptions {
+        timeout: args.timeout,
+    };
+    // Each action on its own, so that one failure does not leave the rest behind.
+    let mut failures = Vec::new();
+    for action in &plan.actions {
+        let single = Plan {
+            actions: vec![plan::Action {
+                after: Vec::new(),
+                ..action.clone()
+            }],
+            warnings: Vec::new(),
+        };
+        if let Err(error) = apply::apply(
+            &scope.engine,
+            &scope.loaded,
+            &single,
+            &options,
+            &mut progress,
+        ) {
+            failures.push(format!("{error:#}"));
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "down finished with {} failure(s):\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

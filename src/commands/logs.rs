@@ -1,0 +1,234 @@
+//! `rcompose logs`: the containers' output, interleaved by time with `web-1  | ` prefixes; `-f`
+//! follows new output (also used by an attached `up`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use runtime::container::LogEntry;
+
+use super::scope::Scope;
+use crate::cli::GlobalOptions;
+use crate::output::logs::LogPrinter;
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Services to show (default: all)
+    services: Vec<String>,
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs for each container
+    #[arg(short = 'n', long)]
+    tail: Option<String>,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    no_color: bool,
+    /// Don't print a prefix in logs
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Show logs since a timestamp (RFC 3339, e.g. 2026-11-29T05:00:00Z)
+    #[arg(long)]
+    since: Option<String>,
+}
+
+/// How followed logs are shown.
+pub struct Follow {
+    pub timestamps: bool,
+    pub prefix: bool,
+    pub color: bool,
+    /// Lines per container to show first (`None`: all).
+    pub tail: Option<usize>,
+}
+
+pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let scope = Scope::open(global, &args.services)?;
+    scope.check_services(&args.services)?;
+    let tail = match args.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}: a number or \"all\""))?,
+        ),
+    };
+    let follow = Follow {
+        timestamps: args.timestamps,
+        prefix: !args.no_log_prefix,
+        color: !args.no_color,
+        tail,
+    };
+    let mut streams = Streams::open(&scope, &args.services, &follow)?;
+    streams.print_existing(args.since.as_deref());
+    if args.follow {
+        runtime::sys::interrupt::catch();
+        while !runtime::sys::interrupt::interrupted() {
+            streams.print_new();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Follows the logs of the containers of `services` (all when empty) until every container has stopped
+/// or Ctrl-C; returns whether Ctrl-C ended it.
+pub fn follow_until_exit(
+    scope: &Scope,
+    services: &[String],
+    follow: &Follow,
+) -> anyhow::Result<bool> {
+    runtime::sys::interrupt::catch();
+    let mut streams = Streams::open(scope, services, follow)?;
+    let names: Vec<&str> = streams.containers.iter().map(|c| c.name.as_str()).collect();
+    eprintln!("Attaching to {}", names.join(", "));
+    streams.print_existing(None);
+    let mut reported: BTreeMap<String, bool> = BTreeMap::new();
+    loop {
+        if runtime::sys::interrupt::interrupted() {
+            return Ok(true);
+        }
+        streams.print_new();
+        let mut running = 0;
+        let mut exited = Vec::new();
+        for container in &streams.containers {
+            let state = scope.engine.containers.state(&container.id)?;
+            if state.status.is_active() {
+                running += 1;
+            } else if !reported.contains_key(&container.id) {
+                exited.push((
+                    container.id.clone(),
+                    container.name.clone(),
+                    state.exit_code.unwrap_or(0),
+                ));
+            }
+        }
+        if !exited.is_empty() {
+            streams.print_new();
+        }
+        for (id, name, code) in exited {
+            eprintln!("{name} exited with code {code}");
+            reported.insert(id, true);
+        }
+        if running == 0 {
+            streams.print_new();
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Stream {
+    id: String,
+    name: String,
+    service: String,
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+/// The log files of a set of containers, read incrementally.
+struct Streams {
+    containers: Vec<Stream>,
+    printer: LogPrinter,
+    tail: Option<usize>,
+}
+
+impl Streams {
+    fn open(scope: &Scope, services: &[String], follow: &Follow) -> anyhow::Result<Streams> {
+        let containers: Vec<Stream> = scope
+            .containers(services, false)?
+            .into_iter()
+            .map(|(observed, _)| Stream {
+                path: scope.engine.containers.log_path(&observed.id),
+                // docker compose prefixes lines with `web-1`, the name without the project.
+                name: observed
+                    .name
+                    .strip_prefix(&format!("{}-", scope.loaded.project.name))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| observed.name.clone()),
+                id: observed.id,
+                service: observed.service,
+                offset: 0,
+                partial: String::new(),
+            })
+            .collect();
+        let printer = LogPrinter::new(
+            containers.iter().map(|c| c.name.as_str()),
+            follow.prefix,
+            follow.color,
+            follow.timestamps,
+        );
+        Ok(Streams {
+            containers,
+            printer,
+            tail: follow.tail,
+        })
+    }
+
+    /// Prints what the logs hold now, interleaved by time, `tail` lines per container at most.
+    fn print_existing(&mut self, since: Option<&str>) {
+        let mut all: Vec<(String, usize, LogEntry)> = Vec::new();
+        for (index, stream) in self.containers.iter_mut().enumerate() {
+            let mut entries = read_new(stream);
+            if let Some(since) = since {
+                entries.retain(|e| e.time.as_str() >= since);
+            }
+            if let Some(tail) = self.tail {
+                let skip = entries.len().saturating_sub(tail);
+                entries.drain(..skip);
+            }
+            all.extend(entries.into_iter().map(|e| (e.time.clone(), index, e)));
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, index, entry) in all {
+            let stream = &self.containers[index];
+            self.printer
+                .line(&stream.name, &stream.service, &entry.time, &entry.log);
+        }
+    }
+
+    fn print_new(&mut self) {
+        for stream in &mut self.containers {
+            for entry in read_new(stream) {
+                self.printer
+                    .line(&stream.name, &stream.service, &entry.time, &entry.log);
+            }
+        }
+    }
+}
+
+/// The complete entries appended to a container's log since the last read.
+fn read_new(stream: &mut Stream) -> Vec<LogEntry> {
+    let Ok(mut file) = File::open(&stream.path) else {
+        return Vec::new();
+    };
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if length < stream.offset {
+        // The log was replaced (container recreated): start over.
+        stream.offset = 0;
+        stream.partial.clear();
+    }
+    if file.seek(SeekFrom::Start(stream.offset)).is_err() {
+        return Vec::new();
+    }
+    let mut text = String::new();
+    let Ok(read) = file.read_to_string(&mut text) else {
+        return Vec::new();
+    };
+    stream.offset += read as u64;
+    stream.partial.push_str(&text);
+    let mut entries = Vec::new();
+    while let Some(end) = stream.partial.find('\n') {
+        let line: String = stream.partial.drain(..=end).collect();
+        if let Ok(entry) = serde_json::from_str::<LogEntry>(line.trim_end()) {
+            entries.push(entry);
+        }
+    }
+    entries
+}

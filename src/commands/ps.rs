@@ -1,0 +1,219 @@
+//! `rcompose ps`: the project's containers as a table (docker compose's columns) or JSON.
+
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use runtime::container::{Info, Status};
+use serde_json::json;
+
+use super::scope::Scope;
+use crate::cli::GlobalOptions;
+use crate::output;
+use crate::reconcile::snapshot::ObservedContainer;
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Services to show (default: all)
+    services: Vec<String>,
+    /// Show all stopped containers too
+    #[arg(short, long)]
+    all: bool,
+    /// Only display ids
+    #[arg(short, long)]
+    quiet: bool,
+    /// Display services
+    #[arg(long = "services")]
+    services_only: bool,
+    /// Filter by status (created, running, paused, restarting, exited, dead)
+    #[arg(long)]
+    status: Vec<String>,
+    /// Format the output
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
+    let scope = Scope::open(global, &[])?;
+    scope.check_services(&args.services)?;
+    let containers: Vec<(ObservedContainer, Info)> = scope
+        .containers(&args.services, true)?
+        .into_iter()
+        .filter(|(_, info)| args.all || !args.status.is_empty() || info.state.status.is_active())
+        .filter(|(_, info)| {
+            args.status.is_empty() || args.status.iter().any(|s| s == info.state.status.as_str())
+        })
+        .collect();
+    if args.quiet {
+        output::stdout(
+            &containers
+                .iter()
+                .map(|(c, _)| format!("{}\n", c.id))
+                .collect::<String>(),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.services_only {
+        let mut services: Vec<&str> = containers.iter().map(|(c, _)| c.service.as_str()).collect();
+        services.dedup();
+        output::stdout(
+            &services
+                .iter()
+                .map(|s| format!("{s}\n"))
+                .collect::<String>(),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = runtime::time::now_unix();
+    match args.format {
+        Format::Json => {
+            let mut text = String::new();
+            for (observed, info) in &containers {
+                let record = &info.record;
+                let value = json!({
+                    "ID": observed.id,
+                    "Name": observed.name,
+                    "Names": observed.name,
+                    "Image": image_name(info),
+                    "Command": command(info),
+                    "Project": scope.loaded.project.name,
+                    "Service": observed.service,
+                    "Created": runtime::time::parse_rfc3339(&record.created).unwrap_or(0),
+                    "State": info.state.status.as_str(),
+                    "Status": status_text(info, now),
+                    "Health": "",
+                    "ExitCode": info.state.exit_code.unwrap_or(0),
+                    "Publishers": [],
+                    "Labels": labels_text(info),
+                    "LocalVolumes": "0",
+                    "Mounts": mounts(info),
+                    "Networks": "",
+                    "RunningFor": running_for(info, now),
+                    "Size": "0B",
+                });
+                text.push_str(&value.to_string());
+                text.push('\n');
+            }
+            output::stdout(&text)?;
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = containers
+                .iter()
+                .map(|(observed, info)| {
+                    vec![
+                        observed.name.clone(),
+                        image_name(info),
+                        format!("\"{}\"", truncate(&command(info), 20)),
+                        observed.service.clone(),
+                        running_for(info, now),
+                        status_text(info, now),
+                        String::new(),
+                    ]
+                })
+                .collect();
+            output::stdout(&output::table::render(
+                &[
+                    "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+                ],
+                &rows,
+            ))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn image_name(info: &Info) -> String {
+    info.record
+        .spec
+        .labels
+        .get("com.docker.compose.image")
+        .map(|id| id.trim_start_matches("sha256:").chars().take(12).collect())
+        .unwrap_or_default()
+}
+
+fn command(info: &Info) -> String {
+    info.record.spec.args.join(" ")
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(width - 1).collect::<String>())
+    }
+}
+
+fn labels_text(info: &Info) -> String {
+    info.record
+        .spec
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn mounts(info: &Info) -> String {
+    info.record
+        .spec
+        .mounts
+        .iter()
+        .map(|m| m.target.clone())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// "5 seconds ago", "3 minutes ago", as docker prints ages.
+fn ago(seconds: i64) -> String {
+    human(seconds) + " ago"
+}
+
+fn human(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    match seconds {
+        0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".to_string(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".to_string(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+fn running_for(info: &Info, now: i64) -> String {
+    runtime::time::parse_rfc3339(&info.record.created)
+        .map(|t| ago(now - t))
+        .unwrap_or_default()
+}
+
+fn status_text(info: &Info, now: i64) -> String {
+    let state = &info.state;
+    let since = |time: &str| {
+        runtime::time::parse_rfc3339(time)
+            .map(|t| now - t)
+            .unwrap_or(0)
+    };
+    match state.status {
+        Status::Running => format!("Up {}", human(since(&state.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human(since(&state.started_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {}",
+            state.exit_code.unwrap_or(0),
+            ago(since(&state.finished_at))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {}",
+            state.exit_code.unwrap_or(0),
+            ago(since(&state.finished_at))
+        ),
+        Status::Created => "Created".to_string(),
+        Status::Dead => "Dead".to_string(),
+    }
+}

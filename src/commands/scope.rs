@@ -1,0 +1,64 @@
+//! What most lifecycle commands start from: the loaded project, the engine, and the project's
+//! containers as the runtime has them.
+
+use anyhow::Context;
+use runtime::container::Info;
+
+use crate::cli::GlobalOptions;
+use crate::engine::Engine;
+use crate::output;
+use crate::project::{self, Loaded};
+use crate::reconcile::observe;
+use crate::reconcile::snapshot::ObservedContainer;
+
+/// A loaded project and the engine to act on it.
+pub struct Scope {
+    pub loaded: Loaded,
+    pub engine: Engine,
+}
+
+impl Scope {
+    /// Loads the project (services named on the command line enable their profiles) and opens the
+    /// engine. Loader warnings are printed here.
+    pub fn open(global: &GlobalOptions, services: &[String]) -> anyhow::Result<Scope> {
+        let options = super::load_options(global, services, true)?;
+        let loaded = project::load(options)?;
+        output::warnings(&loaded.warnings);
+        let engine = Engine::open(global)?;
+        Ok(Scope { loaded, engine })
+    }
+
+    /// The project's containers (one-offs included when `oneoff`), in service then number order,
+    /// limited to `services` when some are named.
+    pub fn containers(
+        &self,
+        services: &[String],
+        oneoff: bool,
+    ) -> anyhow::Result<Vec<(ObservedContainer, Info)>> {
+        let infos = self
+            .engine
+            .containers
+            .list()
+            .context("cannot list containers")?;
+        let mut found: Vec<(ObservedContainer, Info)> = infos
+            .into_iter()
+            .filter_map(|info| {
+                observe::decode(&info, &self.loaded.project.name).map(|observed| (observed, info))
+            })
+            .filter(|(observed, _)| oneoff || !observed.oneoff)
+            .filter(|(observed, _)| services.is_empty() || services.contains(&observed.service))
+            .collect();
+        found.sort_by(|a, b| (&a.0.service, a.0.number).cmp(&(&b.0.service, b.0.number)));
+        Ok(found)
+    }
+
+    /// Fails with docker compose's message for a service name the project does not have.
+    pub fn check_services(&self, services: &[String]) -> anyhow::Result<()> {
+        for name in services {
+            if !self.loaded.project.services.contains_key(name) {
+                anyhow::bail!("no such service: {name}");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,380 @@
+//! The executor: carries out a [`Plan`] through the runtime, action by action in an order that respects
+//! every action's `after` list, reporting progress. It makes no decisions: what to do and why was
+//! settled by the planner; this module only knows how.
+//!
+//! Health gating (`depends_on: {condition: service_healthy}`) probes the dependency with its
+//! healthcheck, run inside the container, and reads only results from after the container's latest
+//! start; a failure names the service, the probe and its last output.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use runtime::container::{ContainerSpec, ExecSpec};
+
+use super::container::{Instance, spec};
+use super::plan::{ActionKind, Plan, Target};
+use crate::engine::Engine;
+use crate::labels;
+use crate::output::progress::Progress;
+use crate::project::Loaded;
+use crate::project::model::{Condition, Service};
+
+/// Settings of the run that are not in the plan.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// `-t/--timeout`: seconds to wait for a stop before killing (default: the service's
+    /// `stop_grace_period`, else 10).
+    pub timeout: Option<u64>,
+}
+
+/// Carries out `plan`.
+pub fn apply(
+    engine: &Engine,
+    loaded: &Loaded,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let project = &loaded.project;
+    // Container ids created by this run, by container name.
+    let mut created: BTreeMap<String, String> = BTreeMap::new();
+    for action in &plan.actions {
+        let started = Instant::now();
+        match (&action.kind, &action.target) {
+            (ActionKind::CreateNetwork, Target::Network { name, .. }) => {
+                bail!("network {name} cannot be created: networks are not implemented yet")
+            }
+            (ActionKind::CreateVolume, Target::Volume { key, name }) => {
+                progress.start("Volume", name, "Creating");
+                let volume = &project.volumes[key];
+                let mut volume_labels = volume.labels.clone();
+                volume_labels.insert(labels::PROJECT.to_string(), project.name.clone());
+                volume_labels.insert(labels::VOLUME.to_string(), key.clone());
+                volume_labels.insert(
+                    labels::RESOURCE_HASH.to_string(),
+                    crate::hash::digest(&serde_json::to_value(volume)?),
+                );
+                engine
+                    .volumes
+                    .create(name, volume_labels)
+                    .with_context(|| format!("cannot create volume {name}"))?;
+                progress.done("Volume", name, "Created", started.elapsed());
+            }
+            (
+                ActionKind::CreateContainer,
+                Target::Container {
+                    service,
+                    number,
+                    name,
+                    ..
+                },
+            ) => {
+                progress.start("Container", name, "Creating");
+                let definition = &project.services[service];
+                let container_spec =
+                    container_spec(engine, loaded, service, definition, *number, name)?;
+                let id = engine
+                    .containers
+                    .create(container_spec)
+                    .with_context(|| format!("cannot create container {name}"))?;
+                created.insert(name.clone(), id);
+                progress.done("Container", name, "Created", started.elapsed());
+            }
+            (ActionKind::StartContainer, target @ Target::Container { name, .. }) => {
+                let id = container_id(engine, &created, target)?;
+                progress.start("Container", name, "Starting");
+                engine
+                    .containers
+                    .start(&id)
+                    .with_context(|| format!("cannot start container {name}"))?;
+                progress.done("Container", name, "Started", started.elapsed());
+            }
+            (ActionKind::Wait(condition), target @ Target::Container { service, name, .. }) => {
+                let id = container_id(engine, &created, target)?;
+                let definition = &project.services[service];
+                match condition {
+                    Condition::ServiceStarted => {}
+                    Condition::ServiceHealthy => {
+                        progress.start("Container", name, "Waiting");
+                        wait_healthy(engine, &id, service, definition)?;
+                        progress.done("Container", name, "Healthy", started.elapsed());
+                    }
+                    Condition::ServiceCompletedSuccessfully => {
+                        progress.start("Container", name, "Waiting");
+                        let state = engine
+                            .containers
+                            .wait(&id, None)
+                            .with_context(|| format!("cannot wait for container {name}"))?;
+                        let code = state.exit_code.unwrap_or(0);
+                        if code != 0 {
+                            bail!(
+                                "service {service:?} didn't complete successfully: exit {code} ({}) ",
+                                action.reason
+                            );
+                        }
+                        progress.done("Container", name, "Exited", started.elapsed());
+                    }
+                }
+            }
+            (ActionKind::StopContainer, target @ Target::Container { service, name, .. }) => {
+                let id = container_id(engine, &created, target)?;
+                progress.start("Container", name, "Stopping");
+                let timeout = stop_timeout(options, project.services.get(service));
+                engine
+                    .containers
+                    .stop(&id, Some(timeout))
+                    .with_context(|| format!("cannot stop container {name}"))?;
+                progress.done("Container", name, "Stopped", started.elapsed());
+            }
+            (ActionKind::RemoveContainer, target @ Target::Container { name, .. }) => {
+                let id = container_id(engine, &created, target)?;
+                progress.start("Container", name, "Removing");
+                engine
+                    .containers
+                    .remove(&id, true)
+                    .with_context(|| format!("cannot remove container {name}"))?;
+                progress.done("Container", name, "Removed", started.elapsed());
+            }
+            (ActionKind::RestartContainer, target @ Target::Container { service, name, .. }) => {
+                let id = container_id(engine, &created, target)?;
+                progress.start("Container", name, "Restarting");
+                let timeout = stop_timeout(options, project.services.get(service));
+                engine
+                    .containers
+                    .stop(&id, Some(timeout))
+                    .with_context(|| format!("cannot stop container {name}"))?;
+                engine
+                    .containers
+                    .start(&id)
+                    .with_context(|| format!("cannot start container {name}"))?;
+                progress.done("Container", name, "Restarted", started.elapsed());
+            }
+            (ActionKind::RemoveVolume, Target::Volume { name, .. }) => {
+                progress.start("Volume", name, "Removing");
+                engine
+                    .volumes
+                    .remove(name)
+                    .with_context(|| format!("cannot remove volume {name}"))?;
+                progress.done("Volume", name, "Removed", started.elapsed());
+            }
+            (kind, target) => bail!("internal error: action {kind} cannot apply to {target}"),
+        }
+    }
+    Ok(())
+}
+
+/// How long a stop waits before killing.
+pub fn stop_timeout(options: &ApplyOptions, service: Option<&Service>) -> Duration {
+    let grace = service
+        .and_then(|s| s.stop_grace_period)
+        .and_then(|d| d.to_std());
+    options
+        .timeout
+        .map(Duration::from_secs)
+        .or(grace)
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// The id of a container the plan names: made by this run, known to the snapshot, or found by name.
+fn container_id(
+    engine: &Engine,
+    created: &BTreeMap<String, String>,
+    target: &Target,
+) -> anyhow::Result<String> {
+    let Target::Container { name, id, .. } = target else {
+        bail!("internal error: {target} is not a container")
+    };
+    if let Some(id) = created.get(name).or(id.as_ref()) {
+        return Ok(id.clone());
+    }
+    engine
+        .containers
+        .find(name)
+        .with_context(|| format!("no container {name}"))
+}
+
+/// Checks, before anything is changed, that every service the plan creates has its image.
+pub fn check_images(engine: &Engine, loaded: &Loaded, plan: &Plan) -> anyhow::Result<()> {
+    for action in &plan.actions {
+        if let (ActionKind::CreateContainer, Target::Container { service, .. }) =
+            (&action.kind, &action.target)
+        {
+            image_of(engine, service, &loaded.project.services[service])?;
+        }
+    }
+    Ok(())
+}
+
+fn image_of(
+    engine: &Engine,
+    service_name: &str,
+    service: &Service,
+) -> anyhow::Result<runtime::image::Image> {
+    let Some(reference) = &service.image else {
+        bail!(
+            "service {service_name:?} has no `image`: building images is not supported yet; build it elsewhere and load it with `rcompose image load`"
+        );
+    };
+    engine.images.image(reference).map_err(|error| {
+        anyhow::anyhow!(
+            "service {service_name:?}: image {reference} is not in the local store ({error}); import or load it first (`rcompose image import`, `rcompose image load`): pulling from registries is not supported yet"
+        )
+    })
+}
+
+fn container_spec(
+    engine: &Engine,
+    loaded: &Loaded,
+    service_name: &str,
+    service: &Service,
+    number: u32,
+    name: &str,
+) -> anyhow::Result<ContainerSpec> {
+    let image = image_of(engine, service_name, service)?;
+    let image_spec = ContainerSpec::from_image(&image).with_context(|| {
+        format!(
+            "image {} has layers that are not unpacked; load it again",
+            image.id
+        )
+    })?;
+    let config = image.config.config().clone().unwrap_or_default();
+    let instance = Instance {
+        project: &loaded.project,
+        service_name,
+        service,
+        number,
+        name: name.to_string(),
+        image_spec,
+        image_entrypoint: config.entrypoint().clone(),
+        image_cmd: config.cmd().clone(),
+        image_id: image.id.to_string(),
+        working_dir: loaded.working_dir.display().to_string(),
+        config_files: loaded
+            .config_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+    };
+    let project_name = loaded.project.name.clone();
+    let volume_path = |volume: &str| -> anyhow::Result<std::path::PathBuf> {
+        let volume_labels = BTreeMap::from([(labels::PROJECT.to_string(), project_name.clone())]);
+        let created = engine
+            .volumes
+            .create(volume, volume_labels)
+            .with_context(|| format!("cannot create volume {volume}"))?;
+        Ok(created.mountpoint)
+    };
+    spec(&instance, &volume_path)
+}
+
+/// Probes a container with its service's healthcheck until it passes, or fails as docker would
+/// declare it unhealthy (`retries` failures after `start_period`).
+fn wait_healthy(
+    engine: &Engine,
+    id: &str,
+    service_name: &str,
+    service: &Service,
+) -> anyhow::Result<()> {
+    let Some(check) = service
+        .healthcheck
+        .as_ref()
+        .filter(|c| !c.disable && c.test.first().map(String::as_str) != Some("NONE"))
+    else {
+        bail!(
+            "service {service_name:?} has no healthcheck, but a dependent waits for it to be healthy; add a `healthcheck:` or use `condition: service_started`"
+        );
+    };
+    let args: Vec<String> = match check.test.split_first() {
+        Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
+        Some((kind, rest)) if kind == "CMD-SHELL" => {
+            vec!["/bin/sh".to_string(), "-c".to_string(), rest.join(" ")]
+        }
+        _ => bail!(
+            "service {service_name:?}: healthcheck test must start with CMD, CMD-SHELL or NONE"
+        ),
+    };
+    let seconds = |d: Option<crate::project::units::Duration>, default: u64| {
+        d.and_then(|d| d.to_std())
+            .unwrap_or(Duration::from_secs(default))
+    };
+    let interval = seconds(check.interval, 30);
+    let timeout = seconds(check.timeout, 30);
+    let start_period = seconds(check.start_period, 0);
+    let start_interval = seconds(check.start_interval, 5);
+    let retries = check.retries.unwrap_or(3).max(1);
+    let began = Instant::now();
+    let mut failures = 0;
+    loop {
+        let state = engine.containers.state(id)?;
+        if !state.status.is_active() {
+            bail!(
+                "service {service_name:?} exited (code {}) before it became healthy",
+                state.exit_code.unwrap_or(0)
+            );
+        }
+        let (passed, output) = probe(engine, id, &args, timeout)?;
+        if passed {
+            return Ok(());
+        }
+        let in_start_period = began.elapsed() < start_period;
+        if !in_start_period {
+            failures += 1;
+        }
+        if failures >= retries {
+            bail!(
+                "service {service_name:?} is unhealthy: healthcheck {:?} failed {failures} times; last output: {}",
+                check.test,
+                output.trim()
+            );
+        }
+        // Probe quickly while the service starts, then at the configured interval.
+        let pause = if in_start_period || failures == 0 {
+            start_interval.min(interval).min(Duration::from_secs(1))
+        } else {
+            interval
+        };
+        std::thread::sleep(pause);
+    }
+}
+
+/// Runs one probe in the container; returns whether it passed and what it printed.
+fn probe(
+    engine: &Engine,
+    id: &str,
+    args: &[String],
+    timeout: Duration,
+) -> anyhow::Result<(bool, String)> {
+    let exec = ExecSpec {
+        args: args.to_vec(),
+        ..ExecSpec::default()
+    };
+    let mut command = engine.containers.exec_command(id, &exec)?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run the healthcheck")?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let mut output = String::new();
+            if let Some(mut stdout) = child.stdout.take() {
+                let _ = stdout.read_to_string(&mut output);
+            }
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = stderr.read_to_string(&mut output);
+            }
+            return Ok((status.success(), output));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok((false, format!("timed out after {}s", timeout.as_secs())));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

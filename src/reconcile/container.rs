@@ -1,0 +1,389 @@
+//! A service's container as the runtime understands it: [`ContainerSpec`] from the service, the image's
+//! config and the Compose labels, following docker's rules (image defaults first, the service's
+//! settings over them).
+//!
+//! Pure: volumes are resolved through a function the caller gives, so the mapping is tested without a
+//! runtime.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use runtime::container::{self as rt, ContainerSpec, Mount, MountKind, RestartPolicy, Seccomp};
+
+use crate::labels;
+use crate::project::model::{Project, Service, Ulimit, VolumeType};
+
+/// Why a service cannot become a container (yet).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("service {service:?}: {message}")]
+    Unsupported { service: String, message: String },
+}
+
+/// Everything about one container that is not in the project.
+pub struct Instance<'a> {
+    pub project: &'a Project,
+    pub service_name: &'a str,
+    pub service: &'a Service,
+    pub number: u32,
+    pub name: String,
+    /// The image's spec (`ContainerSpec::from_image`).
+    pub image_spec: ContainerSpec,
+    /// The image's entrypoint and cmd, which docker's command rule combines with the service's.
+    pub image_entrypoint: Option<Vec<String>>,
+    pub image_cmd: Option<Vec<String>>,
+    pub image_id: String,
+    /// Project directory and compose files, for the Compose labels.
+    pub working_dir: String,
+    pub config_files: Vec<String>,
+}
+
+/// A host path for a named volume (created on demand by the caller).
+pub type VolumePath<'a> = dyn Fn(&str) -> anyhow::Result<PathBuf> + 'a;
+
+/// The container spec of one instance of a service.
+pub fn spec(
+    instance: &Instance<'_>,
+    volume_path: &VolumePath<'_>,
+) -> anyhow::Result<ContainerSpec> {
+    let service = instance.service;
+    let unsupported = |message: &str| SpecError::Unsupported {
+        service: instance.service_name.to_string(),
+        message: message.to_string(),
+    };
+    let mut spec = instance.image_spec.clone();
+    let image = instance.image_spec.clone();
+    spec.name = instance.name.clone();
+
+    // Command: docker's entrypoint/command rule, over the image's.
+    spec.args = rt::spec::combine_command(
+        instance.image_entrypoint.as_deref(),
+        instance.image_cmd.as_deref(),
+        service.entrypoint.as_deref(),
+        service.command.as_deref(),
+    );
+    if spec.args.is_empty() {
+        return Err(unsupported(
+            "no command: neither the image nor the service gives one (set `command:`)",
+        )
+        .into());
+    }
+
+    // Environment: the image's, then the service's (which wins).
+    let mut environment: Vec<(String, String)> = image
+        .env
+        .iter()
+        .map(|e| {
+            e.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .unwrap_or((e.clone(), String::new()))
+        })
+        .collect();
+    for (key, value) in &service.environment {
+        let Some(value) = value else { continue };
+        match environment.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.clone(),
+            None => environment.push((key.clone(), value.clone())),
+        }
+    }
+    if !environment.iter().any(|(k, _)| k == "PATH") {
+        environment.insert(0, ("PATH".to_string(), rt::spec::DEFAULT_PATH.to_string()));
+    }
+    spec.env = environment
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+
+    if let Some(dir) = &service.working_dir {
+        spec.cwd = dir.clone();
+    }
+    if let Some(user) = &service.user {
+        spec.user = user.clone();
+    }
+    spec.group_add = service.group_add.clone();
+    spec.hostname = service.hostname.clone().unwrap_or_default();
+    spec.domainname = service.domainname.clone().unwrap_or_default();
+    if !service.extra_hosts.is_empty() {
+        let mut hosts =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for entry in &service.extra_hosts {
+            if let Some((host, ip)) = entry.split_once('=') {
+                hosts.push_str(&format!("{ip}\t{host}\n"));
+            }
+        }
+        spec.hosts = Some(hosts);
+    }
+    if !service.dns.is_empty() || !service.dns_search.is_empty() || !service.dns_opt.is_empty() {
+        let mut resolv = String::new();
+        for server in &service.dns {
+            resolv.push_str(&format!("nameserver {server}\n"));
+        }
+        if !service.dns_search.is_empty() {
+            resolv.push_str(&format!("search {}\n", service.dns_search.join(" ")));
+        }
+        if !service.dns_opt.is_empty() {
+            resolv.push_str(&format!("options {}\n", service.dns_opt.join(" ")));
+        }
+        spec.resolv_conf = Some(resolv);
+    }
+
+    // Mounts: volumes, then tmpfs entries.
+    for volume in &service.volumes {
+        let Some(target) = volume.target.clone() else {
+            continue;
+        };
+        let kind = match volume.kind {
+            VolumeType::Bind => {
+                let source = volume
+                    .source
+                    .clone()
+                    .ok_or_else(|| unsupported("a bind mount needs a source"))?;
+                let create = volume
+                    .bind
+                    .as_ref()
+                    .and_then(|b| b.create_host_path)
+                    .unwrap_or(true);
+                let path = PathBuf::from(&source);
+                if !path.exists() {
+                    if !create {
+                        return Err(
+                            unsupported(&format!("bind source {source} does not exist")).into()
+                        );
+                    }
+                    std::fs::create_dir_all(&path).map_err(|error| {
+                        anyhow::anyhow!("cannot create the bind source {source}: {error}")
+                    })?;
+                }
+                MountKind::Bind { source: path }
+            }
+            VolumeType::Volume => {
+                let name = match &volume.source {
+                    Some(key) => instance
+                        .project
+                        .volumes
+                        .get(key)
+                        .and_then(|v| v.name.clone())
+                        .unwrap_or_else(|| key.clone()),
+                    // An anonymous volume: one per container and target, kept across restarts.
+                    None => format!("{}_{}", instance.name, short_hash(&target)),
+                };
+                MountKind::Bind {
+                    source: volume_path(&name)?,
+                }
+            }
+            VolumeType::Tmpfs => {
+                let options = volume.tmpfs.as_ref();
+                MountKind::Tmpfs {
+                    size: options
+                        .and_then(|t| t.size)
+                        .map(|s| s.bytes().max(0) as u64)
+                        .unwrap_or(0),
+                    mode: options.and_then(|t| t.mode).unwrap_or(0),
+                }
+            }
+            _ => {
+                return Err(unsupported(&format!(
+                    "volumes of type {:?} are not supported yet",
+                    volume.kind
+                ))
+                .into());
+            }
+        };
+        spec.mounts.push(Mount {
+            target,
+            kind,
+            read_only: volume.read_only,
+        });
+    }
+    for entry in &service.tmpfs {
+        let (target, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
+        let mut size = 0;
+        let mut mode = 0;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            if let Some(value) = option.strip_prefix("size=") {
+                size = value
+                    .parse::<crate::project::units::ByteSize>()
+                    .map(|s| s.bytes().max(0) as u64)
+                    .unwrap_or(0);
+            } else if let Some(value) = option.strip_prefix("mode=") {
+                mode = u32::from_str_radix(value, 8).unwrap_or(0);
+            }
+        }
+        spec.mounts.push(Mount {
+            target: target.to_string(),
+            kind: MountKind::Tmpfs { size, mode },
+            read_only: false,
+        });
+    }
+
+    // Security and resources.
+    spec.read_only = service.read_only;
+    spec.cap_add = service.cap_add.clone();
+    spec.cap_drop = service.cap_drop.clone();
+    spec.privileged = service.privileged;
+    for option in &service.security_opt {
+        match option.replace(':', "=").as_str() {
+            "no-new-privileges" | "no-new-privileges=true" => spec.no_new_privs = true,
+            "seccomp=unconfined" => spec.seccomp = Seccomp::Unconfined,
+            other if other.starts_with("label=") || other.starts_with("apparmor=") => {}
+            other => {
+                return Err(unsupported(&format!("security_opt {other:?} is not supported")).into());
+            }
+        }
+    }
+    spec.sysctls = service.sysctls.clone();
+    spec.ulimits = service
+        .ulimits
+        .iter()
+        .map(|(name, limit)| {
+            let (soft, hard) = match limit {
+                Ulimit::Single(value) => (*value, *value),
+                Ulimit::SoftHard(range) => (range.soft, range.hard),
+            };
+            rt::Ulimit {
+                name: name.clone(),
+                soft: soft.max(0) as u64,
+                hard: hard.max(0) as u64,
+            }
+        })
+        .collect();
+    spec.shm_size = service
+        .shm_size
+        .map(|s| s.bytes().max(0) as u64)
+        .unwrap_or(0);
+    spec.devices = service
+        .devices
+        .iter()
+        .map(|d| rt::Device {
+            host_path: PathBuf::from(&d.source),
+            container_path: d.target.clone().unwrap_or_else(|| d.source.clone()),
+            permissions: d.permissions.clone().unwrap_or_else(|| "rwm".to_string()),
+        })
+        .collect();
+    let limits = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.as_ref())
+        .and_then(|r| r.limits.as_ref());
+    spec.limits.memory = limits
+        .and_then(|l| l.memory)
+        .or(service.mem_limit)
+        .map(|m| m.bytes().max(0) as u64);
+    spec.limits.nano_cpus = limits
+        .and_then(|l| l.cpus)
+        .or(service.cpus)
+        .map(|c| (c * 1e9) as u64);
+    spec.limits.pids = limits
+        .and_then(|l| l.pids)
+        .or(service.pids_limit)
+        .filter(|p| *p > 0)
+        .map(|p| p as u64);
+
+    // Lifecycle.
+    spec.restart = restart_policy(service)
+        .ok_or_else(|| unsupported(&format!("unknown restart policy {:?}", service.restart)))?;
+    if let Some(signal) = &service.stop_signal {
+        spec.stop_signal = rt::spec::signal_from_name(signal)
+            .ok_or_else(|| unsupported(&format!("unknown stop_signal {signal:?}")))?;
+    }
+    spec.stop_timeout = service
+        .stop_grace_period
+        .and_then(|d| d.to_std())
+        .map(|d| d.as_secs());
+    if service.init == Some(true) {
+        let init = [
+            "/usr/bin/tini-static",
+            "/usr/bin/docker-init",
+            "/usr/bin/tini",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+        spec.init = Some(init.ok_or_else(|| {
+            unsupported("`init: true` needs tini on the host (apt install tini)")
+        })?);
+    }
+
+    // Labels: the image's, the service's, then Compose's.
+    spec.labels.extend(service.labels.clone());
+    spec.labels.extend(compose_labels(instance));
+    Ok(spec)
+}
+
+/// docker's restart policy from `restart:` or `deploy.restart_policy`.
+fn restart_policy(service: &Service) -> Option<RestartPolicy> {
+    if let Some(policy) = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+    {
+        let max_retries = policy.max_attempts.unwrap_or(0) as u32;
+        return match policy.condition.as_deref().unwrap_or("any") {
+            "none" => Some(RestartPolicy::No),
+            "on-failure" => Some(RestartPolicy::OnFailure { max_retries }),
+            "any" => Some(RestartPolicy::Always),
+            _ => None,
+        };
+    }
+    RestartPolicy::parse(service.restart.as_deref().unwrap_or("no"))
+}
+
+/// The `com.docker.compose.*` labels of a container.
+fn compose_labels(instance: &Instance<'_>) -> BTreeMap<String, String> {
+    let service = instance.service;
+    let depends_on: Vec<String> = service
+        .depends_on
+        .iter()
+        .map(|(name, d)| {
+            format!(
+                "{name}:{}:{}",
+                serde_json::to_value(d.condition)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                d.restart
+            )
+        })
+        .collect();
+    BTreeMap::from([
+        (labels::PROJECT.to_string(), instance.project.name.clone()),
+        (
+            labels::SERVICE.to_string(),
+            instance.service_name.to_string(),
+        ),
+        (
+            labels::CONTAINER_NUMBER.to_string(),
+            instance.number.to_string(),
+        ),
+        (
+            labels::ONEOFF.to_string(),
+            labels::boolean(false).to_string(),
+        ),
+        (
+            labels::CONFIG_HASH.to_string(),
+            crate::hash::service_hash(service),
+        ),
+        (
+            labels::CONFIG.to_string(),
+            crate::hash::hashed_config(service).to_string(),
+        ),
+        (labels::IMAGE.to_string(), instance.image_id.clone()),
+        (
+            labels::WORKING_DIR.to_string(),
+            instance.working_dir.clone(),
+        ),
+        (
+            labels::CONFIG_FILES.to_string(),
+            instance.config_files.join(","),
+        ),
+        (labels::DEPENDS_ON.to_string(), depends_on.join(",")),
+        (
+            labels::VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ])
+}
+
+fn short_hash(text: &str) -> String {
+    crate::hash::digest(&serde_json::Value::String(text.to_string()))[..12].to_string()
+}
