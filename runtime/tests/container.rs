@@ -936,3 +936,63 @@ fn init_reaps_and_forwards_the_stop_signal() {
     assert_eq!(state.exit_code, Some(143), "{state:?}");
     fx.remove(&id);
 }
+
+#[test]
+fn seccomp_denies_what_docker_denies_unless_unconfined_or_privileged() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let script = "linux64 -R true 2>/dev/null; echo personality=$?; \
+                  mkdir -p /m; mount -t tmpfs t /m 2>/dev/null; echo mount=$?";
+    let (id, _, out) = fx.run(fx.spec(script));
+    // personality(ADDR_NO_RANDOMIZE) is refused by the filter alone (no capability governs it).
+    assert_eq!(line(&out, "personality"), "1");
+    assert_eq!(line(&out, "mount"), "1");
+    fx.remove(&id);
+    let (id, _, out) = fx.run(ContainerSpec {
+        seccomp: runtime::container::Seccomp::Unconfined,
+        ..fx.spec(script)
+    });
+    assert_eq!(line(&out, "personality"), "0");
+    assert_eq!(line(&out, "mount"), "1", "still no CAP_SYS_ADMIN");
+    fx.remove(&id);
+    let (id, _, out) = fx.run(ContainerSpec {
+        privileged: true,
+        ..fx.spec(&format!(
+            "{script}; echo seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+        ))
+    });
+    assert_eq!(line(&out, "personality"), "0");
+    assert_eq!(line(&out, "mount"), "0");
+    assert_eq!(line(&out, "seccomp"), "0");
+    fx.remove(&id);
+}
+
+#[test]
+fn sixty_layers_stack_in_one_overlay() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    // Layer directories named like the image store's (`l/<n>`), under a deliberately long path.
+    let store = fx
+        .dir
+        .path()
+        .join("a-rather-long-state-root-directory-name/image/l");
+    let mut layers = vec![fx.rootfs.clone()];
+    for n in 1..=60 {
+        let layer = store.join(n.to_string());
+        fs::create_dir_all(layer.join("layers")).unwrap();
+        fs::write(layer.join("layers").join(n.to_string()), "").unwrap();
+        fs::write(layer.join("top"), format!("{n}\n")).unwrap();
+        layers.push(layer);
+    }
+    let (id, state, out) = fx.run(ContainerSpec {
+        rootfs: Rootfs::Layers(layers),
+        ..fx.spec("echo count=$(ls /layers | wc -l) top=$(cat /top)")
+    });
+    assert_eq!(state.exit_code, Some(0), "{:?}", fx.runtime.logs(&id));
+    assert_eq!(line(&out, "count"), "60 top=60");
+    fx.remove(&id);
+}

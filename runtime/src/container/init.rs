@@ -137,38 +137,37 @@ fn mount_at(
     })
 }
 
-/// The overlay's options. Layer directories sharing one parent (the image store's `l/<n>`) are named
-/// relative to it after a chdir there, so even 100+ layers fit mount(2)'s one-page option limit.
+/// The overlay's options. Layers are named relative to their deepest common directory after a chdir
+/// there: the image store's `l/<n>` layers then cost a few bytes each, so 100+ layers fit mount(2)'s
+/// one-page option limit (digest-named or absolute paths hit it at about 34).
 fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<String, Failure> {
     if layers.is_empty() {
         return Err(Failure::setup("the image has no layers"));
     }
-    let parent = layers[0].parent().map(Path::to_owned);
-    let shared = parent.as_ref().filter(|parent| {
+    let mut common: PathBuf = layers[0].parent().unwrap_or(Path::new("/")).to_owned();
+    for layer in &layers[1..] {
+        while !layer.starts_with(&common) {
+            if !common.pop() {
+                break;
+            }
+        }
+    }
+    let names: Vec<String> = if common.parent().is_some() {
+        std::env::set_current_dir(&common).context(|| format!("enter {}", common.display()))?;
         layers
             .iter()
-            .all(|layer| layer.parent() == Some(parent.as_path()))
-    });
-    let names: Vec<String> = match shared {
-        Some(parent) => {
-            std::env::set_current_dir(parent).context(|| format!("enter {}", parent.display()))?;
-            layers
-                .iter()
-                .rev()
-                .map(|layer| {
-                    layer
-                        .file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .collect()
-        }
-        None => layers
+            .rev()
+            .map(|layer| {
+                let relative = layer.strip_prefix(&common).unwrap_or(layer);
+                relative.to_string_lossy().into_owned()
+            })
+            .collect()
+    } else {
+        layers
             .iter()
             .rev()
             .map(|l| l.display().to_string())
-            .collect(),
+            .collect()
     };
     for name in &names {
         if name.contains([':', ',']) {
@@ -695,7 +694,7 @@ mod tests {
     #[test]
     fn overlay_options_name_shared_layers_relative_to_their_parent() {
         let layers: Vec<PathBuf> = (1..=120)
-            .map(|n| PathBuf::from(format!("/var/lib/rcompose/image/l/{n}")))
+            .map(|n| PathBuf::from(format!("/nonexistent-rcompose-test/image/l/{n}")))
             .collect();
         // The chdir goes to a directory that does not exist here: check the error names it, then use
         // a real one.
@@ -715,8 +714,15 @@ mod tests {
             options.ends_with(":2:1,upperdir=/u,workdir=/w"),
             "{options}"
         );
-        let mixed = [dir.path().join("1"), PathBuf::from("/elsewhere/2")];
+        let nested = [dir.path().join("base"), dir.path().join("store/l/7")];
+        let options = overlay_options(&nested, Path::new("/u"), Path::new("/w")).unwrap();
+        std::env::set_current_dir(std::env::temp_dir()).unwrap();
+        assert!(options.starts_with("lowerdir=store/l/7:base,"), "{options}");
+        let mixed = [PathBuf::from("/1"), PathBuf::from("/elsewhere/2")];
         let options = overlay_options(&mixed, Path::new("/u"), Path::new("/w")).unwrap();
-        assert!(options.starts_with("lowerdir=/elsewhere/2:/"), "{options}");
+        assert!(
+            options.starts_with("lowerdir=/elsewhere/2:/1,"),
+            "{options}"
+        );
     }
 }
