@@ -700,7 +700,7 @@ mod tests {
         // a real one.
         let error = overlay_options(&layers, Path::new("/u"), Path::new("/w")).unwrap_err();
         assert!(
-            error.message.contains("/var/lib/rcompose/image/l"),
+            error.message.contains("/nonexistent-rcompose-test/image/l"),
             "{}",
             error.message
         );
