@@ -38,7 +38,8 @@ impl LogPrinter {
     pub fn line(&self, name: &str, service: &str, time: &str, text: &str) {
         let mut out = String::new();
         if self.prefix {
-            let padded = format!("{name:<width$} | ", width = self.width);
+            // docker compose pads one column past the widest name: `web-1  | `.
+            let padded = format!("{name:<width$} | ", width = self.width + 1);
             if self.color {
                 let color = COLORS[service
                     .bytes()

@@ -227,7 +227,9 @@ pub fn spec(
             "seccomp=unconfined" => spec.seccomp = Seccomp::Unconfined,
             other if other.starts_with("label=") || other.starts_with("apparmor=") => {}
             other => {
-                return Err(unsupported(&format!("security_opt {other:?} is not supported")).into());
+                return Err(
+                    unsupported(&format!("security_opt {other:?} is not supported")).into(),
+                );
             }
         }
     }

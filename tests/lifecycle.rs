@@ -1,0 +1,326 @@
+//! `up`, `ps`, `logs`, `down` end to end with real containers: the rcompose binary, a temporary state
+//! root, and a busybox image imported offline from Debian's busybox-static.
+//!
+//! Needs root (namespaces, mounts, cgroups): without root each test prints `skipped: needs root` and
+//! returns, unless `RCOMPOSE_TEST_ROOT=1` (CI), where that is a failure. Every test removes what it made
+//! (`down -v` in a guard), and checks that nothing of its state root is left mounted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let busybox = Path::new("/bin/busybox").exists();
+    if root && busybox {
+        return true;
+    }
+    let why = if root {
+        "skipped: needs /bin/busybox (apt-get install busybox-static)"
+    } else {
+        "skipped: needs root"
+    };
+    assert!(
+        std::env::var("RCOMPOSE_TEST_ROOT").as_deref() != Ok("1"),
+        "{why}, and RCOMPOSE_TEST_ROOT=1 forbids skipping"
+    );
+    eprintln!("{why}");
+    false
+}
+
+/// A project directory and state root, torn down on drop.
+struct Fixture {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    name: String,
+}
+
+impl Fixture {
+    fn new(name: &str, compose: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("state");
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let fixture = Fixture {
+            root,
+            dir,
+            name: name.to_string(),
+        };
+        fixture.import_busybox();
+        fixture
+    }
+
+    fn import_busybox(&self) {
+        let rootfs = self.dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|a| *a != "busybox")
+        {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+        let tar = self.dir.path().join("rootfs.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.ok(&[
+            "image",
+            "import",
+            "--change",
+            "CMD [\"sh\"]",
+            tar.to_str().unwrap(),
+            "busybox:latest",
+        ]);
+    }
+
+    fn command(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .arg("--root")
+            .arg(&self.root)
+            .arg("-p")
+            .arg(&self.name)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RCOMPOSE_TEST", "1")
+            .output()
+            .expect("run rcompose")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.command(args);
+        assert!(
+            output.status.success(),
+            "rcompose {args:?} failed ({:?}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    }
+
+    fn write(&self, compose: &str) {
+        std::fs::write(self.dir.path().join("compose.yaml"), compose).unwrap();
+    }
+
+    /// `ps -a --format json`, by service.
+    fn containers(&self) -> Vec<Value> {
+        self.ok(&["ps", "-a", "--format", "json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn id_of(&self, service: &str) -> String {
+        self.containers()
+            .iter()
+            .find(|c| c["Service"] == service)
+            .map(|c| c["ID"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.command(&["down", "-v", "-t", "1", "--remove-orphans"]);
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let root = self.root.display().to_string();
+        if !std::thread::panicking() {
+            assert!(
+                !mounts.contains(&root),
+                "mounts left under {root}:\n{mounts}"
+            );
+        }
+    }
+}
+
+const APP: &str = r#"
+services:
+  db:
+    image: busybox
+    command: sh -c "echo db ready > /data/marker; touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 1; done"
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+    volumes: [data:/data]
+  web:
+    image: busybox
+    command: sh -c "echo web says $$GREETING; trap 'exit 0' TERM; while true; do sleep 1; done"
+    environment:
+      GREETING: hello
+    depends_on:
+      db: {condition: service_healthy}
+  migrate:
+    image: busybox
+    command: echo migrated
+volumes:
+  data:
+"#;
+
+#[test]
+fn up_converges_recreates_only_what_changed_and_down_cleans_up() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("lifecycle", APP);
+    fixture.ok(&["up", "-d"]);
+    // The one-shot exits on its own, shortly after `up -d` returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fixture
+        .containers()
+        .iter()
+        .any(|c| c["Service"] == "migrate" && c["State"] == "running")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let containers = fixture.containers();
+    let state = |service: &str| {
+        containers
+            .iter()
+            .find(|c| c["Service"] == service)
+            .map(|c| c["State"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("db").as_deref(), Some("running"));
+    assert_eq!(state("web").as_deref(), Some("running"));
+    assert_eq!(state("migrate").as_deref(), Some("exited"));
+    assert_eq!(
+        containers
+            .iter()
+            .find(|c| c["Service"] == "migrate")
+            .unwrap()["ExitCode"],
+        0
+    );
+    assert_eq!(
+        containers.iter().find(|c| c["Service"] == "web").unwrap()["Name"],
+        "lifecycle-web-1"
+    );
+
+    let logs = fixture.ok(&["logs", "--no-color"]);
+    assert!(logs.contains("web-1      | web says hello"), "{logs}");
+    assert!(logs.contains("migrated"), "{logs}");
+
+    // Nothing changed: nothing to do, and the same containers.
+    let (db, web) = (fixture.id_of("db"), fixture.id_of("web"));
+    assert_eq!(fixture.ok(&["up", "--dry-run"]), "nothing to do\n");
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(
+        (fixture.id_of("db"), fixture.id_of("web")),
+        (db.clone(), web.clone())
+    );
+
+    // One setting changed: only that service is recreated, and the plan says why.
+    fixture.write(&APP.replace("GREETING: hello", "GREETING: bonjour"));
+    let plan = fixture.ok(&["up", "--dry-run"]);
+    assert!(plan.contains("environment.GREETING changed"), "{plan}");
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(fixture.id_of("db"), db);
+    assert_ne!(fixture.id_of("web"), web);
+    assert!(fixture.ok(&["logs", "web"]).contains("web says bonjour"));
+
+    // The named volume survives recreation and `down`, not `down -v`.
+    fixture.ok(&["up", "-d", "--force-recreate", "db"]);
+    fixture.ok(&["down"]);
+    assert!(fixture.containers().is_empty());
+    let marker = fixture.root.join("volumes/lifecycle_data/_data/marker");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "db ready\n");
+    fixture.ok(&["down", "-v"]);
+    assert!(!marker.exists());
+    let left: Vec<_> = std::fs::read_dir(fixture.root.join("containers"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .collect();
+    assert!(left.is_empty(), "container directories left: {left:?}");
+}
+
+#[test]
+fn attached_up_streams_prefixed_logs_until_the_containers_exit() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "attached",
+        "services:\n  hello:\n    image: busybox\n    command: sh -c 'echo one; echo two >&2'\n",
+    );
+    let output = fixture.command(&["up", "--no-color"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("hello-1  | one") && stdout.contains("hello-1  | two"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("hello-1 exited with code 0"), "{stderr}");
+}
+
+#[test]
+fn an_unhealthy_dependency_stops_up_with_the_probe_output() {
+    if !can_run() {
+        return;
+    }
+    let compose = r#"
+services:
+  db:
+    image: busybox
+    command: sh -c "trap 'exit 0' TERM; while true; do sleep 1; done"
+    healthcheck:
+      test: ["CMD-SHELL", "echo not yet; exit 1"]
+      interval: 1s
+      retries: 2
+  web:
+    image: busybox
+    command: sleep 100
+    depends_on:
+      db: {condition: service_healthy}
+"#;
+    let fixture = Fixture::new("unhealthy", compose);
+    let output = fixture.command(&["up", "-d"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("service \"db\" is unhealthy") && stderr.contains("not yet"),
+        "{stderr}"
+    );
+    // web was created but never started.
+    let web = fixture
+        .containers()
+        .into_iter()
+        .find(|c| c["Service"] == "web")
+        .unwrap();
+    assert_eq!(web["State"], "created");
+}
+
+#[test]
+fn a_missing_image_fails_before_anything_is_created() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "noimage",
+        "services:\n  a:\n    image: busybox\n    command: sleep 100\n  b:\n    image: nosuch:1.0\n",
+    );
+    let output = fixture.command(&["up", "-d"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("image nosuch:1.0 is not in the local store"),
+        "{stderr}"
+    );
+    assert!(
+        fixture.containers().is_empty(),
+        "nothing may be half-created"
+    );
+}
