@@ -996,3 +996,49 @@ fn sixty_layers_stack_in_one_overlay() {
     assert_eq!(line(&out, "count"), "60 top=60");
     fx.remove(&id);
 }
+
+#[test]
+fn exec_with_a_terminal_gets_a_pty_of_the_container() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let id = fx.runtime.create(fx.spec("exec sleep 1000")).unwrap();
+    fx.runtime.start(&id).unwrap();
+    let mut child = fx
+        .runtime
+        .exec_command(
+            &id,
+            &ExecSpec {
+                args: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "tty; [ -t 0 ] && echo stdin-is-a-tty; echo term=$TERM; read x; echo got=$x; exit 5"
+                        .into(),
+                ],
+                tty: true,
+                ..ExecSpec::default()
+            },
+        )
+        .unwrap()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{out} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("/dev/pts/0\n"), "{out}");
+    assert!(out.contains("stdin-is-a-tty\n"), "{out}");
+    assert!(out.contains("term=xterm\n"), "{out}");
+    assert!(out.contains("got=hello\n"), "{out}");
+    fx.remove(&id);
+}

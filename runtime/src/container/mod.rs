@@ -109,6 +109,9 @@ pub struct ExecSpec {
     /// Overrides the container's working directory.
     pub cwd: Option<String>,
     pub privileged: bool,
+    /// Give the process a pseudo-terminal from the container (`exec -t`); the helper relays it to its
+    /// own stdio, puts the caller's terminal in raw mode and follows its window size.
+    pub tty: bool,
 }
 
 /// A container as `inspect` and `list` show it.

@@ -26,8 +26,8 @@ use crate::container::init::{self, Failure, Process};
 use crate::container::log::{Stream, Writer};
 use crate::container::spec::{RestartPolicy, Seccomp};
 use crate::container::state::{Paths, Record, State, Status, now_rfc3339_nanos, read_json};
-use crate::sys::capability;
 use crate::sys::process::{self as p, Exit, Fork, ns};
+use crate::sys::{capability, terminal};
 
 /// Entry point of the helper executable; `args` are the arguments after any prefix. Returns the exit
 /// code.
@@ -504,6 +504,15 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
     }
     let privileged = exec.privileged || spec.privileged;
     let bounding = capability::bounding_set();
+    // With a terminal: a pty from the container's devpts (we are in its mount namespace now).
+    let pty = if exec.tty {
+        if !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".to_owned());
+        }
+        Some(terminal::open_pty().map_err(|e| fail(format!("allocate a terminal: {e}")))?)
+    } else {
+        None
+    };
     let process = Process {
         args: exec.args.clone(),
         env,
@@ -554,24 +563,115 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
                 p::exit_now(126);
             }
             drop(v1_tasks);
+            if let Some((master, slave)) = pty {
+                drop(master);
+                if let Err(error) = attach_terminal(&slave) {
+                    eprintln!("rcompose exec: attach {}: {error}", slave.display());
+                    p::exit_now(126);
+                }
+            }
             let failure = process.exec();
             eprintln!("rcompose exec: {}", failure.message);
             p::exit_now(failure.code);
         }
-        Fork::Parent(child) => loop {
-            let _ = p::poll_read(&[signals.as_raw_fd()], None);
-            for signal in p::read_signals(signals.as_fd()) {
-                if signal != libc::SIGCHLD {
-                    let _ = p::kill(child, signal);
+        Fork::Parent(child) => match pty {
+            Some((master, _)) => Ok(relay_terminal(child, master, &signals)),
+            None => loop {
+                let _ = p::poll_read(&[signals.as_raw_fd()], None);
+                for signal in p::read_signals(signals.as_fd()) {
+                    if signal != libc::SIGCHLD {
+                        let _ = p::kill(child, signal);
+                    }
                 }
-            }
-            if let Ok(Some((pid, exit))) = p::waitpid(child, true)
-                && pid == child
-            {
-                return Ok(exit.code());
-            }
+                if let Ok(Some((pid, exit))) = p::waitpid(child, true)
+                    && pid == child
+                {
+                    return Ok(exit.code());
+                }
+            },
         },
     }
+}
+
+/// In the exec'd child: a new session whose controlling terminal is the pty slave, on stdio.
+fn attach_terminal(slave: &Path) -> io::Result<()> {
+    p::setsid()?;
+    let file = fs::OpenOptions::new().read(true).write(true).open(slave)?;
+    terminal::set_controlling(file.as_fd())?;
+    for target in 0..3 {
+        p::dup2(file.as_raw_fd(), target)?;
+    }
+    Ok(())
+}
+
+/// Relays between the helper's stdio and the pty master until the child exits and the terminal has
+/// no more output; the caller's terminal (if stdin is one) is in raw mode meanwhile and its window size
+/// follows SIGWINCH. Returns the child's exit code.
+fn relay_terminal(child: i32, master: OwnedFd, signals: &OwnedFd) -> i32 {
+    let stdin_tty = terminal::is_terminal(0);
+    let _raw = if stdin_tty {
+        terminal::copy_window_size(0, master.as_raw_fd());
+        terminal::RawMode::enable(0).ok()
+    } else {
+        None
+    };
+    let mut master = fs::File::from(master);
+    let mut stdin_open = true;
+    let mut exit = None;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let stdin_fd = if stdin_open { 0 } else { -1 };
+        let fds = [stdin_fd, master.as_raw_fd(), signals.as_raw_fd()];
+        // After the child exits, the remaining output is read for a moment.
+        let timeout = exit.map(|_| Duration::from_millis(100));
+        let ready = p::poll_read(&fds, timeout).unwrap_or_else(|_| vec![false; 3]);
+        if ready[0] {
+            match io::stdin().lock().read(&mut buffer) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = master.write_all(&buffer[..n]);
+                }
+            }
+        }
+        if ready[1] {
+            match master.read(&mut buffer) {
+                // EIO: every slave descriptor is closed.
+                Ok(0) | Err(_) => {
+                    if exit.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(n) => {
+                    let mut stdout = io::stdout().lock();
+                    let _ = stdout.write_all(&buffer[..n]);
+                    let _ = stdout.flush();
+                }
+            }
+        }
+        if ready[2] {
+            for signal in p::read_signals(signals.as_fd()) {
+                match signal {
+                    libc::SIGCHLD => {}
+                    libc::SIGWINCH if stdin_tty => {
+                        terminal::copy_window_size(0, master.as_raw_fd())
+                    }
+                    other => {
+                        let _ = p::kill(child, other);
+                    }
+                }
+            }
+            if let Ok(Some((pid, status))) = p::waitpid(child, true)
+                && pid == child
+            {
+                exit = Some(status);
+            }
+        }
+        if exit.is_some() && !ready.iter().any(|r| *r) {
+            break;
+        }
+    }
+    exit.map_or(1, Exit::code)
 }
 
 /// Joins the init's namespaces: in one step through the pidfd (kernel 5.8+), else through

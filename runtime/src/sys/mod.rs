@@ -6,6 +6,7 @@ pub mod interrupt;
 pub mod mount;
 pub mod process;
 pub mod seccomp;
+pub mod terminal;
 
 use std::ffi::CString;
 use std::io;

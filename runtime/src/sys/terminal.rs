@@ -1,0 +1,89 @@
+//! Pseudo-terminals for `exec -t`: a pty pair allocated from the container's own devpts instance (so
+//! the process sees a `/dev/pts/N` of its container, as with docker), the slave as its controlling
+//! terminal, raw mode on the caller's terminal while the relay runs, and window sizes.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Opens `/dev/ptmx` of the current mount namespace and unlocks the slave; returns the master and
+/// the slave's path.
+pub fn open_pty() -> io::Result<(OwnedFd, PathBuf)> {
+    // SAFETY: a NUL-terminated literal path; the returned descriptor is then owned.
+    let fd = check(unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the kernel just returned this descriptor.
+    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int through the pointer.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSPTLCK, &unlock) })?;
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int through the pointer.
+    check(unsafe { libc::ioctl(fd, libc::TIOCGPTN, &mut number) })?;
+    Ok((master, PathBuf::from(format!("/dev/pts/{number}"))))
+}
+
+/// Makes `fd` (a terminal) the controlling terminal of this session leader.
+pub fn set_controlling(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Copies the window size of terminal `from` to terminal `to` (no-op if `from` is not a terminal).
+pub fn copy_window_size(from: RawFd, to: RawFd) {
+    // SAFETY: winsize is plain data.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize; TIOCSWINSZ reads one.
+    unsafe {
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut size) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &size);
+        }
+    }
+}
+
+/// Raw mode on a terminal, restored on drop.
+pub struct RawMode {
+    fd: RawFd,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Puts terminal `fd` in raw mode (keys go through unprocessed: ^C reaches the container).
+    pub fn enable(fd: RawFd) -> io::Result<Self> {
+        // SAFETY: termios is plain data, filled by tcgetattr.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: saved is a valid termios to write.
+        check(unsafe { libc::tcgetattr(fd, &mut saved) })?;
+        let mut raw = saved;
+        // SAFETY: raw is a valid termios.
+        unsafe { libc::cfmakeraw(&mut raw) };
+        // SAFETY: raw is a valid termios.
+        check(unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) })?;
+        Ok(Self { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `enable`.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
