@@ -14,9 +14,20 @@ fuzz_target!(|data: &[u8]| {
     let outside = root.path().join("outside");
     fs::create_dir(&dest).expect("mkdir layer");
     fs::create_dir(&outside).expect("mkdir outside");
-    let options = Options { max_entries: 10_000, ..Options::default() };
+    let options = Options {
+        max_entries: 10_000,
+        ..Options::default()
+    };
     let _ = unpack(data, &dest, &options);
-    assert_eq!(fs::read_dir(&outside).expect("list outside").count(), 0, "wrote outside the layer");
-    assert_eq!(fs::read_dir(root.path()).expect("list root").count(), 2, "wrote next to the layer");
+    assert_eq!(
+        fs::read_dir(&outside).expect("list outside").count(),
+        0,
+        "wrote outside the layer"
+    );
+    assert_eq!(
+        fs::read_dir(root.path()).expect("list root").count(),
+        2,
+        "wrote next to the layer"
+    );
     runtime::store::remove_tree(&dest).expect("clean up");
 });
