@@ -363,6 +363,17 @@ fn limits_reach_the_cgroup_and_ulimits_stay_under_the_hard_limit() {
     }
     let pid = fx.runtime.state(&id).unwrap().pid;
     assert!(cgroup.procs().contains(&pid));
+    let processes = fx.runtime.processes(&id).unwrap();
+    // busybox sh execs its last command, so sleep may be the only process.
+    assert!(processes.contains(&pid), "{processes:?}");
+    let stats = fx.runtime.stats(&id).unwrap();
+    assert_eq!(stats.memory_limit, Some(64 << 20), "{stats:?}");
+    assert_eq!(stats.pids_limit, Some(100), "{stats:?}");
+    assert_eq!(stats.pids, processes.len() as u64, "{stats:?}");
+    assert!(
+        stats.memory_usage > 0 && stats.cpu_usage_ns > 0,
+        "{stats:?}"
+    );
     fx.runtime.stop(&id, Some(Duration::from_secs(1))).unwrap();
     fx.remove(&id);
 }

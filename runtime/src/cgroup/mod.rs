@@ -482,8 +482,64 @@ impl Cgroup {
         } else {
             self.v1.get("memory")?.join("memory.usage_in_bytes")
         };
-        fs::read_to_string(file).ok()?.trim().parse().ok()
+        read_number(&file)
     }
+
+    /// Usage counters, as `docker stats` shows them (absent counters are zero or `None`).
+    pub fn stats(&self) -> Stats {
+        let (memory_dir, pids_dir) = if self.v2_limits {
+            (self.v2.as_ref(), self.v2.as_ref())
+        } else {
+            (self.v1.get("memory"), self.v1.get("pids"))
+        };
+        let memory_limit = memory_dir.and_then(|dir| {
+            let file = if self.v2_limits {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            // v1 reports "no limit" as a huge page-rounded number.
+            read_number(&dir.join(file)).filter(|&limit| limit < (1 << 62))
+        });
+        // CPU time: cgroup2's cpu.stat is a core file (present on hybrid hosts too); else cpuacct.
+        let cpu_usage_ns = self
+            .v2
+            .as_ref()
+            .and_then(|dir| fs::read_to_string(dir.join("cpu.stat")).ok())
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("usage_usec "))
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+                    .map(|usec| usec * 1000)
+            })
+            .or_else(|| read_number(&self.v1.get("cpuacct")?.join("cpuacct.usage")))
+            .unwrap_or(0);
+        Stats {
+            memory_usage: self.memory_usage().unwrap_or(0),
+            memory_limit,
+            cpu_usage_ns,
+            pids: pids_dir
+                .and_then(|dir| read_number(&dir.join("pids.current")))
+                .unwrap_or(0),
+            pids_limit: pids_dir.and_then(|dir| read_number(&dir.join("pids.max"))),
+        }
+    }
+}
+
+fn read_number(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// A container's resource usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub memory_usage: u64,
+    /// `None` when unlimited.
+    pub memory_limit: Option<u64>,
+    /// Total CPU time in nanoseconds.
+    pub cpu_usage_ns: u64,
+    pub pids: u64,
+    pub pids_limit: Option<u64>,
 }
 
 #[cfg(test)]

@@ -642,6 +642,24 @@ impl Runtime {
         Ok(command)
     }
 
+    /// Resource usage of a running container (`stats`).
+    pub fn stats(&self, id: &str) -> Result<cgroup::Stats, Error> {
+        let record = self.record(id)?;
+        if !self.state(id)?.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        Ok(record.cgroup.stats())
+    }
+
+    /// Host pids of every process of a running container (`top`; details are in `/proc/<pid>`).
+    pub fn processes(&self, id: &str) -> Result<Vec<i32>, Error> {
+        let record = self.record(id)?;
+        if !self.state(id)?.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        Ok(record.cgroup.procs())
+    }
+
     /// The log file (docker's json-file format).
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.paths(id).log()
