@@ -1053,3 +1053,91 @@ fn exec_with_a_terminal_gets_a_pty_of_the_container() {
     assert!(out.contains("got=hello\n"), "{out}");
     fx.remove(&id);
 }
+
+#[test]
+fn copy_in_and_out_of_a_running_container() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        hostname: "copier".into(),
+        mounts: vec![Mount {
+            target: "/scratch".into(),
+            kind: MountKind::Tmpfs { size: 0, mode: 0 },
+            read_only: false,
+        }],
+        ..fx.spec("exec sleep 1000")
+    };
+    let id = fx.runtime.create(spec).unwrap();
+    fx.runtime.start(&id).unwrap();
+    // In: a tar with a file lands in a tmpfs that only exists in the container's mount namespace.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(6);
+    header.set_mode(0o640);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "greeting", &b"hello\n"[..])
+        .unwrap();
+    let tarball = builder.into_inner().unwrap();
+    let mut child = fx
+        .runtime
+        .copy_in_command(&id, "/scratch")
+        .unwrap()
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&tarball).unwrap();
+    assert!(child.wait().unwrap().success());
+    let output = fx
+        .runtime
+        .exec_command(
+            &id,
+            &ExecSpec {
+                args: vec!["cat".into(), "/scratch/greeting".into()],
+                ..ExecSpec::default()
+            },
+        )
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello\n");
+    // Out: a file, and a directory under its own name.
+    let read_tar = |path: &str| {
+        let output = fx
+            .runtime
+            .copy_out_command(&id, path)
+            .unwrap()
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut archive = tar::Archive::new(&output.stdout[..]);
+        let mut entries = BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut text = String::new();
+            let name = entry.path().unwrap().display().to_string();
+            let _ = std::io::Read::read_to_string(&mut entry, &mut text);
+            entries.insert(name, text);
+        }
+        entries
+    };
+    assert_eq!(read_tar("/etc/hostname")["hostname"], "copier\n");
+    let dir = read_tar("/scratch");
+    assert_eq!(dir["scratch/greeting"], "hello\n", "{dir:?}");
+    let missing = fx
+        .runtime
+        .copy_out_command(&id, "/nope")
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nope"));
+    fx.remove(&id);
+}

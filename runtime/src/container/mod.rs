@@ -660,6 +660,26 @@ impl Runtime {
         Ok(record.cgroup.procs())
     }
 
+    /// A command that writes a tar of `path` in the running container (a file or a directory,
+    /// under its own name) to its stdout, as `docker cp CONTAINER:PATH -` does.
+    pub fn copy_out_command(&self, id: &str, path: &str) -> Result<Command, Error> {
+        self.helper_for_running(id, "cp-out", path)
+    }
+
+    /// A command that unpacks a tar from its stdin into directory `dir` of the running container.
+    pub fn copy_in_command(&self, id: &str, dir: &str) -> Result<Command, Error> {
+        self.helper_for_running(id, "cp-in", dir)
+    }
+
+    fn helper_for_running(&self, id: &str, verb: &str, arg: &str) -> Result<Command, Error> {
+        if !self.state(id)?.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        let mut command = self.helper.command();
+        command.arg(verb).arg(&self.root).arg(id).arg(arg);
+        Ok(command)
+    }
+
     /// The log file (docker's json-file format).
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.paths(id).log()

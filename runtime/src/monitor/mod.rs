@@ -14,6 +14,10 @@
 //! recycled pid cannot be joined), forks into its pid namespace, and execs the process with the
 //! container's user, environment, capabilities and filter; it forwards signals and exits with the
 //! process's status. The caller gave it its stdio.
+//!
+//! `cp-out` / `cp-in`: tar streams out of and into a running container (see [`copy`]).
+
+mod copy;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -35,8 +39,15 @@ pub fn main(args: &[String]) -> i32 {
     match args {
         [command, root, id] if command == "monitor" => monitor(Path::new(root), id),
         [command, root, id, spec] if command == "exec" => exec(Path::new(root), id, spec),
+        [command, root, id, path] if command == "cp-out" => {
+            copy::copy_out(Path::new(root), id, path)
+        }
+        [command, root, id, dir] if command == "cp-in" => copy::copy_in(Path::new(root), id, dir),
         _ => {
-            eprintln!("usage: monitor <root> <id> | exec <root> <id> <json>");
+            eprintln!(
+                "usage: monitor <root> <id> | exec <root> <id> <json> | cp-out <root> <id> <path> \
+                 | cp-in <root> <id> <dir>"
+            );
             2
         }
     }
