@@ -1141,3 +1141,85 @@ fn copy_in_and_out_of_a_running_container() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nope"));
     fx.remove(&id);
 }
+
+/// The cgroup2-only code path (as on a pure v2 host), on this host's cgroup2 mount when it is a
+/// separate one (hybrid): no limits (its controllers are elsewhere), but creation, membership,
+/// freezing and removal.
+#[test]
+fn a_cgroup2_only_hierarchy_runs_containers() {
+    if skip() {
+        return;
+    }
+    let unified = match Hierarchy::detect().unwrap() {
+        Hierarchy::V1 {
+            unified: Some(unified),
+            ..
+        } => unified,
+        other => {
+            eprintln!("skipped: not a hybrid host ({other:?}); the other tests cover v2");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let runtime = Runtime::with_cgroups(
+        &dir.path().join("state"),
+        helper(),
+        Hierarchy::V2 { root: unified },
+        "rcompose-v2-test",
+    );
+    let id = runtime
+        .create(ContainerSpec {
+            rootfs: Rootfs::Dir(rootfs),
+            args: vec![
+                "sh".into(),
+                "-c".into(),
+                "cat /proc/self/cgroup; sleep 1000".into(),
+            ],
+            ..ContainerSpec::default()
+        })
+        .unwrap();
+    struct Cleanup<'a>(&'a Runtime, String);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.remove(&self.1, true);
+        }
+    }
+    let _cleanup = Cleanup(&runtime, id.clone());
+    let state = runtime.start(&id).unwrap();
+    let cgroup = runtime.inspect(&id).unwrap().record.cgroup;
+    assert!(cgroup.v1.is_empty());
+    assert!(cgroup.procs().contains(&state.pid));
+    assert_eq!(runtime.pause(&id, true).unwrap().status, Status::Paused);
+    let stat = fs::read_to_string(format!("/proc/{}/stat", state.pid)).unwrap();
+    eventually(&runtime, &id, "frozen", |_| {
+        fs::read_to_string(cgroup.v2.as_ref().unwrap().join("cgroup.events"))
+            .unwrap()
+            .contains("frozen 1")
+    });
+    assert!(!stat.is_empty());
+    runtime.pause(&id, false).unwrap();
+    let exec = runtime
+        .exec_command(
+            &id,
+            &ExecSpec {
+                args: vec!["cat".into(), "/proc/self/cgroup".into()],
+                ..ExecSpec::default()
+            },
+        )
+        .unwrap()
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&exec.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("0::/rcompose-v2-test/{id}")),
+        "{text}"
+    );
+    runtime.remove(&id, true).unwrap();
+    assert!(!cgroup.exists());
+    assert!(
+        !cgroup.v2.unwrap().parent().unwrap().exists(),
+        "the parent goes too"
+    );
+}
