@@ -1223,3 +1223,67 @@ fn a_cgroup2_only_hierarchy_runs_containers() {
         "the parent goes too"
     );
 }
+
+#[test]
+fn attach_to_a_terminal_and_to_stdin() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let read_all = |attach: &runtime::container::Attach| {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut attach.output().unwrap(), &mut text);
+        text.replace('\r', "")
+    };
+    // A terminal: input, a window size, and output through the attach connection.
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            tty: true,
+            open_stdin: true,
+            ..fx.spec("read x; echo got=$x; tty; echo size=$(stty size); echo term=$TERM")
+        })
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    let mut attach = fx.runtime.attach(&id).unwrap();
+    attach.resize(30, 100).unwrap();
+    attach.input(b"hello\n").unwrap();
+    let out = read_all(&attach);
+    assert!(out.contains("got=hello\n"), "{out:?}");
+    assert!(out.contains("/dev/pts/0\n"), "{out:?}");
+    assert!(out.contains("size=30 100\n"), "{out:?}");
+    assert!(out.contains("term=xterm\n"), "{out:?}");
+    let state = fx.runtime.wait(&id, Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(state.exit_code, Some(0));
+    assert!(
+        fx.stdout(&id).contains("got=hello"),
+        "the log has the terminal's output too"
+    );
+    fx.remove(&id);
+
+    // Open stdin without a terminal: a pipe that the client closes.
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            open_stdin: true,
+            ..fx.spec("cat; echo done")
+        })
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    let mut attach = fx.runtime.attach(&id).unwrap();
+    attach.input(b"abc\n").unwrap();
+    attach.close_input().unwrap();
+    assert_eq!(read_all(&attach), "abc\ndone\n");
+    assert_eq!(
+        fx.runtime
+            .wait(&id, Some(Duration::from_secs(10)))
+            .unwrap()
+            .exit_code,
+        Some(0)
+    );
+    fx.remove(&id);
+
+    let id = fx.runtime.create(fx.spec("sleep 1")).unwrap();
+    assert!(matches!(fx.runtime.attach(&id), Err(Error::InvalidSpec(_))));
+    fx.remove(&id);
+}

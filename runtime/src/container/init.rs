@@ -15,7 +15,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -362,8 +362,7 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
 pub(crate) fn run(
     record: &Record,
     paths: &Paths,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdio: Stdio,
     mut v1_tasks: Vec<fs::File>,
     released: impl FnOnce() -> bool,
 ) -> Failure {
@@ -371,7 +370,7 @@ pub(crate) fn run(
         return Failure::setup(format!("join the container's cgroups: {error}"));
     }
     drop(v1_tasks);
-    match setup(record, paths, stdout, stderr) {
+    match setup(record, paths, stdio) {
         Ok(process) => {
             if !released() {
                 return Failure::setup("the monitor did not release the container init");
@@ -382,23 +381,37 @@ pub(crate) fn run(
     }
 }
 
-fn setup(
-    record: &Record,
-    paths: &Paths,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> Result<Process, Failure> {
+/// The init's standard streams, from the monitor.
+pub(crate) struct Stdio {
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    /// The read end of the stdin pipe (`open_stdin`); /dev/null otherwise.
+    pub stdin: Option<OwnedFd>,
+    /// With `tty`: a socket to send the pty master to the monitor over.
+    pub pty_socket: Option<OwnedFd>,
+}
+
+fn setup(record: &Record, paths: &Paths, stdio: Stdio) -> Result<Process, Failure> {
     let spec = &record.spec;
+    let Stdio {
+        stdout,
+        stderr,
+        stdin,
+        pty_socket,
+    } = stdio;
     p::setsid().context(|| "setsid".into())?;
-    let null = fs::File::open("/dev/null").context(|| "open /dev/null".into())?;
+    let null: OwnedFd = fs::File::open("/dev/null")
+        .context(|| "open /dev/null".into())?
+        .into();
+    let stdin = stdin.unwrap_or(null);
     for (fd, target) in [
-        (null.as_raw_fd(), 0),
+        (stdin.as_raw_fd(), 0),
         (stdout.as_raw_fd(), 1),
         (stderr.as_raw_fd(), 2),
     ] {
         p::dup2(fd, target).context(|| format!("set up descriptor {target}"))?;
     }
-    drop((null, stdout, stderr));
+    drop((stdin, stdout, stderr));
     if let Some(netns) = &spec.netns {
         let file = fs::File::open(netns).context(|| format!("open {}", netns.display()))?;
         p::setns(std::os::fd::AsFd::as_fd(&file), p::ns::NET)
@@ -463,6 +476,25 @@ fn setup(
         )?;
     }
     p::sethostname(&record.hostname).context(|| format!("set hostname {}", record.hostname))?;
+    if let Some(socket) = pty_socket {
+        // A terminal from the container's own devpts: its slave becomes this session's controlling
+        // terminal and stdio; the master goes to the monitor, which relays it.
+        let (master, slave) =
+            crate::sys::terminal::open_pty().context(|| "allocate a terminal".into())?;
+        let slave_file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave)
+            .context(|| format!("open {}", slave.display()))?;
+        crate::sys::terminal::set_controlling(slave_file.as_fd())
+            .context(|| "set the controlling terminal".into())?;
+        for target in 0..3 {
+            p::dup2(slave_file.as_raw_fd(), target)
+                .context(|| format!("set up descriptor {target}"))?;
+        }
+        crate::sys::terminal::send_fd(socket.as_fd(), master.as_fd())
+            .context(|| "pass the terminal to the monitor".into())?;
+    }
     let mut args = spec.args.clone();
     if spec.init.is_some() {
         args.splice(0..0, ["/sbin/docker-init".to_owned(), "--".to_owned()]);
@@ -470,6 +502,9 @@ fn setup(
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.push(format!("HOSTNAME={}", record.hostname));
+    }
+    if spec.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
     }
     Ok(Process {
         args,

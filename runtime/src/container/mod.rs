@@ -114,6 +114,48 @@ pub struct ExecSpec {
     pub tty: bool,
 }
 
+/// A connection to a container's terminal or stdin (see [`Runtime::attach`]).
+#[derive(Debug)]
+pub struct Attach {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Attach {
+    /// Sends input (keys, or bytes for stdin).
+    pub fn input(&mut self, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        for chunk in data.chunks(64 * 1024) {
+            let mut frame = Vec::with_capacity(chunk.len() + 5);
+            frame.push(b'd');
+            frame.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+            frame.extend_from_slice(chunk);
+            self.stream.write_all(&frame)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the terminal's window size.
+    pub fn resize(&mut self, rows: u16, cols: u16) -> io::Result<()> {
+        use std::io::Write;
+        let mut frame = vec![b'r'];
+        frame.extend_from_slice(&rows.to_be_bytes());
+        frame.extend_from_slice(&cols.to_be_bytes());
+        self.stream.write_all(&frame)
+    }
+
+    /// Ends the input: stdin is closed, or the terminal gets its end-of-file character.
+    pub fn close_input(&mut self) -> io::Result<()> {
+        use std::io::Write;
+        self.stream.write_all(b"e")
+    }
+
+    /// A reader of the container's output (terminal output, or stdout and stderr merged); it ends
+    /// when the container's process exits.
+    pub fn output(&self) -> io::Result<std::os::unix::net::UnixStream> {
+        self.stream.try_clone()
+    }
+}
+
 /// A container as `inspect` and `list` show it.
 #[derive(Debug, Clone)]
 pub struct Info {
@@ -678,6 +720,37 @@ impl Runtime {
         let mut command = self.helper.command();
         command.arg(verb).arg(&self.root).arg(id).arg(arg);
         Ok(command)
+    }
+
+    /// Attaches to a running container created with `tty` or `open_stdin`: input goes to its
+    /// terminal or stdin, and its output (from now on; earlier output is in the log) can be read
+    /// from [`Attach::output`] until the container's process exits.
+    pub fn attach(&self, id: &str) -> Result<Attach, Error> {
+        let record = self.record(id)?;
+        if !(record.spec.tty || record.spec.open_stdin) {
+            return Err(Error::InvalidSpec(format!(
+                "container {id} was created without a terminal or open stdin: nothing to attach to"
+            )));
+        }
+        if !self.state(id)?.status.is_active() {
+            return Err(Error::NotRunning(id.to_owned()));
+        }
+        let paths = self.paths(id);
+        // Through the directory's descriptor, so the socket path stays short.
+        let dir = fs::File::open(&paths.dir).map_err(ctx("open", &paths.dir))?;
+        let socket = format!(
+            "/proc/self/fd/{}/{}",
+            dir.as_raw_fd(),
+            crate::monitor::ATTACH_SOCKET
+        );
+        let stream = std::os::unix::net::UnixStream::connect(&socket).map_err(|error| {
+            IoError::new(
+                "connect to",
+                paths.dir.join(crate::monitor::ATTACH_SOCKET),
+                error,
+            )
+        })?;
+        Ok(Attach { stream })
     }
 
     /// The log file (docker's json-file format).

@@ -156,6 +156,10 @@ pub struct ContainerSpec {
     pub init: Option<PathBuf>,
     /// Join this network namespace (a bind-mounted nsfs file) instead of a new empty one.
     pub netns: Option<PathBuf>,
+    /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.
+    pub tty: bool,
+    /// Keep stdin open for [`super::Runtime::attach`] (`stdin_open: true`, `run -i`).
+    pub open_stdin: bool,
 }
 
 /// Docker's default capabilities (moby `oci/caps/defaults.go`).

@@ -22,6 +22,7 @@ mod copy;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -106,14 +107,44 @@ fn monitor(root: &Path, id: &str) -> i32 {
             return 1;
         }
     };
+    // With a terminal or open stdin, clients attach through a socket in the container directory
+    // (bound by a relative name: absolute paths can exceed sun_path's 108 bytes).
+    let attach = if record.spec.tty || record.spec.open_stdin {
+        let bound = std::env::set_current_dir(&paths.dir).and_then(|()| {
+            let _ = fs::remove_file(ATTACH_SOCKET);
+            let listener = UnixListener::bind(ATTACH_SOCKET)?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        });
+        match bound {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                report(&format!("error: 125 create the attach socket: {error}"));
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     let mut monitor = Monitor {
         state: State::read(&paths).unwrap_or_default(),
         record,
         paths,
         signals,
         writer,
+        attach,
+        clients: Vec::new(),
     };
     monitor.run()
+}
+
+/// The attach socket's name in the container directory.
+pub(crate) const ATTACH_SOCKET: &str = "attach.sock";
+
+/// An attached client: its connection and the bytes of an incomplete frame.
+struct Client {
+    stream: UnixStream,
+    pending: Vec<u8>,
 }
 
 struct Monitor {
@@ -122,12 +153,18 @@ struct Monitor {
     state: State,
     signals: OwnedFd,
     writer: Writer,
+    attach: Option<UnixListener>,
+    clients: Vec<Client>,
 }
 
 struct Running {
     pid: i32,
     stdout: Option<fs::File>,
     stderr: Option<fs::File>,
+    /// The pty master (`tty`): output to log and clients, input from clients.
+    terminal: Option<fs::File>,
+    /// The write end of the init's stdin (`open_stdin` without `tty`).
+    stdin: Option<fs::File>,
     oom_base: u64,
     started: Instant,
 }
@@ -232,6 +269,9 @@ impl Monitor {
         if let Err(error) = cgroup.remove(Duration::from_secs(2)) {
             eprintln!("rcompose monitor: {error}");
         }
+        if self.attach.take().is_some() {
+            let _ = fs::remove_file(self.paths.dir.join(ATTACH_SOCKET));
+        }
         self.state.status = Status::Exited;
         self.state.pid = 0;
         self.save();
@@ -256,6 +296,16 @@ impl Monitor {
             (|| -> io::Result<_> { Ok((p::pipe()?, p::pipe()?, p::pipe()?, p::pipe()?)) })()
                 .map_err(|e| setup(format!("create pipes: {e}")))?;
         let ((out_r, out_w), (err_r, err_w), (go_r, go_w), (fail_r, fail_w)) = pipes;
+        let stdin_pipe = if self.record.spec.open_stdin && !self.record.spec.tty {
+            Some(p::pipe().map_err(|e| setup(format!("create pipes: {e}")))?)
+        } else {
+            None
+        };
+        let pty_pair = if self.record.spec.tty {
+            Some(UnixStream::pair().map_err(|e| setup(format!("create a socket pair: {e}")))?)
+        } else {
+            None
+        };
         let mut namespaces = ns::MOUNT | ns::PID | ns::UTS | ns::IPC;
         if self.record.spec.netns.is_none() {
             namespaces |= ns::NET;
@@ -289,18 +339,25 @@ impl Monitor {
         match fork {
             Fork::Child => {
                 drop((out_r, err_r, go_w, fail_r));
+                let stdio = init::Stdio {
+                    stdout: out_w,
+                    stderr: err_w,
+                    stdin: stdin_pipe.map(|(read, _)| read),
+                    pty_socket: pty_pair.map(|(child_end, _)| OwnedFd::from(child_end)),
+                };
                 let released = || {
                     let mut byte = [0u8; 1];
                     matches!(fs::File::from(go_r).read(&mut byte), Ok(1))
                 };
-                let failure =
-                    init::run(&self.record, &self.paths, out_w, err_w, v1_tasks, released);
+                let failure = init::run(&self.record, &self.paths, stdio, v1_tasks, released);
                 let mut fail = fs::File::from(fail_w);
                 let _ = write!(fail, "{} {}", failure.code, failure.message);
                 p::exit_now(failure.code);
             }
             Fork::Parent(pid) => {
                 drop((out_w, err_w, go_r, fail_w, v1_tasks));
+                let stdin = stdin_pipe.map(|(_, write)| fs::File::from(write));
+                let pty_socket = pty_pair.map(|(_, monitor_end)| monitor_end);
                 let kill_child = |failure: Failure| {
                     let _ = p::kill(pid, libc::SIGKILL);
                     let _ = p::waitpid(pid, false);
@@ -329,6 +386,16 @@ impl Monitor {
                         message: text.to_owned(),
                     });
                 }
+                let terminal = match &pty_socket {
+                    Some(socket) => Some(fs::File::from(
+                        terminal::recv_fd(socket.as_fd())
+                            .map_err(|e| kill_child(setup(format!("receive the terminal: {e}"))))?,
+                    )),
+                    None => None,
+                };
+                if let Some(terminal) = &terminal {
+                    let _ = p::set_nonblocking(terminal.as_raw_fd(), true);
+                }
                 self.state.status = Status::Running;
                 self.state.started_at = now_rfc3339_nanos();
                 self.state.finished_at.clear();
@@ -343,6 +410,8 @@ impl Monitor {
                     pid,
                     stdout: Some(fs::File::from(out_r)),
                     stderr: Some(fs::File::from(err_r)),
+                    terminal,
+                    stdin,
                     oom_base,
                     started: Instant::now(),
                 })
@@ -355,35 +424,44 @@ impl Monitor {
         let mut exit = None;
         let mut drain_deadline = None;
         loop {
-            let fds: Vec<i32> = [&running.stdout, &running.stderr]
-                .iter()
-                .map(|fd| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd()))
-                .chain([self.signals.as_raw_fd()])
-                .collect();
-            if exit.is_some() && running.stdout.is_none() && running.stderr.is_none() {
+            let outputs_closed =
+                running.stdout.is_none() && running.stderr.is_none() && running.terminal.is_none();
+            if exit.is_some() && outputs_closed {
                 break;
             }
+            let raw = |file: &Option<fs::File>| file.as_ref().map_or(-1, |f| f.as_raw_fd());
+            let mut fds = vec![
+                raw(&running.stdout),
+                raw(&running.stderr),
+                raw(&running.terminal),
+                self.signals.as_raw_fd(),
+                self.attach.as_ref().map_or(-1, |l| l.as_raw_fd()),
+            ];
+            fds.extend(self.clients.iter().map(|c| c.stream.as_raw_fd()));
             let timeout =
                 drain_deadline.map(|d: Instant| d.saturating_duration_since(Instant::now()));
             if timeout.is_some_and(|t| t.is_zero()) {
                 break;
             }
-            let ready = p::poll_read(&fds, timeout).unwrap_or_else(|_| vec![false; 3]);
-            for (index, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+            let ready = p::poll_read(&fds, timeout).unwrap_or_else(|_| vec![false; fds.len()]);
+            for (index, stream) in [Stream::Stdout, Stream::Stderr, Stream::Stdout]
+                .into_iter()
+                .enumerate()
+            {
                 if !ready[index] {
                     continue;
                 }
-                let slot = if index == 0 {
-                    &mut running.stdout
-                } else {
-                    &mut running.stderr
+                let slot = match index {
+                    0 => &mut running.stdout,
+                    1 => &mut running.stderr,
+                    _ => &mut running.terminal,
                 };
                 if !self.relay(slot, stream) {
                     *slot = None;
                     let _ = self.writer.finish(stream);
                 }
             }
-            if ready[2] {
+            if ready[3] {
                 p::read_signals(self.signals.as_fd());
                 while let Ok(Some((pid, status))) = p::waitpid(-1, true) {
                     if pid == running.pid {
@@ -394,10 +472,34 @@ impl Monitor {
                     }
                 }
             }
+            if ready[4]
+                && let Some(listener) = &self.attach
+            {
+                while let Ok((stream, _)) = listener.accept() {
+                    if stream.set_nonblocking(true).is_ok() {
+                        self.clients.push(Client {
+                            stream,
+                            pending: Vec::new(),
+                        });
+                    }
+                }
+            }
+            let mut index = 0;
+            let mut client_ready = ready[5..].iter();
+            while index < self.clients.len() {
+                let readable = client_ready.next().copied().unwrap_or(false);
+                if readable && !client_input(&mut self.clients[index], &mut running) {
+                    self.clients.remove(index);
+                    continue;
+                }
+                index += 1;
+            }
         }
         for stream in [Stream::Stdout, Stream::Stderr] {
             let _ = self.writer.finish(stream);
         }
+        // Attached clients see the end of the output.
+        self.clients.clear();
         let exit = exit.unwrap_or(Exit::Signal(libc::SIGKILL));
         // Recorded by the caller of this function, once it knows whether a restart follows: the final
         // record must be the monitor's last write, since a waiter may remove the directory after it.
@@ -421,6 +523,10 @@ impl Monitor {
                     if let Err(error) = self.writer.push(stream, &buffer[..n]) {
                         eprintln!("rcompose monitor: write log: {error}");
                     }
+                    // A client that cannot take the output at once is dropped, so one slow reader
+                    // never stalls the container.
+                    self.clients
+                        .retain_mut(|client| client.stream.write_all(&buffer[..n]).is_ok());
                     if n < buffer.len() {
                         return true;
                     }
@@ -431,6 +537,67 @@ impl Monitor {
             }
         }
     }
+}
+
+/// Reads a client's input frames (see [`crate::container::Attach`]): `d` + u32 length + bytes of input,
+/// `r` + u16 rows + u16 columns, `e` for the end of input. False when the client is gone.
+fn client_input(client: &mut Client, running: &mut Running) -> bool {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match client.stream.read(&mut buffer) {
+            Ok(0) => return false,
+            Ok(n) => client.pending.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    loop {
+        let pending = &client.pending;
+        let used = match pending.first() {
+            Some(b'd') if pending.len() >= 5 => {
+                let length = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]);
+                let end = 5 + length as usize;
+                if pending.len() < end {
+                    break;
+                }
+                let data = &pending[5..end];
+                let is_terminal = running.terminal.is_some();
+                let target = running.terminal.as_mut().or(running.stdin.as_mut());
+                if let Some(target) = target {
+                    // Input to a full pipe or terminal waits: the write is blocking for this.
+                    let _ = p::set_nonblocking(target.as_raw_fd(), false);
+                    let _ = target.write_all(data);
+                    if is_terminal {
+                        let _ = p::set_nonblocking(target.as_raw_fd(), true);
+                    }
+                }
+                end
+            }
+            Some(b'r') if pending.len() >= 5 => {
+                let rows = u16::from_be_bytes([pending[1], pending[2]]);
+                let cols = u16::from_be_bytes([pending[3], pending[4]]);
+                if let Some(terminal) = &running.terminal {
+                    terminal::set_window_size(terminal.as_raw_fd(), rows, cols);
+                }
+                5
+            }
+            Some(b'e') => {
+                match &mut running.terminal {
+                    // End of input on a terminal: its EOF character (^D).
+                    Some(terminal) => {
+                        let _ = terminal.write_all(&[4]);
+                    }
+                    None => running.stdin = None,
+                }
+                1
+            }
+            Some(b'd' | b'r') | None => break,
+            Some(_) => return false,
+        };
+        client.pending.drain(..used);
+    }
+    true
 }
 
 /// A v1 device-cgroup rule for a host device (`c 10:229 rwm`).
