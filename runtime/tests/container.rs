@@ -1287,3 +1287,59 @@ fn attach_to_a_terminal_and_to_stdin() {
     assert!(matches!(fx.runtime.attach(&id), Err(Error::InvalidSpec(_))));
     fx.remove(&id);
 }
+
+#[test]
+fn the_monitor_runs_healthchecks() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let probe = |script: &str, timeout_ms| runtime::container::Healthcheck {
+        test: vec!["sh".into(), "-c".into(), script.into()],
+        interval_ms: 100,
+        timeout_ms,
+        retries: 2,
+        start_period_ms: 0,
+        start_interval_ms: 0,
+    };
+    let health = |id: &str| fx.runtime.state(id).unwrap().health.unwrap_or_default();
+    // Starting, then healthy once the probe passes.
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            healthcheck: Some(probe("echo probing; test -f /tmp/ready", 5000)),
+            ..fx.spec("sleep 0.4; touch /tmp/ready; exec sleep 1000")
+        })
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    assert_eq!(health(&id).status, "starting");
+    eventually(&fx.runtime, &id, "healthy", |s| {
+        s.health.as_ref().is_some_and(|h| h.status == "healthy")
+    });
+    let record = health(&id);
+    assert_eq!(record.failing_streak, 0);
+    let last = record.log.last().unwrap();
+    assert_eq!((last.exit_code, last.output.as_str()), (0, "probing\n"));
+    assert!(record.log.len() <= 5);
+    fx.remove(&id);
+    // Unhealthy after `retries` failures; a probe over its timeout fails too.
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            healthcheck: Some(probe("sleep 5", 150)),
+            ..fx.spec("exec sleep 1000")
+        })
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    eventually(&fx.runtime, &id, "unhealthy", |s| {
+        s.health.as_ref().is_some_and(|h| h.status == "unhealthy")
+    });
+    let record = health(&id);
+    assert!(record.failing_streak >= 2, "{record:?}");
+    assert!(
+        record.log[0].output.contains("exceeded timeout"),
+        "{record:?}"
+    );
+    assert_eq!(fx.runtime.state(&id).unwrap().status, Status::Running);
+    fx.remove(&id);
+}

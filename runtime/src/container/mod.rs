@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 
 pub use self::log::{Entry as LogEntry, Stream};
 pub use self::spec::{
-    ContainerSpec, Device, Mount, MountKind, RestartPolicy, Rootfs, Seccomp, Ulimit,
+    ContainerSpec, Device, Healthcheck, Mount, MountKind, RestartPolicy, Rootfs, Seccomp, Ulimit,
 };
-pub use self::state::{Paths, Record, State, Status};
+pub use self::state::{Health, HealthResult, Paths, Record, State, Status};
 use crate::cgroup::{self, Hierarchy};
 use crate::store::{IoError, ctx, lock::Lock, remove_tree};
 use crate::sys::process as p;

@@ -160,6 +160,34 @@ pub struct ContainerSpec {
     pub tty: bool,
     /// Keep stdin open for [`super::Runtime::attach`] (`stdin_open: true`, `run -i`).
     pub open_stdin: bool,
+    /// A probe the monitor runs in the container; its results are the state's `health`.
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// A healthcheck, already resolved: `test` is the command to exec (`CMD-SHELL x` is
+/// `["/bin/sh", "-c", "x"]`). Durations in milliseconds; docker's defaults are 30 s interval, 30 s
+/// timeout, 3 retries, no start period, 5 s start interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Healthcheck {
+    pub test: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+    pub start_interval_ms: u64,
+}
+
+impl Default for Healthcheck {
+    fn default() -> Self {
+        Self {
+            test: Vec::new(),
+            interval_ms: 30_000,
+            timeout_ms: 30_000,
+            retries: 3,
+            start_period_ms: 0,
+            start_interval_ms: 5_000,
+        }
+    }
 }
 
 /// Docker's default capabilities (moby `oci/caps/defaults.go`).

@@ -91,6 +91,28 @@ pub struct State {
     pub restart_count: u32,
     /// The last start error, if a (re)start failed.
     pub error: String,
+    /// Healthcheck results (absent without a healthcheck).
+    pub health: Option<Health>,
+}
+
+/// docker's `State.Health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: u32,
+    /// The last five probes.
+    pub log: Vec<HealthResult>,
+}
+
+/// One probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResult {
+    pub start: String,
+    pub end: String,
+    /// -1 when the probe could not run or timed out.
+    pub exit_code: i32,
+    pub output: String,
 }
 
 /// The paths of one container's directory.

@@ -18,6 +18,7 @@
 //! `cp-out` / `cp-in`: tar streams out of and into a running container (see [`copy`]).
 
 mod copy;
+mod health;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -30,7 +31,9 @@ use crate::container::ExecSpec;
 use crate::container::init::{self, Failure, Process};
 use crate::container::log::{Stream, Writer};
 use crate::container::spec::{RestartPolicy, Seccomp};
-use crate::container::state::{Paths, Record, State, Status, now_rfc3339_nanos, read_json};
+use crate::container::state::{
+    HealthResult, Paths, Record, State, Status, now_rfc3339_nanos, read_json,
+};
 use crate::sys::process::{self as p, Exit, Fork, ns};
 use crate::sys::{capability, terminal};
 
@@ -197,9 +200,9 @@ impl Monitor {
                         close_sync_pipe();
                         first = false;
                     }
-                    let ran = running.started.elapsed();
+                    let started = running.started;
                     let code = self.supervise(running);
-                    if ran >= Duration::from_secs(10) {
+                    if started.elapsed() >= Duration::from_secs(10) {
                         delay = Duration::from_millis(100);
                     }
                     code
@@ -423,6 +426,19 @@ impl Monitor {
     fn supervise(&mut self, mut running: Running) -> i32 {
         let mut exit = None;
         let mut drain_deadline = None;
+        let mut checker = self
+            .record
+            .spec
+            .healthcheck
+            .clone()
+            .map(health::Checker::new);
+        if checker.is_some() {
+            self.state.health = Some(crate::container::state::Health {
+                status: "starting".into(),
+                ..Default::default()
+            });
+            self.save();
+        }
         loop {
             let outputs_closed =
                 running.stdout.is_none() && running.stderr.is_none() && running.terminal.is_none();
@@ -437,11 +453,18 @@ impl Monitor {
                 self.signals.as_raw_fd(),
                 self.attach.as_ref().map_or(-1, |l| l.as_raw_fd()),
             ];
+            fds.push(checker.as_ref().map_or(-1, health::Checker::fd));
             fds.extend(self.clients.iter().map(|c| c.stream.as_raw_fd()));
-            let timeout =
+            let mut timeout =
                 drain_deadline.map(|d: Instant| d.saturating_duration_since(Instant::now()));
             if timeout.is_some_and(|t| t.is_zero()) {
                 break;
+            }
+            if exit.is_none()
+                && let Some(checker) = &checker
+            {
+                let until = checker.timeout();
+                timeout = Some(timeout.map_or(until, |t| t.min(until)));
             }
             let ready = p::poll_read(&fds, timeout).unwrap_or_else(|_| vec![false; fds.len()]);
             for (index, stream) in [Stream::Stdout, Stream::Stderr, Stream::Stdout]
@@ -464,6 +487,12 @@ impl Monitor {
             if ready[3] {
                 p::read_signals(self.signals.as_fd());
                 while let Ok(Some((pid, status))) = p::waitpid(-1, true) {
+                    if let Some(checker) = &mut checker
+                        && let Some(result) = checker.reaped(pid, status)
+                    {
+                        self.record_health(checker, result);
+                        continue;
+                    }
                     if pid == running.pid {
                         exit = Some(status);
                         // Output still in the pipes is read for a moment; the kernel killed the rest
@@ -484,8 +513,21 @@ impl Monitor {
                     }
                 }
             }
+            if let Some(checker) = &mut checker {
+                if ready[5] {
+                    checker.read_output();
+                }
+                if exit.is_none() {
+                    let paused =
+                        State::read(&self.paths).is_ok_and(|state| state.status == Status::Paused);
+                    let launch = |test: &[String]| self.launch_probe(test);
+                    if let Some(result) = checker.tick(paused, launch) {
+                        self.record_health(checker, result);
+                    }
+                }
+            }
             let mut index = 0;
-            let mut client_ready = ready[5..].iter();
+            let mut client_ready = ready[6..].iter();
             while index < self.clients.len() {
                 let readable = client_ready.next().copied().unwrap_or(false);
                 if readable && !client_input(&mut self.clients[index], &mut running) {
@@ -500,6 +542,9 @@ impl Monitor {
         }
         // Attached clients see the end of the output.
         self.clients.clear();
+        if let Some(checker) = &mut checker {
+            checker.stop();
+        }
         let exit = exit.unwrap_or(Exit::Signal(libc::SIGKILL));
         // Recorded by the caller of this function, once it knows whether a restart follows: the final
         // record must be the monitor's last write, since a waiter may remove the directory after it.
@@ -508,6 +553,51 @@ impl Monitor {
         self.state.oom_killed = self.record.cgroup.oom_kills() > running.oom_base;
         self.state.finished_at = now_rfc3339_nanos();
         exit.code()
+    }
+
+    /// Adds a probe result to the health record and saves it (keeping a pause the CLI recorded).
+    fn record_health(&mut self, checker: &health::Checker, result: HealthResult) {
+        let mut health = self.state.health.take().unwrap_or_default();
+        checker.record(&mut health, result);
+        self.state.health = Some(health);
+        if State::read(&self.paths).is_ok_and(|state| state.status == Status::Paused) {
+            self.state.status = Status::Paused;
+        } else if self.state.status == Status::Paused {
+            self.state.status = Status::Running;
+        }
+        self.save();
+    }
+
+    /// Runs a probe through the exec helper (this executable, with the prefix it was started with).
+    fn launch_probe(&self, test: &[String]) -> io::Result<(i32, fs::File)> {
+        let args: Vec<String> = std::env::args().collect();
+        let prefix = args
+            .iter()
+            .position(|arg| arg == "monitor")
+            .map_or(&[][..], |index| &args[1..index]);
+        let root = self
+            .paths
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .ok_or_else(|| io::Error::other("container directory without a root"))?;
+        let spec = ExecSpec {
+            args: test.to_vec(),
+            ..ExecSpec::default()
+        };
+        let (read, write) = p::pipe()?;
+        let write_err = write.try_clone()?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(prefix)
+            .arg("exec")
+            .arg(root)
+            .arg(&self.record.id)
+            .arg(serde_json::to_string(&spec).map_err(io::Error::other)?)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::from(write_err))
+            .spawn()?;
+        Ok((child.id() as i32, fs::File::from(read)))
     }
 
     /// Copies what is readable from one pipe into the log; false at end of stream.

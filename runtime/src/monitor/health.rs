@@ -1,0 +1,188 @@
+//! Healthchecks, run by the monitor so that a container's health is kept up to date with no CLI
+//! running (docker's semantics: a probe every `interval` (`start_interval` during `start_period`),
+//! each in the container through the exec helper, killed after `timeout`; `retries` failures in a
+//! row make it unhealthy, failures during the start period do not count, one success makes it
+//! healthy). The last five results are kept with their output, as `docker inspect` shows them.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use crate::container::spec::Healthcheck;
+use crate::container::state::{Health, HealthResult, now_rfc3339_nanos};
+use crate::sys::process::{self as p, Exit};
+
+/// Output kept per probe, as docker keeps it.
+const MAX_OUTPUT: usize = 4096;
+
+/// A probe in flight.
+struct Probe {
+    pid: i32,
+    output: fs::File,
+    collected: Vec<u8>,
+    started_at: String,
+    deadline: Instant,
+    timed_out: bool,
+}
+
+/// The schedule and the probe in flight for one run of the container.
+pub(super) struct Checker {
+    spec: Healthcheck,
+    started: Instant,
+    next: Instant,
+    probe: Option<Probe>,
+}
+
+impl Checker {
+    pub(super) fn new(spec: Healthcheck) -> Self {
+        let now = Instant::now();
+        let mut checker = Self {
+            spec,
+            started: now,
+            next: now,
+            probe: None,
+        };
+        checker.next = now + checker.period(now);
+        checker
+    }
+
+    fn in_start_period(&self, now: Instant) -> bool {
+        now.duration_since(self.started) < Duration::from_millis(self.spec.start_period_ms)
+    }
+
+    fn period(&self, now: Instant) -> Duration {
+        let ms = if self.in_start_period(now) && self.spec.start_interval_ms > 0 {
+            self.spec.start_interval_ms
+        } else {
+            self.spec.interval_ms
+        };
+        Duration::from_millis(ms.max(10))
+    }
+
+    /// The probe's output pipe, to poll (-1 when none runs).
+    pub(super) fn fd(&self) -> i32 {
+        self.probe
+            .as_ref()
+            .map_or(-1, |probe| probe.output.as_raw_fd())
+    }
+
+    /// How long the monitor may sleep before [`Checker::tick`] has work.
+    pub(super) fn timeout(&self) -> Duration {
+        let now = Instant::now();
+        match &self.probe {
+            Some(probe) if !probe.timed_out => probe.deadline.saturating_duration_since(now),
+            Some(_) => Duration::from_millis(100),
+            None => self.next.saturating_duration_since(now),
+        }
+    }
+
+    /// Starts a probe when one is due (`launch` spawns it and returns its pid and output pipe), and
+    /// kills one past its timeout. `paused` skips a due probe.
+    pub(super) fn tick(
+        &mut self,
+        paused: bool,
+        launch: impl FnOnce(&[String]) -> io::Result<(i32, fs::File)>,
+    ) -> Option<HealthResult> {
+        let now = Instant::now();
+        if let Some(probe) = &mut self.probe {
+            if !probe.timed_out && now >= probe.deadline {
+                // SIGTERM: the exec helper forwards it to the probe and exits with it.
+                probe.timed_out = true;
+                let _ = p::kill(probe.pid, libc::SIGTERM);
+            }
+            return None;
+        }
+        if now < self.next {
+            return None;
+        }
+        self.next = now + self.period(now);
+        if paused {
+            return None;
+        }
+        let started_at = now_rfc3339_nanos();
+        match launch(&self.spec.test) {
+            Ok((pid, output)) => {
+                let _ = p::set_nonblocking(output.as_raw_fd(), true);
+                self.probe = Some(Probe {
+                    pid,
+                    output,
+                    collected: Vec::new(),
+                    started_at,
+                    deadline: now + Duration::from_millis(self.spec.timeout_ms.max(10)),
+                    timed_out: false,
+                });
+                None
+            }
+            Err(error) => Some(HealthResult {
+                start: started_at,
+                end: now_rfc3339_nanos(),
+                exit_code: -1,
+                output: format!("cannot run the healthcheck: {error}"),
+            }),
+        }
+    }
+
+    /// Reads what the probe printed so far.
+    pub(super) fn read_output(&mut self) {
+        let Some(probe) = &mut self.probe else { return };
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = probe.output.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            let room = MAX_OUTPUT.saturating_sub(probe.collected.len());
+            probe.collected.extend_from_slice(&buffer[..n.min(room)]);
+        }
+    }
+
+    /// Claims a reaped child if it is the probe; returns its result.
+    pub(super) fn reaped(&mut self, pid: i32, exit: Exit) -> Option<HealthResult> {
+        if self.probe.as_ref().is_none_or(|probe| probe.pid != pid) {
+            return None;
+        }
+        self.read_output();
+        let probe = self.probe.take()?;
+        let mut output = String::from_utf8_lossy(&probe.collected).into_owned();
+        let exit_code = if probe.timed_out {
+            output = format!(
+                "Health check exceeded timeout ({}ms){}{output}",
+                self.spec.timeout_ms,
+                if output.is_empty() { "" } else { ": " }
+            );
+            -1
+        } else {
+            exit.code()
+        };
+        Some(HealthResult {
+            start: probe.started_at,
+            end: now_rfc3339_nanos(),
+            exit_code,
+            output,
+        })
+    }
+
+    /// Applies a result to the health record (docker's rules).
+    pub(super) fn record(&self, health: &mut Health, result: HealthResult) {
+        if result.exit_code == 0 {
+            health.status = "healthy".into();
+            health.failing_streak = 0;
+        } else if !self.in_start_period(Instant::now()) || health.status != "starting" {
+            health.failing_streak += 1;
+            if health.failing_streak >= self.spec.retries.max(1) {
+                health.status = "unhealthy".into();
+            }
+        }
+        health.log.push(result);
+        if health.log.len() > 5 {
+            health.log.remove(0);
+        }
+    }
+
+    /// Kills a probe still running (the container is gone).
+    pub(super) fn stop(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            let _ = p::kill(probe.pid, libc::SIGKILL);
+        }
+    }
+}
