@@ -1,7 +1,8 @@
 //! The container log: docker's json-file format, one object per line,
 //! `{"log":"hello\n","stream":"stdout","time":"2026-11-29T05:00:00.123456789Z"}`, so tools that read
 //! docker's logs read ours. Lines longer than 16 KiB are split, as docker does; a final line without a
-//! newline is written when the stream ends.
+//! newline is written when the stream ends. With a size limit (`max-size`), the file is rotated to
+//! `container.log.1`, `.2`, ... keeping `max-file` files in all, as docker's json-file driver does.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -36,14 +37,64 @@ pub struct Entry {
 pub struct Writer {
     file: File,
     partial: [Vec<u8>; 2],
+    path: std::path::PathBuf,
+    size: u64,
+    /// Rotate when the file would grow past this many bytes (0: never).
+    max_size: u64,
+    /// Files kept in all, the current one included (at least 1).
+    max_files: u32,
+}
+
+/// The name of rotated file `n` (1 is the newest).
+pub fn rotated(path: &Path, n: u32) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    name.into()
 }
 
 impl Writer {
     pub fn open(path: &Path) -> io::Result<Self> {
+        Self::open_rotating(path, 0, 1)
+    }
+
+    /// A writer that rotates the file at `max_size` bytes, keeping `max_files` files.
+    pub fn open_rotating(path: &Path, max_size: u64, max_files: u32) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Self {
-            file: OpenOptions::new().create(true).append(true).open(path)?,
+            size: file.metadata()?.len(),
+            file,
             partial: [Vec::new(), Vec::new()],
+            path: path.to_owned(),
+            max_size,
+            max_files: max_files.max(1),
         })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.max_size > 0 && self.size > 0 && self.size + bytes.len() as u64 > self.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(bytes)?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let keep = self.max_files - 1;
+        if keep == 0 {
+            self.file.set_len(0)?;
+        } else {
+            for n in (1..keep).rev() {
+                let _ = std::fs::rename(rotated(&self.path, n), rotated(&self.path, n + 1));
+            }
+            std::fs::rename(&self.path, rotated(&self.path, 1))?;
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+        }
+        self.size = 0;
+        Ok(())
     }
 
     /// Adds output; complete lines are written at once.
@@ -63,7 +114,7 @@ impl Writer {
             encode(&mut out, &line, stream, &time);
         }
         if !out.is_empty() {
-            self.file.write_all(&out)?;
+            self.write(&out)?;
         }
         Ok(())
     }
@@ -76,7 +127,7 @@ impl Writer {
         }
         let mut out = Vec::new();
         encode(&mut out, &line, stream, &now_rfc3339_nanos());
-        self.file.write_all(&out)
+        self.write(&out)
     }
 }
 
@@ -90,17 +141,28 @@ fn encode(out: &mut Vec<u8>, line: &[u8], stream: Stream, time: &str) {
     out.push(b'\n');
 }
 
-/// Reads every entry of a log file (a missing file is an empty log; a torn last line is skipped).
+/// Reads every entry of a log, rotated files first (a missing file is an empty log; a torn last line
+/// is skipped).
 pub fn read(path: &Path) -> io::Result<Vec<Entry>> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(error),
-    };
+    let mut files = Vec::new();
+    let mut n = 1;
+    while rotated(path, n).exists() {
+        files.push(rotated(path, n));
+        n += 1;
+    }
+    files.reverse();
+    files.push(path.to_owned());
     let mut entries = Vec::new();
-    for line in BufReader::new(file).lines() {
-        if let Ok(entry) = serde_json::from_str(&line?) {
-            entries.push(entry);
+    for file in files {
+        let file = match File::open(&file) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for line in BufReader::new(file).lines() {
+            if let Ok(entry) = serde_json::from_str(&line?) {
+                entries.push(entry);
+            }
         }
     }
     Ok(entries)
@@ -129,5 +191,37 @@ mod tests {
         assert_eq!(texts[2], (Stream::Stdout, MAX_LINE));
         assert_eq!(texts[3], (Stream::Stdout, 13));
         assert!(entries[0].time.ends_with('Z') && entries[0].time.contains('.'));
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_and_reads_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut writer = Writer::open_rotating(&path, 300, 3).unwrap();
+        for n in 0..40 {
+            writer
+                .push(Stream::Stdout, format!("line {n}\n").as_bytes())
+                .unwrap();
+        }
+        assert!(rotated(&path, 2).exists() && !rotated(&path, 3).exists());
+        for file in [path.clone(), rotated(&path, 1), rotated(&path, 2)] {
+            assert!(std::fs::metadata(&file).unwrap().len() <= 300);
+        }
+        let entries = read(&path).unwrap();
+        let numbers: Vec<usize> = entries
+            .iter()
+            .map(|e| e.log.trim().trim_start_matches("line ").parse().unwrap())
+            .collect();
+        assert_eq!(*numbers.last().unwrap(), 39);
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+        assert!(numbers.len() < 40);
+        let mut single = Writer::open_rotating(&dir.path().join("one"), 200, 1).unwrap();
+        for n in 0..20 {
+            single
+                .push(Stream::Stderr, format!("x{n}\n").as_bytes())
+                .unwrap();
+        }
+        assert!(std::fs::metadata(dir.path().join("one")).unwrap().len() <= 200);
+        assert!(!rotated(&dir.path().join("one"), 1).exists());
     }
 }

@@ -162,6 +162,10 @@ pub struct ContainerSpec {
     pub open_stdin: bool,
     /// A probe the monitor runs in the container; its results are the state's `health`.
     pub healthcheck: Option<Healthcheck>,
+    /// Rotate the log at this many bytes (json-file `max-size`; 0: never).
+    pub log_max_size: u64,
+    /// Log files kept in all when rotating (json-file `max-file`; 0 means 1).
+    pub log_max_files: u32,
 }
 
 /// A healthcheck, already resolved: `test` is the command to exec (`CMD-SHELL x` is

@@ -100,7 +100,11 @@ fn monitor(root: &Path, id: &str) -> i32 {
     let setup = (|| -> io::Result<(OwnedFd, Writer)> {
         p::set_child_subreaper()?;
         let signals = p::signalfd(&[libc::SIGCHLD])?;
-        let writer = Writer::open(&paths.log())?;
+        let writer = Writer::open_rotating(
+            &paths.log(),
+            record.spec.log_max_size,
+            record.spec.log_max_files,
+        )?;
         Ok((signals, writer))
     })();
     let (signals, writer) = match setup {
