@@ -70,14 +70,37 @@ fi
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$WORK/results/hybrid.json" \
     -n "rcompose (hybrid cgroups)" "$rt run $WORK/state $rootfs true"
 
-python3 - "$WORK/results/side-by-side.json" "$WORK/results/hybrid.json" <<'EOF'
+# Cross-check robust to a shared, busy machine: the same commands interleaved (one run of each in
+# turn), so a burst of load from elsewhere hits every contender alike.
+"${namespace[@]}" python3 - "$runs" "$rt run $WORK/state $rootfs true" \
+    "crun run -b $WORK/bundle rcompose-bench-crun" "runc run -b $WORK/bundle rcompose-bench-runc" \
+    "unshare --mount --pid --net --uts --ipc --fork true" >"$WORK/results/interleaved.json" <<'PY'
+import json, subprocess, sys, time
+runs, commands = int(sys.argv[1]), sys.argv[2:]
+names = ["rcompose", "crun", "runc", "unshare"]
+times = {name: [] for name in names}
+for _ in range(runs + 3):
+    for name, command in zip(names, commands):
+        start = time.perf_counter()
+        subprocess.run(command.split(), check=True)
+        times[name].append(time.perf_counter() - start)
+results = []
+for name in names:
+    samples = sorted(times[name][3:])
+    results.append({"command": name + " (interleaved)", "min": samples[0],
+                    "median": samples[len(samples) // 2], "max": samples[-1]})
+json.dump({"results": results}, sys.stdout)
+PY
+
+python3 - "$WORK/results/side-by-side.json" "$WORK/results/hybrid.json" \
+    "$WORK/results/interleaved.json" <<'EOF'
 import json, sys
 rows = []
 for path in sys.argv[1:]:
     rows += json.load(open(path))["results"]
-crun = next(r for r in rows if r["command"] == "crun")
 print(f"\n{'command':28} {'min':>7} {'median':>7} {'max':>7}  (ms)  median vs crun")
 for r in rows:
+    crun = next(c for c in rows if c["command"] == ("crun (interleaved)" if "interleaved" in r["command"] else "crun"))
     ms = lambda v: f"{v * 1000:7.1f}"
     print(f"{r['command']:28} {ms(r['min'])} {ms(r['median'])} {ms(r['max'])}        "
           f"{r['median'] / crun['median']:.2f}x")
