@@ -53,6 +53,15 @@ impl Fixture {
 
     fn import_busybox(&self) {
         let rootfs = self.dir.path().join("rootfs");
+        if rootfs.exists() {
+            // A second import makes a different image under the same name.
+            std::fs::write(
+                rootfs.join("etc/generation"),
+                format!("{:?}", std::time::SystemTime::now()),
+            )
+            .unwrap();
+            return self.pack_and_import(&rootfs);
+        }
         std::fs::create_dir_all(rootfs.join("bin")).unwrap();
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
         std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
@@ -66,6 +75,10 @@ impl Fixture {
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+        self.pack_and_import(&rootfs);
+    }
+
+    fn pack_and_import(&self, rootfs: &Path) {
         let tar = self.dir.path().join("rootfs.tar");
         let status = Command::new("tar")
             .arg("-C")
@@ -323,4 +336,25 @@ fn a_missing_image_fails_before_anything_is_created() {
         fixture.containers().is_empty(),
         "nothing may be half-created"
     );
+}
+
+#[test]
+fn an_image_under_a_container_is_neither_removed_nor_pruned() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "inuse",
+        "services:\n  a:\n    image: busybox\n    command: sleep 100\n",
+    );
+    fixture.ok(&["up", "-d"]);
+    let output = fixture.command(&["image", "rm", "busybox"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("container inuse-a-1 is using it"));
+    // Import another image under the same name: the container's image becomes dangling but stays.
+    fixture.import_busybox();
+    fixture.ok(&["image", "prune"]);
+    fixture.ok(&["restart"]);
+    let state = fixture.containers().into_iter().next().unwrap()["State"].clone();
+    assert_eq!(state, "running");
 }

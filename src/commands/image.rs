@@ -15,9 +15,6 @@ use serde_json::{Value, json};
 use crate::cli::GlobalOptions;
 use crate::output;
 
-/// Where state lives when neither `--root` nor `RCOMPOSE_ROOT` says.
-const DEFAULT_ROOT: &str = "/var/lib/rcompose";
-
 #[derive(Debug, Args)]
 pub struct ImageArgs {
     #[command(subcommand)]
@@ -172,10 +169,7 @@ struct HistoryArgs {
 
 /// Runs an `image` subcommand.
 pub fn run(global: &GlobalOptions, args: ImageArgs) -> anyhow::Result<ExitCode> {
-    let root = global
-        .root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+    let root = crate::engine::root(global);
     let store = ImageStore::open(&root)
         .with_context(|| format!("cannot open the image store under {}", root.display()))?;
     match args.command {
@@ -184,9 +178,9 @@ pub fn run(global: &GlobalOptions, args: ImageArgs) -> anyhow::Result<ExitCode> 
         ImageCommand::Save(args) => save(&store, args),
         ImageCommand::Ls(args) => ls(&store, args),
         ImageCommand::Inspect(args) => inspect(&store, args),
-        ImageCommand::Rm(args) => rm(&store, args),
+        ImageCommand::Rm(args) => rm(&root, &store, args),
         ImageCommand::Tag(args) => tag(&store, args),
-        ImageCommand::Prune(args) => prune(&store, args),
+        ImageCommand::Prune(args) => prune(&root, &store, args),
         ImageCommand::History(args) => history(&store, args),
     }
 }
@@ -533,10 +527,49 @@ fn inspect_json(image: &Image) -> Value {
     })
 }
 
-fn rm(store: &ImageStore, args: RmArgs) -> anyhow::Result<ExitCode> {
+/// The ids of the images whose layers containers are built on, with one container name each.
+fn images_in_use(
+    root: &std::path::Path,
+    store: &ImageStore,
+) -> anyhow::Result<Vec<(runtime::image::Digest, String)>> {
+    let engine = crate::engine::Engine::open_at(root)?;
+    let containers = engine.containers.list().context("cannot list containers")?;
+    let mut used = Vec::new();
+    for image in store.images()? {
+        let Some(dirs) = image.layer_dirs() else {
+            continue;
+        };
+        if let Some(info) = containers
+            .iter()
+            .find(|info| match &info.record.spec.rootfs {
+                runtime::container::Rootfs::Layers(layers) => layers == &dirs,
+                runtime::container::Rootfs::Dir(_) => false,
+            })
+        {
+            let name = if info.record.spec.name.is_empty() {
+                info.record.id.clone()
+            } else {
+                info.record.spec.name.clone()
+            };
+            used.push((image.id.clone(), name));
+        }
+    }
+    Ok(used)
+}
+
+fn rm(root: &std::path::Path, store: &ImageStore, args: RmArgs) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
     let mut errors = Vec::new();
+    let in_use = images_in_use(root, store)?;
     for query in &args.images {
+        if let Ok(image) = store.image(query)
+            && let Some((_, container)) = in_use.iter().find(|(id, _)| *id == image.id)
+        {
+            errors.push(format!(
+                "conflict: unable to remove image {query}: container {container} is using it (remove the container first, e.g. with `rcompose down`)"
+            ));
+            continue;
+        }
         match store.remove(query, args.force) {
             Ok(removal) => {
                 for name in &removal.untagged {
@@ -564,8 +597,13 @@ fn tag(store: &ImageStore, args: TagArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn prune(store: &ImageStore, _args: PruneArgs) -> anyhow::Result<ExitCode> {
-    let report = store.prune()?;
+fn prune(root: &std::path::Path, store: &ImageStore, _args: PruneArgs) -> anyhow::Result<ExitCode> {
+    // Images under containers stay, even when no name points at them any more.
+    let keep: Vec<runtime::image::Digest> = images_in_use(root, store)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let report = store.prune_except(&keep)?;
     let mut text = String::new();
     if !report.deleted_images.is_empty() {
         text.push_str("Deleted Images:\n");

@@ -434,13 +434,18 @@ impl ImageStore {
 
     /// Removes dangling images and every blob and layer no image references.
     pub fn prune(&self) -> Result<PruneReport, Error> {
+        self.prune_except(&[])
+    }
+
+    /// [`ImageStore::prune`], keeping the dangling images in `keep` (those containers still use).
+    pub fn prune_except(&self, keep: &[Digest]) -> Result<PruneReport, Error> {
         let _gc = Lock::exclusive(&self.gc_lock())?;
         gc::recover(self)?;
         let mut report = PruneReport::default();
         let images = self.images()?;
         let dangling: Vec<&Image> = images
             .iter()
-            .filter(|image| image.names.is_empty())
+            .filter(|image| image.names.is_empty() && !keep.contains(&image.id))
             .collect();
         if !dangling.is_empty() {
             self.update_index(|entries| {
