@@ -82,7 +82,7 @@ impl Fixture {
         let tar = self.dir.path().join("rootfs.tar");
         let status = Command::new("tar")
             .arg("-C")
-            .arg(&rootfs)
+            .arg(rootfs)
             .arg("-cf")
             .arg(&tar)
             .arg(".")

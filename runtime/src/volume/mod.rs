@@ -20,7 +20,9 @@ pub enum Error {
     Io(#[from] IoError),
     #[error("no such volume: {0}")]
     NotFound(String),
-    #[error("invalid volume name {0:?}: use letters, digits, `_`, `.` and `-`, starting with a letter or digit")]
+    #[error(
+        "invalid volume name {0:?}: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
+    )]
     InvalidName(String),
     #[error("volume record {path} is unreadable: {message}")]
     Corrupt { path: PathBuf, message: String },
@@ -73,7 +75,12 @@ impl VolumeStore {
         }
         let data = self.dir.join(name).join("_data");
         create_dir_all(&data)?;
-        let volume = Volume { name: name.to_string(), created: crate::time::format_rfc3339(crate::time::now_unix()), labels, mountpoint: data };
+        let volume = Volume {
+            name: name.to_string(),
+            created: crate::time::format_rfc3339(crate::time::now_unix()),
+            labels,
+            mountpoint: data,
+        };
         let json = serde_json::to_vec_pretty(&volume).map_err(|error| Error::Corrupt {
             path: self.record_path(name),
             message: error.to_string(),
@@ -87,11 +94,15 @@ impl VolumeStore {
         let path = self.record_path(name);
         let text = match fs::read(&path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(name.to_string())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(name.to_string()));
+            }
             Err(error) => return Err(IoError::new("read", &path, error).into()),
         };
-        let mut volume: Volume =
-            serde_json::from_slice(&text).map_err(|error| Error::Corrupt { path: path.clone(), message: error.to_string() })?;
+        let mut volume: Volume = serde_json::from_slice(&text).map_err(|error| Error::Corrupt {
+            path: path.clone(),
+            message: error.to_string(),
+        })?;
         volume.mountpoint = self.dir.join(name).join("_data");
         Ok(volume)
     }
@@ -143,11 +154,22 @@ mod tests {
         fs::write(volume.mountpoint.join("file"), "x").unwrap();
         let again = store.create("demo_data", BTreeMap::new()).unwrap();
         assert_eq!(again.labels, labels);
-        assert_eq!(store.list().unwrap().iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["demo_data"]);
+        assert_eq!(
+            store
+                .list()
+                .unwrap()
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>(),
+            ["demo_data"]
+        );
         store.remove("demo_data").unwrap();
         assert!(store.list().unwrap().is_empty());
         assert!(!root.path().join("volumes/demo_data").exists());
         assert!(matches!(store.get("demo_data"), Err(Error::NotFound(_))));
-        assert!(matches!(store.create("../x", BTreeMap::new()), Err(Error::InvalidName(_))));
+        assert!(matches!(
+            store.create("../x", BTreeMap::new()),
+            Err(Error::InvalidName(_))
+        ));
     }
 }
