@@ -66,6 +66,8 @@ pub enum Command {
     Ps(commands::ps::PsArgs),
     /// View output from containers
     Logs(commands::logs::LogsArgs),
+    /// Execute a command in a running container
+    Exec(commands::exec::ExecArgs),
     /// Start services
     Start(commands::control::StartArgs),
     /// Stop services

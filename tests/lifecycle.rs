@@ -358,3 +358,29 @@ fn an_image_under_a_container_is_neither_removed_nor_pruned() {
     let state = fixture.containers().into_iter().next().unwrap()["State"].clone();
     assert_eq!(state, "running");
 }
+
+#[test]
+fn exec_runs_in_the_container_and_passes_the_exit_code_through() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "exec",
+        "services:\n  app:\n    image: busybox\n    command: sleep 100\n    environment: {COLOR: blue}\n",
+    );
+    fixture.ok(&["up", "-d"]);
+    let output = fixture.command(&[
+        "exec",
+        "-T",
+        "-e",
+        "EXTRA=1",
+        "-w",
+        "/tmp",
+        "app",
+        "sh",
+        "-c",
+        "echo $COLOR $EXTRA $PWD; exit 7",
+    ]);
+    assert_eq!(output.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "blue 1 /tmp\n");
+}

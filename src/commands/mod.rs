@@ -4,6 +4,7 @@
 pub mod config;
 pub mod control;
 pub mod down;
+pub mod exec;
 pub mod image;
 pub mod logs;
 pub mod ps;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),
         Command::Logs(args) => logs::run(&global, args),
+        Command::Exec(args) => exec::run(&global, args),
         Command::Start(args) => control::start(&global, args),
         Command::Stop(args) => control::stop(&global, args),
         Command::Restart(args) => control::restart(&global, args),
