@@ -968,12 +968,36 @@ fn seccomp_denies_what_docker_denies_unless_unconfined_or_privileged() {
     assert_eq!(line(&out, "personality"), "0");
     assert_eq!(line(&out, "mount"), "1", "still no CAP_SYS_ADMIN");
     fx.remove(&id);
+    // A host disk, if the machine has one: privileged containers get its node (reading it is not
+    // tried: this build machine refuses that even to the host's root).
+    let disk = fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            use std::os::unix::fs::FileTypeExt;
+            let sectors = format!("/sys/class/block/{}/size", e.file_name().to_string_lossy());
+            let name = e.file_name().to_string_lossy().into_owned();
+            ["vd", "sd", "xvd", "nvme"]
+                .iter()
+                .any(|p| name.starts_with(p))
+                && e.metadata().is_ok_and(|m| m.file_type().is_block_device())
+                && fs::read_to_string(sectors).is_ok_and(|size| size.trim() != "0")
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned());
+    let disk_check = disk.as_ref().map_or(String::new(), |name| {
+        format!("; [ -b /dev/{name} ] && echo disk=present")
+    });
     let (id, _, out) = fx.run(ContainerSpec {
         privileged: true,
         ..fx.spec(&format!(
-            "{script}; echo seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+            "{script}; echo seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2){disk_check}; \
+             grep -q ' /sys sysfs rw' /proc/mounts && echo sys=rw"
         ))
     });
+    if disk.is_some() {
+        assert_eq!(line(&out, "disk"), "present", "{out}");
+    }
+    assert_eq!(line(&out, "sys"), "rw", "{out}");
     assert_eq!(line(&out, "personality"), "0");
     assert_eq!(line(&out, "mount"), "0");
     assert_eq!(line(&out, "seccomp"), "0");

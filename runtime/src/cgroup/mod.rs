@@ -273,6 +273,14 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Lets the container use every device (privileged containers; v1).
+    pub fn allow_all_devices(&self) -> Result<(), Error> {
+        if let Some(devices) = self.v1.get("devices") {
+            write(&devices.join("devices.allow"), "a")?;
+        }
+        Ok(())
+    }
+
     /// Extra device rules (`c 4:64 rwm`) for devices given to the container (v1 only; v2 needs an eBPF
     /// program, not done yet).
     pub fn allow_device(&self, rule: &str) -> Result<(), Error> {

@@ -284,6 +284,9 @@ fn setup_dev(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
         m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC,
         None,
     )?;
+    if spec.privileged {
+        host_devices(&dev)?;
+    }
     for device in &spec.devices {
         let metadata = fs::metadata(&device.host_path)
             .context(|| format!("inspect device {}", device.host_path.display()))?;
@@ -308,6 +311,34 @@ fn setup_dev(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
             .context(|| format!("create device {}", target.display()))?;
         fs::set_permissions(&target, fs::Permissions::from_mode(metadata.mode() & 0o777))
             .context(|| format!("chmod {}", target.display()))?;
+    }
+    Ok(())
+}
+
+/// Privileged containers get every device node of the host's `/dev` (top level), as docker gives
+/// them.
+fn host_devices(dev: &Path) -> Result<(), Failure> {
+    let entries = fs::read_dir("/dev").context(|| "list the host's /dev".into())?;
+    for entry in entries.flatten() {
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let kind = if metadata.file_type().is_block_device() {
+            NodeKind::Block
+        } else if metadata.file_type().is_char_device() {
+            NodeKind::Char
+        } else {
+            continue;
+        };
+        let target = dev.join(entry.file_name());
+        if fs::symlink_metadata(&target).is_ok() {
+            continue;
+        }
+        let (major, minor) = sys::major_minor(metadata.rdev());
+        sys::mknod(&target, kind, metadata.mode() & 0o777, major, minor)
+            .context(|| format!("create device {}", target.display()))?;
+        let _ = std::os::unix::fs::chown(&target, Some(metadata.uid()), Some(metadata.gid()));
+        let _ = fs::set_permissions(&target, fs::Permissions::from_mode(metadata.mode() & 0o777));
     }
     Ok(())
 }
@@ -434,7 +465,8 @@ fn setup(record: &Record, paths: &Paths, stdio: Stdio) -> Result<Process, Failur
         Some(Path::new("sysfs")),
         &sys_dir,
         Some("sysfs"),
-        m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC | m::MS_RDONLY,
+        // Read-only, except for privileged containers (docker's rule).
+        m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC | if spec.privileged { 0 } else { m::MS_RDONLY },
         None,
     )?;
     for name in ["hostname", "hosts", "resolv.conf"] {

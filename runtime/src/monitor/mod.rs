@@ -288,6 +288,11 @@ impl Monitor {
         let setup = |message: String| Failure { code: 125, message };
         let cgroup = &self.record.cgroup;
         cgroup.create().map_err(|e| setup(e.to_string()))?;
+        if self.record.spec.privileged {
+            cgroup
+                .allow_all_devices()
+                .map_err(|e| setup(e.to_string()))?;
+        }
         cgroup
             .apply(&self.record.spec.limits)
             .map_err(|e| setup(e.to_string()))?;
@@ -405,6 +410,13 @@ impl Monitor {
                 }
                 self.state.status = Status::Running;
                 self.state.started_at = now_rfc3339_nanos();
+                // Health starts over with every start (recorded before the caller hears of it).
+                self.state.health = self.record.spec.healthcheck.as_ref().map(|_| {
+                    crate::container::state::Health {
+                        status: "starting".into(),
+                        ..Default::default()
+                    }
+                });
                 self.state.finished_at.clear();
                 self.state.exit_code = None;
                 self.state.oom_killed = false;
@@ -436,13 +448,6 @@ impl Monitor {
             .healthcheck
             .clone()
             .map(health::Checker::new);
-        if checker.is_some() {
-            self.state.health = Some(crate::container::state::Health {
-                status: "starting".into(),
-                ..Default::default()
-            });
-            self.save();
-        }
         loop {
             let outputs_closed =
                 running.stdout.is_none() && running.stderr.is_none() && running.terminal.is_none();
