@@ -60,6 +60,8 @@ pub enum Command {
     Config(commands::config::ConfigArgs),
     /// Create and start containers
     Up(commands::up::UpArgs),
+    /// Creates containers for a service (without starting them)
+    Create(commands::up::CreateArgs),
     /// Stop and remove containers (and volumes with -v)
     Down(commands::down::DownArgs),
     /// List containers

@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&global, args),
         Command::Up(args) => up::run(&global, args),
+        Command::Create(args) => up::create(&global, args),
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),
         Command::Logs(args) => logs::run(&global, args),

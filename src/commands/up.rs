@@ -56,7 +56,52 @@ pub struct UpArgs {
     timestamps: bool,
 }
 
-pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
+/// `rcompose create`: `up --no-start`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Services to create (with their dependencies)
+    services: Vec<String>,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long, conflicts_with = "no_recreate")]
+    force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long)]
+    no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Scale SERVICE to NUM instances
+    #[arg(long, value_name = "SERVICE=NUM")]
+    scale: Vec<String>,
+    /// Print the plan without doing it
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let up = UpArgs {
+        services: args.services,
+        detach: true,
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        no_deps: false,
+        no_start: true,
+        remove_orphans: args.remove_orphans,
+        scale: args.scale,
+        timeout: None,
+        dry_run: args.dry_run,
+        no_color: false,
+        no_log_prefix: false,
+        timestamps: false,
+    };
+    converge(global, &up).map(|_| ExitCode::SUCCESS)
+}
+
+/// Plans and applies the project (or prints the plan with `--dry-run`, returning `None`).
+fn converge(
+    global: &GlobalOptions,
+    args: &UpArgs,
+) -> anyhow::Result<Option<(Scope, Progress, ApplyOptions)>> {
     let scope = Scope::open(global, &args.services)?;
     scope.check_services(&args.services)?;
     let mut scale = BTreeMap::new();
@@ -92,7 +137,7 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
         } else {
             plan.to_string()
         })?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     }
     output::warnings(&plan.warnings);
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
@@ -117,6 +162,13 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
         &apply_options,
         &mut progress,
     )?;
+    Ok(Some((scope, progress, apply_options)))
+}
+
+pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
+    let Some((scope, mut progress, apply_options)) = converge(global, &args)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if args.detach || args.no_start {
         return Ok(ExitCode::SUCCESS);
     }
