@@ -1367,3 +1367,36 @@ fn the_monitor_runs_healthchecks() {
     assert_eq!(fx.runtime.state(&id).unwrap().status, Status::Running);
     fx.remove(&id);
 }
+
+#[test]
+fn events_record_the_lifecycle() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = ContainerSpec {
+        name: "evented".into(),
+        labels: BTreeMap::from([("com.example.app".to_owned(), "demo".to_owned())]),
+        ..fx.spec("exit 3")
+    };
+    let (id, _, _) = fx.run(spec);
+    fx.remove(&id);
+    let events = fx.runtime.events().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e.actor.id == id)
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(actions, ["create", "start", "die", "destroy"]);
+    let die = events.iter().find(|e| e.action == "die").unwrap();
+    assert_eq!(die.actor.attributes["exitCode"], "3");
+    assert_eq!(die.actor.attributes["name"], "evented");
+    assert_eq!(die.actor.attributes["com.example.app"], "demo");
+    assert_eq!(die.kind, "container");
+    assert!(die.time_nano / 1_000_000_000 == die.time);
+    let line = fs::read_to_string(fx.runtime.events_path()).unwrap();
+    assert!(
+        line.contains(r#""Type":"container","Action":"create""#),
+        "{line}"
+    );
+}

@@ -13,6 +13,7 @@
 //! namespace and dies with it; so a killed CLI or monitor leaves a container directory from which
 //! [`Runtime::remove`] or [`Runtime::recover`] finds every process (through the cgroup) and cgroup.
 
+pub mod events;
 pub mod init;
 pub mod log;
 pub mod spec;
@@ -321,6 +322,7 @@ impl Runtime {
         // also ends.
         let bytes = serde_json::to_vec_pretty(&record).expect("record serialises");
         state::write_volatile(&paths.config(), &bytes)?;
+        events::emit(&self.root, &record, "create", &[]);
         Ok(id)
     }
 
@@ -524,6 +526,12 @@ impl Runtime {
             fs::write(paths.stopping(), b"").map_err(ctx("write", &paths.stopping()))?;
         }
         self.signal_init(id, &state, signal)?;
+        events::emit(
+            &self.root,
+            &record,
+            "kill",
+            &[("signal", signal.to_string())],
+        );
         Ok(())
     }
 
@@ -557,7 +565,19 @@ impl Runtime {
             let _ = record.cgroup.kill();
         }
         self.finish_monitor(&record, &state);
+        events::emit(&self.root, &record, "stop", &[]);
         self.state(id)
+    }
+
+    /// Every event kept under this root (see [`events`]); `events_path` is the file to follow.
+    pub fn events(&self) -> Result<Vec<events::Event>, Error> {
+        events::read(&self.root)
+            .map_err(|error| IoError::new("read", events::path(&self.root), error).into())
+    }
+
+    /// The events file (JSON lines), for following.
+    pub fn events_path(&self) -> PathBuf {
+        events::path(&self.root)
     }
 
     /// Waits for the monitor to exit (it does once the container is down and no restart is due);
@@ -624,6 +644,7 @@ impl Runtime {
         }
         drop(lock);
         remove_tree(&paths.dir)?;
+        events::emit(&self.root, &record, "destroy", &[]);
         Ok(())
     }
 
@@ -658,13 +679,20 @@ impl Runtime {
             return Err(Error::NotRunning(id.to_owned()));
         }
         record.cgroup.freeze(paused)?;
-        // The monitor owns state.json, but it does not write it while the container runs.
+        // The monitor owns state.json; while the container runs it writes only health results, and
+        // keeps a pause recorded here.
         state.status = if paused {
             Status::Paused
         } else {
             Status::Running
         };
         state.write(&paths)?;
+        events::emit(
+            &self.root,
+            &record,
+            if paused { "pause" } else { "unpause" },
+            &[],
+        );
         Ok(state)
     }
 

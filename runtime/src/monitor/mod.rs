@@ -27,13 +27,13 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::container::ExecSpec;
 use crate::container::init::{self, Failure, Process};
 use crate::container::log::{Stream, Writer};
 use crate::container::spec::{RestartPolicy, Seccomp};
 use crate::container::state::{
     HealthResult, Paths, Record, State, Status, now_rfc3339_nanos, read_json,
 };
+use crate::container::{ExecSpec, events};
 use crate::sys::process::{self as p, Exit, Fork, ns};
 use crate::sys::{capability, terminal};
 
@@ -410,6 +410,7 @@ impl Monitor {
                 }
                 self.state.status = Status::Running;
                 self.state.started_at = now_rfc3339_nanos();
+                self.emit("start", &[]);
                 // Health starts over with every start (recorded before the caller hears of it).
                 self.state.health = self.record.spec.healthcheck.as_ref().map(|_| {
                     crate::container::state::Health {
@@ -561,13 +562,21 @@ impl Monitor {
         self.state.exit_code = Some(exit.code());
         self.state.oom_killed = self.record.cgroup.oom_kills() > running.oom_base;
         self.state.finished_at = now_rfc3339_nanos();
+        if self.state.oom_killed {
+            self.emit("oom", &[]);
+        }
+        self.emit("die", &[("exitCode", exit.code().to_string())]);
         exit.code()
     }
 
     /// Adds a probe result to the health record and saves it (keeping a pause the CLI recorded).
     fn record_health(&mut self, checker: &health::Checker, result: HealthResult) {
         let mut health = self.state.health.take().unwrap_or_default();
+        let before = health.status.clone();
         checker.record(&mut health, result);
+        if health.status != before {
+            self.emit(&format!("health_status: {}", health.status), &[]);
+        }
         self.state.health = Some(health);
         if State::read(&self.paths).is_ok_and(|state| state.status == Status::Paused) {
             self.state.status = Status::Paused;
@@ -575,6 +584,12 @@ impl Monitor {
             self.state.status = Status::Running;
         }
         self.save();
+    }
+
+    fn emit(&self, action: &str, extra: &[(&str, String)]) {
+        if let Some(root) = self.paths.dir.parent().and_then(Path::parent) {
+            events::emit(root, &self.record, action, extra);
+        }
     }
 
     /// Runs a probe through the exec helper (this executable, with the prefix it was started with).
