@@ -1213,6 +1213,15 @@ fn a_cgroup2_only_hierarchy_runs_containers() {
     let state = runtime.start(&id).unwrap();
     let cgroup = runtime.inspect(&id).unwrap().record.cgroup;
     assert!(cgroup.v1.is_empty());
+    // No v1 devices cgroup to guard device nodes: no CAP_MKNOD either.
+    let status = fs::read_to_string(format!("/proc/{}/status", state.pid)).unwrap();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    assert_eq!(effective & (1 << 27), 0, "CAP_MKNOD kept: {effective:x}");
+    assert_ne!(effective, 0);
     assert!(cgroup.procs().contains(&state.pid));
     assert_eq!(runtime.pause(&id, true).unwrap().status, Status::Paused);
     let stat = fs::read_to_string(format!("/proc/{}/stat", state.pid)).unwrap();

@@ -545,13 +545,22 @@ fn setup(record: &Record, paths: &Paths, stdio: Stdio) -> Result<Process, Failur
         create_cwd: true,
         user: spec.user.clone(),
         group_add: spec.group_add.clone(),
-        capabilities: spec
-            .capabilities(capability::bounding_set())
-            .map_err(Failure::setup)?,
+        capabilities: capabilities(record, capability::bounding_set())?,
         no_new_privs: spec.no_new_privs,
         seccomp: spec.seccomp == spec::Seccomp::Default && !spec.privileged,
         ulimits: spec.ulimits.clone(),
     })
+}
+
+/// The container's capabilities (see [`ContainerSpec::capabilities`]), less CAP_MKNOD where no v1
+/// `devices` cgroup guards device nodes: on cgroup2 that needs an eBPF program, which is not written
+/// yet, and a container free to mknod could open the host's disks.
+pub(crate) fn capabilities(record: &Record, bounding: u64) -> Result<u64, Failure> {
+    let mut caps = record.spec.capabilities(bounding).map_err(Failure::setup)?;
+    if !record.spec.privileged && !record.cgroup.v1.contains_key("devices") {
+        caps &= !(1 << capability::from_name("MKNOD").expect("known name"));
+    }
+    Ok(caps)
 }
 
 fn mask(path: &Path) -> Result<(), Failure> {

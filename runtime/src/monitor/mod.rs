@@ -815,7 +815,7 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
         capabilities: if privileged {
             bounding
         } else {
-            spec.capabilities(bounding).map_err(fail)?
+            init::capabilities(&record, bounding).map_err(|f| fail(f.message))?
         },
         no_new_privs: spec.no_new_privs,
         seccomp: spec.seccomp == Seccomp::Default && !privileged,
