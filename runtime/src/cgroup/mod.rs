@@ -348,7 +348,7 @@ impl Cgroup {
         }
     }
 
-    /// Opens the v1 `tasks` files, for [`join_v1`] (opened before a process leaves the host's mount
+    /// Opens the v1 `tasks` files, for [`Cgroup::join_v1`] (opened before a process leaves the host's mount
     /// namespace, written after).
     pub fn open_v1_tasks(&self) -> Result<Vec<fs::File>, Error> {
         self.v1

@@ -15,7 +15,7 @@
 //! container's user, environment, capabilities and filter; it forwards signals and exits with the
 //! process's status. The caller gave it its stdio.
 //!
-//! `cp-out` / `cp-in`: tar streams out of and into a running container (see [`copy`]).
+//! `cp-out` / `cp-in`: tar streams out of and into a running container (see `copy`).
 
 mod copy;
 mod health;
