@@ -147,14 +147,27 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        let ids = String::from_utf8_lossy(&self.command(&["ps", "-aq"]).stdout).to_string();
         let _ = self.command(&["down", "-v", "-t", "1", "--remove-orphans"]);
+        if std::thread::panicking() {
+            return;
+        }
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let root = self.root.display().to_string();
-        if !std::thread::panicking() {
-            assert!(
-                !mounts.contains(&root),
-                "mounts left under {root}:\n{mounts}"
-            );
+        assert!(
+            !mounts.contains(&root),
+            "mounts left under {root}:\n{mounts}"
+        );
+        // No cgroup of any container survives `down`.
+        for id in ids.lines() {
+            for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let cgroup = hierarchy.path().join("rcompose").join(id);
+                assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
+            }
         }
     }
 }
