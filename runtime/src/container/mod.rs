@@ -113,9 +113,6 @@ pub struct ExecSpec {
     /// Give the process a pseudo-terminal from the container (`exec -t`); the helper relays it to its
     /// own stdio, puts the caller's terminal in raw mode and follows its window size.
     pub tty: bool,
-    /// Start the process and return at once (`exec -d`): the helper exits 0 and the process is
-    /// adopted by the container's init. Its stdio should be /dev/null or files.
-    pub detach: bool,
 }
 
 /// A connection to a container's terminal or stdin (see [`Runtime::attach`]).

@@ -855,17 +855,6 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
                 p::exit_now(126);
             }
             drop(v1_tasks);
-            if exec.detach
-                && let Ok(null) = fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open("/dev/null")
-            {
-                // Nobody reads a detached process's output (docker discards it too).
-                for target in 0..3 {
-                    let _ = p::dup2(null.as_raw_fd(), target);
-                }
-            }
             if let Some((master, slave)) = pty {
                 drop(master);
                 if let Err(error) = attach_terminal(&slave) {
@@ -877,7 +866,6 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
             eprintln!("rcompose exec: {}", failure.message);
             p::exit_now(failure.code);
         }
-        Fork::Parent(_) if exec.detach => Ok(0),
         Fork::Parent(child) => match pty {
             Some((master, _)) => Ok(relay_terminal(child, master, &signals)),
             None => loop {
