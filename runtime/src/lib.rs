@@ -5,7 +5,9 @@
 //!
 //! State lives under one root directory (the CLI's `--root`, default `/var/lib/rcompose`); each area
 //! owns a subdirectory. So far: [`image::ImageStore`] under `<root>/image`, an OCI image layout with
-//! content-addressed blobs and shared, unpacked layers.
+//! content-addressed blobs and shared, unpacked layers; [`container::Runtime`] under
+//! `<root>/containers`, real Linux containers (namespaces, an overlayfs root, [`cgroup`]s) each held
+//! by a small [`monitor`] process that outlives the caller.
 
 pub mod cgroup;
 pub mod container;
