@@ -1453,3 +1453,60 @@ fn a_creator_killed_at_any_moment_leaves_nothing_after_cleanup() {
     assert!(left.is_empty(), "{left:?}");
     eprintln!("{} containers had been recorded", infos.len());
 }
+
+/// `netns`: the container joins a network namespace made beforehand (how the networks code will hand
+/// one over), instead of a new empty one; exec joins it too.
+#[test]
+fn a_given_network_namespace_is_joined() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    // A network namespace held by a process of the test (the networks code will bind-mount one).
+    let mut holder = Command::new("unshare")
+        .args(["--net", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    let netns = PathBuf::from(format!("/proc/{}/ns/net", holder.id()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let host_ns = fs::read_link("/proc/self/ns/net").unwrap();
+    let target = loop {
+        let target = fs::read_link(&netns).unwrap();
+        if target != host_ns || Instant::now() > deadline {
+            break target;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_ne!(target, host_ns);
+    let id = fx
+        .runtime
+        .create(ContainerSpec {
+            netns: Some(netns.clone()),
+            ..fx.spec("echo ns=$(readlink /proc/self/ns/net); exec sleep 1000")
+        })
+        .unwrap();
+    fx.runtime.start(&id).unwrap();
+    eventually(&fx.runtime, &id, "output", |_| {
+        fx.stdout(&id).contains("ns=")
+    });
+    assert_eq!(line(&fx.stdout(&id), "ns"), target.to_string_lossy());
+    let exec = fx
+        .runtime
+        .exec_command(
+            &id,
+            &ExecSpec {
+                args: vec!["readlink".into(), "/proc/self/ns/net".into()],
+                ..ExecSpec::default()
+            },
+        )
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&exec.stdout).trim(),
+        target.to_string_lossy()
+    );
+    fx.remove(&id);
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
