@@ -397,3 +397,46 @@ fn exec_runs_in_the_container_and_passes_the_exit_code_through() {
     assert_eq!(output.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "blue 1 /tmp\n");
 }
+
+#[test]
+fn two_ups_at_once_are_serialized() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "twice",
+        "services:\n  a:\n    image: busybox\n    command: sleep 100\n    deploy: {replicas: 2}\n",
+    );
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .arg("--root")
+            .arg(&fixture.root)
+            .args(["-p", "twice", "up", "-d"])
+            .current_dir(fixture.dir.path())
+            .output()
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(spawn);
+        let second = scope.spawn(spawn);
+        (
+            first.join().unwrap().unwrap(),
+            second.join().unwrap().unwrap(),
+        )
+    });
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let names: Vec<String> = fixture
+        .containers()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["twice-a-1", "twice-a-2"]);
+}

@@ -31,6 +31,7 @@ pub struct DownArgs {
 
 pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &[])?;
+    let _lock = scope.lock()?;
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan_down(
         &scope.loaded.project,

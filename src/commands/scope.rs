@@ -28,6 +28,15 @@ impl Scope {
         Ok(Scope { loaded, engine })
     }
 
+    /// Takes the project's lock: commands that change a project (`up`, `create`, `down`) run one at a
+    /// time per project, so two `up`s never race to create the same container.
+    pub fn lock(&self) -> anyhow::Result<runtime::store::lock::Lock> {
+        let dir = self.engine.root.join("projects");
+        runtime::store::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.lock", self.loaded.project.name));
+        Ok(runtime::store::lock::Lock::exclusive(&path)?)
+    }
+
     /// The project's containers (one-offs included when `oneoff`), in service then number order,
     /// limited to `services` when some are named.
     pub fn containers(

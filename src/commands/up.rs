@@ -129,6 +129,7 @@ fn converge(
         start: !args.no_start,
         networks: false,
     };
+    let lock = scope.lock()?;
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan(&scope.loaded.project, &snapshot, &options)?;
     if args.dry_run {
@@ -162,6 +163,7 @@ fn converge(
         &apply_options,
         &mut progress,
     )?;
+    drop(lock);
     Ok(Some((scope, progress, apply_options)))
 }
 
