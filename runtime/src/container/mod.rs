@@ -268,6 +268,18 @@ impl Runtime {
         validate(&spec)?;
         let containers = self.containers_dir();
         fs::create_dir_all(&containers).map_err(ctx("create directory", &containers))?;
+        if matches!(spec.rootfs, Rootfs::Layers(_))
+            && let Ok(kind) = crate::sys::mount::filesystem_type(&containers)
+            && let Some((_, name)) = crate::sys::mount::NO_UPPER_DIR
+                .iter()
+                .find(|(magic, _)| *magic == kind)
+        {
+            return Err(Error::InvalidSpec(format!(
+                "{} is on {name}, which cannot hold an overlay's writable layer; \
+                 put the state root (--root) on a local filesystem such as ext4, xfs or tmpfs",
+                containers.display()
+            )));
+        }
         let _names = Lock::exclusive(&containers.join(".names.lock"))?;
         if !spec.name.is_empty()
             && let Some(existing) = self

@@ -81,3 +81,39 @@ pub fn pivot_root(new_root: &Path) -> io::Result<()> {
     umount(Path::new("."), MNT_DETACH)?;
     std::env::set_current_dir("/")
 }
+
+/// The filesystem type (`statfs(2)`'s `f_type` magic) of the filesystem holding `path`.
+pub fn filesystem_type(path: &Path) -> io::Result<i64> {
+    let path = path_cstring(path)?;
+    // SAFETY: statfs is plain data, filled by the call.
+    let mut info: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: path is NUL-terminated; info is a valid out-pointer.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut info) };
+    if rc == 0 {
+        Ok(info.f_type as i64)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Filesystems that cannot hold an overlay's upper directory, by `f_type` magic, with their names.
+pub const NO_UPPER_DIR: [(i64, &str); 3] = [
+    (0x794c_7630, "overlayfs"),
+    (0x6573_5546, "FUSE"),
+    (0x6969, "NFS"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filesystem_types() {
+        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+        assert_eq!(
+            filesystem_type(Path::new("/proc")).unwrap(),
+            PROC_SUPER_MAGIC
+        );
+        assert!(filesystem_type(Path::new("/nonexistent-path")).is_err());
+    }
+}
