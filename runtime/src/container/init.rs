@@ -385,29 +385,20 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Everything from the mount namespace to `execve`. Returns only on failure. The process first moves
-/// itself into the container's v1 cgroups (`v1_tasks`, opened by the monitor); `released` is called
-/// after the root is built and before anything of the command runs: it waits for the monitor's go
-/// (which comes at once, or after it moved this process into the cgroup2 directory on a kernel without
-/// `CLONE_INTO_CGROUP`); false aborts.
+/// Everything from the mount namespace to `execve`. Returns only on failure.
+///
+/// `released` is called once the mounts are made and before `pivot_root`: it waits for the monitor,
+/// which meanwhile creates the v1 cgroup directories and writes the limits (work that overlaps with
+/// the mounts instead of preceding them). The process then moves itself into the v1 directories (it
+/// was born in the cgroup2 one), before anything of the command runs. False aborts.
 pub(crate) fn run(
     record: &Record,
     paths: &Paths,
     stdio: Stdio,
-    mut v1_tasks: Vec<fs::File>,
     released: impl FnOnce() -> bool,
 ) -> Failure {
-    if let Err(error) = crate::cgroup::Cgroup::join_v1(&mut v1_tasks) {
-        return Failure::setup(format!("join the container's cgroups: {error}"));
-    }
-    drop(v1_tasks);
-    match setup(record, paths, stdio) {
-        Ok(process) => {
-            if !released() {
-                return Failure::setup("the monitor did not release the container init");
-            }
-            process.exec()
-        }
+    match setup(record, paths, stdio, released) {
+        Ok(process) => process.exec(),
         Err(failure) => failure,
     }
 }
@@ -422,7 +413,12 @@ pub(crate) struct Stdio {
     pub pty_socket: Option<OwnedFd>,
 }
 
-fn setup(record: &Record, paths: &Paths, stdio: Stdio) -> Result<Process, Failure> {
+fn setup(
+    record: &Record,
+    paths: &Paths,
+    stdio: Stdio,
+    released: impl FnOnce() -> bool,
+) -> Result<Process, Failure> {
     let spec = &record.spec;
     let Stdio {
         stdout,
@@ -489,6 +485,18 @@ fn setup(record: &Record, paths: &Paths, stdio: Stdio) -> Result<Process, Failur
         let path = proc_dir.join("sys").join(key.replace('.', "/"));
         fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
     }
+    if !released() {
+        return Err(Failure::setup(
+            "the monitor did not release the container init",
+        ));
+    }
+    let join = |error: String| Failure::setup(format!("join the container's cgroups: {error}"));
+    let mut tasks = record
+        .cgroup
+        .open_v1_tasks()
+        .map_err(|e| join(e.to_string()))?;
+    crate::cgroup::Cgroup::join_v1(&mut tasks).map_err(|e| join(e.to_string()))?;
+    drop(tasks);
     m::pivot_root(&root).context(|| format!("pivot_root into {}", root.display()))?;
     if !spec.privileged {
         for path in spec::MASKED_PATHS {

@@ -287,23 +287,7 @@ impl Monitor {
     fn start_once(&mut self) -> Result<Running, Failure> {
         let setup = |message: String| Failure { code: 125, message };
         let cgroup = &self.record.cgroup;
-        cgroup.create().map_err(|e| setup(e.to_string()))?;
-        if self.record.spec.privileged {
-            cgroup
-                .allow_all_devices()
-                .map_err(|e| setup(e.to_string()))?;
-        }
-        cgroup
-            .apply(&self.record.spec.limits)
-            .map_err(|e| setup(e.to_string()))?;
-        for device in &self.record.spec.devices {
-            if let Some(rule) = device_rule(&device.host_path, &device.permissions) {
-                cgroup
-                    .allow_device(&rule)
-                    .map_err(|e| setup(e.to_string()))?;
-            }
-        }
-        let oom_base = cgroup.oom_kills();
+        cgroup.create_v2().map_err(|e| setup(e.to_string()))?;
         let pipes =
             (|| -> io::Result<_> { Ok((p::pipe()?, p::pipe()?, p::pipe()?, p::pipe()?)) })()
                 .map_err(|e| setup(format!("create pipes: {e}")))?;
@@ -324,7 +308,6 @@ impl Monitor {
         }
         // The init is born in the cgroup2 directory and moves itself into the v1 ones: neither needs
         // the global lock (and RCU grace period) of a migration through cgroup.procs.
-        let v1_tasks = cgroup.open_v1_tasks().map_err(|e| setup(e.to_string()))?;
         let v2_dir = match &cgroup.v2 {
             Some(dir) => Some(
                 fs::File::open(dir).map_err(|e| setup(format!("open {}: {e}", dir.display())))?,
@@ -361,13 +344,13 @@ impl Monitor {
                     let mut byte = [0u8; 1];
                     matches!(fs::File::from(go_r).read(&mut byte), Ok(1))
                 };
-                let failure = init::run(&self.record, &self.paths, stdio, v1_tasks, released);
+                let failure = init::run(&self.record, &self.paths, stdio, released);
                 let mut fail = fs::File::from(fail_w);
                 let _ = write!(fail, "{} {}", failure.code, failure.message);
                 p::exit_now(failure.code);
             }
             Fork::Parent(pid) => {
-                drop((out_w, err_w, go_r, fail_w, v1_tasks));
+                drop((out_w, err_w, go_r, fail_w));
                 let stdin = stdin_pipe.map(|(_, write)| fs::File::from(write));
                 let pty_socket = pty_pair.map(|(_, monitor_end)| monitor_end);
                 let kill_child = |failure: Failure| {
@@ -376,11 +359,24 @@ impl Monitor {
                     failure
                 };
                 let start = p::start_time(pid).unwrap_or(0);
-                if !born_in_v2 {
-                    cgroup
-                        .add_v2(pid)
-                        .map_err(|e| kill_child(setup(e.to_string())))?;
-                }
+                // While the init makes its mounts: the v1 directories, the limits, the devices.
+                let prepare = || -> Result<u64, crate::cgroup::Error> {
+                    if !born_in_v2 {
+                        cgroup.add_v2(pid)?;
+                    }
+                    cgroup.create_v1()?;
+                    if self.record.spec.privileged {
+                        cgroup.allow_all_devices()?;
+                    }
+                    cgroup.apply(&self.record.spec.limits)?;
+                    for device in &self.record.spec.devices {
+                        if let Some(rule) = device_rule(&device.host_path, &device.permissions) {
+                            cgroup.allow_device(&rule)?;
+                        }
+                    }
+                    Ok(cgroup.oom_kills())
+                };
+                let oom_base = prepare().map_err(|e| kill_child(setup(e.to_string())))?;
                 self.state.pid = pid;
                 self.state.pid_start = start;
                 let mut go = fs::File::from(go_w);
