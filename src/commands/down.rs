@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
-use crate::output::{self, progress::Progress};
+use crate::output;
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
 use crate::reconcile::plan::{self, DownOptions, Plan};
@@ -50,13 +50,7 @@ pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     output::warnings(&plan.warnings);
-    let names: Vec<String> = plan.actions.iter().map(|a| a.target.to_string()).collect();
-    let mut progress = Progress::new(
-        names
-            .iter()
-            .map(|n| n.split_once(' ').map_or(n.as_str(), |(_, name)| name)),
-        false,
-    );
+    let mut progress = super::scope::plan_progress(&plan);
     let options = ApplyOptions {
         timeout: args.timeout,
     };

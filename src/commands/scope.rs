@@ -71,3 +71,19 @@ impl Scope {
         Ok(())
     }
 }
+
+/// Progress lines aligned for the resources a plan touches.
+pub fn plan_progress(plan: &crate::reconcile::plan::Plan) -> crate::output::progress::Progress {
+    let names: Vec<String> = plan
+        .actions
+        .iter()
+        .map(|action| action.target.to_string())
+        .collect();
+    // Targets print as "container NAME"; alignment is on the name.
+    crate::output::progress::Progress::new(
+        names
+            .iter()
+            .map(|n| n.split_once(' ').map_or(n.as_str(), |(_, name)| name)),
+        false,
+    )
+}

@@ -9,7 +9,8 @@ use clap::Args;
 
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
-use crate::output::{self, progress::Progress};
+use crate::output;
+use crate::output::progress::Progress;
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
 use crate::reconcile::plan::{self, PlanOptions, Recreate};
@@ -142,17 +143,7 @@ fn converge(
     }
     output::warnings(&plan.warnings);
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
-    let names = plan
-        .actions
-        .iter()
-        .map(|a| a.target.to_string())
-        .collect::<Vec<_>>();
-    let mut progress = Progress::new(
-        names
-            .iter()
-            .map(|n| n.split_once(' ').map_or(n.as_str(), |(_, name)| name)),
-        false,
-    );
+    let mut progress = super::scope::plan_progress(&plan);
     let apply_options = ApplyOptions {
         timeout: args.timeout,
     };
