@@ -274,7 +274,7 @@ pub fn rm(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<ExitCode> {
         progress.done("Container", &container.name, "Removed", started.elapsed());
     }
     if removed == 0 {
-        eprintln!("No stopped containers");
+        crate::output::status("No stopped containers");
     }
     Ok(ExitCode::SUCCESS)
 }

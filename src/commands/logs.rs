@@ -86,7 +86,7 @@ pub fn follow_until_exit(
     runtime::sys::interrupt::catch();
     let mut streams = Streams::open(scope, services, follow)?;
     let names: Vec<&str> = streams.containers.iter().map(|c| c.name.as_str()).collect();
-    eprintln!("Attaching to {}", names.join(", "));
+    crate::output::status(&format!("Attaching to {}", names.join(", ")));
     streams.print_existing(None);
     let mut reported: BTreeMap<String, bool> = BTreeMap::new();
     loop {
@@ -112,7 +112,7 @@ pub fn follow_until_exit(
             streams.print_new();
         }
         for (id, name, code) in exited {
-            eprintln!("{name} exited with code {code}");
+            crate::output::status(&format!("{name} exited with code {code}"));
             reported.insert(id, true);
         }
         if running == 0 {

@@ -178,7 +178,7 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let interrupted = super::logs::follow_until_exit(&scope, &services, &follow)?;
     if interrupted {
-        eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+        crate::output::status("Gracefully stopping... (press Ctrl+C again to force)");
         let containers = scope.containers(&services, false)?;
         for (observed, info) in containers.iter().rev() {
             if !info.state.status.is_active() {

@@ -99,3 +99,8 @@ pub mod logs;
 pub mod progress;
 pub mod table;
 pub mod yaml;
+
+/// A status line for the user on standard error (`Attaching to ...`, `web-1 exited with code 0`).
+pub fn status(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
