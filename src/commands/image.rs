@@ -126,8 +126,8 @@ struct InspectArgs {
 
 #[derive(Debug, Args)]
 struct RmArgs {
-    /// Remove the image even if several names refer to it (no `-f`: that is the global compose-file flag)
-    #[arg(long)]
+    /// Remove the image even if several names refer to it
+    #[arg(short, long)]
     force: bool,
     /// Images (names or ids)
     #[arg(required = true, value_name = "IMAGE")]
@@ -147,7 +147,7 @@ struct TagArgs {
 #[derive(Debug, Args)]
 struct PruneArgs {
     /// Do not prompt for confirmation (rcompose never prompts; accepted for docker compatibility)
-    #[arg(long)]
+    #[arg(short, long)]
     force: bool,
 }
 
