@@ -264,17 +264,7 @@ impl Loader {
                     let variables = if raw {
                         raw_env_file(&source.text)
                     } else {
-                        super::dotenv::parse(&source.text, &lookup).map_err(|error| {
-                            Diagnostic::at(
-                                &Span {
-                                    source: source.clone(),
-                                    line: error.line,
-                                    col: 1,
-                                },
-                                error.message,
-                            )
-                            .with_hint("env files hold one VAR=VALUE per line")
-                        })?
+                        parse_dotenv(&source, &lookup, "env files hold one VAR=VALUE per line")?
                     };
                     for variable in variables {
                         self.env_file_variables
@@ -337,17 +327,11 @@ impl Loader {
         for file in files {
             let Some(path) = file.as_text() else { continue };
             let source = self.read(Path::new(path), Some(&file.span))?;
-            let variables = super::dotenv::parse(&source.text, &lookup).map_err(|error| {
-                Diagnostic::at(
-                    &Span {
-                        source: source.clone(),
-                        line: error.line,
-                        col: 1,
-                    },
-                    error.message,
-                )
-                .with_hint("label files hold one LABEL=VALUE per line")
-            })?;
+            let variables = parse_dotenv(
+                &source,
+                &lookup,
+                "label files hold one LABEL=VALUE per line",
+            )?;
             for variable in variables {
                 added.push((
                     variable.name,
@@ -520,17 +504,7 @@ impl Loader {
                 .filter(|v| v.origin == Origin::Shell)
                 .map(|v| v.value.clone())
         };
-        let variables = super::dotenv::parse(&source.text, &lookup).map_err(|error| {
-            Diagnostic::at(
-                &Span {
-                    source: source.clone(),
-                    line: error.line,
-                    col: 1,
-                },
-                error.message,
-            )
-            .with_hint("a .env file holds one VAR=VALUE per line")
-        })?;
+        let variables = parse_dotenv(&source, &lookup, "a .env file holds one VAR=VALUE per line")?;
         environment.add_file_variables(
             variables
                 .into_iter()
@@ -539,6 +513,22 @@ impl Loader {
         );
         Ok(())
     }
+}
+
+/// Parses a dotenv-syntax file; a syntax error points at its line with `hint`.
+fn parse_dotenv(
+    source: &Arc<Source>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    hint: &str,
+) -> Result<Vec<super::dotenv::Variable>, Diagnostic> {
+    super::dotenv::parse(&source.text, lookup).map_err(|error| {
+        let span = Span {
+            source: source.clone(),
+            line: error.line,
+            col: 1,
+        };
+        Diagnostic::at(&span, error.message).with_hint(hint)
+    })
 }
 
 /// `format: raw` env files: `KEY=VALUE` lines taken literally.
