@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod container;
 pub mod image;
 pub mod monitor;
+pub mod network;
 pub mod store;
 pub mod sys;
 pub mod time;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup::Limits;
 use crate::image::Image;
+use crate::network::proxy::PortForward;
 
 /// The root filesystem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +157,8 @@ pub struct ContainerSpec {
     pub init: Option<PathBuf>,
     /// Join this network namespace (a bind-mounted nsfs file) instead of a new empty one.
     pub netns: Option<PathBuf>,
+    /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
+    pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.
     pub tty: bool,
     /// Keep stdin open for [`super::Runtime::attach`] (`stdin_open: true`, `run -i`).
