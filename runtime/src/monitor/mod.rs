@@ -19,6 +19,9 @@
 
 mod copy;
 mod health;
+mod ports;
+
+pub use ports::proxy_target;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -133,7 +136,15 @@ fn monitor(root: &Path, id: &str) -> i32 {
     } else {
         None
     };
+    let ports = match ports::Publisher::bind(&record, &paths) {
+        Ok(ports) => ports,
+        Err(error) => {
+            report(&format!("error: 125 {error}"));
+            return 1;
+        }
+    };
     let mut monitor = Monitor {
+        ports,
         state: State::read(&paths).unwrap_or_default(),
         record,
         paths,
@@ -162,6 +173,7 @@ struct Monitor {
     writer: Writer,
     attach: Option<UnixListener>,
     clients: Vec<Client>,
+    ports: ports::Publisher,
 }
 
 struct Running {
@@ -204,6 +216,7 @@ impl Monitor {
                         close_sync_pipe();
                         first = false;
                     }
+                    self.ports.started(&self.record, self.state.pid);
                     let started = running.started;
                     let code = self.supervise(running);
                     if started.elapsed() >= Duration::from_secs(10) {
@@ -271,6 +284,7 @@ impl Monitor {
 
     /// The final exit: nothing is left running, so remove the cgroup.
     fn finish(&mut self) {
+        self.ports.stop();
         let cgroup = &self.record.cgroup;
         let _ = cgroup.kill();
         if let Err(error) = cgroup.remove(Duration::from_secs(2)) {
@@ -493,6 +507,9 @@ impl Monitor {
             if ready[3] {
                 p::read_signals(self.signals.as_fd());
                 while let Ok(Some((pid, status))) = p::waitpid(-1, true) {
+                    if self.ports.reaped(pid, status) {
+                        continue;
+                    }
                     if let Some(checker) = &mut checker
                         && let Some(result) = checker.reaped(pid, status)
                     {

@@ -137,7 +137,16 @@ impl fmt::Debug for Listener {
 }
 
 impl Listener {
-    /// The descriptor, for a process that must keep the port bound while another serves it.
+    /// The socket's descriptor number.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match &self.socket {
+            Socket::Tcp(listener) => listener.as_raw_fd(),
+            Socket::Udp(socket) => socket.as_raw_fd(),
+        }
+    }
+
+    /// Another descriptor, for a process that must keep the port bound while another serves it.
     pub fn try_clone(&self) -> io::Result<Self> {
         let socket = match &self.socket {
             Socket::Tcp(listener) => Socket::Tcp(listener.try_clone()?),

@@ -2,7 +2,7 @@
 //! pipe sizing, and bringing a namespace's loopback interface up.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -68,6 +68,40 @@ pub fn set_loopback_up() -> io::Result<()> {
     request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: as above, with the flags to set.
     check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) }).map(drop)
+}
+
+/// libc's `fork` (not the raw `clone` of [`super::process::fork_into`]): for a child that starts
+/// threads, which needs the C library's per-thread state (its cached thread id, its locks) reset
+/// for the child, as only libc's own fork does. The caller must be single-threaded. Returns the
+/// child's pid in the parent, 0 in the child.
+pub fn fork_for_threads() -> io::Result<i32> {
+    super::process::thread_count().and_then(|threads| {
+        if threads == 1 {
+            Ok(())
+        } else {
+            Err(io::Error::other("fork from a multi-threaded process"))
+        }
+    })?;
+    // SAFETY: the process is single-threaded (checked above), so no lock is held by a thread the
+    // child would not have; libc runs its atfork handlers.
+    check(unsafe { libc::fork() })
+}
+
+/// Closes every descriptor above stderr except `keep` (a forked helper sheds what its parent had
+/// open, such as pipe ends whose end-of-file another process waits for).
+pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
+    let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing a descriptor number; the caller owns no Rust object for these (the
+            // process was just forked and keeps only `keep`). EBADF (the directory's own) is harmless.
+            unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
