@@ -1481,7 +1481,7 @@ fn a_given_network_namespace_is_joined() {
     let id = fx
         .runtime
         .create(ContainerSpec {
-            netns: Some(netns.clone()),
+            network: runtime::container::NetworkMode::Join(netns.clone()),
             ..fx.spec("echo ns=$(readlink /proc/self/ns/net); exec sleep 1000")
         })
         .unwrap();
@@ -1509,4 +1509,125 @@ fn a_given_network_namespace_is_joined() {
     fx.remove(&id);
     let _ = holder.kill();
     let _ = holder.wait();
+}
+
+/// Networks: two containers on one bridge reach each other by name; a container on another network
+/// neither resolves nor reaches them; an internal network has no way out; nothing is left after.
+#[test]
+fn containers_on_a_network_find_each_other_by_name() {
+    use runtime::container::NetworkMode;
+    use runtime::network::{Attachment, NetworkSpec, Networks};
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    let root = fx.dir.path().join("state");
+    let networks = Networks::open(&root).unwrap();
+    let front = networks
+        .create(&NetworkSpec {
+            name: "front".into(),
+            ..NetworkSpec::default()
+        })
+        .unwrap();
+    let other = networks
+        .create(&NetworkSpec {
+            name: "other".into(),
+            ..NetworkSpec::default()
+        })
+        .unwrap();
+    let inner = networks
+        .create(&NetworkSpec {
+            name: "inner".into(),
+            internal: true,
+            ..NetworkSpec::default()
+        })
+        .unwrap();
+    assert!(!front.subnet.overlaps(&other.subnet));
+    // Removes containers, then networks, even when an assertion fails.
+    struct Cleanup(Runtime, Networks);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for info in self.0.list().unwrap_or_default() {
+                let _ = self.0.remove(&info.record.id, true);
+            }
+            for network in self.1.list().unwrap_or_default() {
+                let _ = self.1.remove(&network.name);
+            }
+        }
+    }
+    let _cleanup = Cleanup(fx.runtime.clone(), networks.clone());
+    let attach = |network: &str, aliases: &[&str]| Attachment {
+        network: network.into(),
+        aliases: aliases.iter().map(|s| s.to_string()).collect(),
+        ..Attachment::default()
+    };
+    let server = |name: &str, network: NetworkMode| ContainerSpec {
+        name: name.into(),
+        network,
+        ..fx.spec("echo ready; exec nc -ll -p 7000 -e echo pong")
+    };
+    let db = fx
+        .runtime
+        .create(server(
+            "db",
+            NetworkMode::Networks(vec![attach("front", &["database"]), attach("inner", &[])]),
+        ))
+        .unwrap();
+    fx.runtime.start(&db).unwrap();
+    let db_address = fx.runtime.endpoints(&db).unwrap()[0].address;
+    assert!(front.subnet.contains(db_address));
+    // A client on the same network: by container name and by alias.
+    let (_, state, out) = fx.run(ContainerSpec {
+        name: "client".into(),
+        network: NetworkMode::Networks(vec![attach("front", &[])]),
+        ..fx.spec(
+            "for n in db database; do echo $n=$(echo hi | timeout 5 nc $n 7000); done; \
+             grep -c database /etc/hosts; ip route | grep -c default",
+        )
+    });
+    assert_eq!(state.exit_code, Some(0), "{out}");
+    assert_eq!(line(&out, "db"), "pong", "{out}");
+    assert_eq!(line(&out, "database"), "pong", "{out}");
+    // A client on another network: the name does not resolve, the address is unreachable.
+    let (_, _, out) = fx.run(ContainerSpec {
+        network: NetworkMode::Networks(vec![attach("other", &[])]),
+        ..fx.spec(&format!(
+            "grep -q database /etc/hosts && echo resolved=yes || echo resolved=no; \
+             echo reach=$(echo hi | timeout 3 nc {db_address} 7000 || echo none)"
+        ))
+    });
+    assert_eq!(line(&out, "resolved"), "no", "{out}");
+    assert_eq!(line(&out, "reach"), "none", "{out}");
+    // The internal network: the peer answers, there is no default route, the host is not reachable.
+    let (_, _, out) = fx.run(ContainerSpec {
+        network: NetworkMode::Networks(vec![attach("inner", &[])]),
+        ..fx.spec(&format!(
+            "echo peer=$(echo hi | timeout 5 nc db 7000); echo routes=$(ip route | grep -c default); \
+             echo host=$(echo hi | timeout 3 nc {} 7000 2>&1 || echo none)",
+            front.gateway.unwrap()
+        ))
+    });
+    assert_eq!(line(&out, "peer"), "pong", "{out}");
+    assert_eq!(line(&out, "routes"), "0", "{out}");
+    assert!(line(&out, "host").ends_with("none"), "{out}");
+    for info in fx.runtime.list().unwrap() {
+        fx.runtime.remove(&info.record.id, true).unwrap();
+    }
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&*root.to_string_lossy()), "{mounts}");
+    assert!(networks.endpoints("front").unwrap().is_empty());
+    for network in [&front, &other, &inner] {
+        networks.remove(&network.name).unwrap();
+        assert!(
+            !Path::new("/sys/class/net").join(&network.bridge).exists(),
+            "bridge {} is left",
+            network.bridge
+        );
+    }
+    let links = fs::read_dir("/sys/class/net").unwrap();
+    for link in links.flatten() {
+        let name = link.file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with("rcv"), "veth {name} is left");
+    }
+    assert_eq!(fs::read_dir(root.join("netns")).unwrap().count(), 0);
 }

@@ -23,6 +23,7 @@ use super::spec::{self, ContainerSpec, MountKind, Rootfs};
 use super::state::{Paths, Record};
 use super::user;
 use crate::sys::mount::{self as m, mount};
+use crate::sys::netlink::Netlink;
 use crate::sys::process as p;
 use crate::sys::{self, NodeKind, capability};
 
@@ -394,13 +395,24 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
 pub(crate) fn run(
     record: &Record,
     paths: &Paths,
+    netns: &Netns,
     stdio: Stdio,
     released: impl FnOnce() -> bool,
 ) -> Failure {
-    match setup(record, paths, stdio, released) {
+    match setup(record, paths, netns, stdio, released) {
         Ok(process) => process.exec(),
         Err(failure) => failure,
     }
+}
+
+/// The network namespace of the init.
+pub(crate) enum Netns {
+    /// The clone made a new one: bring its loopback up.
+    New,
+    /// Stay in the monitor's (the host's).
+    Keep,
+    /// Join this nsfs file.
+    Join(PathBuf),
 }
 
 /// The init's standard streams, from the monitor.
@@ -416,6 +428,7 @@ pub(crate) struct Stdio {
 fn setup(
     record: &Record,
     paths: &Paths,
+    netns: &Netns,
     stdio: Stdio,
     released: impl FnOnce() -> bool,
 ) -> Result<Process, Failure> {
@@ -439,10 +452,19 @@ fn setup(
         p::dup2(fd, target).context(|| format!("set up descriptor {target}"))?;
     }
     drop((stdin, stdout, stderr));
-    if let Some(netns) = &spec.netns {
-        let file = fs::File::open(netns).context(|| format!("open {}", netns.display()))?;
-        p::setns(std::os::fd::AsFd::as_fd(&file), p::ns::NET)
-            .context(|| format!("join network namespace {}", netns.display()))?;
+    match netns {
+        Netns::Join(path) => {
+            let file = fs::File::open(path).context(|| format!("open {}", path.display()))?;
+            p::setns(std::os::fd::AsFd::as_fd(&file), p::ns::NET)
+                .context(|| format!("join network namespace {}", path.display()))?;
+        }
+        Netns::New => {
+            let mut netlink = Netlink::open().context(|| "open netlink".into())?;
+            if let Some(lo) = netlink.link_index("lo").context(|| "find lo".into())? {
+                netlink.set_up(lo).context(|| "bring lo up".into())?;
+            }
+        }
+        Netns::Keep => {}
     }
     // Nothing below may propagate back to the host.
     mount_at(None, Path::new("/"), None, m::MS_REC | m::MS_SLAVE, None)?;

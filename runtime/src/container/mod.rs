@@ -16,6 +16,7 @@
 pub mod events;
 pub mod init;
 pub mod log;
+pub mod network;
 pub mod spec;
 pub mod state;
 pub mod user;
@@ -31,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::log::{Entry as LogEntry, Stream};
 pub use self::spec::{
-    ContainerSpec, Device, Healthcheck, Mount, MountKind, RestartPolicy, Rootfs, Seccomp, Ulimit,
+    ContainerSpec, Device, Healthcheck, Mount, MountKind, NetworkMode, RestartPolicy, Rootfs,
+    Seccomp, Ulimit,
 };
 pub use self::state::{Health, HealthResult, Paths, Record, State, Status};
 use crate::cgroup::{self, Hierarchy};
@@ -80,6 +82,8 @@ pub enum Error {
     },
     #[error("timed out waiting for container {0}")]
     Timeout(String),
+    #[error(transparent)]
+    Network(#[from] crate::network::Error),
 }
 
 /// The single-threaded executable that runs monitors and exec helpers: `program args... monitor ...`.
@@ -184,7 +188,7 @@ fn random_id() -> Result<String, Error> {
     Ok(hex::encode(bytes))
 }
 
-const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+pub(crate) const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 fn validate(spec: &ContainerSpec) -> Result<(), Error> {
@@ -334,6 +338,11 @@ impl Runtime {
         // also ends.
         let bytes = serde_json::to_vec_pretty(&record).expect("record serialises");
         state::write_volatile(&paths.config(), &bytes)?;
+        // After the record, so a crash in between leaves endpoints that `remove` finds.
+        if let Err(error) = network::attach(&self.root, &record) {
+            let _ = remove_tree(&paths.dir);
+            return Err(error);
+        }
         events::emit(&self.root, &record, "create", &[]);
         Ok(id)
     }
@@ -654,6 +663,7 @@ impl Runtime {
             record.cgroup.kill()?;
             record.cgroup.remove(Duration::from_secs(2))?;
         }
+        network::detach(&self.root, &record);
         drop(lock);
         remove_tree(&paths.dir)?;
         events::emit(&self.root, &record, "destroy", &[]);
@@ -838,7 +848,32 @@ impl Runtime {
                 _ => {}
             }
         }
+        errors.extend(self.recover_networks());
         errors
+    }
+
+    /// Namespace files and endpoints of containers that no longer exist (a create or remove killed
+    /// half-way), and bridges without a network.
+    fn recover_networks(&self) -> Vec<Error> {
+        let alive = |id: &str| self.paths(id).config().exists();
+        let mut errors = Vec::new();
+        for path in crate::network::netns::list(&self.root.join("netns")) {
+            let id = path.file_name().unwrap_or_default().to_string_lossy();
+            if !alive(&id)
+                && let Err(error) = crate::network::netns::remove(&path)
+            {
+                errors.push(IoError::new("remove", &path, error).into());
+            }
+        }
+        if let Ok(networks) = crate::network::Networks::open(&self.root) {
+            errors.extend(networks.recover(alive).into_iter().map(Error::from));
+        }
+        errors
+    }
+
+    /// The container's network endpoints (addresses, interfaces, names), in attachment order.
+    pub fn endpoints(&self, id: &str) -> Result<Vec<crate::network::Endpoint>, Error> {
+        Ok(network::endpoints(&self.root, &self.record(id)?))
     }
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup::Limits;
 use crate::image::Image;
+use crate::network::Attachment;
 use crate::network::proxy::PortForward;
 
 /// The root filesystem.
@@ -51,6 +52,23 @@ pub struct Device {
     pub container_path: String,
     /// Some of `r`, `w`, `m`.
     pub permissions: String,
+}
+
+/// How a container is networked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    /// A namespace of its own with loopback only (docker's `none`).
+    #[default]
+    None,
+    /// The host's namespace.
+    Host,
+    /// Another container's namespace, by id.
+    Container(String),
+    /// A namespace of its own, kept at `<root>/netns/<id>` for the container's life, with an
+    /// endpoint on each network, in order (`eth0`, `eth1`, ...).
+    Networks(Vec<Attachment>),
+    /// A namespace made beforehand (a bind-mounted nsfs file or `/proc/<pid>/ns/net`).
+    Join(PathBuf),
 }
 
 /// A resource limit (`ulimits: {nofile: {soft: 1024, hard: 2048}}`).
@@ -155,8 +173,8 @@ pub struct ContainerSpec {
     pub stop_timeout: Option<u64>,
     /// A host init binary (docker's `--init`: tini) run as PID 1 in front of the command.
     pub init: Option<PathBuf>,
-    /// Join this network namespace (a bind-mounted nsfs file) instead of a new empty one.
-    pub netns: Option<PathBuf>,
+    /// How the container is networked (default: a namespace of its own with loopback only).
+    pub network: NetworkMode,
     /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.

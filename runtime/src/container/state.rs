@@ -127,6 +127,13 @@ impl Paths {
             dir: root.join("containers").join(id),
         }
     }
+    /// The state root the container directory is in.
+    pub fn root(&self) -> &Path {
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+    }
     pub fn config(&self) -> PathBuf {
         self.dir.join("config.json")
     }

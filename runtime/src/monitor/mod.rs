@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::container::init::{self, Failure, Process};
 use crate::container::log::{Stream, Writer};
+use crate::container::network::{self as container_network, Namespace};
 use crate::container::spec::{RestartPolicy, Seccomp};
 use crate::container::state::{
     HealthResult, Paths, Record, State, Status, now_rfc3339_nanos, read_json,
@@ -316,10 +317,17 @@ impl Monitor {
         } else {
             None
         };
+        let namespace =
+            container_network::namespace(self.paths.root(), &self.record).map_err(setup)?;
         let mut namespaces = ns::MOUNT | ns::PID | ns::UTS | ns::IPC;
-        if self.record.spec.netns.is_none() {
-            namespaces |= ns::NET;
-        }
+        let netns = match namespace {
+            Namespace::New => {
+                namespaces |= ns::NET;
+                init::Netns::New
+            }
+            Namespace::Host => init::Netns::Keep,
+            Namespace::Join(path) => init::Netns::Join(path),
+        };
         // The init is born in the cgroup2 directory and moves itself into the v1 ones: neither needs
         // the global lock (and RCU grace period) of a migration through cgroup.procs.
         let v2_dir = match &cgroup.v2 {
@@ -358,7 +366,7 @@ impl Monitor {
                     let mut byte = [0u8; 1];
                     matches!(fs::File::from(go_r).read(&mut byte), Ok(1))
                 };
-                let failure = init::run(&self.record, &self.paths, stdio, released);
+                let failure = init::run(&self.record, &self.paths, &netns, stdio, released);
                 let mut fail = fs::File::from(fail_w);
                 let _ = write!(fail, "{} {}", failure.code, failure.message);
                 p::exit_now(failure.code);

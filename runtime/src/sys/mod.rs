@@ -5,6 +5,7 @@ pub mod capability;
 pub mod interrupt;
 pub mod mount;
 pub mod net;
+pub mod netlink;
 pub mod process;
 pub mod seccomp;
 pub mod terminal;

@@ -215,6 +215,13 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
     check(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
 }
 
+/// Moves the calling thread into new namespaces ([`ns`] flags). A new network namespace may be made
+/// by one thread of a multi-threaded process: only that thread enters it.
+pub fn unshare(namespaces: i32) -> io::Result<()> {
+    // SAFETY: unshare takes flags only.
+    check(unsafe { libc::unshare(namespaces) }).map(drop)
+}
+
 /// Opens a pidfd for `pid` (kernel 5.3+).
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we then own.

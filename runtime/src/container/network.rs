@@ -1,0 +1,289 @@
+//! A container's place on the network: which namespace its init joins, its endpoints (made at create,
+//! removed at remove), and its `/etc/hosts`, kept current as containers come and go.
+//!
+//! Name resolution is `/etc/hosts`, rewritten in place (the file is bind-mounted, so its inode must
+//! stay) for every container on a network whenever an endpoint joins or leaves it. Why files rather
+//! than an embedded DNS server: no daemon to keep alive or restart after a crash, no port 53 to own
+//! on every bridge, nothing on internal networks' (address-less) bridges to reach, a lookup costs a
+//! file read, and glibc, musl and static busybox all read `/etc/hosts` first. Each container's file
+//! lists only the endpoints of the networks it is on, which gives "names on other networks do not
+//! resolve" for free; a scaled service has one line per replica, and both libcs return every match.
+//! Names that are not containers go to the host's resolvers through the `resolv.conf` copied at
+//! create.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use super::spec::{ContainerSpec, NetworkMode};
+use super::state::{Paths, Record, State, read_json};
+use crate::network::{Endpoint, Networks, netns};
+use crate::store::{IoError, lock::Lock};
+
+/// The namespace the init joins.
+pub(crate) enum Namespace {
+    /// A new one (the clone makes it): loopback only.
+    New,
+    /// The host's (no network namespace at all).
+    Host,
+    /// An existing one.
+    Join(PathBuf),
+}
+
+/// Where a container's persistent namespace file lives.
+pub(crate) fn netns_path(root: &Path, id: &str) -> PathBuf {
+    root.join("netns").join(id)
+}
+
+/// The namespace `record`'s init joins, resolved at each start (a `container:` peer may have been
+/// restarted).
+pub(crate) fn namespace(root: &Path, record: &Record) -> Result<Namespace, String> {
+    Ok(match &record.spec.network {
+        NetworkMode::None => Namespace::New,
+        NetworkMode::Host => Namespace::Host,
+        NetworkMode::Join(path) => Namespace::Join(path.clone()),
+        NetworkMode::Networks(_) => Namespace::Join(netns_path(root, &record.id)),
+        NetworkMode::Container(other) => {
+            let persistent = netns_path(root, other);
+            if persistent.exists() {
+                return Ok(Namespace::Join(persistent));
+            }
+            let state: State = read_json(&Paths::new(root, other).state())
+                .map_err(|_| format!("container {other} (network_mode) does not exist"))?;
+            if !state.status.is_active() || state.pid <= 0 {
+                return Err(format!("container {other} (network_mode) is not running"));
+            }
+            Namespace::Join(PathBuf::from(format!("/proc/{}/ns/net", state.pid)))
+        }
+    })
+}
+
+fn names_for(spec: &ContainerSpec, aliases: &[String]) -> Vec<String> {
+    let mut names = Vec::new();
+    let candidates = [&spec.name, &spec.hostname].into_iter().chain(aliases);
+    for name in candidates {
+        if !name.is_empty() && !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// Makes the namespace of a container with [`NetworkMode::Networks`] and connects it to each network
+/// (`eth0`, `eth1`, ... in order; the default route goes through the first network that has a
+/// gateway), then rewrites the hosts files on those networks. On failure, undoes what it made.
+pub(crate) fn attach(root: &Path, record: &Record) -> Result<(), Error> {
+    let NetworkMode::Networks(attachments) = &record.spec.network else {
+        return Ok(());
+    };
+    let networks = Networks::open(root)?;
+    let dir = root.join("netns");
+    fs::create_dir_all(&dir).map_err(|e| IoError::new("create directory", &dir, e))?;
+    let path = netns_path(root, &record.id);
+    let result = (|| -> Result<(), Error> {
+        let mut inside = netns::create(&path).map_err(|e| IoError::new("create", &path, e))?;
+        let file = fs::File::open(&path).map_err(|e| IoError::new("open", &path, e))?;
+        let mut route_set = false;
+        for (index, attachment) in attachments.iter().enumerate() {
+            let network = networks.get(&attachment.network)?;
+            let default_route = !route_set && network.gateway.is_some();
+            networks.connect(
+                &record.id,
+                (&file, &mut inside),
+                attachment,
+                &format!("eth{index}"),
+                names_for(&record.spec, &attachment.aliases),
+                default_route,
+            )?;
+            route_set |= default_route;
+        }
+        Ok(())
+    })();
+    if let Err(error) = result {
+        detach(root, record);
+        return Err(error);
+    }
+    refresh_hosts(
+        root,
+        &networks,
+        attachments.iter().map(|a| a.network.as_str()),
+    )
+}
+
+/// Disconnects a container from its networks, removes its namespace file and rewrites the hosts files
+/// of the containers that remain. Best effort: what is already gone is skipped.
+pub(crate) fn detach(root: &Path, record: &Record) {
+    let NetworkMode::Networks(attachments) = &record.spec.network else {
+        return;
+    };
+    let Ok(networks) = Networks::open(root) else {
+        return;
+    };
+    for attachment in attachments {
+        let _ = networks.disconnect(&attachment.network, &record.id);
+    }
+    let _ = netns::remove(&netns_path(root, &record.id));
+    let _ = refresh_hosts(
+        root,
+        &networks,
+        attachments.iter().map(|a| a.network.as_str()),
+    );
+}
+
+/// The endpoints of a container, in attachment order.
+pub fn endpoints(root: &Path, record: &Record) -> Vec<Endpoint> {
+    let NetworkMode::Networks(attachments) = &record.spec.network else {
+        return Vec::new();
+    };
+    let Ok(networks) = Networks::open(root) else {
+        return Vec::new();
+    };
+    attachments
+        .iter()
+        .filter_map(|a| {
+            networks
+                .endpoints(&a.network)
+                .ok()?
+                .into_iter()
+                .find(|e| e.container == record.id)
+        })
+        .collect()
+}
+
+/// The hosts file of a container: its base (localhost and `extra_hosts`), its own address and
+/// hostname, then one line per endpoint of every network it is on.
+pub(crate) fn hosts_file(
+    base: &str,
+    hostname: &str,
+    own: &[Endpoint],
+    peers: &[Endpoint],
+) -> String {
+    let mut text = base.to_owned();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if let Some(first) = own.first() {
+        text.push_str(&format!("{}\t{hostname}\n", first.address));
+    }
+    let mut seen = BTreeSet::new();
+    for endpoint in peers {
+        if endpoint.names.is_empty() {
+            continue;
+        }
+        let line = format!("{}\t{}\n", endpoint.address, endpoint.names.join(" "));
+        if seen.insert(line.clone()) {
+            text.push_str(&line);
+        }
+    }
+    text
+}
+
+/// Rewrites the hosts file of every container on these networks.
+pub(crate) fn refresh_hosts<'a>(
+    root: &Path,
+    networks: &Networks,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), Error> {
+    let dir = root.join("networks");
+    let _lock = Lock::exclusive(&dir.join(".hosts.lock"))?;
+    let mut containers = BTreeSet::new();
+    for name in names {
+        for endpoint in networks.endpoints(name)? {
+            containers.insert(endpoint.container);
+        }
+    }
+    for id in containers {
+        let paths = Paths::new(root, &id);
+        let Ok(record) = read_json::<Record>(&paths.config()) else {
+            continue; // being created or removed: its own attach or detach refreshes it
+        };
+        let own = endpoints(root, &record);
+        let mut peers = Vec::new();
+        for endpoint in &own {
+            peers.extend(networks.endpoints(&endpoint.network)?);
+        }
+        let base = record.spec.hosts.as_deref().unwrap_or(super::DEFAULT_HOSTS);
+        let text = hosts_file(base, &record.hostname, &own, &peers);
+        write_in_place(&paths.etc_file("hosts"), &text)?;
+    }
+    Ok(())
+}
+
+/// Replaces a file's contents without replacing its inode (bind mounts point at the inode): the new
+/// text is written over the old from offset 0, then the file is cut to its length, so a reader sees
+/// at worst the new text followed by a tail of the old for the time of one `ftruncate`.
+fn write_in_place(path: &Path, text: &str) -> Result<(), IoError> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| IoError::new("open", path, e))?;
+    file.write_all_at(text.as_bytes(), 0)
+        .and_then(|()| file.set_len(text.len() as u64))
+        .and_then(|()| (&file).flush())
+        .map_err(|e| IoError::new("write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn endpoint(container: &str, last: u8, names: &[&str]) -> Endpoint {
+        Endpoint {
+            container: container.into(),
+            network: "p_default".into(),
+            address: Ipv4Addr::new(10, 89, 0, last),
+            prefix: 24,
+            gateway: Some(Ipv4Addr::new(10, 89, 0, 1)),
+            mac: String::new(),
+            interface: "eth0".into(),
+            host_interface: String::new(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn hosts_list_every_endpoint_once() {
+        let own = [endpoint("a", 2, &["p-web-1", "web"])];
+        let peers = [
+            endpoint("a", 2, &["p-web-1", "web"]),
+            endpoint("b", 3, &["p-web-2", "web"]),
+            endpoint("c", 4, &["p-db-1", "db", "database"]),
+            endpoint("a", 2, &["p-web-1", "web"]),
+        ];
+        let text = hosts_file("127.0.0.1\tlocalhost", "abc", &own, &peers);
+        assert_eq!(
+            text,
+            "127.0.0.1\tlocalhost\n10.89.0.2\tabc\n10.89.0.2\tp-web-1 web\n\
+             10.89.0.3\tp-web-2 web\n10.89.0.4\tp-db-1 db database\n"
+        );
+    }
+
+    #[test]
+    fn names_put_the_container_name_first_without_duplicates() {
+        let spec = ContainerSpec {
+            name: "p-web-1".into(),
+            hostname: "web".into(),
+            ..ContainerSpec::default()
+        };
+        assert_eq!(
+            names_for(&spec, &["web".into(), "api".into(), String::new()]),
+            ["p-web-1", "web", "api"]
+        );
+    }
+
+    #[test]
+    fn in_place_writes_keep_the_inode() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        fs::write(&path, "a much longer first version\n").unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        write_in_place(&path, "short\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "short\n");
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+    }
+}
