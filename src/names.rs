@@ -31,6 +31,12 @@ pub fn container_name(project: &str, service: &str, number: u32) -> String {
     format!("{project}-{service}-{number}")
 }
 
+/// The name of a one-off (`run`) container: `<project>-<service>-run-<first 12 characters of slug>`.
+pub fn oneoff_container_name(project: &str, service: &str, slug: &str) -> String {
+    let short: String = slug.chars().take(12).collect();
+    format!("{project}-{service}-run-{short}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +52,9 @@ mod tests {
         assert!(!is_valid_project_name(""));
         assert_eq!(container_name("demo", "web", 1), "demo-web-1");
         assert_eq!(resource_name("demo", "default"), "demo_default");
+        assert_eq!(
+            oneoff_container_name("demo", "web", "0123456789abcdef0123"),
+            "demo-web-run-0123456789ab"
+        );
     }
 }

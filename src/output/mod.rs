@@ -97,6 +97,7 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
 
 pub mod logs;
 pub mod progress;
+pub mod stream;
 pub mod table;
 pub mod yaml;
 

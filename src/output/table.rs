@@ -3,6 +3,11 @@
 
 /// Renders rows under headers; every row must have as many cells as there are headers.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
+    render_with_gap(headers, rows, 3)
+}
+
+/// [`render`] with `gap` spaces between columns (`top` uses docker compose's two).
+pub fn render_with_gap(headers: &[&str], rows: &[Vec<String>], gap: usize) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -16,7 +21,7 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
             text.push_str(cell);
             if index < last {
-                text.push_str(&" ".repeat(width - cell.chars().count() + 3));
+                text.push_str(&" ".repeat(width - cell.chars().count() + gap));
             }
         }
         out.push_str(text.trim_end());

@@ -1,0 +1,311 @@
+//! `run`, `top`, `wait`, `attach`, `cp`, `stats`, `events`, `pause`/`unpause` end to end with real
+//! containers (root; see `common` for the gate and the fixture, which takes everything down after).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fixture, can_run};
+use serde_json::Value;
+
+const RUN_APP: &str = r#"
+services:
+  db:
+    image: busybox
+    command: sh -c "trap 'exit 0' TERM; while true; do sleep 1; done"
+  app:
+    image: busybox
+    command: sh -c "trap 'exit 0' TERM; while true; do sleep 1; done"
+    environment: {COLOR: blue}
+    restart: always
+    depends_on: [db]
+"#;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+/// `rcompose` with the fixture's root and project, not started yet (as `Fixture::command` runs it).
+fn rcompose(fixture: &Fixture, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rcompose"));
+    command
+        .arg("--root")
+        .arg(&fixture.root)
+        .arg("-p")
+        .arg(&fixture.name)
+        .args(args)
+        .current_dir(fixture.path())
+        .env("RCOMPOSE_TEST", "1");
+    command
+}
+
+/// Runs rcompose with `input` on its standard input.
+fn command_with_input(fixture: &Fixture, args: &[&str], input: &[u8]) -> Output {
+    let mut child = rcompose(fixture, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rcompose");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().expect("run rcompose")
+}
+
+#[test]
+fn run_makes_one_off_containers_with_exit_codes_env_and_dependencies() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbsrun", RUN_APP);
+
+    // --no-deps: the dependency stays down.
+    let output = fixture.command(&["run", "--rm", "--no-deps", "-T", "app", "true"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        fixture.containers().is_empty(),
+        "{:?}",
+        fixture.containers()
+    );
+
+    // Environment from the service and the command line; stdout and stderr apart; the exit code;
+    // the dependency started first; nothing left after --rm.
+    let output = fixture.command(&[
+        "run",
+        "--rm",
+        "-T",
+        "-e",
+        "EXTRA=1",
+        "-w",
+        "/tmp",
+        "app",
+        "sh",
+        "-c",
+        "echo $COLOR $EXTRA $PWD; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "blue 1 /tmp\n");
+    assert!(
+        text(&output.stderr).contains("oops"),
+        "{}",
+        text(&output.stderr)
+    );
+    let containers = fixture.containers();
+    let services: Vec<&str> = containers
+        .iter()
+        .map(|c| c["Service"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        services,
+        ["db"],
+        "only the dependency remains: {containers:?}"
+    );
+    assert_eq!(containers[0]["State"], "running");
+
+    // Standard input passes through.
+    let output = command_with_input(
+        &fixture,
+        &["run", "--rm", "-T", "app", "cat"],
+        b"piped in\n",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "piped in\n");
+
+    // --entrypoint replaces the image's entrypoint and command.
+    let output = fixture.command(&["run", "--rm", "-T", "--entrypoint", "echo hi", "app"]);
+    assert_eq!(text(&output.stdout), "hi\n", "{}", text(&output.stderr));
+
+    // A detached one-off: docker compose's name and labels, no restart policy, not a replica.
+    let output = fixture.command(&["run", "-d", "-l", "purpose=test", "app", "sleep", "30"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let id = text(&output.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the container id: {id:?}");
+    let one_off = fixture
+        .containers()
+        .into_iter()
+        .find(|c| c["ID"] == id.as_str())
+        .expect("the one-off is listed");
+    let name = one_off["Name"].as_str().unwrap();
+    let slug = name
+        .strip_prefix("verbsrun-app-run-")
+        .unwrap_or_else(|| panic!("one-off name {name}"));
+    assert!(
+        slug.len() == 12 && slug.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    let labels = one_off["Labels"].as_str().unwrap();
+    assert!(
+        labels.contains("com.docker.compose.oneoff=True"),
+        "{labels}"
+    );
+    assert!(labels.contains("com.docker.compose.slug="), "{labels}");
+    assert!(labels.contains("purpose=test"), "{labels}");
+    let plan = fixture.ok(&["up", "--dry-run"]);
+    assert!(
+        plan.contains("create container verbsrun-app-1") && !plan.contains("app-run-"),
+        "the one-off is not app's replica: {plan}"
+    );
+
+    // `down` removes one-offs with the service's containers.
+    fixture.ok(&["down", "-t", "1"]);
+    assert!(
+        fixture.containers().is_empty(),
+        "{:?}",
+        fixture.containers()
+    );
+}
+
+const TOOLS_APP: &str = r#"
+services:
+  app:
+    image: busybox
+    command: sh -c "trap 'exit 0' TERM; while true; do sleep 1; done"
+  waiter:
+    image: busybox
+    command: sh -c "sleep 2; exit 5"
+  talker:
+    image: busybox
+    command: sh -c "echo before; sleep 2; echo after; exit 4"
+"#;
+
+#[test]
+fn top_stats_pause_cp_wait_attach_and_events_on_running_containers() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbstools", TOOLS_APP);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    // Events from now on, followed while the project comes up.
+    let mut events = rcompose(&fixture, &["events", "--json", "--since", &since])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run rcompose events");
+    let lines = BufReader::new(events.stdout.take().unwrap());
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    fixture.ok(&["up", "-d"]);
+    // attach and wait while the two short-lived services run.
+    let attached = std::thread::scope(|scope| {
+        let attach = scope.spawn(|| fixture.command(&["attach", "talker"]));
+        let wait = fixture.command(&["wait", "waiter"]);
+        assert_eq!(wait.status.code(), Some(5), "{}", text(&wait.stderr));
+        assert!(
+            text(&wait.stdout).contains("exited with status code 5"),
+            "{}",
+            text(&wait.stdout)
+        );
+        attach.join().unwrap()
+    });
+    assert_eq!(
+        attached.status.code(),
+        Some(4),
+        "{}",
+        text(&attached.stderr)
+    );
+    assert_eq!(text(&attached.stdout), "after\n", "only new output");
+
+    // events: the start of app's container, in docker compose's JSON shape.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut start = None;
+    while start.is_none() && Instant::now() < deadline {
+        if let Ok(line) = received.recv_timeout(Duration::from_millis(200)) {
+            let event: Value = serde_json::from_str(&line).expect("one JSON object a line");
+            if event["action"] == "start" && event["service"] == "app" {
+                start = Some(event);
+            }
+        }
+    }
+    events.kill().unwrap();
+    events.wait().unwrap();
+    let start = start.expect("a start event for app");
+    assert_eq!(start["type"], "container");
+    assert_eq!(start["attributes"]["name"], "verbstools-app-1");
+    assert_eq!(start["id"].as_str().unwrap().len(), 64);
+    assert!(start["time"].as_str().unwrap().ends_with('Z'), "{start}");
+
+    // top: the container's processes with their command lines.
+    let top = fixture.ok(&["top", "app"]);
+    let header = top.lines().next().unwrap();
+    assert!(
+        header.starts_with("SERVICE  #  UID") && header.ends_with("CMD"),
+        "{top}"
+    );
+    assert!(
+        top.lines()
+            .any(|l| l.starts_with("app") && l.contains("sh -c trap")),
+        "{top}"
+    );
+
+    // stats: docker's JSON fields, from the cgroup.
+    let stats = fixture.ok(&["stats", "--no-stream", "--format", "json", "app"]);
+    let rows: Vec<Value> = stats
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{stats}");
+    for field in [
+        "BlockIO",
+        "CPUPerc",
+        "Container",
+        "ID",
+        "MemPerc",
+        "MemUsage",
+        "Name",
+        "NetIO",
+        "PIDs",
+    ] {
+        assert!(rows[0][field].is_string(), "{field} in {stats}");
+    }
+    assert_eq!(rows[0]["Name"], "verbstools-app-1");
+    assert!(rows[0]["CPUPerc"].as_str().unwrap().ends_with('%'));
+    assert!(rows[0]["MemUsage"].as_str().unwrap().contains(" / "));
+    assert!(rows[0]["PIDs"].as_str().unwrap().parse::<u32>().unwrap() >= 1);
+
+    // pause/unpause: the freezer, shown by ps.
+    let state = |fixture: &Fixture| {
+        fixture
+            .containers()
+            .into_iter()
+            .find(|c| c["Service"] == "app")
+            .unwrap()["State"]
+            .clone()
+    };
+    fixture.ok(&["pause", "app"]);
+    assert_eq!(state(&fixture), "paused");
+    assert!(fixture.ok(&["ps"]).contains("(Paused)"));
+    fixture.ok(&["unpause"]);
+    assert_eq!(state(&fixture), "running");
+
+    // cp, both directions.
+    let host = fixture.path().join("hello.txt");
+    std::fs::write(&host, "from the host\n").unwrap();
+    fixture.ok(&["cp", host.to_str().unwrap(), "app:/tmp/"]);
+    let output = fixture.command(&["exec", "-T", "app", "cat", "/tmp/hello.txt"]);
+    assert_eq!(text(&output.stdout), "from the host\n");
+    fixture.ok(&[
+        "exec",
+        "-T",
+        "app",
+        "sh",
+        "-c",
+        "mkdir /tmp/made && echo inside > /tmp/made/f",
+    ]);
+    let out = fixture.path().join("copied");
+    fixture.ok(&["cp", "app:/tmp/made", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "inside\n");
+}
