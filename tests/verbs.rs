@@ -308,4 +308,24 @@ fn top_stats_pause_cp_wait_attach_and_events_on_running_containers() {
     let out = fixture.path().join("copied");
     fixture.ok(&["cp", "app:/tmp/made", out.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "inside\n");
+    // `-` streams a tar archive of the path, under its own name.
+    let output = fixture.command(&["cp", "app:/tmp/made", "-"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut archive = tar::Archive::new(output.stdout.as_slice());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "made/f"), "{names:?}");
+
+    // wait --down-project: the project goes once the container stops.
+    fixture.ok(&["up", "-d", "waiter"]);
+    let output = fixture.command(&["wait", "--down-project", "waiter"]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
+    assert!(
+        fixture.containers().is_empty(),
+        "{:?}",
+        fixture.containers()
+    );
 }

@@ -130,6 +130,11 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = &scope.engine.containers;
 
     if args.detach {
+        if args.rm {
+            output::warnings(&[format!(
+                "--rm with -d: there is no daemon to remove {name} when it exits; `rcompose down` removes it"
+            )]);
+        }
         runtime
             .start(&id)
             .with_context(|| format!("cannot start container {name}"))?;
