@@ -84,6 +84,10 @@ pub enum Command {
     Version(commands::version::VersionArgs),
     /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history)
     Image(commands::image::ImageArgs),
+    /// Manage volumes (create, ls, inspect, rm, prune)
+    Volume(commands::volume::VolumeArgs),
+    /// List the project's volumes
+    Volumes(commands::volume::VolumesArgs),
 }
 
 #[cfg(test)]

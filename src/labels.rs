@@ -28,6 +28,8 @@ pub const VERSION: &str = "com.docker.compose.version";
 pub const NETWORK: &str = "com.docker.compose.network";
 /// The Compose key of a volume.
 pub const VOLUME: &str = "com.docker.compose.volume";
+/// Marks an anonymous volume (docker's engine label; `volume prune` removes only these without `-a`).
+pub const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
 /// The configuration hash of a network or volume.
 pub const RESOURCE_HASH: &str = "io.rcompose.config-hash";
 /// The hashed service configuration as JSON, for field-level "why recreate" answers.

@@ -726,7 +726,7 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// docker's sizes: decimal units, three significant digits (`4.26MB`, `856kB`, `0B`).
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut value = bytes as f64;
     let mut unit = 0;

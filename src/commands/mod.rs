@@ -11,6 +11,7 @@ pub mod ps;
 pub mod scope;
 pub mod up;
 pub mod version;
+pub mod volume;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rm(args) => control::rm(&global, args),
         Command::Version(args) => version::run(args),
         Command::Image(args) => image::run(&global, args),
+        Command::Volume(args) => volume::run(&global, args),
+        Command::Volumes(args) => volume::volumes(&global, args),
     }
 }
 

@@ -17,7 +17,6 @@ use runtime::container::{ContainerSpec, ExecSpec};
 use super::container::{Instance, spec};
 use super::plan::{ActionKind, Plan, Target};
 use crate::engine::Engine;
-use crate::labels;
 use crate::output::progress::Progress;
 use crate::project::Loaded;
 use crate::project::model::{Condition, Service};
@@ -49,18 +48,7 @@ pub fn apply(
             }
             (ActionKind::CreateVolume, Target::Volume { key, name }) => {
                 progress.start("Volume", name, "Creating");
-                let volume = &project.volumes[key];
-                let mut volume_labels = volume.labels.clone();
-                volume_labels.insert(labels::PROJECT.to_string(), project.name.clone());
-                volume_labels.insert(labels::VOLUME.to_string(), key.clone());
-                volume_labels.insert(
-                    labels::RESOURCE_HASH.to_string(),
-                    crate::hash::digest(&serde_json::to_value(volume)?),
-                );
-                engine
-                    .volumes
-                    .create(name, volume_labels)
-                    .with_context(|| format!("cannot create volume {name}"))?;
+                super::volumes::create(engine, project, key, name)?;
                 progress.done("Volume", name, "Created", started.elapsed());
             }
             (
@@ -154,9 +142,11 @@ pub fn apply(
             }
             (ActionKind::RemoveVolume, Target::Volume { name, .. }) => {
                 progress.start("Volume", name, "Removing");
+                // Refused while a container (of any project) still mounts it, as docker refuses.
+                let containers = engine.containers.list().context("cannot list containers")?;
                 engine
                     .volumes
-                    .remove(name)
+                    .remove_unused(name, &containers)
                     .with_context(|| format!("cannot remove volume {name}"))?;
                 progress.done("Volume", name, "Removed", started.elapsed());
             }
@@ -258,16 +248,16 @@ fn container_spec(
             .map(|p| p.display().to_string())
             .collect(),
     };
-    let project_name = loaded.project.name.clone();
-    let volume_path = |volume: &str| -> anyhow::Result<std::path::PathBuf> {
-        let volume_labels = BTreeMap::from([(labels::PROJECT.to_string(), project_name.clone())]);
-        let created = engine
-            .volumes
-            .create(volume, volume_labels)
-            .with_context(|| format!("cannot create volume {volume}"))?;
-        Ok(created.mountpoint)
+    let layers = match &instance.image_spec.rootfs {
+        runtime::container::Rootfs::Layers(layers) => layers.clone(),
+        runtime::container::Rootfs::Dir(dir) => vec![dir.clone()],
     };
-    spec(&instance, &volume_path)
+    let sources = super::volumes::RuntimeMounts {
+        engine,
+        project: &loaded.project,
+        layers,
+    };
+    spec(&instance, &sources)
 }
 
 /// Probes a container with its service's healthcheck until it passes, or fails as docker would

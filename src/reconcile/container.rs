@@ -2,16 +2,19 @@
 //! config and the Compose labels, following docker's rules (image defaults first, the service's
 //! settings over them).
 //!
-//! Pure: volumes are resolved through a function the caller gives, so the mapping is tested without a
-//! runtime.
+//! Pure but for bind sources (checked, or created when asked): volumes and other containers' mounts
+//! come through the [`MountSources`] the caller gives, so the mapping is tested without a runtime.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use runtime::container::{self as rt, ContainerSpec, Mount, MountKind, RestartPolicy, Seccomp};
 
 use crate::labels;
-use crate::project::model::{Project, Service, Ulimit, VolumeType};
+use crate::project::model::{
+    Project, Service, ServiceVolume, Ulimit, Volume as ProjectVolume, VolumeType,
+};
 
 /// Why a service cannot become a container (yet).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,14 +41,31 @@ pub struct Instance<'a> {
     pub config_files: Vec<String>,
 }
 
-/// A host path for a named volume (created on demand by the caller).
-pub type VolumePath<'a> = dyn Fn(&str) -> anyhow::Result<PathBuf> + 'a;
+/// A named or anonymous volume that a mount asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct VolumeRequest<'a> {
+    /// The runtime name (`<project>_<key>`, the `name:` given, or the anonymous volume's).
+    pub name: &'a str,
+    /// The project's key and definition; `None` for an anonymous volume.
+    pub declared: Option<(&'a str, &'a ProjectVolume)>,
+    /// Where it is mounted in the container.
+    pub target: &'a str,
+    /// Whether an empty volume gets the image's content at `target` (docker's copy; `nocopy` and
+    /// `subpath` turn it off).
+    pub copy_image: bool,
+}
+
+/// Where mounts come from: the runtime's volumes and existing containers. The caller gives them, so
+/// the mapping stays pure and testable without a runtime.
+pub trait MountSources {
+    /// What a container mounts for a volume: created (not if external) and seeded as asked.
+    fn volume(&self, request: &VolumeRequest<'_>) -> anyhow::Result<MountKind>;
+    /// The mounts of the existing container called `name` (for `volumes_from`).
+    fn container_mounts(&self, name: &str) -> anyhow::Result<Vec<Mount>>;
+}
 
 /// The container spec of one instance of a service.
-pub fn spec(
-    instance: &Instance<'_>,
-    volume_path: &VolumePath<'_>,
-) -> anyhow::Result<ContainerSpec> {
+pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result<ContainerSpec> {
     let service = instance.service;
     let unsupported = |message: &str| SpecError::Unsupported {
         service: instance.service_name.to_string(),
@@ -127,94 +147,8 @@ pub fn spec(
         spec.resolv_conf = Some(resolv);
     }
 
-    // Mounts: volumes, then tmpfs entries.
-    for volume in &service.volumes {
-        let Some(target) = volume.target.clone() else {
-            continue;
-        };
-        let kind = match volume.kind {
-            VolumeType::Bind => {
-                let source = volume
-                    .source
-                    .clone()
-                    .ok_or_else(|| unsupported("a bind mount needs a source"))?;
-                let create = volume
-                    .bind
-                    .as_ref()
-                    .and_then(|b| b.create_host_path)
-                    .unwrap_or(true);
-                let path = PathBuf::from(&source);
-                if !path.exists() {
-                    if !create {
-                        return Err(
-                            unsupported(&format!("bind source {source} does not exist")).into()
-                        );
-                    }
-                    std::fs::create_dir_all(&path).map_err(|error| {
-                        anyhow::anyhow!("cannot create the bind source {source}: {error}")
-                    })?;
-                }
-                MountKind::Bind { source: path }
-            }
-            VolumeType::Volume => {
-                let name = match &volume.source {
-                    Some(key) => instance
-                        .project
-                        .volumes
-                        .get(key)
-                        .and_then(|v| v.name.clone())
-                        .unwrap_or_else(|| key.clone()),
-                    // An anonymous volume: one per container and target, kept across restarts.
-                    None => format!("{}_{}", instance.name, short_hash(&target)),
-                };
-                MountKind::Bind {
-                    source: volume_path(&name)?,
-                }
-            }
-            VolumeType::Tmpfs => {
-                let options = volume.tmpfs.as_ref();
-                MountKind::Tmpfs {
-                    size: options
-                        .and_then(|t| t.size)
-                        .map(|s| s.bytes().max(0) as u64)
-                        .unwrap_or(0),
-                    mode: options.and_then(|t| t.mode).unwrap_or(0),
-                }
-            }
-            _ => {
-                return Err(unsupported(&format!(
-                    "volumes of type {:?} are not supported yet",
-                    volume.kind
-                ))
-                .into());
-            }
-        };
-        spec.mounts.push(Mount {
-            target,
-            kind,
-            read_only: volume.read_only,
-        });
-    }
-    for entry in &service.tmpfs {
-        let (target, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
-        let mut size = 0;
-        let mut mode = 0;
-        for option in options.split(',').filter(|o| !o.is_empty()) {
-            if let Some(value) = option.strip_prefix("size=") {
-                size = value
-                    .parse::<crate::project::units::ByteSize>()
-                    .map(|s| s.bytes().max(0) as u64)
-                    .unwrap_or(0);
-            } else if let Some(value) = option.strip_prefix("mode=") {
-                mode = u32::from_str_radix(value, 8).unwrap_or(0);
-            }
-        }
-        spec.mounts.push(Mount {
-            target: target.to_string(),
-            kind: MountKind::Tmpfs { size, mode },
-            read_only: false,
-        });
-    }
+    // Mounts: `volumes_from`, the service's volumes (which win on the same target), `tmpfs`.
+    spec.mounts = mounts(instance, sources)?;
 
     // Security and resources.
     spec.read_only = service.read_only;
@@ -388,4 +322,237 @@ fn compose_labels(instance: &Instance<'_>) -> BTreeMap<String, String> {
 
 fn short_hash(text: &str) -> String {
     crate::hash::digest(&serde_json::Value::String(text.to_string()))[..12].to_string()
+}
+
+/// The name of a service's anonymous volume at `target` for one container: stable across restarts of
+/// that container name, so a recreated container finds its data again (docker compose carries
+/// anonymous volumes over to the new container the same way).
+pub fn anonymous_volume_name(container: &str, target: &str) -> String {
+    format!("{container}_{}", short_hash(target))
+}
+
+/// The container's mounts, docker's way: those of `volumes_from` containers first, then the
+/// service's own `volumes` (replacing any from `volumes_from` at the same target), then `tmpfs`.
+fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result<Vec<Mount>> {
+    let service = instance.service;
+    let unsupported = |message: String| SpecError::Unsupported {
+        service: instance.service_name.to_string(),
+        message,
+    };
+    let mut mounts: Vec<Mount> = Vec::new();
+    let add = |mounts: &mut Vec<Mount>, mount: Mount| {
+        mounts.retain(|m| m.target != mount.target);
+        mounts.push(mount);
+    };
+    for entry in &service.volumes_from {
+        let (container, mode) = volumes_from_source(instance.project, entry)
+            .map_err(|message| unsupported(format!("volumes_from {entry:?}: {message}")))?;
+        let inherited = sources
+            .container_mounts(&container)
+            .with_context(|| format!("volumes_from {entry:?}"))?;
+        // A tmpfs belongs to its container: docker shares only volumes and binds.
+        for mount in inherited
+            .into_iter()
+            .filter(|m| matches!(m.kind, MountKind::Bind { .. }))
+        {
+            let read_only = match mode {
+                Some(read_only) => read_only || mount.read_only,
+                None => mount.read_only,
+            };
+            add(&mut mounts, Mount { read_only, ..mount });
+        }
+    }
+    for volume in &service.volumes {
+        let Some(target) = volume.target.clone() else {
+            continue;
+        };
+        let kind = mount_kind(instance, volume, &target, sources)?;
+        add(
+            &mut mounts,
+            Mount {
+                target,
+                kind,
+                read_only: volume.read_only,
+            },
+        );
+    }
+    for entry in &service.tmpfs {
+        let (target, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
+        let mut size = 0;
+        let mut mode = 0;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            if let Some(value) = option.strip_prefix("size=") {
+                size = value
+                    .parse::<crate::project::units::ByteSize>()
+                    .map_err(|_| unsupported(format!("tmpfs {entry:?}: invalid size {value:?}")))?
+                    .bytes()
+                    .max(0) as u64;
+            } else if let Some(value) = option.strip_prefix("mode=") {
+                mode = u32::from_str_radix(value, 8).map_err(|_| {
+                    unsupported(format!("tmpfs {entry:?}: invalid mode {value:?} (octal)"))
+                })?;
+            } else {
+                return Err(unsupported(format!(
+                    "tmpfs {entry:?}: option {option:?} is not supported (size and mode are)"
+                ))
+                .into());
+            }
+        }
+        add(
+            &mut mounts,
+            Mount {
+                target: target.to_string(),
+                kind: MountKind::Tmpfs { size, mode },
+                read_only: false,
+            },
+        );
+    }
+    Ok(mounts)
+}
+
+/// A `volumes_from` entry's container and mode: `service[:ro|:rw]` names the service's first
+/// container (as docker compose does), `container:name[:ro|:rw]` a container by name. The mode is
+/// `Some(true)` for `ro`, `Some(false)` for `rw`, `None` to keep each mount's own.
+fn volumes_from_source(project: &Project, entry: &str) -> Result<(String, Option<bool>), String> {
+    let (source, mode) = match entry.rsplit_once(':') {
+        Some((source, "ro")) => (source, Some(true)),
+        Some((source, "rw")) => (source, Some(false)),
+        _ => (entry, None),
+    };
+    if let Some(container) = source.strip_prefix("container:") {
+        return Ok((container.to_string(), mode));
+    }
+    let name = source.strip_prefix("service:").unwrap_or(source);
+    let service = project
+        .services
+        .get(name)
+        .ok_or_else(|| format!("no service {name:?} in the project"))?;
+    Ok((super::plan::container_name(project, name, service, 1), mode))
+}
+
+/// What one service mount becomes.
+fn mount_kind(
+    instance: &Instance<'_>,
+    volume: &ServiceVolume,
+    target: &str,
+    sources: &dyn MountSources,
+) -> anyhow::Result<MountKind> {
+    let unsupported = |message: String| SpecError::Unsupported {
+        service: instance.service_name.to_string(),
+        message,
+    };
+    Ok(match volume.kind {
+        VolumeType::Bind => {
+            let source = volume
+                .source
+                .clone()
+                .ok_or_else(|| unsupported(format!("the bind mount at {target} needs a source")))?;
+            let bind = volume.bind.clone().unwrap_or_default();
+            // Long syntax binds only what exists unless told; the short syntax creates (docker's
+            // legacy), which the loader records as `create_host_path: true`.
+            let create = bind.create_host_path.unwrap_or(false);
+            if let Some(propagation) = bind.propagation.as_deref()
+                && !matches!(propagation, "private" | "rprivate")
+            {
+                return Err(unsupported(format!(
+                    "bind propagation {propagation:?} at {target} is not supported (mounts are rprivate)"
+                ))
+                .into());
+            }
+            if let Some(recursive) = bind.recursive
+                && recursive != crate::project::model::BindRecursive::Enabled
+            {
+                return Err(unsupported(format!(
+                    "bind `recursive: {recursive:?}` at {target} is not supported (binds are recursive)"
+                ))
+                .into());
+            }
+            let path = PathBuf::from(&source);
+            if std::fs::symlink_metadata(&path).is_err() {
+                if !create {
+                    anyhow::bail!(
+                        "service {:?}: invalid mount config for type \"bind\": bind source path does not exist: {source} (create it, or set `bind: {{create_host_path: true}}`)",
+                        instance.service_name
+                    );
+                }
+                std::fs::create_dir_all(&path)
+                    .with_context(|| format!("cannot create the bind source {source}"))?;
+            }
+            MountKind::Bind { source: path }
+        }
+        VolumeType::Volume => {
+            let options = volume.volume.clone().unwrap_or_default();
+            let anonymous;
+            let (name, declared) = match &volume.source {
+                Some(key) => {
+                    let definition = instance.project.volumes.get(key).ok_or_else(|| {
+                        unsupported(format!("volume {key:?} is not declared in `volumes`"))
+                    })?;
+                    let name = definition.name.as_deref().unwrap_or(key.as_str());
+                    (name, Some((key.as_str(), definition)))
+                }
+                None => {
+                    anonymous = anonymous_volume_name(&instance.name, target);
+                    (anonymous.as_str(), None)
+                }
+            };
+            let subpath = options.subpath.as_deref().filter(|s| !s.is_empty());
+            let kind = sources.volume(&VolumeRequest {
+                name,
+                declared,
+                target,
+                copy_image: !options.nocopy && subpath.is_none(),
+            })?;
+            match (kind, subpath) {
+                (kind, None) => kind,
+                (MountKind::Bind { source }, Some(subpath)) => {
+                    let relative = std::path::Path::new(subpath);
+                    if relative.is_absolute()
+                        || relative
+                            .components()
+                            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                    {
+                        return Err(unsupported(format!(
+                            "volume subpath {subpath:?} must be a relative path inside the volume"
+                        ))
+                        .into());
+                    }
+                    let path = source.join(relative);
+                    if std::fs::symlink_metadata(&path).is_err() {
+                        anyhow::bail!(
+                            "service {:?}: subpath {subpath:?} does not exist in volume {name}",
+                            instance.service_name
+                        );
+                    }
+                    MountKind::Bind { source: path }
+                }
+                (MountKind::Tmpfs { .. }, Some(_)) => {
+                    return Err(unsupported(format!(
+                        "volume {name} is a tmpfs: it has no subpath to mount"
+                    ))
+                    .into());
+                }
+            }
+        }
+        VolumeType::Tmpfs => {
+            let options = volume.tmpfs.as_ref();
+            MountKind::Tmpfs {
+                size: options
+                    .and_then(|t| t.size)
+                    .map(|s| s.bytes().max(0) as u64)
+                    .unwrap_or(0),
+                mode: options.and_then(|t| t.mode).unwrap_or(0),
+            }
+        }
+        other => {
+            return Err(unsupported(format!(
+                "volumes of type {} are not supported",
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ))
+            .into());
+        }
+    })
 }

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod observe;
 pub mod plan;
 pub mod snapshot;
+pub mod volumes;
 
 #[cfg(test)]
 mod tests;

@@ -110,7 +110,9 @@ pub struct Plan {
 pub enum PlanError {
     #[error("network {key} declared as external, but could not be found (looked for {name:?})")]
     MissingExternalNetwork { key: String, name: String },
-    #[error("volume {key} declared as external, but could not be found (looked for {name:?})")]
+    #[error(
+        "external volume \"{name}\" not found (volume {key} is declared `external: true`); create it first with `rcompose volume create {name}`"
+    )]
     MissingExternalVolume { key: String, name: String },
     #[error("no such service: {0}")]
     NoSuchService(String),
