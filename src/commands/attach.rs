@@ -58,6 +58,9 @@ pub struct Session {
     pub detach_keys: Vec<u8>,
     /// Show the log from its beginning (`run`: the container just started) rather than from now.
     pub from_start: bool,
+    /// Close the container's input when ours ends (`run`, as docker's stdin-once); `attach` leaves it
+    /// open for the next client.
+    pub close_input: bool,
 }
 
 /// How a session ended.
@@ -99,6 +102,7 @@ pub fn run(global: &GlobalOptions, args: AttachArgs) -> anyhow::Result<ExitCode>
         sig_proxy: args.sig_proxy,
         detach_keys: parse_detach_keys(args.detach_keys.as_deref().unwrap_or("ctrl-p,ctrl-q"))?,
         from_start: false,
+        close_input: false,
     };
     let ended = attached(runtime, &container.id, spec.tty, attach, &session)?;
     Ok(exit_code(ended))
@@ -159,7 +163,8 @@ fn terminal_session(
         let end = end
             .try_clone()
             .context("cannot read the container's terminal")?;
-        std::thread::spawn(move || forward_input(attach, &keys, &flag, &end));
+        let close = session.close_input;
+        std::thread::spawn(move || forward_input(attach, &keys, close, &flag, &end));
     }
     // Without input, the output stream (a clone of the connection) keeps it open on its own.
     let finished = Arc::new(AtomicBool::new(false));
@@ -247,7 +252,8 @@ fn log_session(
             let end = attach
                 .output()
                 .context("cannot connect to the container's input")?;
-            std::thread::spawn(move || forward_input(attach, &[], &flag, &end));
+            let close = session.close_input;
+            std::thread::spawn(move || forward_input(attach, &[], close, &flag, &end));
         }
     }
     let path = runtime.log_path(id);
@@ -284,16 +290,24 @@ fn log_session(
     }
 }
 
-/// Copies our standard input to the container until end of file (then closes its input), or until
-/// the detach keys are typed.
-fn forward_input(mut attach: Attach, keys: &[u8], detached: &AtomicBool, end: &UnixStream) {
+/// Copies our standard input to the container until end of file (then closes its input when
+/// `close`), or until the detach keys are typed.
+fn forward_input(
+    mut attach: Attach,
+    keys: &[u8],
+    close: bool,
+    detached: &AtomicBool,
+    end: &UnixStream,
+) {
     let mut stdin = std::io::stdin().lock();
     let mut buffer = [0u8; 4096];
     let mut matched = 0;
     loop {
         let n = match stdin.read(&mut buffer) {
             Ok(0) | Err(_) => {
-                let _ = attach.close_input();
+                if close {
+                    let _ = attach.close_input();
+                }
                 return;
             }
             Ok(n) => n,

@@ -160,6 +160,7 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
         sig_proxy: true,
         detach_keys: attach::parse_detach_keys("ctrl-p,ctrl-q")?,
         from_start: true,
+        close_input: true,
     };
     let ended = attach::attached(runtime, &id, tty, attach, &session)?;
     if args.rm && ended != Ended::Detached {
