@@ -66,10 +66,32 @@ pub enum Command {
     Down(commands::down::DownArgs),
     /// List containers
     Ps(commands::ps::PsArgs),
+    /// List running compose projects
+    Ls(commands::ls::LsArgs),
+    /// Print the public port for a port binding
+    Port(commands::port::PortArgs),
     /// View output from containers
     Logs(commands::logs::LogsArgs),
     /// Execute a command in a running container
     Exec(commands::exec::ExecArgs),
+    /// Run a one-off command on a service
+    Run(commands::run::RunArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(commands::attach::AttachArgs),
+    /// Display the running processes
+    Top(commands::top::TopArgs),
+    /// Block until containers of all (or specified) services stop, then print their exit codes
+    Wait(commands::wait::WaitArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(commands::cp::CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::stats::StatsArgs),
+    /// Receive real time events from containers
+    Events(commands::events::EventsArgs),
+    /// Pause services
+    Pause(commands::pause::PauseArgs),
+    /// Unpause services
+    Unpause(commands::pause::PauseArgs),
     /// Start services
     Start(commands::control::StartArgs),
     /// Stop services

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use runtime::container::{Helper, Runtime};
 use runtime::image::ImageStore;
+use runtime::network::Networks;
 use runtime::volume::VolumeStore;
 
 use crate::cli::GlobalOptions;
@@ -34,6 +35,7 @@ pub struct Engine {
     pub images: ImageStore,
     pub containers: Runtime,
     pub volumes: VolumeStore,
+    pub networks: Networks,
 }
 
 impl Engine {
@@ -56,11 +58,14 @@ impl Engine {
             .with_context(|| format!("cannot open the container store under {}", root.display()))?;
         let volumes = VolumeStore::open(root)
             .with_context(|| format!("cannot open the volume store under {}", root.display()))?;
+        let networks = Networks::open(root)
+            .with_context(|| format!("cannot open the network store under {}", root.display()))?;
         Ok(Engine {
             root: root.to_path_buf(),
             images,
             containers,
             volumes,
+            networks,
         })
     }
 }

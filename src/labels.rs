@@ -12,6 +12,8 @@ pub const CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
 pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
 /// `True` for `run` containers, `False` otherwise.
 pub const ONEOFF: &str = "com.docker.compose.oneoff";
+/// The random id of a `run` container (its name ends with the first 12 characters).
+pub const SLUG: &str = "com.docker.compose.slug";
 /// The project directory.
 pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 /// The compose files, comma-separated.

@@ -1,17 +1,28 @@
 //! One module per verb. Each is thin: it parses its flags, loads the project, calls the layer that does
 //! the work and hands the result to `output`.
 
+pub mod attach;
 pub mod config;
 pub mod control;
+pub mod cp;
 pub mod down;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod logs;
+pub mod ls;
+pub mod pause;
+pub mod port;
+pub mod port_check;
 pub mod ps;
+pub mod run;
 pub mod scope;
+pub mod stats;
+pub mod top;
 pub mod up;
 pub mod version;
 pub mod volume;
+pub mod wait;
 
 use std::process::ExitCode;
 
@@ -30,8 +41,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Create(args) => up::create(&global, args),
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),
+        Command::Ls(args) => ls::run(&global, args),
+        Command::Port(args) => port::run(&global, args),
         Command::Logs(args) => logs::run(&global, args),
         Command::Exec(args) => exec::run(&global, args),
+        Command::Run(args) => run::run(&global, args),
+        Command::Attach(args) => attach::run(&global, args),
+        Command::Top(args) => top::run(&global, args),
+        Command::Wait(args) => wait::run(&global, args),
+        Command::Cp(args) => cp::run(&global, args),
+        Command::Stats(args) => stats::run(&global, args),
+        Command::Events(args) => events::run(&global, args),
+        Command::Pause(args) => pause::pause(&global, args),
+        Command::Unpause(args) => pause::unpause(&global, args),
         Command::Start(args) => control::start(&global, args),
         Command::Stop(args) => control::stop(&global, args),
         Command::Restart(args) => control::restart(&global, args),

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use runtime::container::{Info, Status};
+use runtime::network::proxy::Published;
 use serde_json::json;
 
 use super::scope::Scope;
@@ -41,8 +42,9 @@ enum Format {
 pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &[])?;
     scope.check_services(&args.services)?;
+    // One-off (`run`) containers only with `-a`, as docker compose lists them.
     let containers: Vec<(ObservedContainer, Info)> = scope
-        .containers(&args.services, true)?
+        .containers(&args.services, args.all)?
         .into_iter()
         .filter(|(_, info)| args.all || !args.status.is_empty() || info.state.status.is_active())
         .filter(|(_, info)| {
@@ -88,7 +90,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "Status": status_text(info, now),
                     "Health": "",
                     "ExitCode": info.state.exit_code.unwrap_or(0),
-                    "Publishers": [],
+                    "Publishers": publishers(&scope, info),
                     "Labels": labels_text(info),
                     "LocalVolumes": "0",
                     "Mounts": mounts(info),
@@ -112,7 +114,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                         observed.service.clone(),
                         running_for(info, now),
                         status_text(info, now),
-                        String::new(),
+                        ports_text(&scope, info),
                     ]
                 })
                 .collect();
@@ -125,6 +127,39 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ports the container's monitor published (none when it is not running).
+fn published(scope: &Scope, info: &Info) -> Vec<Published> {
+    scope
+        .engine
+        .containers
+        .published_ports(&info.record.id)
+        .unwrap_or_default()
+}
+
+/// docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
+fn ports_text(scope: &Scope, info: &Info) -> String {
+    published(scope, info)
+        .iter()
+        .map(Published::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// docker compose's `Publishers` in `ps --format json`.
+fn publishers(scope: &Scope, info: &Info) -> serde_json::Value {
+    published(scope, info)
+        .iter()
+        .map(|port| {
+            json!({
+                "URL": port.host_ip.to_string(),
+                "TargetPort": port.container_port,
+                "PublishedPort": port.host_port,
+                "Protocol": port.protocol.as_str(),
+            })
+        })
+        .collect()
 }
 
 fn image_name(info: &Info) -> String {

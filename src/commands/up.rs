@@ -128,7 +128,6 @@ fn converge(
         remove_orphans: args.remove_orphans,
         scale,
         start: !args.no_start,
-        networks: false,
     };
     let lock = scope.lock()?;
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
@@ -143,6 +142,7 @@ fn converge(
     }
     output::warnings(&plan.warnings);
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
+    super::port_check::check(&scope, &plan)?;
     let mut progress = super::scope::plan_progress(&plan);
     let apply_options = ApplyOptions {
         timeout: args.timeout,

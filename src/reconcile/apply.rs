@@ -43,8 +43,18 @@ pub fn apply(
     for action in &plan.actions {
         let started = Instant::now();
         match (&action.kind, &action.target) {
-            (ActionKind::CreateNetwork, Target::Network { name, .. }) => {
-                bail!("network {name} cannot be created: networks are not implemented yet")
+            (ActionKind::CreateNetwork, Target::Network { key, name }) => {
+                progress.start("Network", name, "Creating");
+                super::networks::create(engine, project, key, name)?;
+                progress.done("Network", name, "Created", started.elapsed());
+            }
+            (ActionKind::RemoveNetwork, Target::Network { name, .. }) => {
+                progress.start("Network", name, "Removing");
+                engine
+                    .networks
+                    .remove(name)
+                    .with_context(|| format!("cannot remove network {name}"))?;
+                progress.done("Network", name, "Removed", started.elapsed());
             }
             (ActionKind::CreateVolume, Target::Volume { key, name }) => {
                 progress.start("Volume", name, "Creating");
@@ -215,7 +225,9 @@ fn image_of(
     })
 }
 
-fn container_spec(
+/// The spec of container `name` (number `number`) of a service: its image's config, the service's
+/// settings and the Compose labels (`reconcile::container`). `run` builds its one-offs here too.
+pub fn container_spec(
     engine: &Engine,
     loaded: &Loaded,
     service_name: &str,
@@ -257,7 +269,12 @@ fn container_spec(
         project: &loaded.project,
         layers,
     };
-    spec(&instance, &sources)
+    let mut container_spec = spec(&instance, &sources)?;
+    container_spec.network =
+        super::networks::mode(&loaded.project, service_name, service, &|name| {
+            Ok(engine.containers.find(name)?)
+        })?;
+    Ok(container_spec)
 }
 
 /// Probes a container with its service's healthcheck until it passes, or fails as docker would

@@ -6,10 +6,12 @@
 //! come through the [`MountSources`] the caller gives, so the mapping is tested without a runtime.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use runtime::container::{self as rt, ContainerSpec, Mount, MountKind, RestartPolicy, Seccomp};
+use runtime::network::proxy::{PortForward, Protocol};
 
 use crate::labels;
 use crate::project::model::{
@@ -215,6 +217,8 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
         .filter(|p| *p > 0)
         .map(|p| p as u64);
 
+    spec.ports = port_forwards(service).map_err(|message| unsupported(&message))?;
+
     // Lifecycle.
     spec.restart = restart_policy(service)
         .ok_or_else(|| unsupported(&format!("unknown restart policy {:?}", service.restart)))?;
@@ -244,6 +248,68 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
     spec.labels.extend(service.labels.clone());
     spec.labels.extend(compose_labels(instance));
     Ok(spec)
+}
+
+/// The host ports a service publishes, by docker's rules, from the long form the loader gives (target
+/// ranges are already one entry per port): no host IP is `0.0.0.0`; no published port is an
+/// ephemeral one; a published range with one target takes the range's first free port (a range per
+/// target was split pairwise by the loader). `network_mode: host` publishes nothing (the container
+/// uses the host's ports itself), as docker discards the ports there. `expose` is metadata only.
+pub fn port_forwards(service: &Service) -> Result<Vec<PortForward>, String> {
+    if service.network_mode.as_deref() == Some("host") {
+        return Ok(Vec::new());
+    }
+    let mut forwards = Vec::new();
+    for port in &service.ports {
+        let protocol = match port.protocol.as_deref().unwrap_or("tcp") {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => {
+                return Err(format!(
+                    "ports: protocol {other:?} is not supported (tcp, udp)"
+                ));
+            }
+        };
+        let host_ip: IpAddr = match port.host_ip.as_deref().filter(|ip| !ip.is_empty()) {
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(text) => text
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("ports: host_ip {text:?} is not an IP address"))?,
+        };
+        let number = |text: &str| {
+            text.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("ports: published {text:?} is not a port number (1-65535)"))
+        };
+        let (host_port, host_port_end) = match port.published.as_deref().map(str::trim) {
+            None | Some("") | Some("0") => (0, 0),
+            Some(text) => match text.split_once('-') {
+                Some((start, end)) => {
+                    let (start, end) = (number(start)?, number(end)?);
+                    if end < start {
+                        return Err(format!("ports: the range {text:?} ends before it starts"));
+                    }
+                    (start, if end > start { end } else { 0 })
+                }
+                None => (number(text)?, 0),
+            },
+        };
+        if port.target == 0 {
+            return Err("ports: target 0 is not a port number (1-65535)".into());
+        }
+        forwards.push(PortForward {
+            host_ip,
+            host_port,
+            host_port_end,
+            protocol,
+            container_port: port.target,
+        });
+    }
+    Ok(forwards)
 }
 
 /// docker's restart policy from `restart:` or `deploy.restart_policy`.

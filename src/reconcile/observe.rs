@@ -34,6 +34,23 @@ pub fn observe(engine: &Engine, project: &Project) -> anyhow::Result<Snapshot> {
             );
         }
     }
+    for network in engine.networks.list().context("cannot list networks")? {
+        let in_project = network.labels.get(labels::PROJECT) == Some(&project.name);
+        let named = project
+            .networks
+            .values()
+            .any(|n| n.name.as_deref() == Some(network.name.as_str()));
+        if in_project || named {
+            let config_hash = network.labels.get(labels::RESOURCE_HASH).cloned();
+            snapshot.networks.insert(
+                network.name.clone(),
+                ObservedResource {
+                    name: network.name,
+                    config_hash,
+                },
+            );
+        }
+    }
     for service in project.services.values() {
         if let Some(reference) = &service.image
             && let Ok(image) = engine.images.image(reference)

@@ -52,9 +52,6 @@ pub struct PlanOptions {
     pub scale: BTreeMap<String, u32>,
     /// `false` for `create`/`up --no-start`: containers are created, not started.
     pub start: bool,
-    /// Whether networks are managed (until the runtime has networks, each container gets its own
-    /// network namespace and no network actions are planned).
-    pub networks: bool,
 }
 
 /// What an action acts on.
@@ -86,6 +83,7 @@ pub enum ActionKind {
     RemoveContainer,
     RestartContainer,
     RemoveVolume,
+    RemoveNetwork,
 }
 
 /// An action, its reason and the actions that must finish before it.
@@ -131,7 +129,9 @@ impl fmt::Display for ActionKind {
             }
             ActionKind::Wait(Condition::ServiceStarted) => write!(f, "wait started"),
             ActionKind::StopContainer => write!(f, "stop"),
-            ActionKind::RemoveContainer | ActionKind::RemoveVolume => write!(f, "remove"),
+            ActionKind::RemoveContainer | ActionKind::RemoveVolume | ActionKind::RemoveNetwork => {
+                write!(f, "remove")
+            }
             ActionKind::RestartContainer => write!(f, "restart"),
         }
     }
@@ -260,7 +260,7 @@ pub fn plan(
         .filter_map(|s| project.services.get(s))
         .flat_map(|s| s.networks.keys())
         .collect();
-    for key in used_networks.into_iter().filter(|_| options.networks) {
+    for key in used_networks {
         let Some(network) = project.networks.get(key) else {
             continue;
         };
@@ -707,15 +707,15 @@ pub struct DownOptions {
     pub remove_orphans: bool,
 }
 
-/// Plans `down`: containers stopped in reverse dependency order (a service after every service that
-/// depends on it), then removed, then volumes when asked.
+/// Plans `down`: containers (one-offs included) stopped in reverse dependency order (a service after
+/// every service that depends on it), then removed, then volumes when asked.
 pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) -> Plan {
     let graph = ServiceGraph::new(project);
     let mut plan = Plan::default();
     let mut stops: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut removes = Vec::new();
-    let mut containers: Vec<&ObservedContainer> =
-        snapshot.containers.iter().filter(|c| !c.oneoff).collect();
+    // One-off (`run`) containers go with their service, as docker compose's `down` removes them.
+    let mut containers: Vec<&ObservedContainer> = snapshot.containers.iter().collect();
     containers.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
     let mut order = graph.stop_order();
     let orphans: Vec<String> = containers
@@ -772,6 +772,25 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
     let mut removed = Vec::new();
     for (target, after, reason) in removes {
         removed.push(plan.push(ActionKind::RemoveContainer, target, reason, after));
+    }
+    // Networks go with every `down` (docker compose's rule), external ones excepted.
+    for (key, network) in &project.networks {
+        let name = network
+            .name
+            .clone()
+            .unwrap_or_else(|| names::resource_name(&project.name, key));
+        if network.external || !snapshot.networks.contains_key(&name) {
+            continue;
+        }
+        plan.push(
+            ActionKind::RemoveNetwork,
+            Target::Network {
+                key: key.clone(),
+                name,
+            },
+            "down",
+            removed.clone(),
+        );
     }
     if options.volumes {
         for (key, volume) in &project.volumes {

@@ -58,7 +58,6 @@ fn resources(names: &[&str]) -> BTreeMap<String, ObservedResource> {
 fn up() -> PlanOptions {
     PlanOptions {
         start: true,
-        networks: true,
         ..PlanOptions::default()
     }
 }
@@ -379,5 +378,33 @@ fn down_stops_dependents_first_then_removes_then_volumes() {
 #6 remove volume demo_data: down -v (after #3, #4, #5)
 #7 remove volume demo-web-1_0123: anonymous volume of the project (after #3, #4, #5)
 "
+    );
+}
+
+#[test]
+fn one_off_containers_are_not_replicas_but_down_removes_them() {
+    let project = project(APP);
+    let mut one_off = running(&project, "web", 1);
+    one_off.id = "runid".to_string();
+    one_off.name = "demo-web-run-0123456789ab".to_string();
+    one_off.oneoff = true;
+    let mut containers: Vec<ObservedContainer> = ["db", "web", "worker"]
+        .iter()
+        .map(|s| running(&project, s, 1))
+        .collect();
+    containers.push(one_off);
+    let snapshot = Snapshot {
+        containers,
+        networks: resources(&["demo_default"]),
+        volumes: resources(&["demo_data"]),
+        images: BTreeMap::new(),
+    };
+    // `up`: the one-off neither counts as web's replica nor is scaled away.
+    check(&project, &snapshot, &up(), "");
+    let plan = plan_down(&project, &snapshot, &DownOptions::default()).to_string();
+    assert!(
+        plan.contains("stop container demo-web-run-0123456789ab: down")
+            && plan.contains("remove container demo-web-run-0123456789ab: down"),
+        "{plan}"
     );
 }

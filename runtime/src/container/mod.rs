@@ -191,6 +191,27 @@ fn random_id() -> Result<String, Error> {
 pub(crate) const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
+/// The host's `resolv.conf` for a container with a network namespace of its own: loopback name
+/// servers (systemd-resolved's 127.0.0.53, a local dnsmasq) cannot be reached from there, so they
+/// are dropped, and if none is left docker's public fallbacks are used, as docker does.
+fn container_resolv_conf(host: &str) -> String {
+    let loopback = |line: &str| {
+        line.strip_prefix("nameserver")
+            .map(str::trim)
+            .and_then(|server| server.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|server| server.is_loopback())
+    };
+    let mut text: String = host
+        .lines()
+        .filter(|line| !loopback(line))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    if !text.lines().any(|line| line.starts_with("nameserver")) {
+        text.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    text
+}
+
 fn validate(spec: &ContainerSpec) -> Result<(), Error> {
     let invalid = |message: String| Err(Error::InvalidSpec(message));
     match &spec.rootfs {
@@ -312,7 +333,14 @@ impl Runtime {
         };
         let resolv = match &spec.resolv_conf {
             Some(text) => text.clone(),
-            None => fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            None => {
+                let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                if spec.network == NetworkMode::Host {
+                    host
+                } else {
+                    container_resolv_conf(&host)
+                }
+            }
         };
         let hosts = spec
             .hosts
@@ -902,5 +930,22 @@ fn wait_for_exit(pid: i32, start: u64, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return !p::is_alive(pid, start);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_resolv_conf;
+
+    #[test]
+    fn loopback_name_servers_are_dropped() {
+        assert_eq!(
+            container_resolv_conf("search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n"),
+            "search lan\nnameserver 10.0.0.1\n"
+        );
+        assert_eq!(
+            container_resolv_conf("nameserver ::1\noptions edns0\n"),
+            "options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
     }
 }

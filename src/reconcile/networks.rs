@@ -1,0 +1,179 @@
+//! The runtime side of a project's networks: how a Compose network becomes a runtime network (subnet,
+//! gateway, `internal`, driver options and docker compose's labels), and how a service's
+//! `networks`/`network_mode` become its container's [`NetworkMode`].
+//!
+//! Used by `apply` (the executor); which networks exist is the planner's decision.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{Context, bail};
+use runtime::container::NetworkMode;
+use runtime::network::{Attachment, NetworkSpec};
+
+use crate::engine::Engine;
+use crate::labels;
+use crate::names;
+use crate::project::model::{Network, Project, Service};
+
+/// The runtime name of the project network `key`.
+pub fn runtime_name(project: &Project, key: &str) -> String {
+    project
+        .networks
+        .get(key)
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| names::resource_name(&project.name, key))
+}
+
+/// The runtime network a project network is created as.
+pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<NetworkSpec> {
+    let name = runtime_name(project, key);
+    if let Some(driver) = network.driver.as_deref()
+        && driver != "bridge"
+    {
+        bail!(
+            "network {key:?}: driver {driver:?} is not supported (rcompose makes bridge networks; \
+             use `network_mode: host` or `none` on the service instead)"
+        );
+    }
+    if let Some(ipam) = &network.ipam
+        && let Some(driver) = ipam.driver.as_deref()
+        && driver != "default"
+    {
+        bail!("network {key:?}: ipam driver {driver:?} is not supported (only \"default\")");
+    }
+    // The first IPv4 pool; IPv6 pools are not supported (networks are IPv4 only).
+    let pool = network.ipam.iter().flat_map(|i| &i.config).find(|pool| {
+        pool.subnet
+            .as_deref()
+            .is_none_or(|subnet| !subnet.contains(':'))
+    });
+    if network.enable_ipv6 == Some(true) {
+        bail!("network {key:?}: IPv6 networks are not supported yet (remove enable_ipv6)");
+    }
+    let mut network_labels = network.labels.clone();
+    network_labels.insert(labels::PROJECT.to_string(), project.name.clone());
+    network_labels.insert(labels::NETWORK.to_string(), key.to_string());
+    network_labels.insert(
+        labels::VERSION.to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    network_labels.insert(
+        labels::RESOURCE_HASH.to_string(),
+        crate::hash::digest(&serde_json::to_value(network)?),
+    );
+    Ok(NetworkSpec {
+        name,
+        labels: network_labels,
+        internal: network.internal,
+        subnet: pool.and_then(|p| p.subnet.clone()),
+        gateway: pool.and_then(|p| p.gateway.clone()),
+        ip_range: pool.and_then(|p| p.ip_range.clone()),
+        options: network.driver_opts.clone(),
+    })
+}
+
+/// Creates the project network `key` under its runtime `name`.
+pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyhow::Result<()> {
+    let definition = project
+        .networks
+        .get(key)
+        .with_context(|| format!("network {key:?} is not declared in the project"))?;
+    if definition.external {
+        engine.networks.get(name).with_context(|| {
+            format!(
+                "network {key} declared as external, but could not be found (looked for {name:?})"
+            )
+        })?;
+        return Ok(());
+    }
+    engine
+        .networks
+        .create(&spec(project, key, definition)?)
+        .with_context(|| format!("cannot create network {name}"))?;
+    Ok(())
+}
+
+/// The aliases other services give this one with `links: ["SERVICE:ALIAS"]`. Docker scopes such an
+/// alias to the linking container; here it is a name of the service on its networks (a superset).
+fn link_aliases<'a>(
+    project: &'a Project,
+    service_name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    project.services.values().flat_map(move |other| {
+        other.links.iter().filter_map(move |link| {
+            let (target, alias) = link.split_once(':')?;
+            (target == service_name && alias != service_name).then(|| alias.to_string())
+        })
+    })
+}
+
+/// How a service's container is networked: `network_mode` if set (`host`, `none`,
+/// `service:NAME`, `container:NAME`, with `find` giving a container's id by name), else an endpoint
+/// on each of its networks, highest `priority` first, then by name. On each network the container
+/// answers to its service name and the network's `aliases` (the runtime adds the container name and
+/// the hostname).
+pub fn mode(
+    project: &Project,
+    service_name: &str,
+    service: &Service,
+    find: &dyn Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<NetworkMode> {
+    if let Some(mode) = service.network_mode.as_deref() {
+        return Ok(match mode.split_once(':') {
+            None if mode == "host" => NetworkMode::Host,
+            None if mode == "none" => NetworkMode::None,
+            None if mode == "bridge" || mode == "default" => {
+                bail!(
+                    "service {service_name:?}: network_mode {mode:?} is not supported; leave it out \
+                     to use the project's default network"
+                )
+            }
+            Some(("service", other)) => {
+                let name = names::container_name(&project.name, other, 1);
+                NetworkMode::Container(find(&name).with_context(|| {
+                    format!("service {service_name:?} shares the network of service {other:?}, whose container {name} does not exist")
+                })?)
+            }
+            Some(("container", other)) => NetworkMode::Container(find(other).with_context(|| {
+                format!("service {service_name:?} shares the network of container {other:?}, which does not exist")
+            })?),
+            _ => bail!("service {service_name:?}: unknown network_mode {mode:?}"),
+        });
+    }
+    let mut networks: Vec<(&String, i64)> = service
+        .networks
+        .iter()
+        .map(|(key, settings)| {
+            let priority = settings.as_ref().and_then(|s| s.priority).unwrap_or(0);
+            (key, priority)
+        })
+        .collect();
+    networks.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut attachments = Vec::new();
+    for (key, _) in networks {
+        let settings = service.networks[key].clone().unwrap_or_default();
+        let mut aliases = vec![service_name.to_string()];
+        aliases.extend(settings.aliases.iter().cloned());
+        aliases.extend(link_aliases(project, service_name));
+        let ipv4 = match &settings.ipv4_address {
+            Some(text) => Some(text.parse::<Ipv4Addr>().with_context(|| {
+                format!("service {service_name:?}: ipv4_address {text:?} on network {key:?} is not an IPv4 address")
+            })?),
+            None => None,
+        };
+        let mac = settings.mac_address.clone().or_else(|| {
+            // The service-level mac_address applies to its first network.
+            attachments
+                .is_empty()
+                .then(|| service.mac_address.clone())
+                .flatten()
+        });
+        attachments.push(Attachment {
+            network: runtime_name(project, key),
+            ipv4,
+            mac,
+            aliases,
+        });
+    }
+    Ok(NetworkMode::Networks(attachments))
+}
