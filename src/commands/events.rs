@@ -5,7 +5,7 @@
 //! The runtime appends every event to one file under the state root (no daemon); this follows that
 //! file from its end (or from `--since`), keeps the events whose Compose labels name this project
 //! (and the services asked for), and drops the `com.docker.compose.*` labels from the attributes as
-//! docker compose does.
+//! docker compose does (and rcompose's own `io.rcompose.*` ones).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -104,7 +104,9 @@ fn format_event(event: &Event, as_json: bool) -> String {
         .actor
         .attributes
         .iter()
-        .filter(|(key, _)| !key.starts_with("com.docker.compose."))
+        .filter(|(key, _)| {
+            !key.starts_with("com.docker.compose.") && !key.starts_with("io.rcompose.")
+        })
         .collect();
     let seconds = event.time_nano.div_euclid(1_000_000_000);
     let nanos = event.time_nano.rem_euclid(1_000_000_000);
@@ -237,6 +239,7 @@ mod tests {
                     (labels::SERVICE.to_string(), "web".to_string()),
                     ("name".to_string(), "demo-web-1".to_string()),
                     ("tier".to_string(), "front".to_string()),
+                    (labels::CONFIG.to_string(), "{}".to_string()),
                 ]),
             },
             time: 1_795_942_800,
