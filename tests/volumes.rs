@@ -49,21 +49,59 @@ fn named_volume_survives_down_up_and_recreate_and_goes_with_down_v() {
     if !can_run() {
         return;
     }
-    let compose = format!(
-        "services:\n{}volumes:\n  data:\n",
-        service("app", "    volumes: [data:/data]\n")
-    );
-    let fixture = Fixture::new("named", &compose);
+    let compose = |extra: &str| {
+        format!(
+            "services:\n{}{extra}volumes:\n  data:\n",
+            service("app", "    volumes: [data:/data, /anon]\n")
+        )
+    };
+    let fixture = Fixture::new("named", &compose(""));
     fixture.ok(&["up", "-d"]);
-    sh_ok(&fixture, "app", "echo kept > /data/file");
+    sh_ok(
+        &fixture,
+        "app",
+        "echo kept > /data/file; mkdir /data/dir; echo part > /data/dir/x; echo anon > /anon/f",
+    );
 
     let before = fixture.id_of("app");
     fixture.ok(&["up", "-d", "--force-recreate"]);
     assert_ne!(fixture.id_of("app"), before, "--force-recreate recreates");
     assert_eq!(sh_ok(&fixture, "app", "cat /data/file"), "kept\n");
+    // The recreated container finds its anonymous volume again.
+    assert_eq!(sh_ok(&fixture, "app", "cat /anon/f"), "anon\n");
+
+    // `subpath` mounts a directory of the volume; a missing one is an error.
+    let part = |subpath: &str| {
+        service(
+            "part",
+            &format!(
+                "    volumes:\n      - {{type: volume, source: data, target: /part, volume: {{subpath: {subpath}}}}}\n"
+            ),
+        )
+    };
+    fixture.write(&compose(&part("nodir")));
+    let error = fixture.fails(&["up", "-d"]);
+    assert!(
+        error.contains("subpath \"nodir\" does not exist"),
+        "{error}"
+    );
+    fixture.write(&compose(&part("dir")));
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(
+        sh_ok(&fixture, "part", "ls /part; cat /part/x"),
+        "x\npart\n"
+    );
+    fixture.write(&compose(""));
+    fixture.ok(&["up", "-d", "--remove-orphans"]);
 
     fixture.ok(&["down"]);
-    assert_eq!(volume_names(&fixture), ["named_data"]);
+    let kept = volume_names(&fixture);
+    assert_eq!(
+        kept.len(),
+        2,
+        "down keeps named and anonymous volumes: {kept:?}"
+    );
+    assert!(kept.contains(&"named_data".to_string()), "{kept:?}");
     fixture.ok(&["up", "-d"]);
     assert_eq!(sh_ok(&fixture, "app", "cat /data/file"), "kept\n");
 
