@@ -622,3 +622,53 @@ fn mount_kind(
         }
     })
 }
+
+#[cfg(test)]
+mod mount_tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::project::{self, LoadOptions};
+
+    fn project(yaml: &str) -> Project {
+        let options = LoadOptions {
+            files: vec![PathBuf::from("-")],
+            project_name: Some("demo".to_string()),
+            working_dir: PathBuf::from("/srv/demo"),
+            stdin: Some(yaml.to_string()),
+            interpolate: true,
+            ..LoadOptions::default()
+        };
+        project::load(options).expect("valid project").project
+    }
+
+    #[test]
+    fn volumes_from_names_the_first_container_or_a_container_with_a_mode() {
+        let project = project(
+            "services:\n  db: {image: x}\n  named: {image: x, container_name: fixed}\n  app: {image: x}\n",
+        );
+        let source = |entry: &str| volumes_from_source(&project, entry);
+        assert_eq!(source("db"), Ok(("demo-db-1".to_string(), None)));
+        assert_eq!(source("db:ro"), Ok(("demo-db-1".to_string(), Some(true))));
+        assert_eq!(
+            source("service:db:rw"),
+            Ok(("demo-db-1".to_string(), Some(false)))
+        );
+        assert_eq!(source("named"), Ok(("fixed".to_string(), None)));
+        assert_eq!(
+            source("container:other:ro"),
+            Ok(("other".to_string(), Some(true)))
+        );
+        assert_eq!(source("container:other"), Ok(("other".to_string(), None)));
+        assert!(source("nope").unwrap_err().contains("no service \"nope\""));
+    }
+
+    #[test]
+    fn anonymous_volumes_are_named_after_their_container_and_target() {
+        let a = anonymous_volume_name("demo-app-1", "/data");
+        assert_eq!(a, anonymous_volume_name("demo-app-1", "/data"));
+        assert!(a.starts_with("demo-app-1_"));
+        assert_ne!(a, anonymous_volume_name("demo-app-1", "/cache"));
+        assert_ne!(a, anonymous_volume_name("demo-app-2", "/data"));
+    }
+}
