@@ -52,6 +52,12 @@ pub struct RunArgs {
     /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is a terminal)
     #[arg(short = 'T', long = "no-TTY", alias = "no-tty")]
     no_tty: bool,
+    /// Allocate a pseudo-TTY (the default when stdin is a terminal; an error when it is not)
+    #[arg(short = 't', long, conflicts_with = "no_tty")]
+    tty: bool,
+    /// Keep STDIN open (the default for an attached run; accepted for compatibility)
+    #[arg(short = 'i', long)]
+    interactive: bool,
     /// Run as this user (name or uid[:gid])
     #[arg(short, long)]
     user: Option<String>,
@@ -95,8 +101,12 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
         .name
         .clone()
         .unwrap_or_else(|| names::oneoff_container_name(&project.name, &args.service, &slug));
-    let tty = !args.no_tty && !args.detach && std::io::stdin().is_terminal();
-    let interactive = !args.detach;
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    if args.tty && !args.detach && !stdin_is_terminal {
+        bail!("the input device is not a TTY; use -T to run without one");
+    }
+    let tty = !args.no_tty && !args.detach && stdin_is_terminal;
+    let interactive = !args.detach || args.interactive;
 
     // Dependencies, then the one-off, under the project's lock; the session itself runs without it.
     let id = {
@@ -253,13 +263,13 @@ fn prepare(scope: &Scope, args: &RunArgs) -> anyhow::Result<()> {
     }
     output::warnings(&plan.warnings);
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
-    let mut progress = super::scope::plan_progress(&plan);
+    let progress = super::scope::plan_progress(&plan);
     apply::apply(
         &scope.engine,
         &scope.loaded,
         &plan,
         &ApplyOptions::default(),
-        &mut progress,
+        &progress,
     )
 }
 
