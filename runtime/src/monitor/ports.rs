@@ -21,7 +21,7 @@ use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::container::state::{self, Paths, Record};
 use crate::container::{Error, Runtime};
@@ -42,8 +42,10 @@ enum Target {
 }
 
 /// The address the proxy forwards to: the container's address on its first network, if it has one.
-pub fn proxy_target(_record: &Record) -> Option<IpAddr> {
-    None
+pub fn proxy_target(root: &Path, record: &Record) -> Option<IpAddr> {
+    crate::container::network::endpoints(root, record)
+        .first()
+        .map(|endpoint| IpAddr::V4(endpoint.address))
 }
 
 /// The monitor's published ports: the sockets and the proxy child serving them.
@@ -51,6 +53,7 @@ pub(super) struct Publisher {
     listeners: Vec<Listener>,
     child: Option<(i32, Target)>,
     file: PathBuf,
+    root: PathBuf,
 }
 
 impl Publisher {
@@ -67,6 +70,7 @@ impl Publisher {
             listeners,
             child: None,
             file,
+            root: paths.root().to_owned(),
         })
     }
 
@@ -76,7 +80,7 @@ impl Publisher {
         if self.listeners.is_empty() {
             return;
         }
-        let target = match proxy_target(record) {
+        let target = match proxy_target(&self.root, record) {
             Some(address) => Target::Address(address),
             None => Target::Namespace {
                 pid,
