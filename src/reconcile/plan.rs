@@ -229,6 +229,8 @@ struct ServiceOutcome {
     ready: Vec<usize>,
     /// Whether its containers were (re)created.
     recreated: bool,
+    /// Its container creations, which a `volumes_from` user's creation comes after.
+    created: Vec<usize>,
 }
 
 /// Plans the work that brings the runtime to the project.
@@ -371,6 +373,23 @@ pub fn plan(
                 .filter_map(|v| v.source.as_deref())
                 .filter_map(|source| volume_actions.get(source)),
         );
+        // A container made with another's mounts (`volumes_from`) is created after that one.
+        prerequisites.extend(
+            volumes_from_services(project, service, options)
+                .iter()
+                .filter_map(|source| outcomes.get(source))
+                .flat_map(|outcome| outcome.created.iter().copied()),
+        );
+        // A container that joins another's network namespace (`network_mode: service:X`) is created
+        // after that one.
+        if let Some(shared) = service
+            .network_mode
+            .as_deref()
+            .and_then(|mode| mode.strip_prefix("service:"))
+            && let Some(outcome) = outcomes.get(shared)
+        {
+            prerequisites.extend(outcome.created.iter().copied());
+        }
         let restart_reasons: Vec<String> = service
             .depends_on
             .iter()
@@ -555,6 +574,7 @@ fn plan_service(
                 reason,
                 prerequisites.to_vec(),
             );
+            outcome.created.push(create);
             outcome.recreated = true;
             if options.start {
                 let mut after = waits(plan);
@@ -600,6 +620,7 @@ fn plan_service(
                 reason,
                 after,
             );
+            outcome.created.push(create);
             outcome.recreated = true;
             if options.start {
                 let mut after = waits(plan);
@@ -641,6 +662,41 @@ fn plan_service(
         }
     }
     outcome
+}
+
+/// The services whose containers a service's `volumes_from` names: `service[:mode]`, or
+/// `container:NAME[:mode]` when NAME is one of the project's containers.
+fn volumes_from_services(
+    project: &Project,
+    service: &Service,
+    options: &PlanOptions,
+) -> Vec<String> {
+    let mut sources = Vec::new();
+    for entry in &service.volumes_from {
+        let source = entry
+            .strip_suffix(":ro")
+            .or_else(|| entry.strip_suffix(":rw"))
+            .unwrap_or(entry);
+        match source.strip_prefix("container:") {
+            Some(container) => sources.extend(
+                project
+                    .services
+                    .iter()
+                    .filter(|(name, definition)| {
+                        (1..=replicas(name, definition, options))
+                            .any(|n| container_name(project, name, definition, n) == container)
+                    })
+                    .map(|(name, _)| name.clone()),
+            ),
+            None => sources.push(
+                source
+                    .strip_prefix("service:")
+                    .unwrap_or(source)
+                    .to_string(),
+            ),
+        }
+    }
+    sources
 }
 
 fn is_active(state: &State) -> bool {

@@ -408,3 +408,25 @@ fn one_off_containers_are_not_replicas_but_down_removes_them() {
         "{plan}"
     );
 }
+
+#[test]
+fn a_volumes_from_user_is_created_after_the_containers_it_borrows_from() {
+    let project = project(
+        "services:\n  data:\n    image: x\n    volumes: [/shared]\n  app:\n    image: x\n    volumes_from: [data]\n  other:\n    image: x\n    volumes_from: [\"container:demo-data-1:ro\"]\n    depends_on: [data]\n",
+    );
+    let snapshot = Snapshot {
+        networks: resources(&["demo_default"]),
+        ..Snapshot::default()
+    };
+    check(
+        &project,
+        &snapshot,
+        &up(),
+        "#1 create container demo-data-1: no container\n\
+         #2 start container demo-data-1: created (after #1)\n\
+         #3 create container demo-app-1: no container (after #1)\n\
+         #4 start container demo-app-1: created (after #2, #3)\n\
+         #5 create container demo-other-1: no container (after #1)\n\
+         #6 start container demo-other-1: created (after #2, #5)\n",
+    );
+}
