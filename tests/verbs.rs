@@ -136,6 +136,12 @@ fn run_makes_one_off_containers_with_exit_codes_env_and_dependencies() {
         slug.len() == 12 && slug.chars().all(|c| c.is_ascii_hexdigit()),
         "{name}"
     );
+    // On the network it answers to its name, not to the service's (no --use-aliases).
+    let hosts = fixture.ok(&["exec", "-T", "db", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.lines().any(|l| l.ends_with(name)) && !hosts.lines().any(|l| l.ends_with(" app")),
+        "{hosts}"
+    );
     let labels = one_off["Labels"].as_str().unwrap();
     assert!(
         labels.contains("com.docker.compose.oneoff=True"),

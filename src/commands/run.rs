@@ -82,6 +82,10 @@ pub struct RunArgs {
     /// Publish the service's ports (by default a one-off publishes none)
     #[arg(long)]
     service_ports: bool,
+    /// Use the service's network aliases in the networks the container joins (by default a one-off
+    /// answers only to its own name)
+    #[arg(long)]
+    use_aliases: bool,
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     remove_orphans: bool,
@@ -125,6 +129,13 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
             labels::boolean(true).to_string(),
         );
         spec.labels.insert(labels::SLUG.to_string(), slug);
+        if !args.use_aliases
+            && let runtime::container::NetworkMode::Networks(attachments) = &mut spec.network
+        {
+            for attachment in attachments {
+                attachment.aliases.clear();
+            }
+        }
         spec.tty = tty;
         spec.open_stdin = interactive;
         for entry in &args.volume {
