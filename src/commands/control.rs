@@ -100,7 +100,7 @@ fn progress(containers: &[ObservedContainer]) -> Progress {
 pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let containers = ordered(&scope, &args.services, true)?;
-    let mut progress = progress(&containers);
+    let progress = progress(&containers);
     let options = ApplyOptions {
         timeout: args.timeout,
     };
@@ -135,7 +135,7 @@ pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode
     if containers.is_empty() {
         bail!("no containers to start (create them with `rcompose up` or `rcompose create`)");
     }
-    let mut progress = progress(&containers);
+    let progress = progress(&containers);
     for container in containers {
         let started = Instant::now();
         if scope
@@ -160,7 +160,7 @@ pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode
 pub fn restart(global: &GlobalOptions, args: RestartArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let containers = ordered(&scope, &args.services, false)?;
-    let mut progress = progress(&containers);
+    let progress = progress(&containers);
     let options = ApplyOptions {
         timeout: args.timeout,
     };
@@ -198,7 +198,7 @@ pub fn kill(global: &GlobalOptions, args: KillArgs) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("unknown signal {:?}", args.signal))?;
     let scope = Scope::open(global, &args.services)?;
     let containers = ordered(&scope, &args.services, true)?;
-    let mut progress = progress(&containers);
+    let progress = progress(&containers);
     for container in containers {
         let started = Instant::now();
         if !scope
@@ -223,7 +223,7 @@ pub fn kill(global: &GlobalOptions, args: KillArgs) -> anyhow::Result<ExitCode> 
 pub fn rm(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let containers = ordered(&scope, &args.services, true)?;
-    let mut progress = progress(&containers);
+    let progress = progress(&containers);
     let _ = args.force;
     let mut removed = 0;
     for container in containers {

@@ -50,7 +50,7 @@ pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     output::warnings(&plan.warnings);
-    let mut progress = super::scope::plan_progress(&plan);
+    let progress = super::scope::plan_progress(&plan);
     let options = ApplyOptions {
         timeout: args.timeout,
     };
@@ -64,13 +64,8 @@ pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
             }],
             warnings: Vec::new(),
         };
-        if let Err(error) = apply::apply(
-            &scope.engine,
-            &scope.loaded,
-            &single,
-            &options,
-            &mut progress,
-        ) {
+        if let Err(error) = apply::apply(&scope.engine, &scope.loaded, &single, &options, &progress)
+        {
             failures.push(format!("{error:#}"));
         }
     }

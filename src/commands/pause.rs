@@ -40,7 +40,7 @@ fn freeze(global: &GlobalOptions, args: PauseArgs, paused: bool) -> anyhow::Resu
         .iter()
         .filter(|(_, info)| info.state.status == wanted_from)
         .collect();
-    let mut progress = Progress::new(targets.iter().map(|(c, _)| c.name.as_str()), false);
+    let progress = Progress::new(targets.iter().map(|(c, _)| c.name.as_str()), false);
     let (verb, done) = if paused {
         ("pause", "Paused")
     } else {

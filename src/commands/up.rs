@@ -143,7 +143,7 @@ fn converge(
     output::warnings(&plan.warnings);
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
     super::port_check::check(&scope, &plan)?;
-    let mut progress = super::scope::plan_progress(&plan);
+    let progress = super::scope::plan_progress(&plan);
     let apply_options = ApplyOptions {
         timeout: args.timeout,
     };
@@ -152,14 +152,14 @@ fn converge(
         &scope.loaded,
         &plan,
         &apply_options,
-        &mut progress,
+        &progress,
     )?;
     drop(lock);
     Ok(Some((scope, progress, apply_options)))
 }
 
 pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
-    let Some((scope, mut progress, apply_options)) = converge(global, &args)? else {
+    let Some((scope, progress, apply_options)) = converge(global, &args)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if args.detach || args.no_start {

@@ -86,12 +86,12 @@ fn down(scope: &Scope) -> anyhow::Result<()> {
         },
     );
     output::warnings(&plan.warnings);
-    let mut progress = super::scope::plan_progress(&plan);
+    let progress = super::scope::plan_progress(&plan);
     apply::apply(
         &scope.engine,
         &scope.loaded,
         &plan,
         &ApplyOptions::default(),
-        &mut progress,
+        &progress,
     )
 }

@@ -22,10 +22,10 @@ impl Progress {
     }
 
     /// A step began (shown only when it ends, to keep plain output short).
-    pub fn start(&mut self, _kind: &str, _name: &str, _status: &str) {}
+    pub fn start(&self, _kind: &str, _name: &str, _status: &str) {}
 
     /// A step ended.
-    pub fn done(&mut self, kind: &str, name: &str, status: &str, elapsed: Duration) {
+    pub fn done(&self, kind: &str, name: &str, status: &str, elapsed: Duration) {
         if self.quiet {
             return;
         }

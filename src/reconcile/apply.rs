@@ -9,13 +9,14 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::Stdio;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use runtime::container::{ContainerSpec, ExecSpec};
 
 use super::container::{Instance, spec};
-use super::plan::{ActionKind, Plan, Target};
+use super::plan::{Action, ActionKind, Plan, Target};
 use crate::engine::Engine;
 use crate::output::progress::Progress;
 use crate::project::Loaded;
@@ -29,139 +30,228 @@ pub struct ApplyOptions {
     pub timeout: Option<u64>,
 }
 
-/// Carries out `plan`.
+/// How many actions run at once when `COMPOSE_PARALLEL_LIMIT` does not say (docker compose's
+/// variable).
+const DEFAULT_PARALLEL_LIMIT: usize = 16;
+
+/// Carries out `plan`: every action whose `after` list is done runs at once, on its own thread, up
+/// to the parallel limit, so independent services start together and a wide project takes about
+/// the time of its slowest chain. Threads rather than an async runtime: each action is a blocking
+/// call into the runtime (files, netlink, a helper process), and a scope of threads gives
+/// parallelism without an executor. After a failure (or Ctrl-C) nothing new starts; running actions
+/// finish, and the first error is returned.
 pub fn apply(
     engine: &Engine,
     loaded: &Loaded,
     plan: &Plan,
     options: &ApplyOptions,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> anyhow::Result<()> {
-    let project = &loaded.project;
+    let limit = std::env::var("COMPOSE_PARALLEL_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_PARALLEL_LIMIT);
     // Container ids created by this run, by container name.
-    let mut created: BTreeMap<String, String> = BTreeMap::new();
-    for action in &plan.actions {
-        let started = Instant::now();
-        match (&action.kind, &action.target) {
-            (ActionKind::CreateNetwork, Target::Network { key, name }) => {
-                progress.start("Network", name, "Creating");
-                super::networks::create(engine, project, key, name)?;
-                progress.done("Network", name, "Created", started.elapsed());
-            }
-            (ActionKind::RemoveNetwork, Target::Network { name, .. }) => {
-                progress.start("Network", name, "Removing");
-                engine
-                    .networks
-                    .remove(name)
-                    .with_context(|| format!("cannot remove network {name}"))?;
-                progress.done("Network", name, "Removed", started.elapsed());
-            }
-            (ActionKind::CreateVolume, Target::Volume { key, name }) => {
-                progress.start("Volume", name, "Creating");
-                super::volumes::create(engine, project, key, name)?;
-                progress.done("Volume", name, "Created", started.elapsed());
-            }
-            (
-                ActionKind::CreateContainer,
-                Target::Container {
-                    service,
-                    number,
-                    name,
-                    ..
-                },
-            ) => {
-                progress.start("Container", name, "Creating");
-                let definition = &project.services[service];
-                let container_spec =
-                    container_spec(engine, loaded, service, definition, *number, name)?;
-                let id = engine
-                    .containers
-                    .create(container_spec)
-                    .with_context(|| format!("cannot create container {name}"))?;
-                created.insert(name.clone(), id);
-                progress.done("Container", name, "Created", started.elapsed());
-            }
-            (ActionKind::StartContainer, target @ Target::Container { name, .. }) => {
-                let id = container_id(engine, &created, target)?;
-                progress.start("Container", name, "Starting");
-                engine
-                    .containers
-                    .start(&id)
-                    .with_context(|| format!("cannot start container {name}"))?;
-                progress.done("Container", name, "Started", started.elapsed());
-            }
-            (ActionKind::Wait(condition), target @ Target::Container { service, name, .. }) => {
-                let id = container_id(engine, &created, target)?;
-                let definition = &project.services[service];
-                match condition {
-                    Condition::ServiceStarted => {}
-                    Condition::ServiceHealthy => {
-                        progress.start("Container", name, "Waiting");
-                        wait_healthy(engine, &id, service, definition)?;
-                        progress.done("Container", name, "Healthy", started.elapsed());
+    let created: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+    let count = plan.actions.len();
+    let index_of: BTreeMap<usize, usize> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(index, action)| (action.id, index))
+        .collect();
+    let mut started = vec![false; count];
+    let mut finished = vec![false; count];
+    let mut failure: Option<anyhow::Error> = None;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = mpsc::channel::<(usize, anyhow::Result<()>)>();
+        let mut running = 0;
+        loop {
+            if failure.is_none() && !runtime::sys::interrupt::interrupted() {
+                for (index, action) in plan.actions.iter().enumerate() {
+                    if running >= limit {
+                        break;
                     }
-                    Condition::ServiceCompletedSuccessfully => {
-                        progress.start("Container", name, "Waiting");
-                        let state = engine
-                            .containers
-                            .wait(&id, None)
-                            .with_context(|| format!("cannot wait for container {name}"))?;
-                        let code = state.exit_code.unwrap_or(0);
-                        if code != 0 {
-                            bail!(
-                                "service {service:?} didn't complete successfully: exit {code} ({}) ",
-                                action.reason
-                            );
-                        }
-                        progress.done("Container", name, "Exited", started.elapsed());
+                    let ready = action
+                        .after
+                        .iter()
+                        .all(|id| index_of.get(id).is_none_or(|&i| finished[i]));
+                    if started[index] || !ready {
+                        continue;
                     }
+                    started[index] = true;
+                    running += 1;
+                    let sender = sender.clone();
+                    let created = &created;
+                    scope.spawn(move || {
+                        let result = run(engine, loaded, action, options, progress, created);
+                        let _ = sender.send((index, result));
+                    });
                 }
             }
-            (ActionKind::StopContainer, target @ Target::Container { service, name, .. }) => {
-                let id = container_id(engine, &created, target)?;
-                progress.start("Container", name, "Stopping");
-                let timeout = stop_timeout(options, project.services.get(service));
-                engine
-                    .containers
-                    .stop(&id, Some(timeout))
-                    .with_context(|| format!("cannot stop container {name}"))?;
-                progress.done("Container", name, "Stopped", started.elapsed());
+            if running == 0 {
+                break;
             }
-            (ActionKind::RemoveContainer, target @ Target::Container { name, .. }) => {
-                let id = container_id(engine, &created, target)?;
-                progress.start("Container", name, "Removing");
-                engine
-                    .containers
-                    .remove(&id, true)
-                    .with_context(|| format!("cannot remove container {name}"))?;
-                progress.done("Container", name, "Removed", started.elapsed());
+            let (index, result) = receiver.recv().expect("a running action reports");
+            running -= 1;
+            match result {
+                Ok(()) => finished[index] = true,
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
-            (ActionKind::RestartContainer, target @ Target::Container { service, name, .. }) => {
-                let id = container_id(engine, &created, target)?;
-                progress.start("Container", name, "Restarting");
-                let timeout = stop_timeout(options, project.services.get(service));
-                engine
-                    .containers
-                    .stop(&id, Some(timeout))
-                    .with_context(|| format!("cannot stop container {name}"))?;
-                engine
-                    .containers
-                    .start(&id)
-                    .with_context(|| format!("cannot start container {name}"))?;
-                progress.done("Container", name, "Restarted", started.elapsed());
-            }
-            (ActionKind::RemoveVolume, Target::Volume { name, .. }) => {
-                progress.start("Volume", name, "Removing");
-                // Refused while a container (of any project) still mounts it, as docker refuses.
-                let containers = engine.containers.list().context("cannot list containers")?;
-                engine
-                    .volumes
-                    .remove_unused(name, &containers)
-                    .with_context(|| format!("cannot remove volume {name}"))?;
-                progress.done("Volume", name, "Removed", started.elapsed());
-            }
-            (kind, target) => bail!("internal error: action {kind} cannot apply to {target}"),
         }
+    });
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if finished.iter().any(|done| !done) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Carries out one action.
+fn run(
+    engine: &Engine,
+    loaded: &Loaded,
+    action: &Action,
+    options: &ApplyOptions,
+    progress: &Progress,
+    created: &Mutex<BTreeMap<String, String>>,
+) -> anyhow::Result<()> {
+    let project = &loaded.project;
+    let started = Instant::now();
+    let container_id = |target: &Target| {
+        let created = created
+            .lock()
+            .expect("no panic while holding the lock")
+            .clone();
+        find_container(engine, &created, target)
+    };
+    match (&action.kind, &action.target) {
+        (ActionKind::CreateNetwork, Target::Network { key, name }) => {
+            progress.start("Network", name, "Creating");
+            super::networks::create(engine, project, key, name)?;
+            progress.done("Network", name, "Created", started.elapsed());
+        }
+        (ActionKind::RemoveNetwork, Target::Network { name, .. }) => {
+            progress.start("Network", name, "Removing");
+            engine
+                .networks
+                .remove(name)
+                .with_context(|| format!("cannot remove network {name}"))?;
+            progress.done("Network", name, "Removed", started.elapsed());
+        }
+        (ActionKind::CreateVolume, Target::Volume { key, name }) => {
+            progress.start("Volume", name, "Creating");
+            super::volumes::create(engine, project, key, name)?;
+            progress.done("Volume", name, "Created", started.elapsed());
+        }
+        (
+            ActionKind::CreateContainer,
+            Target::Container {
+                service,
+                number,
+                name,
+                ..
+            },
+        ) => {
+            progress.start("Container", name, "Creating");
+            let definition = &project.services[service];
+            let container_spec =
+                container_spec(engine, loaded, service, definition, *number, name)?;
+            let id = engine
+                .containers
+                .create(container_spec)
+                .with_context(|| format!("cannot create container {name}"))?;
+            created
+                .lock()
+                .expect("no panic while holding the lock")
+                .insert(name.clone(), id);
+            progress.done("Container", name, "Created", started.elapsed());
+        }
+        (ActionKind::StartContainer, target @ Target::Container { name, .. }) => {
+            let id = container_id(target)?;
+            progress.start("Container", name, "Starting");
+            engine
+                .containers
+                .start(&id)
+                .with_context(|| format!("cannot start container {name}"))?;
+            progress.done("Container", name, "Started", started.elapsed());
+        }
+        (ActionKind::Wait(condition), target @ Target::Container { service, name, .. }) => {
+            let id = container_id(target)?;
+            let definition = &project.services[service];
+            match condition {
+                Condition::ServiceStarted => {}
+                Condition::ServiceHealthy => {
+                    progress.start("Container", name, "Waiting");
+                    wait_healthy(engine, &id, service, definition)?;
+                    progress.done("Container", name, "Healthy", started.elapsed());
+                }
+                Condition::ServiceCompletedSuccessfully => {
+                    progress.start("Container", name, "Waiting");
+                    let state = engine
+                        .containers
+                        .wait(&id, None)
+                        .with_context(|| format!("cannot wait for container {name}"))?;
+                    let code = state.exit_code.unwrap_or(0);
+                    if code != 0 {
+                        bail!(
+                            "service {service:?} didn't complete successfully: exit {code} ({}) ",
+                            action.reason
+                        );
+                    }
+                    progress.done("Container", name, "Exited", started.elapsed());
+                }
+            }
+        }
+        (ActionKind::StopContainer, target @ Target::Container { service, name, .. }) => {
+            let id = container_id(target)?;
+            progress.start("Container", name, "Stopping");
+            let timeout = stop_timeout(options, project.services.get(service));
+            engine
+                .containers
+                .stop(&id, Some(timeout))
+                .with_context(|| format!("cannot stop container {name}"))?;
+            progress.done("Container", name, "Stopped", started.elapsed());
+        }
+        (ActionKind::RemoveContainer, target @ Target::Container { name, .. }) => {
+            let id = container_id(target)?;
+            progress.start("Container", name, "Removing");
+            engine
+                .containers
+                .remove(&id, true)
+                .with_context(|| format!("cannot remove container {name}"))?;
+            progress.done("Container", name, "Removed", started.elapsed());
+        }
+        (ActionKind::RestartContainer, target @ Target::Container { service, name, .. }) => {
+            let id = container_id(target)?;
+            progress.start("Container", name, "Restarting");
+            let timeout = stop_timeout(options, project.services.get(service));
+            engine
+                .containers
+                .stop(&id, Some(timeout))
+                .with_context(|| format!("cannot stop container {name}"))?;
+            engine
+                .containers
+                .start(&id)
+                .with_context(|| format!("cannot start container {name}"))?;
+            progress.done("Container", name, "Restarted", started.elapsed());
+        }
+        (ActionKind::RemoveVolume, Target::Volume { name, .. }) => {
+            progress.start("Volume", name, "Removing");
+            // Refused while a container (of any project) still mounts it, as docker refuses.
+            let containers = engine.containers.list().context("cannot list containers")?;
+            engine
+                .volumes
+                .remove_unused(name, &containers)
+                .with_context(|| format!("cannot remove volume {name}"))?;
+            progress.done("Volume", name, "Removed", started.elapsed());
+        }
+        (kind, target) => bail!("internal error: action {kind} cannot apply to {target}"),
     }
     Ok(())
 }
@@ -179,7 +269,7 @@ pub fn stop_timeout(options: &ApplyOptions, service: Option<&Service>) -> Durati
 }
 
 /// The id of a container the plan names: made by this run, known to the snapshot, or found by name.
-fn container_id(
+fn find_container(
     engine: &Engine,
     created: &BTreeMap<String, String>,
     target: &Target,

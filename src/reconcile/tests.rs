@@ -375,8 +375,9 @@ fn down_stops_dependents_first_then_removes_then_volumes() {
 #3 remove container demo-worker-1: down
 #4 remove container demo-web-1: down (after #1)
 #5 remove container demo-db-1: down (after #2)
-#6 remove volume demo_data: down -v (after #3, #4, #5)
-#7 remove volume demo-web-1_0123: anonymous volume of the project (after #3, #4, #5)
+#6 remove network demo_default: down (after #3, #4, #5)
+#7 remove volume demo_data: down -v (after #3, #4, #5)
+#8 remove volume demo-web-1_0123: anonymous volume of the project (after #3, #4, #5)
 "
     );
 }
