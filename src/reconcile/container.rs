@@ -517,11 +517,13 @@ fn mount_kind(
             // Long syntax binds only what exists unless told; the short syntax creates (docker's
             // legacy), which the loader records as `create_host_path: true`.
             let create = bind.create_host_path.unwrap_or(false);
+            // The container's mounts are slaves of the host's (the runtime makes its root rslave
+            // before any bind), so nothing propagates back: `shared` would need the root shared.
             if let Some(propagation) = bind.propagation.as_deref()
-                && !matches!(propagation, "private" | "rprivate")
+                && !matches!(propagation, "private" | "rprivate" | "slave" | "rslave")
             {
                 return Err(unsupported(format!(
-                    "bind propagation {propagation:?} at {target} is not supported (mounts are rprivate)"
+                    "bind propagation {propagation:?} at {target} is not supported (binds are rslave: nothing propagates out of the container)"
                 ))
                 .into());
             }
