@@ -1,29 +1,104 @@
 #!/usr/bin/env bash
-# The demo: builds a busybox image offline (Debian's busybox-static), then runs examples/jobs with
-# rcompose: `up` in dependency order with health gating, logs, `ps`, and `down -v`.
-# Needs root (containers use namespaces, mounts and cgroups). State goes to a temporary --root.
+# The demo, offline, in a temporary state root that it removes at the end:
+#
+#   sudo bash examples/demo.sh        examples/backend: an HTTP API in front of Redis. Builds both images
+#                                     (build-images.sh: Debian's redis packages, the API compiled by
+#                                     rustc), `up -d`, talks to the API on http://127.0.0.1:8080, shows
+#                                     that Redis's data survives `down` and `up` in its volume, `down -v`.
+#   sudo bash examples/demo.sh jobs   examples/jobs: a job pipeline on busybox with completion
+#                                     conditions, replicas, a shared volume and attached logs.
+#
+# Needs root (containers use namespaces, mounts and cgroups). API_PORT picks another host port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
+demo=${1:-backend}
+case $demo in backend | jobs) ;; *) echo "usage: $0 [backend|jobs]" >&2; exit 2 ;; esac
 if [ ! -x /bin/busybox ]; then apt-get install -y -q busybox-static >/dev/null; fi
 cargo build --release --quiet
 rcompose="$PWD/target/release/rcompose"
 state=$(mktemp -d /tmp/rcompose-demo.XXXXXX)
-rootfs="$state/rootfs"
-trap '"$rcompose" --root "$state" -f examples/jobs/compose.yaml down -v -t 1 >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
+compose="examples/$demo/compose.yaml"
+trap '"$rcompose" --root "$state" -f "$compose" down -v -t 1 >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
 
-mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/"
-for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-echo 'root:x:0:' > "$rootfs/etc/group"
-tar -C "$rootfs" -cf "$state/busybox.tar" .
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+run() { echo "+ rcompose $*"; "$rcompose" --root "$state" -f "$compose" "$@"; }
 
-run() { echo "+ rcompose $*"; "$rcompose" --root "$state" -f examples/jobs/compose.yaml "$@"; }
-echo "+ rcompose image import busybox.tar busybox:latest"
-"$rcompose" --root "$state" image import --change 'CMD ["sh"]' "$state/busybox.tar" busybox:latest
-run up --dry-run
-run up
-run ps -a
-run logs report
-run down -v
+jobs_demo() {
+  local rootfs="$state/rootfs"
+  mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
+  cp /bin/busybox "$rootfs/bin/"
+  for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+  echo 'root:x:0:' > "$rootfs/etc/group"
+  tar -C "$rootfs" -cf "$state/busybox.tar" .
+  echo "+ rcompose image import busybox.tar busybox:latest"
+  "$rcompose" --root "$state" image import --change 'CMD ["sh"]' "$state/busybox.tar" busybox:latest
+  run up --dry-run
+  run up
+  run ps -a
+  run logs report
+  run down -v
+}
+
+port=${API_PORT:-8080}
+# http METHOD PATH [BODY]: one request to the API, shown as the curl command it is (busybox wget
+# stands in where curl is missing).
+http() {
+  local url="http://127.0.0.1:$port$2"
+  if [ -n "${3:-}" ]; then echo "+ curl -X $1 -d '$3' $url"; else echo "+ curl $url"; fi
+  if command -v curl >/dev/null; then
+    curl -sS --max-time 5 -X "$1" ${3:+--data "$3"} "$url"
+  else
+    /bin/busybox wget -q -O- -T 5 ${3:+--post-data "$3"} "$url"
+  fi
+}
+
+# Waits (up to 30 s) until the API answers /health through the published port.
+wait_api() {
+  for _ in $(seq 1 120); do
+    if curl -sf --max-time 2 "http://127.0.0.1:$port/health" >/dev/null 2>&1 ||
+      /bin/busybox wget -q -O /dev/null -T 2 "http://127.0.0.1:$port/health" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.25
+  done
+  echo "demo: the API did not answer on 127.0.0.1:$port within 30 s" >&2
+  run ps -a
+  run logs --tail 20
+  return 1
+}
+
+backend_demo() {
+  step "Images: redis:7-debian from Debian's packages, backend-api compiled by rustc (cached in target/backend-images)"
+  RCOMPOSE=$rcompose bash examples/backend/build-images.sh --root "$state"
+  "$rcompose" --root "$state" image ls
+
+  step "Start: Redis first, the API once Redis is healthy"
+  run up -d
+  run ps
+  wait_api
+
+  step "Talk to the API on 127.0.0.1:$port"
+  http GET /health
+  http GET /hits
+  http GET /hits
+  http GET /hits
+  http POST /notes "rcompose was here at $(date -u +%H:%M:%S)"
+  http GET /notes
+  run logs --tail 6 api
+
+  step "down (keeps the volume), then up: Redis reloads its append-only file from the volume"
+  run down
+  run up -d
+  wait_api
+  http GET /hits
+  http GET /notes
+
+  step "down -v: containers, network and volume removed"
+  run down -v
+  run ps -a
+}
+
+"${demo}_demo"
