@@ -47,19 +47,25 @@ impl Fixture {
 
     /// Like [`Fixture::new`], with `customize` adding to the image's root filesystem before import.
     pub fn with_image(name: &str, compose: &str, customize: impl FnOnce(&Path)) -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("state");
-        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
-        let fixture = Fixture {
-            root,
-            dir,
-            name: name.to_string(),
-        };
+        let fixture = Fixture::without_image(name, compose);
         let rootfs = fixture.dir.path().join("rootfs");
         fixture.busybox_rootfs(&rootfs);
         customize(&rootfs);
         fixture.pack_and_import(&rootfs);
         fixture
+    }
+
+    /// A project `name` with `compose` as its compose.yaml and an empty state root: the test brings
+    /// its own images.
+    pub fn without_image(name: &str, compose: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("state");
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        Fixture {
+            root,
+            dir,
+            name: name.to_string(),
+        }
     }
 
     /// The project directory.
