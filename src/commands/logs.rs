@@ -78,11 +78,23 @@ pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
 
 /// Follows the logs of the containers of `services` (all when empty) until every container has stopped
 /// or Ctrl-C; returns whether Ctrl-C ended it.
+/// How following the logs of running containers ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowEnd {
+    /// Ctrl-C.
+    Interrupted,
+    /// Every followed container stopped.
+    AllExited,
+    /// A container stopped while `abort_on_exit` was set: its service and exit code.
+    Aborted { service: String, code: i32 },
+}
+
 pub fn follow_until_exit(
     scope: &Scope,
     services: &[String],
     follow: &Follow,
-) -> anyhow::Result<bool> {
+    abort_on_exit: bool,
+) -> anyhow::Result<FollowEnd> {
     runtime::sys::interrupt::catch();
     let mut streams = Streams::open(scope, services, follow)?;
     let names: Vec<&str> = streams.containers.iter().map(|c| c.name.as_str()).collect();
@@ -91,7 +103,7 @@ pub fn follow_until_exit(
     let mut reported: BTreeMap<String, bool> = BTreeMap::new();
     loop {
         if runtime::sys::interrupt::interrupted() {
-            return Ok(true);
+            return Ok(FollowEnd::Interrupted);
         }
         streams.print_new();
         let mut running = 0;
@@ -104,6 +116,7 @@ pub fn follow_until_exit(
                 exited.push((
                     container.id.clone(),
                     container.name.clone(),
+                    container.service.clone(),
                     state.exit_code.unwrap_or(0),
                 ));
             }
@@ -111,13 +124,16 @@ pub fn follow_until_exit(
         if !exited.is_empty() {
             streams.print_new();
         }
-        for (id, name, code) in exited {
+        for (id, name, service, code) in exited {
             crate::output::status(&format!("{name} exited with code {code}"));
             reported.insert(id, true);
+            if abort_on_exit {
+                return Ok(FollowEnd::Aborted { service, code });
+            }
         }
         if running == 0 {
             streams.print_new();
-            return Ok(false);
+            return Ok(FollowEnd::AllExited);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -88,7 +88,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "Created": runtime::time::parse_rfc3339(&record.created).unwrap_or(0),
                     "State": info.state.status.as_str(),
                     "Status": status_text(info, now),
-                    "Health": "",
+                    "Health": health(info),
                     "ExitCode": info.state.exit_code.unwrap_or(0),
                     "Publishers": publishers(&scope, info),
                     "Labels": labels_text(info),
@@ -228,6 +228,15 @@ fn running_for(info: &Info, now: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `starting`, `healthy`, `unhealthy`, or empty without a healthcheck (docker's `Health` field).
+fn health(info: &Info) -> &str {
+    info.state
+        .health
+        .as_ref()
+        .map(|h| h.status.as_str())
+        .unwrap_or_default()
+}
+
 fn status_text(info: &Info, now: i64) -> String {
     let state = &info.state;
     let since = |time: &str| {
@@ -236,7 +245,10 @@ fn status_text(info: &Info, now: i64) -> String {
             .unwrap_or(0)
     };
     match state.status {
-        Status::Running => format!("Up {}", human(since(&state.started_at))),
+        Status::Running => match health(info) {
+            "" => format!("Up {}", human(since(&state.started_at))),
+            health => format!("Up {} ({health})", human(since(&state.started_at))),
+        },
         Status::Paused => format!("Up {} (Paused)", human(since(&state.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {}",

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use runtime::container::{RestartPolicy, Status};
 
+use super::logs::FollowEnd;
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
@@ -55,6 +58,24 @@ pub struct UpArgs {
     /// Show timestamps in logs
     #[arg(long)]
     timestamps: bool,
+    /// Wait for services to be running or healthy (one-shot services: exited 0); implies detached mode
+    #[arg(long, conflicts_with_all = ["abort_on_container_exit", "exit_code_from"])]
+    wait: bool,
+    /// Maximum seconds to wait with --wait
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    wait_timeout: Option<u64>,
+    /// Stops all containers if any container was stopped (incompatible with -d)
+    #[arg(long, conflicts_with = "detach")]
+    abort_on_container_exit: bool,
+    /// Return the exit code of the selected service's container (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
+    exit_code_from: Option<String>,
+    /// Restrict attaching to these services (repeatable)
+    #[arg(long, value_name = "SERVICE")]
+    attach: Vec<String>,
+    /// Do not attach (stream logs) to these services (repeatable)
+    #[arg(long, value_name = "SERVICE")]
+    no_attach: Vec<String>,
 }
 
 /// `rcompose create`: `up --no-start`.
@@ -94,6 +115,12 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         no_color: false,
         no_log_prefix: false,
         timestamps: false,
+        wait: false,
+        wait_timeout: None,
+        abort_on_container_exit: false,
+        exit_code_from: None,
+        attach: Vec::new(),
+        no_attach: Vec::new(),
     };
     converge(global, &up).map(|_| ExitCode::SUCCESS)
 }
@@ -159,27 +186,60 @@ fn converge(
 }
 
 pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
+    if let Some(service) = &args.exit_code_from
+        && !args.services.is_empty()
+        && !args.services.contains(service)
+    {
+        bail!("--exit-code-from: service {service:?} is not among the services to start");
+    }
     let Some((scope, progress, apply_options)) = converge(global, &args)? else {
         return Ok(ExitCode::SUCCESS);
     };
-    if args.detach || args.no_start {
+    if args.no_start {
         return Ok(ExitCode::SUCCESS);
     }
-    let services = if args.services.is_empty() {
-        Vec::new()
-    } else {
+    if args.wait {
+        let timeout = args.wait_timeout.map(Duration::from_secs);
+        return wait_ready(&scope, &args.services, timeout).map(|()| ExitCode::SUCCESS);
+    }
+    if args.detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    scope.check_services(&args.attach)?;
+    scope.check_services(&args.no_attach)?;
+    let mut attached: Vec<String> = if args.attach.is_empty() && args.services.is_empty() {
+        scope.loaded.project.services.keys().cloned().collect()
+    } else if args.attach.is_empty() {
         args.services.clone()
+    } else {
+        args.attach.clone()
     };
+    attached.retain(|s| !args.no_attach.contains(s));
+    if attached.is_empty() {
+        bail!("no service left to attach to (see --attach and --no-attach)");
+    }
     let follow = super::logs::Follow {
         timestamps: args.timestamps,
         prefix: !args.no_log_prefix,
         color: !args.no_color,
         tail: None,
     };
-    let interrupted = super::logs::follow_until_exit(&scope, &services, &follow)?;
-    if interrupted {
-        crate::output::status("Gracefully stopping... (press Ctrl+C again to force)");
-        let containers = scope.containers(&services, false)?;
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let end = super::logs::follow_until_exit(&scope, &attached, &follow, abort)?;
+    let mut code = 0;
+    match &end {
+        FollowEnd::AllExited => {}
+        FollowEnd::Interrupted => {
+            crate::output::status("Gracefully stopping... (press Ctrl+C again to force)");
+            code = 130;
+        }
+        FollowEnd::Aborted { code: exited, .. } => {
+            crate::output::status("Aborting on container exit...");
+            code = *exited;
+        }
+    }
+    if end != FollowEnd::AllExited || abort {
+        let containers = scope.containers(&[], false)?;
         for (observed, info) in containers.iter().rev() {
             if !info.state.status.is_active() {
                 continue;
@@ -195,5 +255,53 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
             progress.done("Container", &observed.name, "Stopped", started.elapsed());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some(service) = &args.exit_code_from {
+        let containers = scope.containers(std::slice::from_ref(service), false)?;
+        code = containers
+            .first()
+            .and_then(|(_, info)| info.state.exit_code)
+            .unwrap_or(0);
+    }
+    Ok(ExitCode::from(
+        u8::try_from(code.clamp(0, 255)).unwrap_or(1),
+    ))
+}
+
+/// `--wait`: polls the selected services' containers until each is running (and healthy if it has a
+/// healthcheck) or, for a one-shot (no restart policy), exited 0. An exit with another code or an
+/// unhealthy container fails at once, naming it; so does the timeout.
+fn wait_ready(scope: &Scope, services: &[String], timeout: Option<Duration>) -> anyhow::Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let mut pending = Vec::new();
+        for (observed, info) in scope.containers(services, false)? {
+            let state = &info.state;
+            let one_shot = matches!(info.record.spec.restart, RestartPolicy::No);
+            match state.status {
+                Status::Running => match state.health.as_ref().map(|h| h.status.as_str()) {
+                    None if info.record.spec.healthcheck.is_none() => {}
+                    Some("healthy") => {}
+                    Some("unhealthy") => bail!("container {} is unhealthy", observed.name),
+                    None | Some(_) => pending.push(observed.name),
+                },
+                Status::Exited if one_shot && state.exit_code == Some(0) => {}
+                Status::Exited | Status::Dead => bail!(
+                    "container {} exited ({})",
+                    observed.name,
+                    state.exit_code.unwrap_or(-1)
+                ),
+                _ => pending.push(observed.name),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            bail!("timed out waiting for {}", pending.join(", "));
+        }
+        if runtime::sys::interrupt::interrupted() {
+            bail!("interrupted");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -247,6 +247,8 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
     // Labels: the image's, the service's, then Compose's.
     spec.labels.extend(service.labels.clone());
     spec.labels.extend(compose_labels(instance));
+    spec.healthcheck =
+        healthcheck(service, spec.healthcheck.take()).map_err(|message| unsupported(&message))?;
     Ok(spec)
 }
 
@@ -623,6 +625,48 @@ fn mount_kind(
             .into());
         }
     })
+}
+
+/// The healthcheck the monitor runs: the service's (over the image's, whose test it inherits when
+/// the service gives only timings), none when disabled or `NONE`.
+fn healthcheck(
+    service: &Service,
+    image: Option<rt::Healthcheck>,
+) -> Result<Option<rt::Healthcheck>, String> {
+    let Some(check) = &service.healthcheck else {
+        return Ok(image);
+    };
+    if check.disable || check.test.first().map(String::as_str) == Some("NONE") {
+        return Ok(None);
+    }
+    let defaults = image.unwrap_or_default();
+    let test = match check.test.split_first() {
+        None => defaults.test.clone(),
+        Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
+        Some((kind, rest)) if kind == "CMD-SHELL" => {
+            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+        }
+        Some(_) => return Err("healthcheck test must start with CMD, CMD-SHELL or NONE".into()),
+    };
+    if test.is_empty() {
+        return Ok(None);
+    }
+    let millis = |d: Option<crate::project::units::Duration>, default: u64| {
+        d.and_then(|d| d.to_std())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(default)
+    };
+    Ok(Some(rt::Healthcheck {
+        test,
+        interval_ms: millis(check.interval, defaults.interval_ms),
+        timeout_ms: millis(check.timeout, defaults.timeout_ms),
+        retries: check
+            .retries
+            .map(|r| r.clamp(1, u64::from(u32::MAX)) as u32)
+            .unwrap_or(defaults.retries),
+        start_period_ms: millis(check.start_period, defaults.start_period_ms),
+        start_interval_ms: millis(check.start_interval, defaults.start_interval_ms),
+    }))
 }
 
 #[cfg(test)]
