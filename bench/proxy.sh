@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The published-port proxy's cost: throughput (bytes streamed to a sink) and latency (small
 # request/response round trips) to a server in a container, through the port rcompose publishes on
-# 127.0.0.1, against the same server reached directly (the client run in the container's network
-# namespace with nsenter, connecting to 127.0.0.1 there), and against a host-loopback baseline.
-# Prints each figure and the ratios proxy/direct.
+# 127.0.0.1, against the same server reached directly from the host at the container's address on
+# its network (the bridge and veth the proxy also crosses; without a network endpoint, from inside
+# the container's network namespace with nsenter), and against a host-loopback baseline. Prints
+# each figure and the ratios proxy/direct.
 #
 # Usage (as root):  bench/proxy.sh [MiB] [round trips]     (default 1024 MiB, 20000 round trips)
 # Needs: busybox-static, cc with a static libc (libc6-dev), nsenter (util-linux). Builds rcompose in
@@ -149,7 +150,20 @@ for _ in $(seq 50); do "$net" echo 127.0.0.1 "$port" 1 >/dev/null 2>&1 && break;
 host_server=$!
 sleep 0.2
 
-inside() { nsenter --net="/proc/$pid/ns/net" "$net" "$@"; }
+address=$(python3 - "$WORK/state/networks" "$id" <<'EOF'
+import json, pathlib, sys
+for path in sorted(pathlib.Path(sys.argv[1]).glob(f"*/endpoints/{sys.argv[2]}.json")):
+    print(json.loads(path.read_text())["address"])
+    break
+EOF
+)
+if [ -n "$address" ]; then
+    direct_how="direct to $address (bridge)"
+    inside() { "$net" "$1" "$address" "$3" "$4"; }
+else
+    direct_how="direct (in the container's netns)"
+    inside() { nsenter --net="/proc/$pid/ns/net" "$net" "$@"; }
+fi
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 runs=3
 measure() { # command...: the median of its outputs
@@ -166,7 +180,7 @@ lat_direct=$(measure inside echo 127.0.0.1 9000 "$trips")
 lat_loopback=$(measure "$net" echo 127.0.0.1 9100 "$trips")
 printf '\n%-34s %12s %14s\n' "" "MiB/s" "µs/round trip"
 printf '%-34s %12s %14s\n' "through the published port (proxy)" "$through_proxy" "$lat_proxy"
-printf '%-34s %12s %14s\n' "direct (in the container's netns)" "$direct" "$lat_direct"
+printf '%-34s %12s %14s\n' "$direct_how" "$direct" "$lat_direct"
 printf '%-34s %12s %14s\n' "host loopback (no container)" "$loopback" "$lat_loopback"
 python3 - "$through_proxy" "$direct" "$lat_proxy" "$lat_direct" <<'EOF'
 import sys

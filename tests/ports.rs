@@ -308,3 +308,41 @@ fn two_replicas_cannot_share_a_fixed_port_but_share_a_range() {
         assert!(http_get(port).contains("hello from web"));
     }
 }
+
+#[test]
+fn ports_stay_bound_and_served_across_restart_policy_restarts() {
+    if !can_run() {
+        return;
+    }
+    let port = free_port();
+    // httpd daemonizes; the container's command exits a second later and the policy restarts it.
+    let command = "sh -c 'mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www && sleep 1 && exit 3'";
+    let fixture = Fixture::new(
+        "portsrestart",
+        &format!(
+            "services:\n  web:\n    image: busybox\n    command: {command:?}\n    restart: always\n    ports:\n      - \"127.0.0.1:{port}:80\"\n"
+        ),
+    );
+    fixture.ok(&["up", "-d"]);
+    assert!(http_get(port).contains("served"));
+    let id = fixture.id_of("web");
+    let state = fixture.root.join("containers").join(&id).join("state.json");
+    let restarts = || -> u64 {
+        let text = std::fs::read_to_string(&state).unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .map_or(0, |v| v["restart_count"].as_u64().unwrap_or(0))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while restarts() < 2 {
+        // Never free in between: the monitor holds the socket through restarts.
+        assert!(
+            TcpListener::bind(("127.0.0.1", port)).is_err(),
+            "port {port} came free during a restart"
+        );
+        assert!(Instant::now() < deadline, "no restarts seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(http_get(port).contains("served"));
+    fixture.ok(&["down", "-t", "1"]);
+    drop(TcpListener::bind(("127.0.0.1", port)).expect("port freed by down"));
+}
