@@ -97,7 +97,7 @@ fn host_reaches_a_published_tcp_port_while_no_cli_runs_and_down_frees_it() {
     let fixture = Fixture::new(
         "portstcp",
         &format!(
-            "services:\n  web:\n    image: busybox\n    command: {WEB:?}\n    ports:\n      - \"127.0.0.1:{port}:80\"\n"
+            "services:\n  web:\n    image: busybox\n    command: {WEB:?}\n    expose: [\"9000\"]\n    ports:\n      - \"127.0.0.1:{port}:80\"\n"
         ),
     );
     fixture.ok(&["up", "-d"]);
@@ -118,7 +118,7 @@ fn host_reaches_a_published_tcp_port_while_no_cli_runs_and_down_frees_it() {
     );
     let table = fixture.ok(&["ps"]);
     assert!(
-        table.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        table.contains(&format!("127.0.0.1:{port}->80/tcp, 9000/tcp")),
         "{table}"
     );
     assert_eq!(

@@ -138,13 +138,35 @@ fn published(scope: &Scope, info: &Info) -> Vec<Published> {
         .unwrap_or_default()
 }
 
-/// docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
+/// docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`, then the ports the
+/// service only exposes (`expose:`, from the container's recorded config) as `9000/tcp`, while it
+/// runs.
 fn ports_text(scope: &Scope, info: &Info) -> String {
-    published(scope, info)
-        .iter()
-        .map(Published::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    let published = published(scope, info);
+    let mut entries: Vec<String> = published.iter().map(Published::to_string).collect();
+    if info.state.status.is_active() {
+        let config: serde_json::Value = info
+            .record
+            .spec
+            .labels
+            .get(crate::labels::CONFIG)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        for exposed in config["expose"].as_array().into_iter().flatten() {
+            let text = match exposed {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let (port, protocol) = text.split_once('/').unwrap_or((&text, "tcp"));
+            let shown = published
+                .iter()
+                .any(|p| p.container_port.to_string() == port && p.protocol.as_str() == protocol);
+            if !shown {
+                entries.push(format!("{port}/{protocol}"));
+            }
+        }
+    }
+    entries.join(", ")
 }
 
 /// docker compose's `Publishers` in `ps --format json`.
