@@ -105,12 +105,21 @@ fn backend_example_serves_http_and_keeps_redis_data_across_down_and_up() {
 
     fixture.ok(&["up", "-d"]);
     wait_for_api(&fixture);
-    let containers = fixture.containers();
-    assert_eq!(containers.len(), 2, "{containers:?}");
-    assert!(
-        containers.iter().all(|c| c["State"] == "running"),
-        "{containers:?}"
-    );
+    // Both healthchecks pass: `redis-cli ping` in the Redis image, busybox wget on /health in the API's.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let containers = fixture.containers();
+        assert_eq!(containers.len(), 2, "{containers:?}");
+        assert!(
+            containers.iter().all(|c| c["State"] == "running"),
+            "{containers:?}"
+        );
+        if containers.iter().all(|c| c["Health"] == "healthy") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not healthy: {containers:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let ps = fixture.ok(&["ps"]);
     assert!(ps.contains(&format!("127.0.0.1:{PORT}->8080/tcp")), "{ps}");
 

@@ -58,11 +58,14 @@ add_libraries() {
 build_redis() {
   local rootfs="$work/redis" debs="$work/debs"
   mkdir -p "$debs"
+  # A machine that never ran `apt-get update` has no package lists.
+  apt-cache show redis-server >/dev/null 2>&1 || apt-get update -q
   # The packages and the libraries they depend on directly (libc6 and the libraries of the host's own
   # apt come from the host below, through ldd).
   local packages="redis-server redis-tools"
   packages+=" $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
     --no-enhances redis-tools | awk '$1 == "Depends:" && $2 ~ /^lib/ && $2 != "libc6" {print $2}' | sort -u | xargs)"
+  # Stale lists name versions the archive no longer has: update them and try again.
   # shellcheck disable=SC2086 # a list of package names
   (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root $packages) ||
     { apt-get update -q && (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root $packages); }
