@@ -95,6 +95,22 @@ pub struct Helper {
 }
 
 impl Helper {
+    /// A stand-alone helper executable (one whose `main` is [`crate::monitor::standalone_main`],
+    /// e.g. the CLI's `rcompose-helper`) that hands over to `fallback` when it was built from other
+    /// sources than this library: a helper left over from an older build cannot then misread the
+    /// state this library writes.
+    pub fn standalone(program: PathBuf, fallback: &Helper) -> Helper {
+        let mut args = vec![
+            "--build".to_string(),
+            crate::monitor::BUILD.to_string(),
+            "--fallback".to_string(),
+            fallback.program.to_string_lossy().into_owned(),
+        ];
+        args.extend(fallback.args.iter().cloned());
+        args.push("--".to_string());
+        Helper { program, args }
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args);
@@ -326,6 +342,10 @@ impl Runtime {
         for dir in dirs {
             fs::create_dir(&dir).map_err(ctx("create directory", &dir))?;
         }
+        // Until the network is attached the container is incomplete: a create killed before the end
+        // leaves the marker, and `recover` removes the container rather than let it be started
+        // without its endpoints.
+        fs::write(paths.incomplete(), b"").map_err(ctx("write", &paths.incomplete()))?;
         let hostname = if spec.hostname.is_empty() {
             id[..12].to_owned()
         } else {
@@ -371,6 +391,7 @@ impl Runtime {
             let _ = remove_tree(&paths.dir);
             return Err(error);
         }
+        fs::remove_file(paths.incomplete()).map_err(ctx("remove", &paths.incomplete()))?;
         events::emit(&self.root, &record, "create", &[]);
         Ok(id)
     }
@@ -669,10 +690,13 @@ impl Runtime {
         let paths = self.paths(id);
         let lock = paths.lock()?;
         let state = self.state(id)?;
+        if state.status.is_active() && !force {
+            return Err(Error::Running(id.to_owned()));
+        }
+        // From here on the container is going: a remove killed half-way leaves the marker, and
+        // `recover` finishes it (a container without its network must not be started again).
+        fs::write(paths.incomplete(), b"").map_err(ctx("write", &paths.incomplete()))?;
         if state.status.is_active() {
-            if !force {
-                return Err(Error::Running(id.to_owned()));
-            }
             fs::write(paths.stopping(), b"").map_err(ctx("write", &paths.stopping()))?;
             let _ = record.cgroup.freeze(false);
             self.signal_init(id, &state, libc::SIGKILL)?;
@@ -693,6 +717,14 @@ impl Runtime {
         }
         network::detach(&self.root, &record);
         drop(lock);
+        // The record first, so that a removal killed in the middle of the tree leaves a directory
+        // without a record, which `recover` deletes, rather than a container with half its files.
+        match fs::remove_file(paths.config()) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(IoError::new("remove", paths.config(), error).into());
+            }
+            _ => {}
+        }
         remove_tree(&paths.dir)?;
         events::emit(&self.root, &record, "destroy", &[]);
         Ok(())
@@ -842,14 +874,23 @@ impl Runtime {
         log::read(&path).map_err(|error| IoError::new("read", path, error).into())
     }
 
-    /// Cleans what crashed commands and monitors left: container directories without a record (a
-    /// create killed half-way), and containers whose monitor and processes are gone but whose state
-    /// still says running. Returns every error and keeps going.
+    /// Cleans what crashed commands and monitors left: container directories without a record and
+    /// containers marked incomplete (a create or remove killed half-way: removed, with whatever of
+    /// their network and cgroup exists), containers whose monitor and processes are gone but whose
+    /// state still says running, then namespace files and endpoints of containers that no longer
+    /// exist. Returns every error and keeps going.
+    ///
+    /// Runs under the container names lock, which `create` holds from its first file to its last
+    /// endpoint: a create in progress (another project's command) is never mistaken for a leftover.
     pub fn recover(&self) -> Vec<Error> {
         let mut errors = Vec::new();
         let dir = self.containers_dir();
         let Ok(entries) = fs::read_dir(&dir) else {
             return errors;
+        };
+        let _names = match Lock::exclusive(&dir.join(".names.lock")) {
+            Ok(lock) => lock,
+            Err(error) => return vec![error.into()],
         };
         for entry in entries.flatten() {
             let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
@@ -865,6 +906,14 @@ impl Runtime {
                 }
                 continue;
             }
+            if paths.incomplete().exists() {
+                // `remove` takes the container's lock: a removal still running finishes first.
+                match self.remove(&id, true) {
+                    Ok(()) | Err(Error::NotFound(_)) => {}
+                    Err(error) => errors.push(error),
+                }
+                continue;
+            }
             let Ok(_lock) = paths.lock() else {
                 continue;
             };
@@ -872,6 +921,7 @@ impl Runtime {
                 (Ok(record), Ok(state)) if state.status == Status::Dead => {
                     self.clean_processes(&record, &state);
                 }
+                (Err(Error::NotFound(_)), _) | (_, Err(Error::NotFound(_))) => {}
                 (Err(error), _) | (_, Err(error)) => errors.push(error),
                 _ => {}
             }
@@ -881,7 +931,7 @@ impl Runtime {
     }
 
     /// Namespace files and endpoints of containers that no longer exist (a create or remove killed
-    /// half-way), and bridges without a network.
+    /// half-way). Called under the names lock (see [`Runtime::recover`]).
     fn recover_networks(&self) -> Vec<Error> {
         let alive = |id: &str| self.paths(id).config().exists();
         let mut errors = Vec::new();

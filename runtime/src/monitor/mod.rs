@@ -41,6 +41,42 @@ use crate::container::{ExecSpec, events};
 use crate::sys::process::{self as p, Exit, Fork, ns};
 use crate::sys::{capability, terminal};
 
+/// The fingerprint of the runtime sources this code was built from (computed by `build.rs`).
+pub const BUILD: &str = env!("RCOMPOSE_RUNTIME_BUILD");
+
+/// Entry point of a stand-alone helper executable (the CLI's `rcompose-helper`): a small binary that
+/// links only this crate, so an idle monitor costs about a third of the memory the CLI binary does
+/// when re-executed (its relocated data alone is megabytes).
+///
+/// Its arguments start with `--build <id> --fallback <program> [<arg>...] --` (see
+/// [`crate::container::Helper::standalone`]): when `<id>` is not [`BUILD`], the helper was built
+/// from other sources than its caller and replaces itself with `<program> <arg>...` followed by the
+/// rest of the arguments (the CLI re-executed with its hidden subcommand). Without that prefix the
+/// arguments go to [`main`].
+pub fn standalone_main(args: &[String]) -> i32 {
+    let [flag, build, fallback_flag, program, rest @ ..] = args else {
+        return main(args);
+    };
+    if flag != "--build" || fallback_flag != "--fallback" {
+        return main(args);
+    }
+    let Some(end) = rest.iter().position(|arg| arg == "--") else {
+        eprintln!("rcompose helper: --fallback without its closing --");
+        return 2;
+    };
+    let (fallback_args, own) = (&rest[..end], &rest[end + 1..]);
+    if build == BUILD {
+        return main(own);
+    }
+    use std::os::unix::process::CommandExt;
+    let error = std::process::Command::new(program)
+        .args(fallback_args)
+        .args(own)
+        .exec();
+    eprintln!("rcompose helper: cannot run {program}: {error}");
+    125
+}
+
 /// Entry point of the helper executable; `args` are the arguments after any prefix. Returns the exit
 /// code.
 pub fn main(args: &[String]) -> i32 {
