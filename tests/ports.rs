@@ -114,7 +114,10 @@ fn host_reaches_a_published_tcp_port_while_no_cli_runs_and_down_frees_it() {
     let web = ps_json(&fixture, "web");
     assert_eq!(
         web["Publishers"],
-        serde_json::json!([{"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": port, "Protocol": "tcp"}])
+        serde_json::json!([
+            {"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": port, "Protocol": "tcp"},
+            {"URL": "", "TargetPort": 9000, "PublishedPort": 0, "Protocol": "tcp"}
+        ])
     );
     let table = fixture.ok(&["ps"]);
     assert!(

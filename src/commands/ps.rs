@@ -139,39 +139,23 @@ fn published(scope: &Scope, info: &Info) -> Vec<Published> {
 }
 
 /// docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`, then the ports the
-/// service only exposes (`expose:`, from the container's recorded config) as `9000/tcp`, while it
-/// runs.
+/// service only exposes as `9000/tcp`.
 fn ports_text(scope: &Scope, info: &Info) -> String {
     let published = published(scope, info);
     let mut entries: Vec<String> = published.iter().map(Published::to_string).collect();
-    if info.state.status.is_active() {
-        let config: serde_json::Value = info
-            .record
-            .spec
-            .labels
-            .get(crate::labels::CONFIG)
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_default();
-        for exposed in config["expose"].as_array().into_iter().flatten() {
-            let text = match exposed {
-                serde_json::Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            let (port, protocol) = text.split_once('/').unwrap_or((&text, "tcp"));
-            let shown = published
-                .iter()
-                .any(|p| p.container_port.to_string() == port && p.protocol.as_str() == protocol);
-            if !shown {
-                entries.push(format!("{port}/{protocol}"));
-            }
-        }
-    }
+    entries.extend(
+        exposed_only(info, &published)
+            .iter()
+            .map(|(port, protocol)| format!("{port}/{protocol}")),
+    );
     entries.join(", ")
 }
 
-/// docker compose's `Publishers` in `ps --format json`.
+/// docker compose's `Publishers` in `ps --format json` (exposed-only ports with no URL and
+/// published port 0, as docker lists them).
 fn publishers(scope: &Scope, info: &Info) -> serde_json::Value {
-    published(scope, info)
+    let published = published(scope, info);
+    let mut entries: Vec<serde_json::Value> = published
         .iter()
         .map(|port| {
             json!({
@@ -181,7 +165,47 @@ fn publishers(scope: &Scope, info: &Info) -> serde_json::Value {
                 "Protocol": port.protocol.as_str(),
             })
         })
-        .collect()
+        .collect();
+    entries.extend(exposed_only(info, &published).iter().map(|(port, protocol)| {
+        json!({"URL": "", "TargetPort": port, "PublishedPort": 0, "Protocol": protocol})
+    }));
+    entries.into()
+}
+
+/// The ports a running container's service exposes (`expose:`, from its recorded config; ranges
+/// one by one) that it does not publish.
+fn exposed_only(info: &Info, published: &[Published]) -> Vec<(u16, String)> {
+    if !info.state.status.is_active() {
+        return Vec::new();
+    }
+    let config: serde_json::Value = info
+        .record
+        .spec
+        .labels
+        .get(crate::labels::CONFIG)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut ports = Vec::new();
+    for exposed in config["expose"].as_array().into_iter().flatten() {
+        let text = match exposed {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let (range, protocol) = text.split_once('/').unwrap_or((&text, "tcp"));
+        let (start, end) = range.split_once('-').unwrap_or((range, range));
+        let (Ok(start), Ok(end)) = (start.parse::<u16>(), end.parse::<u16>()) else {
+            continue;
+        };
+        for port in start..=end {
+            let shown = published
+                .iter()
+                .any(|p| p.container_port == port && p.protocol.as_str() == protocol);
+            if !shown {
+                ports.push((port, protocol.to_string()));
+            }
+        }
+    }
+    ports
 }
 
 fn image_name(info: &Info) -> String {
