@@ -10,6 +10,8 @@
 //! container.log   stdout and stderr, one JSON object per line (docker's json-file format)
 //! monitor.log     the monitor's own diagnostics
 //! stopping        present while a stop is requested (the monitor then does not restart)
+//! incomplete      present while the container is being created or removed: a command killed then
+//!                 leaves it, and `Runtime::recover` finishes the removal
 //! ```
 //!
 //! Lifecycle commands serialise on an flock of the directory itself (no lock file to create).
@@ -157,6 +159,9 @@ impl Paths {
     }
     pub fn stopping(&self) -> PathBuf {
         self.dir.join("stopping")
+    }
+    pub fn incomplete(&self) -> PathBuf {
+        self.dir.join("incomplete")
     }
     /// Takes the container's lock (an exclusive flock on its directory), released on drop.
     pub fn lock(&self) -> Result<fs::File, IoError> {
