@@ -8,8 +8,9 @@
 //! device path itself, which is what docker's mount of it on `_data` amounts to).
 //!
 //! The record (`volume.json`) is written atomically after the data directory exists, so a crash leaves
-//! at worst a data directory without a record, which the next `create` of that name adopts and `list`
-//! ignores. [`seed`] copies an image's content into an empty volume.
+//! at worst a data directory without a record, which `list` ignores and [`VolumeStore::recover`]
+//! deletes (`remove` deletes the record first, so the same holds for a removal killed half-way).
+//! [`seed`] copies an image's content into an empty volume.
 
 pub mod seed;
 
@@ -319,12 +320,27 @@ impl VolumeStore {
         if !valid_name(name) || !dir.is_dir() {
             return Err(Error::NotFound(name.to_string()));
         }
-        // The record goes first: a crash after it leaves an unlisted directory that `create` adopts.
+        // The record goes first: a crash after it leaves an unlisted directory that `recover` deletes.
         let record = self.record_path(name);
         if record.exists() {
             fs::remove_file(&record).map_err(ctx("remove", &record))?;
         }
         remove_tree(&dir)?;
+        Ok(())
+    }
+
+    /// Deletes what killed commands left: volume directories without a record (a create killed before
+    /// its record, or a remove killed after it). Neither holds data anyone can reach: `create` writes
+    /// the record under the same lock before the volume is handed out, `remove` deletes it first.
+    pub fn recover(&self) -> Result<(), Error> {
+        let _lock = Lock::exclusive(&self.dir.join(".lock"))?;
+        for entry in fs::read_dir(&self.dir).map_err(ctx("read", &self.dir))? {
+            let entry = entry.map_err(ctx("read", &self.dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if valid_name(&name) && entry.path().is_dir() && !self.record_path(&name).exists() {
+                remove_tree(&entry.path())?;
+            }
+        }
         Ok(())
     }
 
