@@ -408,6 +408,10 @@ impl Networks {
             });
         }
         self.delete_bridge(&network)?;
+        // The record first: a removal killed in the middle of the tree leaves a directory without a
+        // record, which `recover` deletes.
+        let record = self.record_path(name);
+        fs::remove_file(&record).map_err(ctx("remove", &record))?;
         remove_tree(&self.dir.join(name))?;
         Ok(())
     }
@@ -525,7 +529,7 @@ impl Networks {
     }
 
     /// Repairs what crashed commands left: endpoints of containers that no longer exist (`alive` says
-    /// which do) and `rc-` bridges without a network record.
+    /// which do) and network directories without a record.
     pub fn recover(&self, alive: impl Fn(&str) -> bool) -> Vec<Error> {
         let mut errors = Vec::new();
         let networks = match self.list() {
@@ -541,18 +545,24 @@ impl Networks {
                 }
             }
         }
-        let bridges: BTreeSet<&str> = networks.iter().map(|n| n.bridge.as_str()).collect();
-        if let Ok(mut netlink) = Netlink::open() {
-            let _lock = self.lock();
-            for link in netlink.links().unwrap_or_default() {
-                if link.name.starts_with("rc-")
-                    && !bridges.contains(link.name.as_str())
-                    && let Err(error) = netlink.delete_link(&link.name)
+        // Directories without a record: a removal killed after the bridge and the record went
+        // (creation writes the record first, under the same lock).
+        if let Ok(_lock) = self.lock()
+            && let Ok(entries) = fs::read_dir(&self.dir)
+        {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir()
+                    && !path.join("network.json").exists()
+                    && let Err(error) = remove_tree(&path)
                 {
-                    errors.push(kernel("delete a leftover bridge", &link.name)(error));
+                    errors.push(error.into());
                 }
             }
         }
+        // No sweep of bridges by name: kernel links are host-wide while records are per state root,
+        // so an `rc-` bridge without a record here may be another root's. None of ours is ever left
+        // without a record: the record is written before the bridge and removed after it.
         errors
     }
 }
