@@ -99,6 +99,7 @@ fn progress(containers: &[ObservedContainer]) -> Progress {
 
 pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
+    let _lock = scope.lock()?;
     let containers = ordered(&scope, &args.services, true)?;
     let progress = progress(&containers);
     let options = ApplyOptions {
@@ -131,6 +132,7 @@ pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> 
 
 pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
+    let _lock = scope.lock()?;
     let containers = ordered(&scope, &args.services, false)?;
     if containers.is_empty() {
         bail!("no containers to start (create them with `rcompose up` or `rcompose create`)");
@@ -159,6 +161,7 @@ pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode
 
 pub fn restart(global: &GlobalOptions, args: RestartArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
+    let _lock = scope.lock()?;
     let containers = ordered(&scope, &args.services, false)?;
     let progress = progress(&containers);
     let options = ApplyOptions {
@@ -197,6 +200,7 @@ pub fn kill(global: &GlobalOptions, args: KillArgs) -> anyhow::Result<ExitCode> 
     let signal = signal_from_name(&args.signal)
         .with_context(|| format!("unknown signal {:?}", args.signal))?;
     let scope = Scope::open(global, &args.services)?;
+    let _lock = scope.lock()?;
     let containers = ordered(&scope, &args.services, true)?;
     let progress = progress(&containers);
     for container in containers {
@@ -222,6 +226,7 @@ pub fn kill(global: &GlobalOptions, args: KillArgs) -> anyhow::Result<ExitCode> 
 
 pub fn rm(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
+    let _lock = scope.lock()?;
     let containers = ordered(&scope, &args.services, true)?;
     let progress = progress(&containers);
     let _ = args.force;

@@ -28,6 +28,7 @@ pub fn unpause(global: &GlobalOptions, args: PauseArgs) -> anyhow::Result<ExitCo
 
 fn freeze(global: &GlobalOptions, args: PauseArgs, paused: bool) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
+    let _lock = scope.lock()?;
     scope.check_services(&args.services)?;
     let containers = scope.containers(&args.services, false)?;
     // Only containers in the other state change: pausing a paused one is not an error.

@@ -28,13 +28,17 @@ impl Scope {
         Ok(Scope { loaded, engine })
     }
 
-    /// Takes the project's lock: commands that change a project (`up`, `create`, `down`) run one at a
-    /// time per project, so two `up`s never race to create the same container.
+    /// Takes the project's lock, then repairs what killed commands left under the state root (see
+    /// [`recover`]): commands that change a project (`up`, `create`, `down`, `run` and the lifecycle
+    /// verbs) run one at a time per project, so two `up`s never race to create the same container,
+    /// and each starts from a state that an `up` killed at any moment (kill -9) left repaired.
     pub fn lock(&self) -> anyhow::Result<runtime::store::lock::Lock> {
         let dir = self.engine.root.join("projects");
         runtime::store::create_dir_all(&dir)?;
         let path = dir.join(format!("{}.lock", self.loaded.project.name));
-        Ok(runtime::store::lock::Lock::exclusive(&path)?)
+        let lock = runtime::store::lock::Lock::exclusive(&path)?;
+        recover(&self.engine);
+        Ok(lock)
     }
 
     /// The project's containers (one-offs included when `oneoff`), in service then number order,
@@ -70,6 +74,23 @@ impl Scope {
         }
         Ok(())
     }
+}
+
+/// Repairs what commands killed half-way left under the state root: half-created or half-removed
+/// containers, dead monitors, namespace files and endpoints without a container, network and volume
+/// directories without a record. What cannot be repaired is a warning, not a failure: the command
+/// goes on, and the planner sees what remains.
+pub fn recover(engine: &Engine) {
+    let mut warnings: Vec<String> = engine
+        .containers
+        .recover()
+        .into_iter()
+        .map(|error| format!("recovery: {error}"))
+        .collect();
+    if let Err(error) = engine.volumes.recover() {
+        warnings.push(format!("recovery: {error}"));
+    }
+    output::warnings(&warnings);
 }
 
 /// Progress lines aligned for the resources a plan touches.
