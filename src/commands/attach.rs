@@ -13,17 +13,18 @@
 
 use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use runtime::container::{Attach, LogEntry, Runtime, Stream};
-use runtime::sys::interrupt;
+use runtime::sys::{interrupt, terminal};
 
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
@@ -157,6 +158,11 @@ fn terminal_session(
     } else {
         None
     };
+    let attach = Arc::new(Mutex::new(attach));
+    let finished = Arc::new(AtomicBool::new(false));
+    if stdin_is_terminal || std::io::stdout().is_terminal() {
+        follow_window_size(&attach, &finished);
+    }
     if session.stdin {
         let keys = session.detach_keys.clone();
         let flag = detached.clone();
@@ -164,10 +170,10 @@ fn terminal_session(
             .try_clone()
             .context("cannot read the container's terminal")?;
         let close = session.close_input;
-        std::thread::spawn(move || forward_input(attach, &keys, close, &flag, &end));
+        let attach = attach.clone();
+        std::thread::spawn(move || forward_input(&attach, &keys, close, &flag, &end));
     }
     // Without input, the output stream (a clone of the connection) keeps it open on its own.
-    let finished = Arc::new(AtomicBool::new(false));
     let watcher = watch_interrupts(runtime, id, session.sig_proxy, &detached, &finished, end);
     let copied = stream::copy_to_stdout(&mut output);
     finished.store(true, Ordering::SeqCst);
@@ -191,6 +197,37 @@ fn terminal_session(
         tail.print_new()?;
     }
     Ok(Ended::Exited(state.exit_code.unwrap_or(0)))
+}
+
+/// Our terminal's window size (stdout's, else stdin's), if either is a terminal that has one.
+pub fn our_window_size() -> Option<(u16, u16)> {
+    terminal::window_size(std::io::stdout().as_fd())
+        .or_else(|| terminal::window_size(std::io::stdin().as_fd()))
+}
+
+/// Gives the container's terminal our window size now and after every change (SIGWINCH), until the
+/// session is `finished`.
+fn follow_window_size(attach: &Arc<Mutex<Attach>>, finished: &Arc<AtomicBool>) {
+    let resize = |attach: &Mutex<Attach>| {
+        if let Some((rows, cols)) = our_window_size()
+            && let Ok(mut attach) = attach.lock()
+        {
+            let _ = attach.resize(rows, cols);
+        }
+    };
+    // Without the handler a change goes unnoticed, but the session still works at the first size.
+    let _ = terminal::catch_window_changes();
+    resize(attach);
+    let attach = attach.clone();
+    let finished = finished.clone();
+    std::thread::spawn(move || {
+        while !finished.load(Ordering::SeqCst) {
+            if terminal::window_resized() {
+                resize(&attach);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
 }
 
 /// Ctrl-C during a terminal session whose input is not a terminal (raw mode turns the key into
@@ -253,7 +290,8 @@ fn log_session(
                 .output()
                 .context("cannot connect to the container's input")?;
             let close = session.close_input;
-            std::thread::spawn(move || forward_input(attach, &[], close, &flag, &end));
+            let attach = Mutex::new(attach);
+            std::thread::spawn(move || forward_input(&attach, &[], close, &flag, &end));
         }
     }
     let path = runtime.log_path(id);
@@ -293,7 +331,7 @@ fn log_session(
 /// Copies our standard input to the container until end of file (then closes its input when
 /// `close`), or until the detach keys are typed.
 fn forward_input(
-    mut attach: Attach,
+    attach: &Mutex<Attach>,
     keys: &[u8],
     close: bool,
     detached: &AtomicBool,
@@ -305,7 +343,7 @@ fn forward_input(
     loop {
         let n = match stdin.read(&mut buffer) {
             Ok(0) | Err(_) => {
-                if close {
+                if close && let Ok(mut attach) = attach.lock() {
                     let _ = attach.close_input();
                 }
                 return;
@@ -332,8 +370,11 @@ fn forward_input(
                 input.push(byte);
             }
         }
-        if !input.is_empty() && attach.input(&input).is_err() {
-            return;
+        if !input.is_empty() {
+            let sent = attach.lock().map(|mut attach| attach.input(&input));
+            if !matches!(sent, Ok(Ok(()))) {
+                return;
+            }
         }
     }
 }

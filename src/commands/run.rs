@@ -137,6 +137,9 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         spec.tty = tty;
+        if tty {
+            spec.console_size = attach::our_window_size();
+        }
         spec.open_stdin = interactive;
         for entry in &args.volume {
             spec.mounts

@@ -218,6 +218,7 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
         .map(|p| p as u64);
 
     spec.ports = port_forwards(service).map_err(|message| unsupported(&message))?;
+    terminal(service, &mut spec);
 
     // Lifecycle.
     spec.restart = restart_policy(service)
@@ -250,6 +251,14 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
     spec.healthcheck =
         healthcheck(service, spec.healthcheck.take()).map_err(|message| unsupported(&message))?;
     Ok(spec)
+}
+
+/// `tty` and `stdin_open`: the container's process gets a pseudo-terminal, or a stdin that stays
+/// open, and the monitor keeps an attach socket for `attach` (as docker's `-t` and `-i`). `run`
+/// overrides both from its own flags.
+fn terminal(service: &Service, spec: &mut ContainerSpec) {
+    spec.tty = service.tty;
+    spec.open_stdin = service.stdin_open;
 }
 
 /// The host ports a service publishes, by docker's rules, from the long form the loader gives (target

@@ -543,6 +543,9 @@ fn setup(
         // terminal and stdio; the master goes to the monitor, which relays it.
         let (master, slave) =
             crate::sys::terminal::open_pty().context(|| "allocate a terminal".into())?;
+        if let Some((rows, cols)) = spec.console_size {
+            crate::sys::terminal::set_window_size(master.as_raw_fd(), rows, cols);
+        }
         let slave_file = fs::OpenOptions::new()
             .read(true)
             .write(true)

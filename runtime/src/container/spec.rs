@@ -179,6 +179,9 @@ pub struct ContainerSpec {
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.
     pub tty: bool,
+    /// The terminal's first window size (rows, columns), so the command sees its caller's size from
+    /// the start (docker's `ConsoleSize`); later changes come through [`super::Attach::resize`].
+    pub console_size: Option<(u16, u16)>,
     /// Keep stdin open for [`super::Runtime::attach`] (`stdin_open: true`, `run -i`).
     pub open_stdin: bool,
     /// A probe the monitor runs in the container; its results are the state's `health`.

@@ -173,6 +173,7 @@ fn monitor(root: &Path, id: &str) -> i32 {
     } else {
         None
     };
+    let record_tty = record.spec.tty;
     let ports = match ports::Publisher::bind(&record, &paths) {
         Ok(ports) => ports,
         Err(error) => {
@@ -187,6 +188,7 @@ fn monitor(root: &Path, id: &str) -> i32 {
         paths,
         signals,
         writer,
+        replay: record_tty.then(Vec::new),
         attach,
         clients: Vec::new(),
     };
@@ -195,6 +197,9 @@ fn monitor(root: &Path, id: &str) -> i32 {
 
 /// The attach socket's name in the container directory.
 pub(crate) const ATTACH_SOCKET: &str = "attach.sock";
+
+/// The most terminal output kept for the first client (see [`Monitor::replay`]).
+const REPLAY_LIMIT: usize = 16 * 1024;
 
 /// An attached client: its connection and the bytes of an incomplete frame.
 struct Client {
@@ -210,6 +215,11 @@ struct Monitor {
     writer: Writer,
     attach: Option<UnixListener>,
     clients: Vec<Client>,
+    /// With a terminal, until the first client attaches: the latest terminal output (at most
+    /// [`REPLAY_LIMIT`] bytes), given to that client first. `run -t` connects while the container
+    /// starts, and a command's first output can come before the connection is accepted; later clients
+    /// (`attach`) see output from the moment they connect, as with docker.
+    replay: Option<Vec<u8>>,
     ports: ports::Publisher,
 }
 
@@ -531,6 +541,10 @@ impl Monitor {
                 timeout = Some(timeout.map_or(until, |t| t.min(until)));
             }
             let ready = p::poll_read(&fds, timeout).unwrap_or_else(|_| vec![false; fds.len()]);
+            // New clients first, so that output read in this round reaches them too.
+            if ready[4] {
+                self.accept_clients();
+            }
             for (index, stream) in [Stream::Stdout, Stream::Stderr, Stream::Stdout]
                 .into_iter()
                 .enumerate()
@@ -543,7 +557,7 @@ impl Monitor {
                     1 => &mut running.stderr,
                     _ => &mut running.terminal,
                 };
-                if !self.relay(slot, stream) {
+                if !self.relay(slot, stream, index == 2) {
                     *slot = None;
                     let _ = self.writer.finish(stream);
                 }
@@ -565,18 +579,6 @@ impl Monitor {
                         // Output still in the pipes is read for a moment; the kernel killed the rest
                         // of the pid namespace, so the write ends close soon.
                         drain_deadline = Some(Instant::now() + Duration::from_millis(200));
-                    }
-                }
-            }
-            if ready[4]
-                && let Some(listener) = &self.attach
-            {
-                while let Ok((stream, _)) = listener.accept() {
-                    if stream.set_nonblocking(true).is_ok() {
-                        self.clients.push(Client {
-                            stream,
-                            pending: Vec::new(),
-                        });
                     }
                 }
             }
@@ -681,8 +683,32 @@ impl Monitor {
         Ok((child.id() as i32, fs::File::from(read)))
     }
 
-    /// Copies what is readable from one pipe into the log; false at end of stream.
-    fn relay(&mut self, slot: &mut Option<fs::File>, stream: Stream) -> bool {
+    /// Takes the clients waiting on the attach socket; the first one gets the replay buffer.
+    fn accept_clients(&mut self) {
+        let Some(listener) = &self.attach else {
+            return;
+        };
+        while let Ok((mut stream, _)) = listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if let Some(replay) = self.replay.take() {
+                // The socket buffer is empty and the replay small: a client that cannot take it at
+                // once is gone.
+                if stream.write_all(&replay).is_err() {
+                    continue;
+                }
+            }
+            self.clients.push(Client {
+                stream,
+                pending: Vec::new(),
+            });
+        }
+    }
+
+    /// Copies what is readable from one pipe (or the terminal) into the log and to the clients
+    /// (into the replay buffer when `replayed` and nobody attached yet); false at end of stream.
+    fn relay(&mut self, slot: &mut Option<fs::File>, stream: Stream, replayed: bool) -> bool {
         let Some(file) = slot.as_mut() else {
             return false;
         };
@@ -698,6 +724,11 @@ impl Monitor {
                     // never stalls the container.
                     self.clients
                         .retain_mut(|client| client.stream.write_all(&buffer[..n]).is_ok());
+                    if replayed && let Some(replay) = &mut self.replay {
+                        replay.extend_from_slice(&buffer[..n]);
+                        let excess = replay.len().saturating_sub(REPLAY_LIMIT);
+                        replay.drain(..excess);
+                    }
                     if n < buffer.len() {
                         return true;
                     }

@@ -1,6 +1,7 @@
 //! Pseudo-terminals for `exec -t`: a pty pair allocated from the container's own devpts instance (so
 //! the process sees a `/dev/pts/N` of its container, as with docker), the slave as its controlling
-//! terminal, raw mode on the caller's terminal while the relay runs, and window sizes.
+//! terminal, raw mode on the caller's terminal while the relay runs, and window sizes (read, set, and
+//! SIGWINCH noted as a flag for a client that follows its terminal's size, like `run -t`).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -167,4 +168,38 @@ pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) {
     };
     // SAFETY: TIOCSWINSZ reads a winsize.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &size) };
+}
+
+/// The window size of terminal `fd` as (rows, columns); `None` if it is not a terminal or has no size
+/// yet (0x0, as a pty nobody sized: programs then fall back to 80x24 or fail, like `stty size`).
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain data.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize through the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
+}
+
+static RESIZED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_resize(_signal: libc::c_int) {
+    // Async-signal-safe: an atomic store only.
+    RESIZED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Starts noting SIGWINCH (the controlling terminal's window changed) for [`window_resized`]
+/// (idempotent). The handler restarts interrupted system calls, so a thread blocked reading stdin
+/// does not see a spurious `EINTR`.
+pub fn catch_window_changes() -> io::Result<()> {
+    // SAFETY: sigaction is plain data; zeroed is an empty mask and no flags.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_resize as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    action.sa_flags = libc::SA_RESTART;
+    // SAFETY: the handler only stores to an atomic; the action is valid for the call.
+    check(unsafe { libc::sigaction(libc::SIGWINCH, &action, std::ptr::null_mut()) }).map(drop)
+}
+
+/// Whether SIGWINCH came since the last call (after [`catch_window_changes`]).
+pub fn window_resized() -> bool {
+    RESIZED.swap(false, std::sync::atomic::Ordering::SeqCst)
 }
