@@ -101,6 +101,7 @@ impl Fixture {
 
     fn command(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .env("RCOMPOSE_MASQUERADE", "0")
             .arg("--root")
             .arg(&self.root)
             .arg("-p")
@@ -409,6 +410,7 @@ fn two_ups_at_once_are_serialized() {
     );
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .env("RCOMPOSE_MASQUERADE", "0")
             .arg("--root")
             .arg(&fixture.root)
             .args(["-p", "twice", "up", "-d"])

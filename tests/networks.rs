@@ -268,6 +268,7 @@ networks:
             .arg("--root")
             .arg(&fx.root)
             .args(["-f", "spoke/compose.yaml", "-p", "spoke"])
+            .env("RCOMPOSE_MASQUERADE", "0")
             .args(args)
             .current_dir(fx.dir.path())
             .output()

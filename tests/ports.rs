@@ -241,6 +241,7 @@ fn a_taken_port_fails_up_naming_port_and_holder_and_creates_nothing() {
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .env("RCOMPOSE_MASQUERADE", "0")
         .arg("--root")
         .arg(&fixture.root)
         .args(["-p", "portsother", "up", "-d"])
@@ -255,6 +256,7 @@ fn a_taken_port_fails_up_naming_port_and_holder_and_creates_nothing() {
         "{error}"
     );
     let listed = Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .env("RCOMPOSE_MASQUERADE", "0")
         .arg("--root")
         .arg(&fixture.root)
         .args(["-p", "portsother", "ps", "-a", "-q"])

@@ -31,6 +31,7 @@ fn text(bytes: &[u8]) -> String {
 fn rcompose(fixture: &Fixture, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rcompose"));
     command
+        .env("RCOMPOSE_MASQUERADE", "0")
         .arg("--root")
         .arg(&fixture.root)
         .arg("-p")

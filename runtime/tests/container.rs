@@ -1631,3 +1631,59 @@ fn containers_on_a_network_find_each_other_by_name() {
     }
     assert_eq!(fs::read_dir(root.join("netns")).unwrap().count(), 0);
 }
+
+/// A network with `masquerade` gets its own nftables table (masquerade out, isolation from other
+/// bridges) and forwarding on; removing the network removes the table. No traffic is sent: the
+/// rules are read back with `nft list`. The host's `ip_forward` is restored afterwards.
+#[test]
+fn masquerade_installs_and_removes_a_firewall_table() {
+    use runtime::network::{NetworkSpec, Networks, firewall};
+    if skip() {
+        return;
+    }
+    if !firewall::available() {
+        assert!(
+            std::env::var("RCOMPOSE_TEST_ROOT").as_deref() != Ok("1"),
+            "nft is not installed (apt-get install nftables) and RCOMPOSE_TEST_ROOT=1 is set"
+        );
+        eprintln!("skipped: needs nft (apt-get install nftables)");
+        return;
+    }
+    let forward = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = fs::write("/proc/sys/net/ipv4/ip_forward", self.0.trim());
+        }
+    }
+    let _restore = Restore(forward);
+    let dir = tempfile::tempdir().unwrap();
+    let networks = Networks::open(dir.path()).unwrap();
+    let network = networks
+        .create(&NetworkSpec {
+            name: "out".into(),
+            masquerade: true,
+            ..NetworkSpec::default()
+        })
+        .unwrap();
+    assert!(network.masquerade);
+    let listed = Command::new("nft")
+        .args(["list", "table", "ip", &firewall::table(&network.bridge)])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&listed.stdout);
+    let result = std::panic::catch_unwind(|| {
+        assert!(listed.status.success(), "{listed:?}");
+        assert!(rules.contains("masquerade"), "{rules}");
+        assert!(rules.contains(&network.subnet.to_string()), "{rules}");
+        assert_eq!(
+            fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap()
+                .trim(),
+            "1"
+        );
+    });
+    networks.remove("out").unwrap();
+    result.unwrap();
+    assert!(!firewall::tables().contains(&network.bridge));
+}

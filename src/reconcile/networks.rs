@@ -61,7 +61,17 @@ pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<N
         labels::RESOURCE_HASH.to_string(),
         crate::hash::digest(&serde_json::to_value(network)?),
     );
+    let masquerade = match network
+        .driver_opts
+        .get("com.docker.network.bridge.enable_ip_masquerade")
+    {
+        Some(value) => parse_bool(value).with_context(|| {
+            format!("network {key:?}: com.docker.network.bridge.enable_ip_masquerade must be true or false, not {value:?}")
+        })?,
+        None => masquerade_default()?,
+    };
     Ok(NetworkSpec {
+        masquerade,
         name,
         labels: network_labels,
         internal: network.internal,
@@ -70,6 +80,24 @@ pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<N
         ip_range: pool.and_then(|p| p.ip_range.clone()),
         options: network.driver_opts.clone(),
     })
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether networks get a way out by default: yes, as with docker, unless `RCOMPOSE_MASQUERADE` says
+/// no (the test suites do: their traffic must stay on the machine).
+fn masquerade_default() -> anyhow::Result<bool> {
+    match std::env::var("RCOMPOSE_MASQUERADE") {
+        Ok(value) if !value.is_empty() => parse_bool(&value)
+            .with_context(|| format!("RCOMPOSE_MASQUERADE must be true or false, not {value:?}")),
+        _ => Ok(true),
+    }
 }
 
 /// Creates the project network `key` under its runtime `name`.
@@ -86,10 +114,17 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
         })?;
         return Ok(());
     }
-    engine
+    let spec = spec(project, key, definition)?;
+    let network = engine
         .networks
-        .create(&spec(project, key, definition)?)
+        .create(&spec)
         .with_context(|| format!("cannot create network {name}"))?;
+    if spec.masquerade && !spec.internal && !network.masquerade {
+        crate::output::warnings(&[format!(
+            "network {name} has no way out to the host's network: `nft` is not installed \
+             (apt-get install nftables, then recreate the network)"
+        )]);
+    }
     Ok(())
 }
 

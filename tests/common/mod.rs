@@ -129,9 +129,11 @@ impl Fixture {
         ]);
     }
 
-    /// Runs rcompose with the fixture's root and project name in the project directory.
-    pub fn command(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rcompose"))
+    /// The rcompose command with the fixture's root and project name, in the project directory, not
+    /// yet run (for tests that spawn it and act on the process).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rcompose"));
+        command
             .arg("--root")
             .arg(&self.root)
             .arg("-p")
@@ -139,8 +141,14 @@ impl Fixture {
             .args(args)
             .current_dir(self.dir.path())
             .env("RCOMPOSE_TEST", "1")
-            .output()
-            .expect("run rcompose")
+            // Tests keep their traffic on the machine: no masquerade (see reconcile::networks).
+            .env("RCOMPOSE_MASQUERADE", "0");
+        command
+    }
+
+    /// Runs rcompose with the fixture's root and project name in the project directory.
+    pub fn command(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run rcompose")
     }
 
     /// Runs rcompose, expects success, returns standard output.

@@ -19,6 +19,7 @@
 //! module writes every container's `/etc/hosts` from the endpoints of the networks it is on (see
 //! `container::hosts`).
 
+pub mod firewall;
 pub mod ipam;
 pub mod netns;
 pub mod proxy;
@@ -82,6 +83,9 @@ pub struct NetworkSpec {
     /// Driver options as docker's bridge driver reads them (`com.docker.network.driver.mtu`,
     /// `com.docker.network.bridge.name`); others are kept and shown.
     pub options: BTreeMap<String, String>,
+    /// Give the containers a way out to the host's network (masquerade, see `firewall`); ignored on
+    /// internal networks, and dropped (see [`Network::masquerade`]) when `nft` is not installed.
+    pub masquerade: bool,
 }
 
 /// A network that exists.
@@ -101,6 +105,12 @@ pub struct Network {
     pub bridge: String,
     pub mtu: Option<u32>,
     pub options: BTreeMap<String, String>,
+    /// Whether the network's firewall table gives it a way out (see `firewall`).
+    #[serde(default)]
+    pub masquerade: bool,
+    /// Whether the network has a firewall table (`nft` was there when it was made).
+    #[serde(default)]
+    pub firewall: bool,
 }
 
 /// A container's attachment to a network, as recorded.
@@ -300,6 +310,8 @@ impl Networks {
             bridge,
             mtu,
             options: spec.options.clone(),
+            masquerade: spec.masquerade && !spec.internal && firewall::available(),
+            firewall: firewall::available(),
         };
         create_dir_all(&self.endpoints_dir(&spec.name))?;
         write_json(&self.record_path(&spec.name), &network)?;
@@ -342,10 +354,23 @@ impl Networks {
         netlink
             .set_up(index)
             .map_err(kernel("bring the bridge up", name))?;
+        // Packets from the bridge are routed only with masquerade; the table (if any) says the same.
+        let _ = fs::write(
+            format!("/proc/sys/net/ipv4/conf/{}/forwarding", network.bridge),
+            if network.masquerade { "1" } else { "0" },
+        );
+        if network.firewall {
+            firewall::install(&network.bridge, network.subnet, network.masquerade)
+                .map_err(kernel("install the firewall table", name))?;
+        }
         Ok(index)
     }
 
     fn delete_bridge(&self, network: &Network) -> Result<(), Error> {
+        if network.firewall {
+            firewall::remove(&network.bridge)
+                .map_err(kernel("remove the firewall table", &network.name))?;
+        }
         let mut netlink = Netlink::open().map_err(kernel("open netlink", &network.name))?;
         netlink
             .delete_link(&network.bridge)
@@ -563,6 +588,15 @@ impl Networks {
         // No sweep of bridges by name: kernel links are host-wide while records are per state root,
         // so an `rc-` bridge without a record here may be another root's. None of ours is ever left
         // without a record: the record is written before the bridge and removed after it.
+
+        // Firewall tables whose bridge is gone (tables are named after bridges, which are host-wide).
+        for bridge in firewall::tables() {
+            if !Path::new("/sys/class/net").join(&bridge).exists()
+                && let Err(error) = firewall::remove(&bridge)
+            {
+                errors.push(kernel("delete a leftover firewall table", &bridge)(error));
+            }
+        }
         errors
     }
 }
