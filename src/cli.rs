@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
+use crate::output::progress::ProgressMode;
 
 /// A Compose-style multi-container orchestrator with its own embedded container runtime.
 #[derive(Debug, Parser)]
@@ -43,6 +44,9 @@ pub struct GlobalOptions {
     /// Control when to print ANSI control characters
     #[arg(long, value_enum, default_value_t = AnsiMode::Auto, env = "COMPOSE_ANSI")]
     pub ansi: AnsiMode,
+    /// Set the type of progress output
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, env = "COMPOSE_PROGRESS")]
+    pub progress: ProgressMode,
 }
 
 /// When colours and other ANSI sequences are written.

@@ -35,6 +35,7 @@ use crate::project;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     crate::output::configure(global.ansi);
+    crate::output::progress::configure(global.progress);
     match cli.command {
         Command::Config(args) => config::run(&global, args),
         Command::Up(args) => up::run(&global, args),
