@@ -184,6 +184,16 @@ pub struct Info {
     pub state: State,
 }
 
+/// Whether the container's init (the process recorded in `state`) still runs.
+fn init_alive(state: &State) -> bool {
+    state.pid > 0 && p::is_alive(state.pid, state.pid_start)
+}
+
+/// A container whose monitor died while its init runs on (see [`Runtime::state`]).
+fn unsupervised(state: &State) -> bool {
+    state.status == Status::Dead && init_alive(state)
+}
+
 /// The container runtime over one state root.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -423,8 +433,11 @@ impl Runtime {
         }
     }
 
-    /// The state, corrected for a monitor that died: a container whose monitor and init are both gone
-    /// is reported `dead` until [`Runtime::recover`] or a lifecycle command cleans it.
+    /// The state, corrected for a monitor that died (killed, OOM-killed): the container is reported
+    /// `dead`, with an error saying whether its processes still run. Nothing relays their output any
+    /// more (their next write to a full or closed pipe fails) and no restart policy applies, so
+    /// they are not shown as running; `stop`, `kill`, `remove` and `start` still reach them (through
+    /// the cgroup), and [`Runtime::recover`] cleans a dead container whose init is gone too.
     pub fn state(&self, id: &str) -> Result<State, Error> {
         let paths = self.paths(id);
         if !paths.config().exists() {
@@ -434,12 +447,17 @@ impl Runtime {
         if state.status.is_active() && !p::is_alive(state.monitor_pid, state.monitor_start) {
             // The monitor may have just finished: read again before judging.
             state = State::read(&paths)?;
-            if state.status.is_active()
-                && !p::is_alive(state.monitor_pid, state.monitor_start)
-                && !(state.pid > 0 && p::is_alive(state.pid, state.pid_start))
-            {
+            if state.status.is_active() && !p::is_alive(state.monitor_pid, state.monitor_start) {
                 state.status = Status::Dead;
-                state.error = "the container's monitor died".into();
+                state.error = if init_alive(&state) {
+                    format!(
+                        "the container's monitor (pid {}) died; its processes run unsupervised (no \
+                         logs, no restart policy): stop, remove or start it again",
+                        state.monitor_pid
+                    )
+                } else {
+                    "the container's monitor died".into()
+                };
             }
         }
         Ok(state)
@@ -584,7 +602,7 @@ impl Runtime {
         let record = self.record(id)?;
         let paths = self.paths(id);
         let state = self.state(id)?;
-        if !state.status.is_active() {
+        if !state.status.is_active() && !unsupervised(&state) {
             return Err(Error::NotRunning(id.to_owned()));
         }
         let stop_signal = if record.spec.stop_signal == 0 {
@@ -612,11 +630,11 @@ impl Runtime {
         let paths = self.paths(id);
         let _lock = paths.lock()?;
         let state = self.state(id)?;
-        if !state.status.is_active() {
+        if !state.status.is_active() && !unsupervised(&state) {
             return Ok(state);
         }
         fs::write(paths.stopping(), b"").map_err(ctx("write", &paths.stopping()))?;
-        if state.status == Status::Paused {
+        if state.status == Status::Paused || unsupervised(&state) {
             let _ = record.cgroup.freeze(false);
         }
         let timeout = timeout
@@ -633,6 +651,10 @@ impl Runtime {
         if p::is_alive(state.pid, state.pid_start) || state.status == Status::Restarting {
             self.signal_init(id, &state, libc::SIGKILL)?;
             let _ = record.cgroup.kill();
+        }
+        if unsupervised(&state) {
+            // No monitor to record the exit or remove the cgroup.
+            self.clean_processes(&record, &state);
         }
         self.finish_monitor(&record, &state);
         events::emit(&self.root, &record, "stop", &[]);
@@ -673,6 +695,9 @@ impl Runtime {
         let _ = record.cgroup.remove(Duration::from_secs(2));
         let mut state = state.clone();
         if state.status.is_active() || state.status == Status::Dead {
+            if state.status == Status::Dead {
+                state.error = "the container's monitor died".into();
+            }
             state.status = Status::Exited;
             state.pid = 0;
             state.exit_code.get_or_insert(137);
@@ -918,7 +943,8 @@ impl Runtime {
                 continue;
             };
             match (self.record(&id), self.state(&id)) {
-                (Ok(record), Ok(state)) if state.status == Status::Dead => {
+                // A dead monitor whose processes still run is the user's to stop or remove.
+                (Ok(record), Ok(state)) if state.status == Status::Dead && !init_alive(&state) => {
                     self.clean_processes(&record, &state);
                 }
                 (Err(Error::NotFound(_)), _) | (_, Err(Error::NotFound(_))) => {}
