@@ -1,5 +1,7 @@
-//! `rcompose down`: stop and remove the project's containers in reverse dependency order, and its
-//! volumes with `-v`. Teardown keeps going after a failure and reports every failure at the end.
+//! `rcompose down`: stop and remove the project's containers in reverse dependency order, its networks
+//! (one that other projects' containers still use is kept, with a warning), its volumes with `-v` and
+//! its images with `--rmi`. Teardown keeps going after a failure and reports every failure at the
+//! end.
 
 use std::process::ExitCode;
 
@@ -10,7 +12,7 @@ use crate::cli::GlobalOptions;
 use crate::output;
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
-use crate::reconcile::plan::{self, DownOptions, Plan};
+use crate::reconcile::plan::{self, DownOptions, Plan, RemoveImages};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -24,9 +26,20 @@ pub struct DownArgs {
     /// Seconds to wait for containers to stop before killing them
     #[arg(short, long)]
     timeout: Option<u64>,
+    /// Remove images used by services: "local" only those without a custom tag ("image" field),
+    /// "all" every one
+    #[arg(long, value_name = "TYPE")]
+    rmi: Option<Rmi>,
     /// Print the plan without doing it
     #[arg(long)]
     dry_run: bool,
+}
+
+/// `--rmi`'s values, docker compose's.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Rmi {
+    Local,
+    All,
 }
 
 pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
@@ -39,6 +52,10 @@ pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
         &DownOptions {
             volumes: args.volumes,
             remove_orphans: args.remove_orphans,
+            images: args.rmi.map(|rmi| match rmi {
+                Rmi::Local => RemoveImages::Local,
+                Rmi::All => RemoveImages::All,
+            }),
         },
     );
     if args.dry_run {

@@ -83,6 +83,7 @@ fn down(scope: &Scope) -> anyhow::Result<()> {
         &DownOptions {
             volumes: false,
             remove_orphans: true,
+            images: None,
         },
     );
     output::warnings(&plan.warnings);

@@ -138,11 +138,21 @@ fn run(
         }
         (ActionKind::RemoveNetwork, Target::Network { name, .. }) => {
             progress.start("Network", name, "Removing");
-            engine
-                .networks
-                .remove(name)
-                .with_context(|| format!("cannot remove network {name}"))?;
-            progress.done("Network", name, "Removed", started.elapsed());
+            if remove_network(engine, name)? {
+                progress.done("Network", name, "Removed", started.elapsed());
+            } else {
+                progress.done(
+                    "Network",
+                    name,
+                    "Resource is still in use",
+                    started.elapsed(),
+                );
+            }
+        }
+        (ActionKind::RemoveImage, Target::Image { name }) => {
+            progress.start("Image", name, "Removing");
+            let status = remove_image(engine, name)?;
+            progress.done("Image", name, status, started.elapsed());
         }
         (ActionKind::CreateVolume, Target::Volume { key, name }) => {
             progress.start("Volume", name, "Creating");
@@ -254,6 +264,69 @@ fn run(
         (kind, target) => bail!("internal error: action {kind} cannot apply to {target}"),
     }
     Ok(())
+}
+
+/// Removes a network for `down`; returns false, with a warning, when containers that exist (of other
+/// projects, or of this one that could not be removed) are still on it: docker compose keeps such a
+/// network with a warning rather than fail. Endpoints of containers that no longer exist (a command
+/// killed half-way) are removed first.
+fn remove_network(engine: &Engine, name: &str) -> anyhow::Result<bool> {
+    let endpoints = engine
+        .networks
+        .endpoints(name)
+        .with_context(|| format!("cannot read the endpoints of network {name}"))?;
+    for endpoint in &endpoints {
+        if let Err(runtime::container::Error::NotFound(_)) =
+            engine.containers.inspect(&endpoint.container)
+        {
+            engine
+                .networks
+                .disconnect(name, &endpoint.container)
+                .with_context(|| format!("cannot remove a stale endpoint from network {name}"))?;
+        }
+    }
+    match engine.networks.remove(name) {
+        Ok(()) => Ok(true),
+        Err(runtime::network::Error::InUse { containers, .. }) => {
+            crate::output::warnings(&[format!(
+                "network {name} is kept: containers still use it ({containers})"
+            )]);
+            Ok(false)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot remove network {name}")),
+    }
+}
+
+/// Removes an image reference for `down --rmi`, as docker compose does: the name goes (and the image
+/// with its last name); an image a container still runs from keeps its last name, with a warning;
+/// a missing one is not an error. Returns the progress status.
+fn remove_image(engine: &Engine, name: &str) -> anyhow::Result<&'static str> {
+    let Ok(image) = engine.images.image(name) else {
+        return Ok("Warning: No resource found to remove");
+    };
+    if image.names.len() <= 1
+        && let Some(dirs) = image.layer_dirs()
+    {
+        let containers = engine.containers.list().context("cannot list containers")?;
+        if let Some(user) = containers.iter().find(|info| {
+            matches!(&info.record.spec.rootfs, runtime::container::Rootfs::Layers(layers) if *layers == dirs)
+        }) {
+            crate::output::warnings(&[format!(
+                "image {name} is kept: container {} uses it",
+                if user.record.spec.name.is_empty() {
+                    &user.record.id
+                } else {
+                    &user.record.spec.name
+                }
+            )]);
+            return Ok("Resource is still in use");
+        }
+    }
+    engine
+        .images
+        .remove(name, false)
+        .with_context(|| format!("cannot remove image {name}"))?;
+    Ok("Removed")
 }
 
 /// How long a stop waits before killing.

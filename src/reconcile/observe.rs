@@ -51,13 +51,11 @@ pub fn observe(engine: &Engine, project: &Project) -> anyhow::Result<Snapshot> {
             );
         }
     }
-    for service in project.services.values() {
-        if let Some(reference) = &service.image
-            && let Ok(image) = engine.images.image(reference)
-        {
-            snapshot
-                .images
-                .insert(reference.clone(), image.id.to_string());
+    // Each service's image, or the default name of a service without one (`down --rmi local`).
+    for (service_name, service) in &project.services {
+        let reference = super::plan::image_name(project, service_name, service);
+        if let Ok(image) = engine.images.image(&reference) {
+            snapshot.images.insert(reference, image.id.to_string());
         }
     }
     Ok(snapshot)

@@ -15,7 +15,9 @@
 //! - starting a service waits for its dependencies' conditions (`service_healthy`,
 //!   `service_completed_successfully`); `required: false` dependencies that are absent are skipped;
 //! - orphans (containers of services no longer in the project) are removed with `--remove-orphans`,
-//!   else reported.
+//!   else reported;
+//! - `down --rmi all` removes every service's image, `--rmi local` only those without a custom tag
+//!   (services with no `image`, whose image is named `<project>-<service>`), after the containers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -68,6 +70,8 @@ pub enum Target {
         name: String,
         id: Option<String>,
     },
+    /// An image, by the reference a service uses (`down --rmi`).
+    Image { name: String },
 }
 
 /// One step of a plan; each maps to one runtime call (waits excepted).
@@ -84,6 +88,8 @@ pub enum ActionKind {
     RestartContainer,
     RemoveVolume,
     RemoveNetwork,
+    /// Remove the reference (and the image with its last one), as `docker image rm` without force.
+    RemoveImage,
 }
 
 /// An action, its reason and the actions that must finish before it.
@@ -129,9 +135,10 @@ impl fmt::Display for ActionKind {
             }
             ActionKind::Wait(Condition::ServiceStarted) => write!(f, "wait started"),
             ActionKind::StopContainer => write!(f, "stop"),
-            ActionKind::RemoveContainer | ActionKind::RemoveVolume | ActionKind::RemoveNetwork => {
-                write!(f, "remove")
-            }
+            ActionKind::RemoveContainer
+            | ActionKind::RemoveVolume
+            | ActionKind::RemoveNetwork
+            | ActionKind::RemoveImage => write!(f, "remove"),
             ActionKind::RestartContainer => write!(f, "restart"),
         }
     }
@@ -143,6 +150,7 @@ impl fmt::Display for Target {
             Target::Network { name, .. } => write!(f, "network {name}"),
             Target::Volume { name, .. } => write!(f, "volume {name}"),
             Target::Container { name, .. } => write!(f, "container {name}"),
+            Target::Image { name } => write!(f, "image {name}"),
         }
     }
 }
@@ -754,6 +762,16 @@ fn divergence(
     None
 }
 
+/// Which images `down --rmi` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveImages {
+    /// Only images without a custom tag set by the `image` field: those named after the service
+    /// (`<project>-<service>`, what a build makes).
+    Local,
+    /// Every image a service uses.
+    All,
+}
+
 /// What `down` removes beyond the project's containers.
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {
@@ -761,6 +779,17 @@ pub struct DownOptions {
     pub volumes: bool,
     /// `--remove-orphans`: containers of services no longer in the project.
     pub remove_orphans: bool,
+    /// `--rmi`: the services' images.
+    pub images: Option<RemoveImages>,
+}
+
+/// The image a service runs: its `image`, else docker compose's default name for what its build
+/// makes, `<project>-<service>`.
+pub fn image_name(project: &Project, service_name: &str, service: &Service) -> String {
+    service
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{service_name}", project.name))
 }
 
 /// Plans `down`: containers (one-offs included) stopped in reverse dependency order (a service after
@@ -888,6 +917,30 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
                     name: name.clone(),
                 },
                 "anonymous volume of the project",
+                removed.clone(),
+            );
+        }
+    }
+    // Images last, after every container that could use them is gone; one action per reference
+    // (services often share one), and only the ones present.
+    if let Some(which) = options.images {
+        let mut seen = BTreeSet::new();
+        for (service_name, service) in &project.services {
+            if which == RemoveImages::Local && service.image.is_some() {
+                continue;
+            }
+            let name = image_name(project, service_name, service);
+            if !snapshot.images.contains_key(&name) || !seen.insert(name.clone()) {
+                continue;
+            }
+            let reason = match which {
+                RemoveImages::All => "down --rmi all",
+                RemoveImages::Local => "down --rmi local: no custom tag",
+            };
+            plan.push(
+                ActionKind::RemoveImage,
+                Target::Image { name },
+                reason,
                 removed.clone(),
             );
         }

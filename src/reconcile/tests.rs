@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::plan::{DownOptions, PlanOptions, Recreate, plan, plan_down};
+use super::plan::{DownOptions, PlanOptions, Recreate, RemoveImages, plan, plan_down};
 use super::snapshot::{ObservedContainer, ObservedResource, Snapshot, State};
 use crate::hash;
 use crate::project::model::Project;
@@ -366,6 +366,7 @@ fn down_stops_dependents_first_then_removes_then_volumes() {
         &DownOptions {
             volumes: true,
             remove_orphans: false,
+            images: None,
         },
     );
     assert_eq!(
@@ -430,4 +431,62 @@ fn a_volumes_from_user_is_created_after_the_containers_it_borrows_from() {
          #5 create container demo-other-1: no container (after #1)\n\
          #6 start container demo-other-1: created (after #2, #5)\n",
     );
+}
+
+#[test]
+fn down_rmi_removes_images_after_the_containers_all_or_only_untagged_ones() {
+    let project = project(
+        "
+services:
+  web:
+    image: nginx
+  api:
+    image: nginx
+  worker:
+    build: .
+  job:
+    build: .
+    image: demo/job:1
+  gone:
+    build: .
+",
+    );
+    let snapshot = Snapshot {
+        containers: vec![running(&project, "web", 1)],
+        // `demo-gone` is not in the store: nothing to remove.
+        images: BTreeMap::from([
+            ("nginx".to_string(), "sha256:1".to_string()),
+            ("demo-worker".to_string(), "sha256:2".to_string()),
+            ("demo/job:1".to_string(), "sha256:3".to_string()),
+        ]),
+        ..Snapshot::default()
+    };
+    let down = |images| {
+        plan_down(
+            &project,
+            &snapshot,
+            &DownOptions {
+                images,
+                ..DownOptions::default()
+            },
+        )
+        .to_string()
+    };
+    assert_eq!(
+        down(Some(RemoveImages::All)),
+        "#1 stop container demo-web-1: down
+#2 remove container demo-web-1: down (after #1)
+#3 remove image nginx: down --rmi all (after #2)
+#4 remove image demo/job:1: down --rmi all (after #2)
+#5 remove image demo-worker: down --rmi all (after #2)
+"
+    );
+    assert_eq!(
+        down(Some(RemoveImages::Local)),
+        "#1 stop container demo-web-1: down
+#2 remove container demo-web-1: down (after #1)
+#3 remove image demo-worker: down --rmi local: no custom tag (after #2)
+"
+    );
+    assert!(!down(None).contains("image"));
 }
