@@ -81,7 +81,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "ID": observed.id,
                     "Name": observed.name,
                     "Names": observed.name,
-                    "Image": image_name(info),
+                    "Image": image_name(observed, info),
                     "Command": command(info),
                     "Project": scope.loaded.project.name,
                     "Service": observed.service,
@@ -94,7 +94,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "Labels": labels_text(info),
                     "LocalVolumes": "0",
                     "Mounts": mounts(info),
-                    "Networks": "",
+                    "Networks": networks(&scope, info),
                     "RunningFor": running_for(info, now),
                     "Size": "0B",
                 });
@@ -109,7 +109,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                 .map(|(observed, info)| {
                     vec![
                         observed.name.clone(),
-                        image_name(info),
+                        image_name(observed, info),
                         format!("\"{}\"", truncate(&command(info), 20)),
                         observed.service.clone(),
                         running_for(info, now),
@@ -208,13 +208,35 @@ fn exposed_only(info: &Info, published: &[Published]) -> Vec<(u16, String)> {
     ports
 }
 
-fn image_name(info: &Info) -> String {
+/// The image as the service names it (docker compose's IMAGE), else the short image id.
+fn image_name(observed: &ObservedContainer, info: &Info) -> String {
+    if let Some(image) = observed
+        .config
+        .as_ref()
+        .and_then(|config| config.get("image"))
+        .and_then(|image| image.as_str())
+    {
+        return image.to_string();
+    }
     info.record
         .spec
         .labels
         .get("com.docker.compose.image")
         .map(|id| id.trim_start_matches("sha256:").chars().take(12).collect())
         .unwrap_or_default()
+}
+
+/// The networks the container has an endpoint on, comma-separated (docker's `Networks`).
+fn networks(scope: &Scope, info: &Info) -> String {
+    scope
+        .engine
+        .containers
+        .endpoints(&info.record.id)
+        .unwrap_or_default()
+        .iter()
+        .map(|endpoint| endpoint.network.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn command(info: &Info) -> String {
