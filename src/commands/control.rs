@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use runtime::container::Status;
 use runtime::container::spec::signal_from_name;
 
 use super::scope::Scope;
@@ -107,13 +108,9 @@ pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> 
     };
     for container in containers {
         let started = Instant::now();
-        if !scope
-            .engine
-            .containers
-            .state(&container.id)?
-            .status
-            .is_active()
-        {
+        // A dead container (its monitor was killed) may still have processes: stop ends them.
+        let status = scope.engine.containers.state(&container.id)?.status;
+        if !status.is_active() && status != Status::Dead {
             continue;
         }
         let timeout = stop_timeout(
