@@ -503,7 +503,7 @@ impl Runtime {
     pub fn start(&self, id: &str) -> Result<State, Error> {
         let paths = self.paths(id);
         let record = self.record(id)?;
-        let _lock = paths.lock()?;
+        let lock = paths.lock()?;
         let state = self.state(id)?;
         if state.status.is_active() {
             return Err(Error::AlreadyRunning(id.to_owned()));
@@ -521,17 +521,30 @@ impl Runtime {
             program: self.helper.program.clone(),
             source,
         };
-        let mut child = self
-            .helper
-            .command()
+        let mut command = self.helper.command();
+        command
             .arg("monitor")
             .arg(&self.root)
             .arg(id)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(monitor_log)
-            .spawn()
-            .map_err(helper_error)?;
+            .stderr(monitor_log);
+        // The monitor shares this start's hold on the container lock until it has reported (see
+        // `monitor::START_LOCK_FD`): if this process is killed meanwhile, a `remove` still waits for
+        // the monitor to record itself instead of deleting the directory under a starting container.
+        let lock_fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
+        command.env(crate::monitor::START_LOCK_FD, lock_fd.to_string());
+        // SAFETY: the closure only calls fcntl(2), which is async-signal-safe, on a descriptor this
+        // process owns; it clears close-on-exec in the child alone.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                if libc::fcntl(lock_fd, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(helper_error)?;
         let mut report = String::new();
         let read = child
             .stdout

@@ -103,14 +103,44 @@ fn report(line: &str) {
     let _ = stdout.flush();
 }
 
-/// Points stdout at /dev/null, which closes the caller's sync pipe.
+/// The environment variable that names the descriptor of the container lock `Runtime::start` holds
+/// for this monitor: the monitor keeps it (the same open file, so the same flock) until its first
+/// report, so that the lock covers the whole start even if the starting command is killed.
+pub const START_LOCK_FD: &str = "RCOMPOSE_START_LOCK_FD";
+
+/// The start's lock descriptor, taken from the environment at the monitor's start.
+static START_LOCK: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
+
+/// Takes over the descriptor [`START_LOCK_FD`] names, if any, and removes the variable so that
+/// nothing this process starts sees it.
+fn take_start_lock() {
+    let Some(fd) = std::env::var(START_LOCK_FD)
+        .ok()
+        .and_then(|v| v.parse::<std::os::fd::RawFd>().ok())
+    else {
+        return;
+    };
+    // SAFETY: single-threaded at this point; nothing else reads the environment concurrently.
+    unsafe { std::env::remove_var(START_LOCK_FD) };
+    // SAFETY: fcntl(F_GETFD) on any number is harmless; it tells whether the descriptor is open.
+    if fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+        // SAFETY: the descriptor is open and was handed to this process for it to own.
+        let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        *START_LOCK.lock().unwrap_or_else(|e| e.into_inner()) = Some(owned);
+    }
+}
+
+/// Points stdout at /dev/null, which closes the caller's sync pipe, and lets go of the start's
+/// container lock.
 fn close_sync_pipe() {
     if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = p::dup2(null.as_raw_fd(), 1);
     }
+    START_LOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
 }
 
 fn monitor(root: &Path, id: &str) -> i32 {
+    take_start_lock();
     let paths = Paths::new(root, id);
     let record: Record = match read_json(&paths.config()) {
         Ok(record) => record,
