@@ -36,6 +36,7 @@ cleanup() {
         "$rc" --root "$WORK/state" -f "$WORK/$dir/compose.yaml" down -t 0 >/dev/null 2>&1 || true
     done
     for n in $(seq 1 10); do
+        ip link del "rcbv$n" 2>/dev/null || true
         ip link del "rcbench$n" 2>/dev/null || true
     done
     ip netns del rcbench 2>/dev/null || true
@@ -67,19 +68,18 @@ EOF
     for n in $(seq 1 10); do echo "  n$n: {}"; done
 } >"$WORK/ten/compose.yaml"
 
-iproute_cycle() {
-    ip netns add rcbench
-    for n in $(seq 1 10); do
-        ip link add "rcbench$n" type bridge
-        ip addr add "10.199.$n.1/24" dev "rcbench$n"
-        ip link set "rcbench$n" up
-        ip link add "rcbv$n" type veth peer name "eth$n" netns rcbench
-        ip link set "rcbv$n" master "rcbench$n" up
-    done
-    for n in $(seq 1 10); do ip link del "rcbench$n"; done
-    ip netns del rcbench
-}
-export -f iproute_cycle
+cat >"$WORK/iproute-cycle.sh" <<'EOF'
+ip netns add rcbench
+for n in $(seq 1 10); do
+    ip link add "rcbench$n" type bridge
+    ip addr add "10.199.$n.1/24" dev "rcbench$n"
+    ip link set "rcbench$n" up
+    ip link add "rcbv$n" type veth peer name "eth$n" netns rcbench
+    ip link set "rcbv$n" master "rcbench$n" up
+done
+for n in $(seq 1 10); do ip link del "rcbv$n"; ip link del "rcbench$n"; done
+ip netns del rcbench
+EOF
 
 hyperfine --runs "$runs" --warmup 2 --export-json "$WORK/networks.json" \
     -n "rcompose, no network" \
@@ -87,7 +87,7 @@ hyperfine --runs "$runs" --warmup 2 --export-json "$WORK/networks.json" \
     -n "rcompose, 10 networks" \
     "$rc --root $WORK/state -f $WORK/ten/compose.yaml up --no-start && $rc --root $WORK/state -f $WORK/ten/compose.yaml down" \
     -n "iproute2, 10 bridges + veths" \
-    "bash -c iproute_cycle"
+    "bash $WORK/iproute-cycle.sh"
 
 cat >"$WORK/lookup/compose.yaml" <<'EOF'
 services:

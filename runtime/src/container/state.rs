@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::ContainerSpec;
 use crate::cgroup::Cgroup;
-use crate::store::{IoError, atomic, ctx};
+use crate::store::{IoError, ctx};
 
 /// What `config.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,14 +187,7 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
 }
 
 /// Replaces a file by rename, without fsync (see the module docs).
-pub(crate) fn write_volatile(path: &Path, contents: &[u8]) -> Result<(), IoError> {
-    let temp = atomic::temp_sibling(path);
-    fs::write(&temp, contents).map_err(ctx("write", &temp))?;
-    fs::rename(&temp, path).map_err(|error| {
-        let _ = fs::remove_file(&temp);
-        IoError::new("rename into place", path, error)
-    })
-}
+pub(crate) use crate::store::atomic::write_volatile;
 
 impl State {
     pub(crate) fn read(paths: &Paths) -> Result<Self, IoError> {

@@ -174,9 +174,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
     })
 }
 
+/// Records are replaced by rename without fsync: a power loss also ends the bridges, veths and
+/// namespaces they describe (and a record without its bridge gets the bridge again on next use).
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
     let bytes = serde_json::to_vec_pretty(value).expect("records serialise");
-    Ok(atomic::write(path, &bytes)?)
+    Ok(atomic::write_volatile(path, &bytes)?)
 }
 
 /// The host end's name of a container's veth on a network: derived, so it is found without a record.

@@ -52,6 +52,18 @@ pub fn write(target: &Path, contents: &[u8]) -> Result<(), IoError> {
     result
 }
 
+/// Replaces `target` with `contents` atomically (rename) but without fsync: for records of things a
+/// power loss ends anyway (processes, kernel objects), where readers need old-or-new, never half, and
+/// two fsyncs would cost more than the work the record describes.
+pub fn write_volatile(target: &Path, contents: &[u8]) -> Result<(), IoError> {
+    let temp = temp_sibling(target);
+    fs::write(&temp, contents).map_err(ctx("write", &temp))?;
+    fs::rename(&temp, target).map_err(|error| {
+        let _ = fs::remove_file(&temp);
+        IoError::new("rename into place", target, error)
+    })
+}
+
 /// Fsyncs the directory holding `path`, so a rename into it survives a crash.
 pub fn sync_parent(path: &Path) -> Result<(), IoError> {
     let parent = path.parent().unwrap_or(Path::new("."));
