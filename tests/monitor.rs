@@ -69,7 +69,7 @@ fn monitors_run_as_the_small_helper() {
     std::thread::sleep(Duration::from_millis(300));
     let rss = rss_kib(monitor);
     eprintln!("idle monitor RSS: {rss} KiB");
-    // The CLI binary re-executed costs 4.8 MiB in a debug build (4.4 MiB release); the helper 2.7
+    // The CLI binary re-executed costs 4.8 MiB in a debug build (2.9 MiB release); the helper 2.7
     // (1.7).
     assert!(rss < 4 * 1024, "idle monitor RSS {rss} KiB");
     // exec goes through the helper too.

@@ -1,7 +1,7 @@
 //! `rcompose-helper`: the small single-threaded executable that runs container monitors and exec
 //! (see `runtime::monitor`). It links only the runtime crate, not the CLI (clap, the Compose loader):
-//! an idle container's monitor is a long-lived process, and a re-executed CLI binary costs several
-//! times its memory in relocated data alone.
+//! an idle container's monitor is a long-lived process, and as a re-executed CLI binary it costs
+//! 2.9 MiB RSS instead of 1.7 (release builds; 4.8 against 2.7 in debug builds).
 //!
 //! It is built and installed with `rcompose` (`cargo build`, `cargo install`), and `rcompose` looks
 //! for it next to its own executable; without it, the CLI re-executes itself with its hidden

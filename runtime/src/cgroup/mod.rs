@@ -14,6 +14,8 @@
 //! cgroup path is derived from the container id alone, so the next command finds a cgroup left by a
 //! crash without any record beyond the container's directory.
 
+pub mod devices;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -36,6 +38,8 @@ pub enum Error {
     NotMounted,
     #[error("cgroup {} still has processes after they were killed", path.display())]
     Busy { path: PathBuf },
+    #[error("cannot restrict the devices of cgroup {}: {message}", path.display())]
+    Devices { path: PathBuf, message: String },
 }
 
 fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -281,13 +285,35 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Extra device rules (`c 4:64 rwm`) for devices given to the container (v1 only; v2 needs an eBPF
-    /// program, not done yet).
+    /// Extra device rules (`c 4:64 rwm`) for devices given to the container (v1; on v2 they go to
+    /// [`Cgroup::restrict_devices_v2`]).
     pub fn allow_device(&self, rule: &str) -> Result<(), Error> {
         if let Some(devices) = self.v1.get("devices") {
             write(&devices.join("devices.allow"), rule)?;
         }
         Ok(())
+    }
+
+    /// Without a v1 `devices` controller (pure cgroup v2): attaches the eBPF device filter that allows
+    /// the default list plus `extra` (v1-syntax rules for the container's devices) and denies the
+    /// rest (see [`devices`]). With the v1 controller the lists were written there, and this does
+    /// nothing; a privileged container does not call it.
+    pub fn restrict_devices_v2(&self, extra: &[String]) -> Result<(), Error> {
+        let Some(dir) = &self.v2 else { return Ok(()) };
+        if self.v1.contains_key("devices") {
+            return Ok(());
+        }
+        let rules = DEFAULT_DEVICE_RULES
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+            .map(devices::Rule::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| Error::Devices {
+                path: dir.clone(),
+                message,
+            })?;
+        devices::restrict(dir, &rules)
     }
 
     /// Writes the limits.

@@ -348,9 +348,11 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     for mount_spec in &spec.mounts {
         match &mount_spec.kind {
             MountKind::Bind { source } => {
-                let is_file = fs::metadata(source)
+                // Anything but a directory (a file, a socket like docker.sock, a device node)
+                // binds onto a file.
+                let is_file = !fs::metadata(source)
                     .context(|| format!("bind source {}", source.display()))?
-                    .is_file();
+                    .is_dir();
                 let target = mount_target(root, &mount_spec.target, is_file)?;
                 mount_at(Some(source), &target, None, m::MS_BIND | m::MS_REC, None)?;
                 if mount_spec.read_only {
@@ -586,8 +588,11 @@ fn setup(
 }
 
 /// The container's capabilities (see [`ContainerSpec::capabilities`]), less CAP_MKNOD where no v1
-/// `devices` cgroup guards device nodes: on cgroup2 that needs an eBPF program, which is not written
-/// yet, and a container free to mknod could open the host's disks.
+/// `devices` cgroup guards device nodes. On cgroup2 the eBPF device filter (`cgroup::devices`)
+/// denies opening any device outside the allow-list, so a node made with mknod is useless; the
+/// capability stays dropped there as a second line (a kernel without the filter's program type, or a
+/// filter a parent cgroup's policy overrides, would otherwise let the container open the host's
+/// disks).
 pub(crate) fn capabilities(record: &Record, bounding: u64) -> Result<u64, Failure> {
     let mut caps = record.spec.capabilities(bounding).map_err(Failure::setup)?;
     if !record.spec.privileged && !record.cgroup.v1.contains_key("devices") {

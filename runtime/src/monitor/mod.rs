@@ -45,8 +45,8 @@ use crate::sys::{capability, terminal};
 pub const BUILD: &str = env!("RCOMPOSE_RUNTIME_BUILD");
 
 /// Entry point of a stand-alone helper executable (the CLI's `rcompose-helper`): a small binary that
-/// links only this crate, so an idle monitor costs about a third of the memory the CLI binary does
-/// when re-executed (its relocated data alone is megabytes).
+/// links only this crate, so an idle monitor costs about 40% less memory than the CLI binary
+/// re-executed (1.7 against 2.9 MiB RSS in release builds, 2.7 against 4.8 in debug builds).
 ///
 /// Its arguments start with `--build <id> --fallback <program> [<arg>...] --` (see
 /// [`crate::container::Helper::standalone`]): when `<id>` is not [`BUILD`], the helper was built
@@ -463,14 +463,17 @@ impl Monitor {
                         cgroup.add_v2(pid)?;
                     }
                     cgroup.create_v1()?;
+                    cgroup.apply(&self.record.spec.limits)?;
                     if self.record.spec.privileged {
                         cgroup.allow_all_devices()?;
-                    }
-                    cgroup.apply(&self.record.spec.limits)?;
-                    for device in &self.record.spec.devices {
-                        if let Some(rule) = device_rule(&device.host_path, &device.permissions) {
-                            cgroup.allow_device(&rule)?;
+                    } else {
+                        let rules: Vec<String> = (self.record.spec.devices.iter())
+                            .filter_map(|d| device_rule(&d.host_path, &d.permissions))
+                            .collect();
+                        for rule in &rules {
+                            cgroup.allow_device(rule)?;
                         }
+                        cgroup.restrict_devices_v2(&rules)?;
                     }
                     Ok(cgroup.oom_kills())
                 };

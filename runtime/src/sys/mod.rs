@@ -1,6 +1,7 @@
 //! The kernel boundary: the only module with `unsafe`. Thin, checked wrappers over the few syscalls std
 //! does not offer (device nodes, extended attributes on symlinks, the effective uid).
 
+pub mod bpf;
 pub mod capability;
 pub mod interrupt;
 pub mod mount;
