@@ -345,3 +345,64 @@ fn services_get_tty_and_stdin_open() {
     let _ = attach.wait();
     assert!(logs("input").contains("got:hello"), "{}", logs("input"));
 }
+
+/// Reads `reader` on a thread for `wait`, returning what came.
+fn read_for(mut reader: impl Read + Send + 'static, wait: Duration) -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + wait;
+    let mut seen = Vec::new();
+    while let Ok(chunk) = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    {
+        seen.extend(chunk);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn the_first_attach_to_a_terminal_sees_its_earlier_output() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "replay",
+        "services:\n  term:\n    image: busybox:latest\n    tty: true\n    command: sh -c 'echo early-output; sleep 100000'\n",
+    );
+    fixture.ok(&["up", "-d"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fixture.ok(&["logs", "term"]).contains("early-output") {
+        assert!(Instant::now() < deadline, "no output in the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let attach = || {
+        Command::new(env!("CARGO_BIN_EXE_rcompose"))
+            .arg("--root")
+            .arg(&fixture.root)
+            .args(["-p", &fixture.name, "attach", "--no-stdin", "term"])
+            .current_dir(fixture.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The first client gets what the terminal wrote before anyone attached...
+    let mut first = attach();
+    let seen = read_for(first.stdout.take().unwrap(), Duration::from_secs(2));
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(seen.contains("early-output"), "{seen:?}");
+    // ...and later ones only what comes after they connect, as with docker.
+    let mut second = attach();
+    let seen = read_for(second.stdout.take().unwrap(), Duration::from_secs(1));
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(!seen.contains("early-output"), "{seen:?}");
+}
