@@ -3,7 +3,9 @@
 //! addresses; `network_mode: service:`; discovery that follows containers as they come and go; and
 //! nothing left behind by `down` (bridges, veths, namespace files, endpoint records).
 //!
-//! Root-gated (see `common::can_run`). Traffic stays between containers that the tests made.
+//! Root-gated (see `common::can_run`). Traffic stays between containers that the tests made: every
+//! service's resolver is 127.0.0.1 in its own namespace, so a name that is not in `/etc/hosts` fails
+//! there instead of asking the host's name servers.
 
 mod common;
 
@@ -14,21 +16,71 @@ use common::Fixture;
 /// The busybox server every test uses: answers `pong <hostname>` to each TCP connection on 7000.
 const SERVER: &str = "[\"sh\", \"-c\", \"exec nc -ll -p 7000 -e sh -c 'echo pong $(hostname)'\"]";
 
-fn bridges() -> Vec<String> {
-    links(|name| name.starts_with("rc-") || name.starts_with("rcv"))
+/// The kernel links this root's records name: every network's bridge and every endpoint's host veth.
+/// (Links are host-wide and other tests make their own at the same time, so only these are checked.)
+fn recorded_links(root: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for network in recorded_networks(root) {
+        let dir = root.join("networks").join(&network);
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("network.json")).unwrap()).unwrap();
+        names.push(record["bridge"].as_str().unwrap().to_string());
+        for endpoint in std::fs::read_dir(dir.join("endpoints")).unwrap().flatten() {
+            let record: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(endpoint.path()).unwrap()).unwrap();
+            names.push(record["host_interface"].as_str().unwrap().to_string());
+        }
+    }
+    names
 }
 
-fn links(keep: impl Fn(&str) -> bool) -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| keep(n))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Static resolver test programs (`resolve NAME` prints every IPv4 address `getaddrinfo` gives),
+/// built with glibc and with musl when their compilers are installed (CI installs both), into the
+/// image's `/bin`. Returns the names of the programs built.
+fn resolver_programs(rootfs: &Path) -> Vec<&'static str> {
+    let source = rootfs.join("tmp/resolve.c");
+    std::fs::write(&source, RESOLVE_C).unwrap();
+    let mut built = Vec::new();
+    for (compiler, program) in [("gcc", "resolve-glibc"), ("musl-gcc", "resolve-musl")] {
+        let status = std::process::Command::new(compiler)
+            .args(["-static", "-O2", "-o"])
+            .arg(rootfs.join("bin").join(program))
+            .arg(&source)
+            .stderr(std::process::Stdio::null())
+            .status();
+        if status.is_ok_and(|s| s.success()) {
+            built.push(program);
+        } else {
+            assert!(
+                std::env::var("RCOMPOSE_TEST_ROOT").as_deref() != Ok("1"),
+                "{compiler} is missing (apt-get install musl-tools gcc) and RCOMPOSE_TEST_ROOT=1 is set"
+            );
+            eprintln!("{program} not built: {compiler} is missing");
+        }
+    }
+    built
 }
+
+const RESOLVE_C: &str = r#"
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+int main(int argc, char **argv) {
+    struct addrinfo hints, *res, *p;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(argv[1], NULL, &hints, &res);
+    if (rc != 0) { printf("error\n"); return 2; }
+    for (p = res; p; p = p->ai_next) {
+        char text[64];
+        inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr, text, sizeof text);
+        printf("%s\n", text);
+    }
+    return 0;
+}
+"#;
 
 /// The value of the `key=` line in `output`.
 fn line<'a>(output: &'a str, key: &str) -> &'a str {
@@ -66,6 +118,7 @@ services:
   db:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: {SERVER}
     networks:
       back:
@@ -73,12 +126,14 @@ services:
   web:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: {SERVER}
     scale: 2
     networks: [front, back]
   outsider:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: ["sleep", "1000"]
     networks: [front]
 networks:
@@ -86,8 +141,10 @@ networks:
   back: {{}}
 "#
     );
-    let before = bridges();
-    let fx = Fixture::new("nets", &compose);
+    let mut programs = Vec::new();
+    let fx = Fixture::with_image("nets", &compose, |rootfs| {
+        programs = resolver_programs(rootfs);
+    });
     fx.ok(&["up", "-d"]);
     let names = "db database nets-db-1 web nets-web-1 nets-web-2 outsider";
     let out = exec(
@@ -105,6 +162,14 @@ networks:
     assert!(line(&out, "nets-web-2").starts_with("pong "), "{out}");
     // Both replicas resolve under the service name.
     assert_eq!(line(&out, "replicas"), "2", "{out}");
+    // glibc's and musl's getaddrinfo both find every replica (from the `front`-only container, one
+    // address each), and nothing for a name on a network it is not on.
+    for program in &programs {
+        let replicas = exec(&fx, "outsider", &format!("{program} web | sort -u | wc -l"));
+        assert_eq!(replicas.trim(), "2", "{program}");
+        let missing = fx.command(&["exec", "-T", "outsider", program, "database"]);
+        assert_eq!(missing.status.code(), Some(2), "{program}: {missing:?}");
+    }
     // `outsider` shares only `front` with web, and no network with db.
     let out = exec(
         &fx,
@@ -151,11 +216,13 @@ networks:
             .unwrap()
             .ends_with("compose.yaml")
     );
+    let links = recorded_links(&fx.root);
+    assert_eq!(links.len(), 2 + 4, "{links:?}");
     fx.ok(&["down", "-t", "1"]);
     assert!(recorded_networks(&fx.root).is_empty());
-    let left: Vec<String> = bridges()
-        .into_iter()
-        .filter(|b| !before.contains(b))
+    let left: Vec<&String> = links
+        .iter()
+        .filter(|l| Path::new("/sys/class/net").join(l).exists())
         .collect();
     assert!(left.is_empty(), "links left after down: {left:?}");
     let netns = std::fs::read_dir(fx.root.join("netns"))
@@ -175,6 +242,7 @@ services:
   vault:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: {SERVER}
     networks:
       secret:
@@ -182,11 +250,13 @@ services:
   app:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: ["sleep", "1000"]
     networks: [secret, public]
   sidecar:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: ["sleep", "1000"]
     network_mode: service:vault
 networks:
@@ -244,6 +314,7 @@ services:
   hub:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: ["sleep", "1000"]
 networks:
   default:
@@ -254,6 +325,7 @@ services:
   spoke:
     image: busybox
     stop_signal: SIGKILL
+    dns: [127.0.0.1]
     command: ["sleep", "1000"]
 networks:
   default:

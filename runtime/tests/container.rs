@@ -1564,6 +1564,8 @@ fn containers_on_a_network_find_each_other_by_name() {
     let server = |name: &str, network: NetworkMode| ContainerSpec {
         name: name.into(),
         network,
+        // Names not in /etc/hosts must not reach the host's name servers.
+        resolv_conf: Some("nameserver 127.0.0.1\n".into()),
         ..fx.spec("echo ready; exec nc -ll -p 7000 -e echo pong")
     };
     let db = fx
@@ -1580,6 +1582,7 @@ fn containers_on_a_network_find_each_other_by_name() {
     let (_, state, out) = fx.run(ContainerSpec {
         name: "client".into(),
         network: NetworkMode::Networks(vec![attach("front", &[])]),
+        resolv_conf: Some("nameserver 127.0.0.1\n".into()),
         ..fx.spec(
             "for n in db database; do echo $n=$(echo hi | timeout 5 nc $n 7000); done; \
              grep -c database /etc/hosts; ip route | grep -c default",
@@ -1591,6 +1594,7 @@ fn containers_on_a_network_find_each_other_by_name() {
     // A client on another network: the name does not resolve, the address is unreachable.
     let (_, _, out) = fx.run(ContainerSpec {
         network: NetworkMode::Networks(vec![attach("other", &[])]),
+        resolv_conf: Some("nameserver 127.0.0.1\n".into()),
         ..fx.spec(&format!(
             "grep -q database /etc/hosts && echo resolved=yes || echo resolved=no; \
              echo reach=$(echo hi | timeout 3 nc {db_address} 7000 || echo none)"
@@ -1601,6 +1605,7 @@ fn containers_on_a_network_find_each_other_by_name() {
     // The internal network: the peer answers, there is no default route, the host is not reachable.
     let (_, _, out) = fx.run(ContainerSpec {
         network: NetworkMode::Networks(vec![attach("inner", &[])]),
+        resolv_conf: Some("nameserver 127.0.0.1\n".into()),
         ..fx.spec(&format!(
             "echo peer=$(echo hi | timeout 5 nc db 7000); echo routes=$(ip route | grep -c default); \
              echo host=$(echo hi | timeout 3 nc {} 7000 2>&1 || echo none)",

@@ -489,7 +489,11 @@ fn setup(
         m::MS_NOSUID | m::MS_NODEV | m::MS_NOEXEC | if spec.privileged { 0 } else { m::MS_RDONLY },
         None,
     )?;
-    for name in ["hostname", "hosts", "resolv.conf"] {
+    for name in ["hostname", "hosts", "resolv.conf", "host.conf"] {
+        // host.conf exists only for containers on networks (see `network::attach`).
+        if name == "host.conf" && !paths.etc_file(name).exists() {
+            continue;
+        }
         let target = mount_target(&root, &format!("/etc/{name}"), true)?;
         mount_at(Some(&paths.etc_file(name)), &target, None, m::MS_BIND, None)?;
     }

@@ -9,7 +9,8 @@
 //! lists only the endpoints of the networks it is on, which gives "names on other networks do not
 //! resolve" for free; a scaled service has one line per replica, and both libcs return every match.
 //! Names that are not containers go to the host's resolvers through the `resolv.conf` copied at
-//! create.
+//! create. A container on a network also gets `/etc/host.conf` with `multi on` (Debian's default),
+//! without which glibc returns only the first address of a name with several.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -80,6 +81,10 @@ pub(crate) fn attach(root: &Path, record: &Record) -> Result<(), Error> {
         return Ok(());
     };
     let networks = Networks::open(root)?;
+    // glibc returns every address a name has in /etc/hosts (a scaled service's replicas) only with
+    // `multi on`, which Debian's own host.conf sets but minimal images lack; musl always does.
+    let host_conf = Paths::new(root, &record.id).etc_file("host.conf");
+    fs::write(&host_conf, "multi on\n").map_err(|e| IoError::new("write", &host_conf, e))?;
     let dir = root.join("netns");
     fs::create_dir_all(&dir).map_err(|e| IoError::new("create directory", &dir, e))?;
     let path = netns_path(root, &record.id);
