@@ -828,8 +828,12 @@ fn a_killed_monitor_leaves_what_remove_and_recover_clean() {
     let state = fx.runtime.start(&id).unwrap();
     runtime::sys::process::kill(state.monitor_pid, libc::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    // The init survives its monitor: still running, and remove -f finds it through the cgroup.
-    assert_eq!(fx.runtime.state(&id).unwrap().status, Status::Running);
+    // The init survives its monitor: reported dead (nothing relays its output or restarts it) while
+    // it runs, refused by a remove without force, and remove -f finds it through the cgroup.
+    let dead = fx.runtime.state(&id).unwrap();
+    assert_eq!(dead.status, Status::Dead);
+    assert!(dead.error.contains("unsupervised"), "{}", dead.error);
+    assert!(runtime::sys::process::is_alive(state.pid, state.pid_start));
     assert!(matches!(
         fx.runtime.remove(&id, false),
         Err(Error::Running(_))
@@ -845,7 +849,9 @@ fn a_killed_monitor_leaves_what_remove_and_recover_clean() {
     let cgroup = fx.runtime.inspect(&id).unwrap().record.cgroup;
     runtime::sys::process::kill(state.monitor_pid, libc::SIGKILL).unwrap();
     runtime::sys::process::kill(state.pid, libc::SIGKILL).unwrap();
-    eventually(&fx.runtime, &id, "dead", |s| s.status == Status::Dead);
+    eventually(&fx.runtime, &id, "dead", |s| {
+        s.status == Status::Dead && !runtime::sys::process::is_alive(state.pid, state.pid_start)
+    });
     assert!(fx.runtime.recover().is_empty());
     assert_eq!(fx.runtime.state(&id).unwrap().status, Status::Exited);
     assert!(!cgroup.exists());

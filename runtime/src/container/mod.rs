@@ -728,7 +728,8 @@ impl Runtime {
         let paths = self.paths(id);
         let lock = paths.lock()?;
         let state = self.state(id)?;
-        if state.status.is_active() && !force {
+        // A dead monitor's processes still running are killed only on request too.
+        if (state.status.is_active() || unsupervised(&state)) && !force {
             return Err(Error::Running(id.to_owned()));
         }
         // From here on the container is going: a remove killed half-way leaves the marker, and
