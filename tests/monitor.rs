@@ -182,6 +182,31 @@ fn a_killed_monitor_then_down_leaves_nothing() {
     assert!(left.is_empty(), "netns files left: {left:?}");
 }
 
+#[test]
+fn a_killed_monitor_then_rm_removes_it() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("deadrm", IDLE);
+    fixture.ok(&["up", "-d"]);
+    let id = fixture.id_of("idle");
+    let state = state_json(&fixture, &id);
+    let (monitor, init) = (
+        state["monitor_pid"].as_i64().unwrap(),
+        state["pid"].as_i64().unwrap(),
+    );
+    // SAFETY: kill takes plain integers; the pid is the monitor this test started.
+    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(monitor) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fixture.ok(&["rm", "-f"]);
+    assert!(!running(init), "rm left the init of a dead monitor running");
+    assert!(fixture.containers().is_empty());
+    assert!(!fixture.root.join("containers").join(&id).exists());
+}
+
 /// A pseudo-terminal pair: the master for the test, the slave for rcompose.
 fn open_pty(rows: u16, cols: u16) -> (std::fs::File, OwnedFd) {
     // SAFETY: plain libc calls on descriptors this function owns; ptsname's buffer is copied at once.

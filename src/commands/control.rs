@@ -230,14 +230,11 @@ pub fn rm(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<ExitCode> {
     let mut removed = 0;
     for container in containers {
         let started = Instant::now();
-        if scope
-            .engine
-            .containers
-            .state(&container.id)?
-            .status
-            .is_active()
-        {
-            if !args.stop {
+        let status = scope.engine.containers.state(&container.id)?.status;
+        // A dead container (its monitor was killed) is removed fully: what still runs of it is
+        // stopped first, -s or not.
+        if status.is_active() || status == Status::Dead {
+            if !args.stop && status != Status::Dead {
                 continue;
             }
             let timeout = stop_timeout(
