@@ -37,6 +37,27 @@ pub const RESOURCE_HASH: &str = "io.rcompose.config-hash";
 /// The hashed service configuration as JSON, for field-level "why recreate" answers.
 pub const CONFIG: &str = "io.rcompose.config";
 
+/// The labels of a project network or volume: its own, docker compose's (`project`, `kind_label`
+/// (`NETWORK` or `VOLUME`) = `key`, `version`), and rcompose's hash of its definition (which lets `up`
+/// say when the definition changed).
+pub fn resource(
+    own: &std::collections::BTreeMap<String, String>,
+    project: &str,
+    kind_label: &str,
+    key: &str,
+    definition: &impl serde::Serialize,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut labels = own.clone();
+    labels.insert(PROJECT.to_string(), project.to_string());
+    labels.insert(kind_label.to_string(), key.to_string());
+    labels.insert(VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string());
+    labels.insert(
+        RESOURCE_HASH.to_string(),
+        crate::hash::digest(&serde_json::to_value(definition)?),
+    );
+    Ok(labels)
+}
+
 /// `True`/`False` as docker compose writes booleans in labels.
 pub fn boolean(value: bool) -> &'static str {
     if value { "True" } else { "False" }

@@ -50,17 +50,13 @@ pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<N
     if network.enable_ipv6 == Some(true) {
         bail!("network {key:?}: IPv6 networks are not supported yet (remove enable_ipv6)");
     }
-    let mut network_labels = network.labels.clone();
-    network_labels.insert(labels::PROJECT.to_string(), project.name.clone());
-    network_labels.insert(labels::NETWORK.to_string(), key.to_string());
-    network_labels.insert(
-        labels::VERSION.to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    );
-    network_labels.insert(
-        labels::RESOURCE_HASH.to_string(),
-        crate::hash::digest(&serde_json::to_value(network)?),
-    );
+    let network_labels = labels::resource(
+        &network.labels,
+        &project.name,
+        labels::NETWORK,
+        key,
+        network,
+    )?;
     let masquerade = match network
         .driver_opts
         .get("com.docker.network.bridge.enable_ip_masquerade")

@@ -1,6 +1,8 @@
 //! The runtime as a [`Snapshot`]: the project's containers (found by their Compose labels), its
 //! volumes and the ids of the images its services name. Read-only.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use runtime::container::{Info, Status};
 
@@ -17,40 +19,20 @@ pub fn observe(engine: &Engine, project: &Project) -> anyhow::Result<Snapshot> {
         .iter()
         .filter_map(|info| decode(info, &project.name))
         .collect();
-    for volume in engine.volumes.list().context("cannot list volumes")? {
-        let in_project = volume.labels.get(labels::PROJECT) == Some(&project.name);
-        let named = project
-            .volumes
-            .values()
-            .any(|v| v.name.as_deref() == Some(volume.name.as_str()));
-        if in_project || named {
-            let config_hash = volume.labels.get(labels::RESOURCE_HASH).cloned();
-            snapshot.volumes.insert(
-                volume.name.clone(),
-                ObservedResource {
-                    name: volume.name,
-                    config_hash,
-                },
-            );
-        }
-    }
-    for network in engine.networks.list().context("cannot list networks")? {
-        let in_project = network.labels.get(labels::PROJECT) == Some(&project.name);
-        let named = project
-            .networks
-            .values()
-            .any(|n| n.name.as_deref() == Some(network.name.as_str()));
-        if in_project || named {
-            let config_hash = network.labels.get(labels::RESOURCE_HASH).cloned();
-            snapshot.networks.insert(
-                network.name.clone(),
-                ObservedResource {
-                    name: network.name,
-                    config_hash,
-                },
-            );
-        }
-    }
+    let volumes = engine.volumes.list().context("cannot list volumes")?;
+    let declared = project.volumes.values().filter_map(|v| v.name.as_deref());
+    snapshot.volumes = resources(
+        &project.name,
+        declared,
+        volumes.into_iter().map(|v| (v.name, v.labels)),
+    );
+    let networks = engine.networks.list().context("cannot list networks")?;
+    let declared = project.networks.values().filter_map(|n| n.name.as_deref());
+    snapshot.networks = resources(
+        &project.name,
+        declared,
+        networks.into_iter().map(|n| (n.name, n.labels)),
+    );
     // Each service's image, or the default name of a service without one (`down --rmi local`).
     for (service_name, service) in &project.services {
         let reference = super::plan::image_name(project, service_name, service);
@@ -59,6 +41,26 @@ pub fn observe(engine: &Engine, project: &Project) -> anyhow::Result<Snapshot> {
         }
     }
     Ok(snapshot)
+}
+
+/// The networks or volumes (`(name, labels)`) that belong to the project: labelled with it, or named
+/// by one of its definitions (`name:`, `external`).
+fn resources<'a>(
+    project: &str,
+    declared: impl Iterator<Item = &'a str>,
+    found: impl Iterator<Item = (String, BTreeMap<String, String>)>,
+) -> BTreeMap<String, ObservedResource> {
+    let declared: Vec<&str> = declared.collect();
+    found
+        .filter(|(name, labels)| {
+            labels.get(labels::PROJECT).map(String::as_str) == Some(project)
+                || declared.contains(&name.as_str())
+        })
+        .map(|(name, labels)| {
+            let config_hash = labels.get(labels::RESOURCE_HASH).cloned();
+            (name.clone(), ObservedResource { name, config_hash })
+        })
+        .collect()
 }
 
 /// The project's view of a container, if it belongs to `project`.

@@ -21,21 +21,10 @@ use crate::project::model::{Project, Volume as ProjectVolume};
 /// docker compose's (`project`, `volume`, `version`), and rcompose's configuration hash (which lets
 /// `up` say when the definition changed).
 pub fn config(project: &Project, key: &str, volume: &ProjectVolume) -> anyhow::Result<Config> {
-    let mut volume_labels = volume.labels.clone();
-    volume_labels.insert(labels::PROJECT.to_string(), project.name.clone());
-    volume_labels.insert(labels::VOLUME.to_string(), key.to_string());
-    volume_labels.insert(
-        labels::VERSION.to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    );
-    volume_labels.insert(
-        labels::RESOURCE_HASH.to_string(),
-        crate::hash::digest(&serde_json::to_value(volume)?),
-    );
     Ok(Config {
         driver: volume.driver.clone(),
         options: volume.driver_opts.clone(),
-        labels: volume_labels,
+        labels: labels::resource(&volume.labels, &project.name, labels::VOLUME, key, volume)?,
     })
 }
 
