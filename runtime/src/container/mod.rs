@@ -3,8 +3,9 @@
 //!
 //! The calling process may be multi-threaded (the CLI runs tokio), so it never forks: every kernel step
 //! that needs a single-threaded process (clone into namespaces, setns) happens in a helper executable
-//! this module spawns with `std::process::Command` ([`Helper`]: the CLI's own binary with a hidden
-//! subcommand, or the runtime crate's `rcompose-runtime` binary in tests). For a start that helper
+//! this module spawns with `std::process::Command` ([`Helper`]: the CLI's small `rcompose-helper`,
+//! else the CLI's own binary with a hidden subcommand, or the runtime crate's `rcompose-runtime`
+//! binary in tests). For a start that helper
 //! becomes the container's monitor (see [`crate::monitor`]): it detaches, creates the cgroup, clones the
 //! container's init, and reports `pid N` or an error on its stdout, which is this side's sync pipe.
 //!

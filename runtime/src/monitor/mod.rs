@@ -1,6 +1,7 @@
 //! The monitor: one small single-threaded process per running container (conmon's model), and the
-//! exec helper. Both are entered through [`main`] from a freshly exec'd executable (the CLI's hidden
-//! subcommand or the runtime crate's `rcompose-runtime` binary), never from a thread of the CLI.
+//! exec helper. Both are entered through [`main`] from a freshly exec'd executable (the CLI's
+//! `rcompose-helper` through [`standalone_main`], the CLI's hidden subcommand, or the runtime crate's
+//! `rcompose-runtime` binary), never from a thread of the CLI.
 //!
 //! `monitor <root> <id>`: forks and lets the parent exit (so the caller reaps it at once and the
 //! monitor is nobody's child), starts a session, becomes a child subreaper, creates the cgroup, clones
