@@ -207,6 +207,61 @@ fn a_killed_monitor_then_rm_removes_it() {
     assert!(!fixture.root.join("containers").join(&id).exists());
 }
 
+#[test]
+fn run_reports_a_killed_monitor_and_rm_still_removes() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("deadrun", IDLE);
+    let child = Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .arg("--root")
+        .arg(&fixture.root)
+        .args(["-p", &fixture.name, "run", "--rm", "-T", "idle"])
+        .args(["sh", "-c", "echo started; sleep 100000"])
+        .current_dir(fixture.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The one-off is the project's only container.
+    let containers = fixture.root.join("containers");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let found = std::fs::read_dir(&containers)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("state.json"))
+            .find_map(|path| std::fs::read(path).ok())
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .filter(|state| state["status"] == "running");
+        if let Some(state) = found {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "the one-off did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (monitor, init) = (
+        state["monitor_pid"].as_i64().unwrap(),
+        state["pid"].as_i64().unwrap(),
+    );
+    // SAFETY: kill takes plain integers; the pid is the monitor this test started.
+    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(stderr.contains("monitor"), "{stderr}");
+    assert!(!running(init), "the one-off's init still runs");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "containers left: {left:?}");
+}
+
 /// A pseudo-terminal pair: the master for the test, the slave for rcompose.
 fn open_pty(rows: u16, cols: u16) -> (std::fs::File, OwnedFd) {
     // SAFETY: plain libc calls on descriptors this function owns; ptsname's buffer is copied at once.

@@ -196,6 +196,15 @@ fn terminal_session(
         };
         tail.print_new()?;
     }
+    exited(&state)
+}
+
+/// How a session ends once the container is no longer active: its exit code, or an error when its
+/// monitor died (nothing recorded an exit; the container is `dead` and `ps -a` says so).
+fn exited(state: &runtime::container::State) -> anyhow::Result<Ended> {
+    if state.status == runtime::container::Status::Dead {
+        bail!("{}", state.error);
+    }
     Ok(Ended::Exited(state.exit_code.unwrap_or(0)))
 }
 
@@ -322,7 +331,7 @@ fn log_session(
         if !state.status.is_active() {
             // The monitor completes the log before it records the exit.
             tail.print_new()?;
-            return Ok(Ended::Exited(state.exit_code.unwrap_or(0)));
+            return exited(&state);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -186,7 +186,12 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
         from_start: true,
         close_input: true,
     };
-    let ended = attach::attached(runtime, &id, tty, attach, &session)?;
+    let ended = attach::attached(runtime, &id, tty, attach, &session);
+    if args.rm && ended.is_err() {
+        // The session failed (e.g. the monitor died): --rm still leaves nothing behind.
+        let _ = runtime.remove(&id, true);
+    }
+    let ended = ended?;
     if args.rm && ended != Ended::Detached {
         runtime
             .remove(&id, true)
