@@ -204,16 +204,49 @@ fn mount_rootfs(spec: &ContainerSpec, paths: &Paths) -> Result<PathBuf, Failure>
         }
     };
     let options = overlay_options(layers, &paths.upper(), &paths.work())?;
-    let result = mount_at(
-        Some(Path::new("overlay")),
-        &rootfs,
-        Some("overlay"),
-        0,
-        Some(&options),
-    );
+    clear_volatile_marker(&paths.work())?;
+    let overlay = |options: &str| {
+        mount(
+            Some(Path::new("overlay")),
+            &rootfs,
+            Some("overlay"),
+            0,
+            Some(options),
+        )
+    };
+    let volatile = format!("{options},volatile");
+    let result = match overlay(&volatile) {
+        // Kernels before 5.10 do not know the option.
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => overlay(&options),
+        other => other,
+    };
     let _ = std::env::set_current_dir("/");
-    result?;
+    result.context(|| format!("mount overlay on {} ({options})", rootfs.display()))?;
     Ok(rootfs)
+}
+
+/// The writable layer is mounted `volatile`: overlayfs then skips every sync of the upper
+/// directory's filesystem, above all the `syncfs` of that whole filesystem when the overlay goes
+/// away with the container's last process. That sync flushes every dirty page of the host's file
+/// system (other programs' too) and waits for the disk: 10 ms to 500 ms per stop on a busy host,
+/// most of a `stop` or `down`. CRI-O mounts every container this way, podman its `--rm` ones.
+/// The cost: `fsync` inside the container does not make writes to its writable layer durable
+/// against a host crash (volumes, which are bind mounts, are not affected), which is why data
+/// that must survive belongs in a volume, as with docker.
+///
+/// overlayfs leaves `work/incompat/volatile` in the work directory and refuses the next mount while
+/// it is there, since after a crash the upper directory may miss writes. The container starts
+/// again anyway, with what the host's file system kept: a container's writable layer is
+/// disposable by design (`up --force-recreate` makes a fresh one), and refusing every container
+/// after each reboot would be worse.
+fn clear_volatile_marker(work: &Path) -> Result<(), Failure> {
+    let marker = work.join("work").join("incompat").join("volatile");
+    match fs::remove_dir_all(&marker) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => {
+            Err(error).context(|| format!("remove {}", marker.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 const DEVICES: [(&str, u32, u32); 6] = [
