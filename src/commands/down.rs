@@ -12,7 +12,7 @@ use crate::cli::GlobalOptions;
 use crate::output;
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
-use crate::reconcile::plan::{self, DownOptions, Plan, RemoveImages};
+use crate::reconcile::plan::{self, DownOptions, RemoveImages};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -71,21 +71,12 @@ pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
     let options = ApplyOptions {
         timeout: args.timeout,
     };
-    // Each action on its own, so that one failure does not leave the rest behind.
-    let mut failures = Vec::new();
-    for action in &plan.actions {
-        let single = Plan {
-            actions: vec![plan::Action {
-                after: Vec::new(),
-                ..action.clone()
-            }],
-            warnings: Vec::new(),
-        };
-        if let Err(error) = apply::apply(&scope.engine, &scope.loaded, &single, &options, &progress)
-        {
-            failures.push(format!("{error:#}"));
-        }
-    }
+    // Every reverse-dependency level at once; a failure does not leave the rest behind.
+    let failures: Vec<String> =
+        apply::apply_all(&scope.engine, &scope.loaded, &plan, &options, &progress)
+            .iter()
+            .map(|error| format!("{error:#}"))
+            .collect();
     if !failures.is_empty() {
         anyhow::bail!(
             "down finished with {} failure(s):\n  {}",

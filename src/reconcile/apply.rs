@@ -47,6 +47,42 @@ pub fn apply(
     options: &ApplyOptions,
     progress: &Progress,
 ) -> anyhow::Result<()> {
+    let (mut failures, complete) = execute(engine, loaded, plan, options, progress, false);
+    if !failures.is_empty() {
+        return Err(failures.swap_remove(0));
+    }
+    if !complete {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Carries out `plan` like [`apply`], but an action that fails counts as done: what comes after it
+/// still runs, and every failure is returned (teardown, where one container that cannot be removed
+/// must not leave the rest of the project behind). Only Ctrl-C stops it early ("interrupted").
+pub fn apply_all(
+    engine: &Engine,
+    loaded: &Loaded,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: &Progress,
+) -> Vec<anyhow::Error> {
+    let (mut failures, complete) = execute(engine, loaded, plan, options, progress, true);
+    if !complete && failures.is_empty() {
+        failures.push(anyhow::anyhow!("interrupted"));
+    }
+    failures
+}
+
+/// The scheduler behind [`apply`] and [`apply_all`]: the failures, and whether every action ran.
+fn execute(
+    engine: &Engine,
+    loaded: &Loaded,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: &Progress,
+    keep_going: bool,
+) -> (Vec<anyhow::Error>, bool) {
     let limit = std::env::var("COMPOSE_PARALLEL_LIMIT")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -63,12 +99,12 @@ pub fn apply(
         .collect();
     let mut started = vec![false; count];
     let mut finished = vec![false; count];
-    let mut failure: Option<anyhow::Error> = None;
+    let mut failures: Vec<anyhow::Error> = Vec::new();
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel::<(usize, anyhow::Result<()>)>();
         let mut running = 0;
         loop {
-            if failure.is_none() && !runtime::sys::interrupt::interrupted() {
+            if (keep_going || failures.is_empty()) && !runtime::sys::interrupt::interrupted() {
                 for (index, action) in plan.actions.iter().enumerate() {
                     if running >= limit {
                         break;
@@ -98,18 +134,14 @@ pub fn apply(
             match result {
                 Ok(()) => finished[index] = true,
                 Err(error) => {
-                    failure.get_or_insert(error);
+                    finished[index] = keep_going;
+                    failures.push(error);
                 }
             }
         }
     });
-    if let Some(error) = failure {
-        return Err(error);
-    }
-    if finished.iter().any(|done| !done) {
-        bail!("interrupted");
-    }
-    Ok(())
+    let complete = finished.iter().all(|done| *done);
+    (failures, complete)
 }
 
 /// Carries out one action.
