@@ -12,7 +12,7 @@
 //! create. A container on a network also gets `/etc/host.conf` with `multi on` (Debian's default),
 //! without which glibc returns only the first address of a name with several.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -194,21 +194,39 @@ pub(crate) fn refresh_hosts<'a>(
 ) -> Result<(), Error> {
     let dir = root.join("networks");
     let _lock = Lock::exclusive(&dir.join(".hosts.lock"))?;
+    // Each network's endpoints are read once: every container's file is made from them, and
+    // reading them per container made a refresh quadratic in the containers on the network.
+    let mut by_network: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
     let mut containers = BTreeSet::new();
     for name in names {
-        for endpoint in networks.endpoints(name)? {
-            containers.insert(endpoint.container);
-        }
+        let endpoints = networks.endpoints(name)?;
+        containers.extend(endpoints.iter().map(|e| e.container.clone()));
+        by_network.insert(name.to_owned(), endpoints);
     }
     for id in containers {
         let paths = Paths::new(root, &id);
         let Ok(record) = read_json::<Record>(&paths.config()) else {
             continue; // being created or removed: its own attach or detach refreshes it
         };
-        let own = endpoints(root, &record);
+        let NetworkMode::Networks(attachments) = &record.spec.network else {
+            continue;
+        };
+        let mut own = Vec::new();
         let mut peers = Vec::new();
-        for endpoint in &own {
-            peers.extend(networks.endpoints(&endpoint.network)?);
+        for attachment in attachments {
+            let name = &attachment.network;
+            if !by_network.contains_key(name) {
+                // A network of this container's that is not being refreshed.
+                let Ok(endpoints) = networks.endpoints(name) else {
+                    continue;
+                };
+                by_network.insert(name.clone(), endpoints);
+            }
+            let endpoints = &by_network[name];
+            if let Some(endpoint) = endpoints.iter().find(|e| e.container == id) {
+                own.push(endpoint.clone());
+                peers.extend(endpoints.iter().cloned());
+            }
         }
         let base = record.spec.hosts.as_deref().unwrap_or(super::DEFAULT_HOSTS);
         let text = hosts_file(base, &record.hostname, &own, &peers);

@@ -538,14 +538,18 @@ impl Networks {
     /// Detaches a container from a network: its veth (both ends) and its endpoint record. Nothing to
     /// detach is not an error.
     pub fn disconnect(&self, name: &str, container: &str) -> Result<(), Error> {
-        let _lock = self.lock()?;
         let Ok(network) = self.get(name) else {
             return Ok(());
         };
+        // Outside the lock: deleting a link waits for RCU grace periods (30 ms and more on a busy
+        // host), and the veth's name is the container's own, so removals of several containers
+        // overlap instead of queueing. The record goes after the link, so the address is not
+        // handed out again while the old veth still holds it.
         let mut netlink = Netlink::open().map_err(kernel("open netlink", name))?;
         netlink
             .delete_link(&host_interface(&network.id, container))
             .map_err(kernel("delete the container's veth", name))?;
+        let _lock = self.lock()?;
         let record = self.endpoints_dir(name).join(format!("{container}.json"));
         match fs::remove_file(&record) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
