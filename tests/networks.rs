@@ -164,6 +164,18 @@ networks:
     assert_eq!(line(&out, "replicas"), "2", "{out}");
     // glibc's and musl's getaddrinfo both find every replica (from the `front`-only container, one
     // address each), and nothing for a name on a network it is not on.
+    // The embedded DNS server (127.0.0.11, for clients that speak DNS) answers from the same names:
+    // every replica, and NXDOMAIN for a name on a network the container is not on (the networks have
+    // no way out here, so nothing is forwarded).
+    let out = exec(
+        &fx,
+        "outsider",
+        "grep -c 127.0.0.11 /etc/resolv.conf; nslookup web 2>&1 | grep -c '^Address: '; \
+         nslookup database 2>&1 | grep -c NXDOMAIN",
+    );
+    let counts: Vec<&str> = out.lines().collect();
+    assert_eq!(counts[..2], ["1", "2"], "{out}");
+    assert_ne!(counts[2], "0", "{out}");
     for program in &programs {
         let replicas = exec(&fx, "outsider", &format!("{program} web | sort -u | wc -l"));
         assert_eq!(replicas.trim(), "2", "{program}");

@@ -1613,7 +1613,8 @@ fn containers_on_a_network_find_each_other_by_name() {
         network: NetworkMode::Networks(vec![attach("inner", &[])]),
         resolv_conf: Some("nameserver 127.0.0.1\n".into()),
         ..fx.spec(&format!(
-            "echo peer=$(echo hi | timeout 5 nc db 7000); echo routes=$(ip route | grep -c default); \
+            "for i in 1 2 3; do r=$(echo hi | timeout 5 nc db 7000); [ -n \"$r\" ] && break; sleep 1; done; \
+             echo peer=$r; echo routes=$(ip route | grep -c default); \
              echo host=$(echo hi | timeout 3 nc {} 7000 2>&1 || echo none)",
             front.gateway.unwrap()
         ))
@@ -1708,4 +1709,119 @@ fn masquerade_installs_and_removes_a_firewall_table() {
     networks.remove("out").unwrap();
     result.unwrap();
     assert!(!firewall::tables().contains(&network.bridge));
+}
+
+/// The embedded DNS server in a namespace: answers names from the hosts file it is given, forwards
+/// other names to its upstream (a fake name server on 127.0.0.1 in the test's namespace) and relays
+/// the answer, and says NXDOMAIN when it has no upstream. Traffic stays on loopback.
+#[test]
+fn the_embedded_dns_server_answers_forwards_and_refuses() {
+    use runtime::network::{dns, netns};
+    use std::net::{SocketAddr, UdpSocket};
+    use std::os::fd::AsFd;
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ns_path = dir.path().join("ns");
+    drop(netns::create(&ns_path).unwrap());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = runtime::network::netns::remove(&self.0);
+        }
+    }
+    let _unmount = Unmount(ns_path.clone());
+    let hosts = dir.path().join("hosts");
+    fs::write(
+        &hosts,
+        "127.0.0.1\tlocalhost\n10.89.0.2\tp-db-1 db\n10.89.0.3\tp-db-2 db\n",
+    )
+    .unwrap();
+    // A fake upstream: answers every query with 198.51.100.77 (never contacted for container names).
+    let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let upstream_address = upstream.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let mut buffer = [0u8; 512];
+        let (length, from) = upstream.recv_from(&mut buffer).unwrap();
+        let query = dns::parse_query(&buffer[..length]).unwrap();
+        let reply = dns::answer(
+            &buffer[..length],
+            &query,
+            &["198.51.100.77".parse().unwrap()],
+            0,
+        );
+        upstream.send_to(&reply, from).unwrap();
+        query.name
+    });
+    let mut forwarding =
+        dns::Server::bind(&ns_path, hosts.clone(), vec![upstream_address]).unwrap();
+    // A client socket inside the namespace, made on a thread that enters it.
+    let target = ns_path.clone();
+    let client = std::thread::spawn(move || {
+        let file = fs::File::open(&target).unwrap();
+        runtime::sys::process::setns(file.as_fd(), libc::CLONE_NEWNET).unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket
+    })
+    .join()
+    .unwrap();
+    let server: SocketAddr = (dns::ADDRESS, 53).into();
+    let ask = |name: &str, id: u8| {
+        let mut message = vec![0, id, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            message.push(label.len() as u8);
+            message.extend_from_slice(label.as_bytes());
+        }
+        message.extend_from_slice(&[0, 0, 1, 0, 1]);
+        client.send_to(&message, server).unwrap();
+    };
+    let answers = |reply: &[u8]| -> (u8, Vec<[u8; 4]>) {
+        let count = u16::from_be_bytes([reply[6], reply[7]]) as usize;
+        let addresses = (0..count)
+            .map(|i| {
+                // Records are 16 bytes each; the address ends each one.
+                let end = reply.len() - 16 * (count - 1 - i);
+                reply[end - 4..end].try_into().unwrap()
+            })
+            .collect();
+        (reply[3] & 0x0f, addresses)
+    };
+    let mut buffer = [0u8; 512];
+    // A container name: both replicas, from the hosts file.
+    ask("db", 1);
+    forwarding.on_query();
+    let length = client.recv(&mut buffer).unwrap();
+    assert_eq!(buffer[1], 1);
+    assert_eq!(
+        answers(&buffer[..length]),
+        (0, vec![[10, 89, 0, 2], [10, 89, 0, 3]])
+    );
+    // Another name: forwarded, and the upstream's answer relayed with the client's id.
+    ask("example.org", 2);
+    forwarding.on_query();
+    assert_eq!(fake.join().unwrap(), "example.org");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        forwarding.on_answer();
+        client.set_nonblocking(true).unwrap();
+        if let Ok(length) = client.recv(&mut buffer) {
+            assert_eq!(buffer[1], 2);
+            assert_eq!(answers(&buffer[..length]), (0, vec![[198, 51, 100, 77]]));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client.set_nonblocking(false).unwrap();
+    assert_eq!(buffer[1], 2, "no forwarded answer");
+    drop(forwarding);
+    // Without upstreams: NXDOMAIN for names that are not containers.
+    let mut closed = dns::Server::bind(&ns_path, hosts, Vec::new()).unwrap();
+    ask("example.org", 3);
+    closed.on_query();
+    let length = client.recv(&mut buffer).unwrap();
+    assert_eq!(answers(&buffer[..length]), (3, vec![]));
 }

@@ -218,6 +218,14 @@ fn random_id() -> Result<String, Error> {
 pub(crate) const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
+/// The `resolv.conf` a container's lookups would go to without rcompose's own server: the spec's
+/// (`dns:` options) or the host's.
+pub(crate) fn upstream_resolv_conf(spec: &ContainerSpec) -> String {
+    spec.resolv_conf
+        .clone()
+        .unwrap_or_else(|| fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}
+
 /// The host's `resolv.conf` for a container with a network namespace of its own: loopback name
 /// servers (systemd-resolved's 127.0.0.53, a local dnsmasq) cannot be reached from there, so they
 /// are dropped, and if none is left docker's public fallbacks are used, as docker does.
@@ -362,16 +370,12 @@ impl Runtime {
         } else {
             spec.hostname.clone()
         };
-        let resolv = match &spec.resolv_conf {
-            Some(text) => text.clone(),
-            None => {
-                let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-                if spec.network == NetworkMode::Host {
-                    host
-                } else {
-                    container_resolv_conf(&host)
-                }
-            }
+        let resolv = match (&spec.network, &spec.resolv_conf) {
+            // On networks: the embedded DNS server, which forwards to the usual name servers.
+            (NetworkMode::Networks(_), _) => network::resolv_conf(&upstream_resolv_conf(&spec)),
+            (_, Some(text)) => text.clone(),
+            (NetworkMode::Host, None) => upstream_resolv_conf(&spec),
+            (_, None) => container_resolv_conf(&upstream_resolv_conf(&spec)),
         };
         let hosts = spec
             .hosts

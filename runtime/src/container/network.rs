@@ -1,16 +1,16 @@
 //! A container's place on the network: which namespace its init joins, its endpoints (made at create,
 //! removed at remove), and its `/etc/hosts`, kept current as containers come and go.
 //!
-//! Name resolution is `/etc/hosts`, rewritten in place (the file is bind-mounted, so its inode must
-//! stay) for every container on a network whenever an endpoint joins or leaves it. Why files rather
-//! than an embedded DNS server: no daemon to keep alive or restart after a crash, no port 53 to own
-//! on every bridge, nothing on internal networks' (address-less) bridges to reach, a lookup costs a
-//! file read, and glibc, musl and static busybox all read `/etc/hosts` first. Each container's file
-//! lists only the endpoints of the networks it is on, which gives "names on other networks do not
-//! resolve" for free; a scaled service has one line per replica, and both libcs return every match.
-//! Names that are not containers go to the host's resolvers through the `resolv.conf` copied at
-//! create. A container on a network also gets `/etc/host.conf` with `multi on` (Debian's default),
-//! without which glibc returns only the first address of a name with several.
+//! Name resolution has one source, `/etc/hosts`, rewritten in place (the file is bind-mounted, so its
+//! inode must stay) for every container on a network whenever an endpoint joins or leaves it, and two
+//! ways in: the file itself, which glibc, musl and static busybox read first (a lookup costs a file
+//! read, and works on internal networks whose bridges have no address), and the container's embedded
+//! DNS server at 127.0.0.11 (`network::dns`, run by its monitor: no shared daemon to keep alive),
+//! which answers from the same file for clients that speak DNS and forwards other names. Each
+//! container's file lists only the endpoints of the networks it is on, which gives "names on other
+//! networks do not resolve" for free; a scaled service has one line per replica. A container on a
+//! network also gets `/etc/host.conf` with `multi on` (Debian's default), without which glibc returns
+//! only the first address of a name with several.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use super::Error;
 use super::spec::{ContainerSpec, NetworkMode};
 use super::state::{Paths, Record, State, read_json};
-use crate::network::{Endpoint, Networks, netns};
+use crate::network::{Endpoint, Networks, dns, netns};
 use crate::store::{IoError, lock::Lock};
 
 /// The namespace the init joins.
@@ -156,6 +156,44 @@ pub fn endpoints(root: &Path, record: &Record) -> Vec<Endpoint> {
                 .find(|e| e.container == record.id)
         })
         .collect()
+}
+
+/// The `resolv.conf` of a container on networks: the embedded server (`dns::ADDRESS`) as its only
+/// name server, with the search domains and options of the one it would otherwise have had.
+pub(crate) fn resolv_conf(base: &str) -> String {
+    let mut text = format!("nameserver {}\n", dns::ADDRESS);
+    for line in base.lines() {
+        if !line.trim_start().starts_with("nameserver") && !line.trim().is_empty() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// The embedded DNS server of a container on networks (`None` for other containers), bound in its
+/// namespace. It forwards names that are not containers to `upstream_resolv`'s name servers only when
+/// one of its networks has a way out.
+pub(crate) fn dns_server(
+    root: &Path,
+    record: &Record,
+    upstream_resolv: &str,
+) -> std::io::Result<Option<dns::Server>> {
+    let NetworkMode::Networks(attachments) = &record.spec.network else {
+        return Ok(None);
+    };
+    let way_out = Networks::open(root).is_ok_and(|networks| {
+        attachments
+            .iter()
+            .any(|a| networks.get(&a.network).is_ok_and(|n| n.masquerade))
+    });
+    let servers = if way_out {
+        dns::name_servers(upstream_resolv)
+    } else {
+        Vec::new()
+    };
+    let hosts = Paths::new(root, &record.id).etc_file("hosts");
+    dns::Server::bind(&netns_path(root, &record.id), hosts, servers).map(Some)
 }
 
 /// The hosts file of a container: its base (localhost and `extra_hosts`), its own address and

@@ -212,7 +212,15 @@ fn monitor(root: &Path, id: &str) -> i32 {
             return 1;
         }
     };
+    // The DNS server's socket lives in the container's namespace for the monitor's life; without it
+    // names still resolve through /etc/hosts.
+    let upstream = crate::container::upstream_resolv_conf(&record.spec);
+    let dns = container_network::dns_server(root, &record, &upstream).unwrap_or_else(|error| {
+        eprintln!("rcompose-mon: no embedded DNS server: {error}");
+        None
+    });
     let mut monitor = Monitor {
+        dns,
         ports,
         state: State::read(&paths).unwrap_or_default(),
         record,
@@ -252,6 +260,8 @@ struct Monitor {
     /// (`attach`) see output from the moment they connect, as with docker.
     replay: Option<Vec<u8>>,
     ports: ports::Publisher,
+    /// The embedded DNS server of a container on networks (see `network::dns`).
+    dns: Option<crate::network::dns::Server>,
 }
 
 struct Running {
@@ -562,6 +572,7 @@ impl Monitor {
                 self.attach.as_ref().map_or(-1, |l| l.as_raw_fd()),
             ];
             fds.push(checker.as_ref().map_or(-1, health::Checker::fd));
+            fds.extend(self.dns.as_ref().map_or([-1, -1], |dns| dns.fds()));
             fds.extend(self.clients.iter().map(|c| c.stream.as_raw_fd()));
             let mut timeout =
                 drain_deadline.map(|d: Instant| d.saturating_duration_since(Instant::now()));
@@ -629,8 +640,16 @@ impl Monitor {
                     }
                 }
             }
+            if let Some(dns) = &mut self.dns {
+                if ready[6] {
+                    dns.on_query();
+                }
+                if ready[7] {
+                    dns.on_answer();
+                }
+            }
             let mut index = 0;
-            let mut client_ready = ready[6..].iter();
+            let mut client_ready = ready[8..].iter();
             while index < self.clients.len() {
                 let readable = client_ready.next().copied().unwrap_or(false);
                 if readable && !client_input(&mut self.clients[index], &mut running) {

@@ -19,6 +19,7 @@
 //! module writes every container's `/etc/hosts` from the endpoints of the networks it is on (see
 //! `container::hosts`).
 
+pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod netns;
