@@ -925,6 +925,10 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
     // (services often share one), and only the ones present.
     if let Some(which) = options.images {
         let mut seen = BTreeSet::new();
+        // One after another, in this order: whether a name is the last of an image that a container
+        // still runs from (then kept) depends on the removals before it, and `down` runs what is
+        // ready in parallel.
+        let mut previous: Option<usize> = None;
         for (service_name, service) in &project.services {
             if which == RemoveImages::Local && service.image.is_some() {
                 continue;
@@ -937,12 +941,14 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
                 RemoveImages::All => "down --rmi all",
                 RemoveImages::Local => "down --rmi local: no custom tag",
             };
-            plan.push(
+            let mut after = removed.clone();
+            after.extend(previous);
+            previous = Some(plan.push(
                 ActionKind::RemoveImage,
                 Target::Image { name },
                 reason,
-                removed.clone(),
-            );
+                after,
+            ));
         }
     }
     plan

@@ -477,8 +477,8 @@ services:
         "#1 stop container demo-web-1: down
 #2 remove container demo-web-1: down (after #1)
 #3 remove image nginx: down --rmi all (after #2)
-#4 remove image demo/job:1: down --rmi all (after #2)
-#5 remove image demo-worker: down --rmi all (after #2)
+#4 remove image demo/job:1: down --rmi all (after #2, #3)
+#5 remove image demo-worker: down --rmi all (after #2, #4)
 "
     );
     assert_eq!(
