@@ -369,15 +369,30 @@ impl Networks {
         Ok(index)
     }
 
+    /// The table and the bridge go at the same time: `nft` is a process to start (about 20 ms) and
+    /// deleting a link waits for RCU grace periods (30-70 ms). A crash between the two leaves a table
+    /// without its bridge, which `recover` deletes; a failure leaves the record, so the next removal
+    /// tries again.
     fn delete_bridge(&self, network: &Network) -> Result<(), Error> {
-        if network.firewall {
-            firewall::remove(&network.bridge)
-                .map_err(kernel("remove the firewall table", &network.name))?;
-        }
-        let mut netlink = Netlink::open().map_err(kernel("open netlink", &network.name))?;
-        netlink
-            .delete_link(&network.bridge)
-            .map_err(kernel("delete the bridge", &network.name))
+        std::thread::scope(|scope| {
+            let table = network
+                .firewall
+                .then(|| scope.spawn(|| firewall::remove(&network.bridge)));
+            let bridge = Netlink::open()
+                .map_err(kernel("open netlink", &network.name))
+                .and_then(|mut netlink| {
+                    netlink
+                        .delete_link(&network.bridge)
+                        .map_err(kernel("delete the bridge", &network.name))
+                });
+            if let Some(table) = table {
+                table
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the nft thread panicked")))
+                    .map_err(kernel("remove the firewall table", &network.name))?;
+            }
+            bridge
+        })
     }
 
     /// The network called `name`.
