@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use crate::cli::GlobalOptions;
 use crate::engine::Engine;
 use crate::labels;
 use crate::output;
+use crate::output::table::Format;
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -28,12 +29,6 @@ pub struct LsArgs {
     /// Format the output
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 /// One project as `ls` shows it.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use runtime::container::{Info, Status};
 use runtime::network::proxy::Published;
 use serde_json::json;
@@ -10,6 +10,7 @@ use serde_json::json;
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
+use crate::output::table::Format;
 use crate::reconcile::snapshot::ObservedContainer;
 
 #[derive(Debug, Args)]
@@ -31,12 +32,6 @@ pub struct PsArgs {
     /// Format the output
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {

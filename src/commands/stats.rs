@@ -14,12 +14,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
+use crate::output::table::Format;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -37,12 +38,6 @@ pub struct StatsArgs {
     /// Format the output
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 /// One reading of a container.

@@ -1,6 +1,13 @@
 //! Aligned text tables, as docker compose prints them: upper-case headers, columns padded to the widest
 //! cell with three spaces between them.
 
+/// `--format table|json`, for the listing commands that docker compose gives both (`ps`, `ls`, `stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 /// Renders rows under headers; every row must have as many cells as there are headers.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     render_with_gap(headers, rows, 3)

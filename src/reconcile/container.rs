@@ -680,21 +680,10 @@ fn healthcheck(
 
 #[cfg(test)]
 mod mount_tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::project::{self, LoadOptions};
 
     fn project(yaml: &str) -> Project {
-        let options = LoadOptions {
-            files: vec![PathBuf::from("-")],
-            project_name: Some("demo".to_string()),
-            working_dir: PathBuf::from("/srv/demo"),
-            stdin: Some(yaml.to_string()),
-            interpolate: true,
-            ..LoadOptions::default()
-        };
-        project::load(options).expect("valid project").project
+        crate::reconcile::test_project(yaml)
     }
 
     #[test]

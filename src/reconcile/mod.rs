@@ -16,3 +16,21 @@ pub mod volumes;
 
 #[cfg(test)]
 mod tests;
+
+/// A project loaded from YAML as `rcompose -p demo -f -` in /srv/demo would load it (planner and
+/// mapping tests).
+#[cfg(test)]
+pub(crate) fn test_project(yaml: &str) -> crate::project::model::Project {
+    let options = crate::project::LoadOptions {
+        files: vec![std::path::PathBuf::from("-")],
+        project_name: Some("demo".to_string()),
+        working_dir: std::path::PathBuf::from("/srv/demo"),
+        stdin: Some(yaml.to_string()),
+        interpolate: true,
+        ..crate::project::LoadOptions::default()
+    };
+    match crate::project::load(options) {
+        Ok(loaded) => loaded.project,
+        Err(diagnostics) => panic!("{diagnostics}"),
+    }
+}

@@ -1,27 +1,14 @@
 //! Planner tests: a project from YAML, a snapshot written in code, and the plan's text.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use super::plan::{DownOptions, PlanOptions, Recreate, RemoveImages, plan, plan_down};
 use super::snapshot::{ObservedContainer, ObservedResource, Snapshot, State};
 use crate::hash;
 use crate::project::model::Project;
-use crate::project::{self, LoadOptions};
 
 fn project(yaml: &str) -> Project {
-    let options = LoadOptions {
-        files: vec![PathBuf::from("-")],
-        project_name: Some("demo".to_string()),
-        working_dir: PathBuf::from("/srv/demo"),
-        stdin: Some(yaml.to_string()),
-        interpolate: true,
-        ..LoadOptions::default()
-    };
-    match project::load(options) {
-        Ok(loaded) => loaded.project,
-        Err(diagnostics) => panic!("{diagnostics}"),
-    }
+    crate::reconcile::test_project(yaml)
 }
 
 /// A running container of `service` created from the service as `project` defines it now.
