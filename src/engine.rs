@@ -83,8 +83,14 @@ impl Engine {
             .with_context(|| format!("cannot open the container store under {}", root.display()))?;
         let volumes = VolumeStore::open(root)
             .with_context(|| format!("cannot open the volume store under {}", root.display()))?;
-        let networks = Networks::open(root)
+        let mut networks = Networks::open(root)
             .with_context(|| format!("cannot open the network store under {}", root.display()))?;
+        if let Some(pools) = std::env::var("RCOMPOSE_ADDRESS_POOLS")
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+        {
+            networks = networks.with_pools(&pools, "RCOMPOSE_ADDRESS_POOLS")?;
+        }
         Ok(Engine {
             root: root.to_path_buf(),
             images,

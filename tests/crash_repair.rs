@@ -63,24 +63,6 @@ const BUDGET: Duration = Duration::from_secs(45);
 /// No single command may take longer: a hang (a lock never released) fails the test.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// xorshift64*: small, deterministic, good enough to spread delays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A duration in `[0, max]`.
-    fn below(&mut self, max: Duration) -> Duration {
-        let micros = max.as_micros() as u64;
-        Duration::from_micros(self.next() % (micros + 1))
-    }
-}
-
 /// Runs a command to its end, failing the test if it takes longer than [`COMMAND_TIMEOUT`].
 fn run(mut command: Command) -> Output {
     let child = command
@@ -268,7 +250,7 @@ fn up_killed_at_random_points_is_repaired() {
                 | 1
         });
     eprintln!("crash loop seed: {seed} (replay with RCOMPOSE_CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
 
     // One undisturbed run gives the span the kills are spread over.
     let began = Instant::now();
@@ -281,7 +263,7 @@ fn up_killed_at_random_points_is_repaired() {
     let loop_began = Instant::now();
     let mut kills = 0;
     while kills < MIN_KILLS || (kills < MAX_KILLS && loop_began.elapsed() < BUDGET) {
-        let delay = rng.below(span);
+        let delay = Duration::from_micros(rng.u64(..=span.as_micros() as u64));
         let mut child = fixture
             .cmd(&["up", "-d"])
             .stdin(Stdio::null())

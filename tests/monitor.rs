@@ -46,6 +46,31 @@ fn rss_kib(pid: i64) -> u64 {
         .unwrap()
 }
 
+/// Starts the project's only service and kills its container's monitor (SIGKILL, waiting until it
+/// is gone); returns the container's id and its init's pid.
+fn up_and_kill_the_monitor(fixture: &Fixture) -> (String, i64) {
+    fixture.ok(&["up", "-d"]);
+    let id = fixture.id_of("idle");
+    let state = state_json(fixture, &id);
+    let (monitor, init) = (
+        state["monitor_pid"].as_i64().unwrap(),
+        state["pid"].as_i64().unwrap(),
+    );
+    assert!(running(monitor) && running(init));
+    kill_monitor(monitor);
+    (id, init)
+}
+
+fn kill_monitor(monitor: i64) {
+    // SAFETY: kill takes plain integers; the pid is a monitor this test started.
+    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(monitor) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!running(monitor), "the monitor {monitor} outlived SIGKILL");
+}
+
 fn helper_path() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_rcompose")).with_file_name("rcompose-helper")
 }
@@ -99,20 +124,7 @@ fn a_killed_monitor_leaves_a_dead_container_that_down_cleans() {
         return;
     }
     let fixture = Fixture::new("deadmon", IDLE);
-    fixture.ok(&["up", "-d"]);
-    let id = fixture.id_of("idle");
-    let state = state_json(&fixture, &id);
-    let (monitor, init) = (
-        state["monitor_pid"].as_i64().unwrap(),
-        state["pid"].as_i64().unwrap(),
-    );
-    assert!(running(monitor) && running(init));
-    // SAFETY: kill takes plain integers; the pid is the monitor this test started.
-    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while running(monitor) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (id, init) = up_and_kill_the_monitor(&fixture);
     let listed = fixture.containers();
     assert_eq!(listed[0]["State"], "dead", "{listed:?}");
     // Another command (which runs the recovery) leaves the unsupervised processes to the user.
@@ -131,11 +143,7 @@ fn a_killed_monitor_leaves_a_dead_container_that_down_cleans() {
 
     // Killed again: `stop` ends it, `down` removes everything (the fixture checks mounts and
     // cgroups).
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
-    while running(monitor) && Instant::now() < deadline + Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    kill_monitor(monitor);
     fixture.ok(&["stop", "-t", "1"]);
     assert!(
         !running(init),
@@ -153,19 +161,7 @@ fn a_killed_monitor_then_down_leaves_nothing() {
         return;
     }
     let fixture = Fixture::new("deaddown", IDLE);
-    fixture.ok(&["up", "-d"]);
-    let id = fixture.id_of("idle");
-    let state = state_json(&fixture, &id);
-    let (monitor, init) = (
-        state["monitor_pid"].as_i64().unwrap(),
-        state["pid"].as_i64().unwrap(),
-    );
-    // SAFETY: kill takes plain integers; the pid is the monitor this test started.
-    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while running(monitor) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (id, init) = up_and_kill_the_monitor(&fixture);
     fixture.ok(&["down", "-t", "1"]);
     assert!(
         !running(init),
@@ -188,19 +184,7 @@ fn a_killed_monitor_then_rm_removes_it() {
         return;
     }
     let fixture = Fixture::new("deadrm", IDLE);
-    fixture.ok(&["up", "-d"]);
-    let id = fixture.id_of("idle");
-    let state = state_json(&fixture, &id);
-    let (monitor, init) = (
-        state["monitor_pid"].as_i64().unwrap(),
-        state["pid"].as_i64().unwrap(),
-    );
-    // SAFETY: kill takes plain integers; the pid is the monitor this test started.
-    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while running(monitor) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (id, init) = up_and_kill_the_monitor(&fixture);
     fixture.ok(&["rm", "-f"]);
     assert!(!running(init), "rm left the init of a dead monitor running");
     assert!(fixture.containers().is_empty());
@@ -246,8 +230,7 @@ fn run_reports_a_killed_monitor_and_rm_still_removes() {
         state["monitor_pid"].as_i64().unwrap(),
         state["pid"].as_i64().unwrap(),
     );
-    // SAFETY: kill takes plain integers; the pid is the monitor this test started.
-    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
+    kill_monitor(monitor);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{output:?}");

@@ -1,7 +1,9 @@
 //! The verbs that act on existing containers without planning: `stop`, `start`, `restart`, `kill`
-//! and `rm`. Each takes optional service names and acts in dependency order (stops in reverse).
+//! and `rm`. Each takes optional service names and acts in dependency order (stops in reverse), a
+//! level of the service graph at once.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -13,7 +15,7 @@ use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::graph::ServiceGraph;
 use crate::output::progress::Progress;
-use crate::reconcile::apply::{ApplyOptions, stop_timeout};
+use crate::reconcile::apply::{ApplyOptions, parallel_limit, stop_timeout};
 use crate::reconcile::snapshot::ObservedContainer;
 
 #[derive(Debug, Args)]
@@ -64,132 +66,170 @@ pub struct RmArgs {
     volumes: bool,
 }
 
-/// The project's containers of `services`, ordered for starting (or stopping, reversed).
-fn ordered(
+/// Runs `act` on the project's containers of `services` in dependency order, as docker compose
+/// does: one level of the service graph after another (the dependents' level first when
+/// `for_stop`), the containers of a level at once (up to `COMPOSE_PARALLEL_LIMIT`). `act` gets a
+/// container and its status and returns what to show when it acted (`None`: nothing to do). After a
+/// failure the level finishes and no other starts; the first error is returned. Returns how many
+/// containers were acted on.
+fn each_container(
     scope: &Scope,
-    services: &[String],
+    containers: &[ObservedContainer],
     for_stop: bool,
-) -> anyhow::Result<Vec<ObservedContainer>> {
-    scope.check_services(services)?;
-    let graph = ServiceGraph::new(&scope.loaded.project);
-    let order = if for_stop {
-        graph.stop_order()
-    } else {
-        graph.start_order()
+    progress: &Progress,
+    act: &(dyn Fn(&ObservedContainer, Status) -> anyhow::Result<Option<&'static str>> + Sync),
+) -> anyhow::Result<usize> {
+    let mut levels = ServiceGraph::new(&scope.loaded.project).levels();
+    // Containers of services the project no longer has (orphans) come last.
+    let orphans: Vec<String> = containers
+        .iter()
+        .map(|c| c.service.clone())
+        .filter(|s| !scope.loaded.project.services.contains_key(s))
+        .collect();
+    if for_stop {
+        levels.reverse();
+    }
+    levels.push(orphans);
+    let acted = AtomicUsize::new(0);
+    let one = |container: &ObservedContainer| -> anyhow::Result<()> {
+        let started = Instant::now();
+        let status = scope.engine.containers.state(&container.id)?.status;
+        if let Some(done) = act(container, status)? {
+            progress.done("Container", &container.name, done, started.elapsed());
+            acted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     };
-    let mut containers: Vec<ObservedContainer> = scope
+    for level in levels {
+        let batch: Vec<&ObservedContainer> = containers
+            .iter()
+            .filter(|c| level.contains(&c.service))
+            .collect();
+        for chunk in batch.chunks(parallel_limit()) {
+            let results: Vec<anyhow::Result<()>> = std::thread::scope(|threads| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|container| threads.spawn(|| one(container)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| bail!("a worker thread panicked"))
+                    })
+                    .collect()
+            });
+            results.into_iter().collect::<anyhow::Result<()>>()?;
+        }
+    }
+    Ok(acted.into_inner())
+}
+
+/// The project's containers of `services` (all when empty), after checking the names.
+fn containers(scope: &Scope, services: &[String]) -> anyhow::Result<Vec<ObservedContainer>> {
+    scope.check_services(services)?;
+    Ok(scope
         .containers(services, false)?
         .into_iter()
         .map(|(c, _)| c)
-        .collect();
-    containers.sort_by_key(|c| {
-        (
-            order
-                .iter()
-                .position(|s| *s == c.service)
-                .unwrap_or(usize::MAX),
-            c.number,
-        )
-    });
-    Ok(containers)
+        .collect())
 }
 
 fn progress(containers: &[ObservedContainer]) -> Progress {
     Progress::new(containers.iter().map(|c| c.name.as_str()), false)
 }
 
+/// Stops a container within its grace period (`-t`, else the service's `stop_grace_period`).
+fn stop_one(
+    scope: &Scope,
+    container: &ObservedContainer,
+    timeout: Option<u64>,
+) -> anyhow::Result<()> {
+    let timeout = stop_timeout(
+        &ApplyOptions { timeout },
+        scope.loaded.project.services.get(&container.service),
+    );
+    scope
+        .engine
+        .containers
+        .stop(&container.id, Some(timeout))
+        .with_context(|| format!("cannot stop {}", container.name))?;
+    Ok(())
+}
+
+fn start_one(scope: &Scope, container: &ObservedContainer) -> anyhow::Result<()> {
+    scope
+        .engine
+        .containers
+        .start(&container.id)
+        .with_context(|| format!("cannot start {}", container.name))?;
+    Ok(())
+}
+
 pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
-    let containers = ordered(&scope, &args.services, true)?;
+    let containers = containers(&scope, &args.services)?;
     let progress = progress(&containers);
-    let options = ApplyOptions {
-        timeout: args.timeout,
-    };
-    for container in containers {
-        let started = Instant::now();
-        // A dead container (its monitor was killed) may still have processes: stop ends them.
-        let status = scope.engine.containers.state(&container.id)?.status;
-        if !status.is_active() && status != Status::Dead {
-            continue;
-        }
-        let timeout = stop_timeout(
-            &options,
-            scope.loaded.project.services.get(&container.service),
-        );
-        scope
-            .engine
-            .containers
-            .stop(&container.id, Some(timeout))
-            .with_context(|| format!("cannot stop {}", container.name))?;
-        progress.done("Container", &container.name, "Stopped", started.elapsed());
-    }
+    each_container(
+        &scope,
+        &containers,
+        true,
+        &progress,
+        &|container, status| {
+            // A dead container (its monitor was killed) may still have processes: stop ends them.
+            if !status.is_active() && status != Status::Dead {
+                return Ok(None);
+            }
+            stop_one(&scope, container, args.timeout)?;
+            Ok(Some("Stopped"))
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
-    let containers = ordered(&scope, &args.services, false)?;
+    let containers = containers(&scope, &args.services)?;
     if containers.is_empty() {
         bail!("no containers to start (create them with `rcompose up` or `rcompose create`)");
     }
     let progress = progress(&containers);
-    for container in containers {
-        let started = Instant::now();
-        if scope
-            .engine
-            .containers
-            .state(&container.id)?
-            .status
-            .is_active()
-        {
-            continue;
-        }
-        scope
-            .engine
-            .containers
-            .start(&container.id)
-            .with_context(|| format!("cannot start {}", container.name))?;
-        progress.done("Container", &container.name, "Started", started.elapsed());
-    }
+    each_container(
+        &scope,
+        &containers,
+        false,
+        &progress,
+        &|container, status| {
+            if status.is_active() {
+                return Ok(None);
+            }
+            start_one(&scope, container)?;
+            Ok(Some("Started"))
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn restart(global: &GlobalOptions, args: RestartArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
-    let containers = ordered(&scope, &args.services, false)?;
+    let containers = containers(&scope, &args.services)?;
     let progress = progress(&containers);
-    let options = ApplyOptions {
-        timeout: args.timeout,
-    };
-    for container in containers {
-        let started = Instant::now();
-        if scope
-            .engine
-            .containers
-            .state(&container.id)?
-            .status
-            .is_active()
-        {
-            let timeout = stop_timeout(
-                &options,
-                scope.loaded.project.services.get(&container.service),
-            );
-            scope
-                .engine
-                .containers
-                .stop(&container.id, Some(timeout))
-                .with_context(|| format!("cannot stop {}", container.name))?;
-        }
-        scope
-            .engine
-            .containers
-            .start(&container.id)
-            .with_context(|| format!("cannot start {}", container.name))?;
-        progress.done("Container", &container.name, "Restarted", started.elapsed());
-    }
+    each_container(
+        &scope,
+        &containers,
+        false,
+        &progress,
+        &|container, status| {
+            if status.is_active() {
+                stop_one(&scope, container, args.timeout)?;
+            }
+            start_one(&scope, container)?;
+            Ok(Some("Restarted"))
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -198,80 +238,74 @@ pub fn kill(global: &GlobalOptions, args: KillArgs) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("unknown signal {:?}", args.signal))?;
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
-    let containers = ordered(&scope, &args.services, true)?;
+    let containers = containers(&scope, &args.services)?;
     let progress = progress(&containers);
-    for container in containers {
-        let started = Instant::now();
-        if !scope
-            .engine
-            .containers
-            .state(&container.id)?
-            .status
-            .is_active()
-        {
-            continue;
-        }
-        scope
-            .engine
-            .containers
-            .kill(&container.id, signal)
-            .with_context(|| format!("cannot kill {}", container.name))?;
-        progress.done("Container", &container.name, "Killed", started.elapsed());
-    }
+    each_container(
+        &scope,
+        &containers,
+        true,
+        &progress,
+        &|container, status| {
+            if !status.is_active() {
+                return Ok(None);
+            }
+            scope
+                .engine
+                .containers
+                .kill(&container.id, signal)
+                .with_context(|| format!("cannot kill {}", container.name))?;
+            Ok(Some("Killed"))
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn rm(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
-    let containers = ordered(&scope, &args.services, true)?;
+    let containers = containers(&scope, &args.services)?;
     let progress = progress(&containers);
     let _ = args.force;
-    let mut removed = 0;
-    for container in containers {
-        let started = Instant::now();
-        let status = scope.engine.containers.state(&container.id)?.status;
-        // A dead container (its monitor was killed) is removed fully: what still runs of it is
-        // stopped first, -s or not.
-        if status.is_active() || status == Status::Dead {
-            if !args.stop && status != Status::Dead {
-                continue;
+    let removed = each_container(
+        &scope,
+        &containers,
+        true,
+        &progress,
+        &|container, status| {
+            // A dead container (its monitor was killed) is removed fully: what still runs of it is
+            // stopped first, -s or not.
+            if status.is_active() || status == Status::Dead {
+                if !args.stop && status != Status::Dead {
+                    return Ok(None);
+                }
+                let started = Instant::now();
+                stop_one(&scope, container, None)?;
+                progress.done("Container", &container.name, "Stopped", started.elapsed());
             }
-            let timeout = stop_timeout(
-                &ApplyOptions::default(),
-                scope.loaded.project.services.get(&container.service),
-            );
             scope
                 .engine
                 .containers
-                .stop(&container.id, Some(timeout))
-                .with_context(|| format!("cannot stop {}", container.name))?;
-            progress.done("Container", &container.name, "Stopped", started.elapsed());
-        }
-        scope
-            .engine
-            .containers
-            .remove(&container.id, false)
-            .with_context(|| format!("cannot remove {}", container.name))?;
-        if args.volumes {
-            let prefix = format!("{}_", container.name);
-            for volume in scope
-                .engine
-                .volumes
-                .list()?
-                .into_iter()
-                .filter(|v| v.name.starts_with(&prefix))
-            {
-                scope
+                .remove(&container.id, false)
+                .with_context(|| format!("cannot remove {}", container.name))?;
+            if args.volumes {
+                let prefix = format!("{}_", container.name);
+                for volume in scope
                     .engine
                     .volumes
-                    .remove(&volume.name)
-                    .with_context(|| format!("cannot remove volume {}", volume.name))?;
+                    .list()?
+                    .into_iter()
+                    .filter(|v| v.name.starts_with(&prefix))
+                {
+                    scope
+                        .engine
+                        .volumes
+                        .remove(&volume.name)
+                        .with_context(|| format!("cannot remove volume {}", volume.name))?;
+                }
             }
-        }
-        removed += 1;
-        progress.done("Container", &container.name, "Removed", started.elapsed());
-    }
+            Ok(Some("Removed"))
+        },
+    )?;
     if removed == 0 {
         crate::output::status("No stopped containers");
     }

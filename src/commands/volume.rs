@@ -405,8 +405,8 @@ pub fn volumes(global: &GlobalOptions, args: VolumesArgs) -> anyhow::Result<Exit
     let project = &scope.loaded.project;
     let declared: BTreeMap<String, &String> = project
         .volumes
-        .iter()
-        .filter_map(|(key, v)| v.name.clone().map(|name| (name, key)))
+        .keys()
+        .map(|key| (project.volume_name(key), key))
         .collect();
     let wanted: Option<BTreeSet<&str>> = (!args.services.is_empty()).then(|| {
         args.services

@@ -34,6 +34,15 @@ pub struct ApplyOptions {
 /// variable).
 const DEFAULT_PARALLEL_LIMIT: usize = 16;
 
+/// How many containers or actions may be worked on at once.
+pub fn parallel_limit() -> usize {
+    std::env::var("COMPOSE_PARALLEL_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_PARALLEL_LIMIT)
+}
+
 /// Carries out `plan`: every action whose `after` list is done runs at once, on its own thread, up
 /// to the parallel limit, so independent services start together and a wide project takes about
 /// the time of its slowest chain. Threads rather than an async runtime: each action is a blocking
@@ -83,11 +92,7 @@ fn execute(
     progress: &Progress,
     keep_going: bool,
 ) -> (Vec<anyhow::Error>, bool) {
-    let limit = std::env::var("COMPOSE_PARALLEL_LIMIT")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_PARALLEL_LIMIT);
+    let limit = parallel_limit();
     // Container ids created by this run, by container name.
     let created: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
     let count = plan.actions.len();

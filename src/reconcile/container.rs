@@ -561,23 +561,21 @@ fn mount_kind(
         }
         VolumeType::Volume => {
             let options = volume.volume.clone().unwrap_or_default();
-            let anonymous;
             let (name, declared) = match &volume.source {
                 Some(key) => {
                     let definition = instance.project.volumes.get(key).ok_or_else(|| {
                         unsupported(format!("volume {key:?} is not declared in `volumes`"))
                     })?;
-                    let name = definition.name.as_deref().unwrap_or(key.as_str());
-                    (name, Some((key.as_str(), definition)))
+                    (
+                        instance.project.volume_name(key),
+                        Some((key.as_str(), definition)),
+                    )
                 }
-                None => {
-                    anonymous = anonymous_volume_name(&instance.name, target);
-                    (anonymous.as_str(), None)
-                }
+                None => (anonymous_volume_name(&instance.name, target), None),
             };
             let subpath = options.subpath.as_deref().filter(|s| !s.is_empty());
             let kind = sources.volume(&VolumeRequest {
-                name,
+                name: &name,
                 declared,
                 target,
                 copy_image: !options.nocopy && subpath.is_none(),

@@ -15,18 +15,9 @@ use crate::labels;
 use crate::names;
 use crate::project::model::{Network, Project, Service};
 
-/// The runtime name of the project network `key`.
-pub fn runtime_name(project: &Project, key: &str) -> String {
-    project
-        .networks
-        .get(key)
-        .and_then(|n| n.name.clone())
-        .unwrap_or_else(|| names::resource_name(&project.name, key))
-}
-
 /// The runtime network a project network is created as.
 pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<NetworkSpec> {
-    let name = runtime_name(project, key);
+    let name = project.network_name(key);
     if let Some(driver) = network.driver.as_deref()
         && driver != "bridge"
     {
@@ -111,10 +102,12 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
         return Ok(());
     }
     let spec = spec(project, key, definition)?;
-    let network = engine
-        .networks
-        .create(&spec)
-        .with_context(|| format!("cannot create network {name}"))?;
+    let network = engine.networks.create(&spec).map_err(|error| {
+        let hint = matches!(error, runtime::network::Error::PoolExhausted { .. })
+            .then_some(" (set RCOMPOSE_ADDRESS_POOLS, e.g. 10.89.0.0/16:24,172.30.0.0/16:26)")
+            .unwrap_or_default();
+        anyhow::Error::new(error).context(format!("cannot create network {name}{hint}"))
+    })?;
     if spec.masquerade && !spec.internal && !network.masquerade {
         crate::output::warnings(&[format!(
             "network {name} has no way out to the host's network: `nft` is not installed \
@@ -200,7 +193,7 @@ pub fn mode(
                 .flatten()
         });
         attachments.push(Attachment {
-            network: runtime_name(project, key),
+            network: project.network_name(key),
             ipv4,
             mac,
             aliases,

@@ -20,14 +20,14 @@ pub fn observe(engine: &Engine, project: &Project) -> anyhow::Result<Snapshot> {
         .filter_map(|info| decode(info, &project.name))
         .collect();
     let volumes = engine.volumes.list().context("cannot list volumes")?;
-    let declared = project.volumes.values().filter_map(|v| v.name.as_deref());
+    let declared = project.volumes.keys().map(|k| project.volume_name(k));
     snapshot.volumes = resources(
         &project.name,
         declared,
         volumes.into_iter().map(|v| (v.name, v.labels)),
     );
     let networks = engine.networks.list().context("cannot list networks")?;
-    let declared = project.networks.values().filter_map(|n| n.name.as_deref());
+    let declared = project.networks.keys().map(|k| project.network_name(k));
     snapshot.networks = resources(
         &project.name,
         declared,
@@ -45,16 +45,16 @@ pub fn observe(engine: &Engine, project: &Project) -> anyhow::Result<Snapshot> {
 
 /// The networks or volumes (`(name, labels)`) that belong to the project: labelled with it, or named
 /// by one of its definitions (`name:`, `external`).
-fn resources<'a>(
+fn resources(
     project: &str,
-    declared: impl Iterator<Item = &'a str>,
+    declared: impl Iterator<Item = String>,
     found: impl Iterator<Item = (String, BTreeMap<String, String>)>,
 ) -> BTreeMap<String, ObservedResource> {
-    let declared: Vec<&str> = declared.collect();
+    let declared: Vec<String> = declared.collect();
     found
         .filter(|(name, labels)| {
             labels.get(labels::PROJECT).map(String::as_str) == Some(project)
-                || declared.contains(&name.as_str())
+                || declared.contains(name)
         })
         .map(|(name, labels)| {
             let config_hash = labels.get(labels::RESOURCE_HASH).cloned();

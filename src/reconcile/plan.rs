@@ -274,10 +274,7 @@ pub fn plan(
         let Some(network) = project.networks.get(key) else {
             continue;
         };
-        let name = network
-            .name
-            .clone()
-            .unwrap_or_else(|| names::resource_name(&project.name, key));
+        let name = project.network_name(key);
         let target = Target::Network {
             key: key.clone(),
             name: name.clone(),
@@ -321,10 +318,7 @@ pub fn plan(
         let Some(volume) = project.volumes.get(key) else {
             continue;
         };
-        let name = volume
-            .name
-            .clone()
-            .unwrap_or_else(|| names::resource_name(&project.name, key));
+        let name = project.volume_name(key);
         match snapshot.volumes.get(&name) {
             None if volume.external => {
                 return Err(PlanError::MissingExternalVolume {
@@ -860,10 +854,7 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
     }
     // Networks go with every `down` (docker compose's rule), external ones excepted.
     for (key, network) in &project.networks {
-        let name = network
-            .name
-            .clone()
-            .unwrap_or_else(|| names::resource_name(&project.name, key));
+        let name = project.network_name(key);
         if network.external || !snapshot.networks.contains_key(&name) {
             continue;
         }
@@ -879,10 +870,7 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
     }
     if options.volumes {
         for (key, volume) in &project.volumes {
-            let name = volume
-                .name
-                .clone()
-                .unwrap_or_else(|| names::resource_name(&project.name, key));
+            let name = project.volume_name(key);
             if volume.external || !snapshot.volumes.contains_key(&name) {
                 continue;
             }
@@ -898,12 +886,8 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
         }
         let declared: BTreeSet<String> = project
             .volumes
-            .iter()
-            .map(|(k, v)| {
-                v.name
-                    .clone()
-                    .unwrap_or_else(|| names::resource_name(&project.name, k))
-            })
+            .keys()
+            .map(|k| project.volume_name(k))
             .collect();
         for (name, _) in snapshot
             .volumes

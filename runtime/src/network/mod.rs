@@ -51,10 +51,12 @@ pub enum Error {
     #[error("network {name}: {message}")]
     Invalid { name: String, message: String },
     #[error(
-        "no free subnet left in the address pools {pools} (set RCOMPOSE_ADDRESS_POOLS, e.g. \
-         10.89.0.0/16:24, or give the network an ipam subnet)"
+        "no free subnet left in the address pools {pools} (choose other pools, or give the network \
+         a subnet)"
     )]
     PoolExhausted { pools: String },
+    #[error("invalid address pools in {setting}: {message}")]
+    InvalidPools { setting: String, message: String },
     #[error("network {name} has active endpoints: {containers}")]
     InUse { name: String, containers: String },
     #[error("{action} on network {network}: {source}")]
@@ -189,23 +191,28 @@ pub fn host_interface(network_id: &str, container: &str) -> String {
 }
 
 impl Networks {
-    /// The network store under `root`, with address pools from `RCOMPOSE_ADDRESS_POOLS` (default
-    /// [`ipam::DEFAULT_POOLS`]).
+    /// The network store under `root`, choosing subnets from [`ipam::DEFAULT_POOLS`].
     pub fn open(root: &Path) -> Result<Self, Error> {
-        let pools_text = std::env::var("RCOMPOSE_ADDRESS_POOLS")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| ipam::DEFAULT_POOLS.to_owned());
-        let pools = ipam::parse_pools(&pools_text).map_err(|message| Error::Invalid {
-            name: "RCOMPOSE_ADDRESS_POOLS".into(),
-            message,
-        })?;
         let dir = root.join("networks");
         create_dir_all(&dir)?;
         Ok(Self {
             dir,
-            pools,
-            pools_text,
+            pools: ipam::parse_pools(ipam::DEFAULT_POOLS).expect("the default pools parse"),
+            pools_text: ipam::DEFAULT_POOLS.to_owned(),
+        })
+    }
+
+    /// The same store choosing subnets from `pools` (`base/len[:size],...`, e.g.
+    /// `10.89.0.0/16:24,172.30.0.0/16:26`); `setting` names where they came from in errors.
+    pub fn with_pools(self, pools: &str, setting: &str) -> Result<Self, Error> {
+        let parsed = ipam::parse_pools(pools).map_err(|message| Error::InvalidPools {
+            setting: setting.to_owned(),
+            message,
+        })?;
+        Ok(Self {
+            pools: parsed,
+            pools_text: pools.to_owned(),
+            ..self
         })
     }
 
@@ -336,6 +343,12 @@ impl Networks {
         {
             return Ok(index);
         }
+        // The table before the bridge: its rules name the bridge, which need not exist yet, and a
+        // command killed between the two then never leaves a bridge without its isolation.
+        if network.firewall {
+            firewall::install(&network.bridge, network.subnet, network.masquerade)
+                .map_err(kernel("install the firewall table", name))?;
+        }
         let mac = ipam::mac_for(network.gateway.unwrap_or(network.subnet.address));
         netlink
             .create_bridge(&network.bridge, mac, network.mtu)
@@ -362,17 +375,13 @@ impl Networks {
             format!("/proc/sys/net/ipv4/conf/{}/forwarding", network.bridge),
             if network.masquerade { "1" } else { "0" },
         );
-        if network.firewall {
-            firewall::install(&network.bridge, network.subnet, network.masquerade)
-                .map_err(kernel("install the firewall table", name))?;
-        }
         Ok(index)
     }
 
     /// The table and the bridge go at the same time: `nft` is a process to start (about 20 ms) and
-    /// deleting a link waits for RCU grace periods (30-70 ms). A crash between the two leaves a table
-    /// without its bridge, which `recover` deletes; a failure leaves the record, so the next removal
-    /// tries again.
+    /// deleting a link waits for RCU grace periods (30-70 ms). The record goes only after both, so a
+    /// crash or a failure in between leaves it, and the next removal tries both again (each is a
+    /// no-op when already gone).
     fn delete_bridge(&self, network: &Network) -> Result<(), Error> {
         std::thread::scope(|scope| {
             let table = network
@@ -607,18 +616,10 @@ impl Networks {
                 }
             }
         }
-        // No sweep of bridges by name: kernel links are host-wide while records are per state root,
-        // so an `rc-` bridge without a record here may be another root's. None of ours is ever left
-        // without a record: the record is written before the bridge and removed after it.
-
-        // Firewall tables whose bridge is gone (tables are named after bridges, which are host-wide).
-        for bridge in firewall::tables() {
-            if !Path::new("/sys/class/net").join(&bridge).exists()
-                && let Err(error) = firewall::remove(&bridge)
-            {
-                errors.push(kernel("delete a leftover firewall table", &bridge)(error));
-            }
-        }
+        // No sweep of bridges or firewall tables by name: kernel names are host-wide while records
+        // are per state root, so an `rc-` bridge without a record here may be another root's. None
+        // of ours is ever left without a record: the record is written before the table and the
+        // bridge (in that order) and removed after both.
         errors
     }
 }

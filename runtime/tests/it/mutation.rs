@@ -8,22 +8,6 @@ use runtime::image::unpack::{Options, unpack};
 
 use crate::support::{append, raw_header};
 
-/// xorshift64*: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn seed_layer() -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     builder
@@ -58,7 +42,7 @@ fn seed_layer() -> Vec<u8> {
 #[test]
 fn mutated_layers_never_panic_or_escape() {
     let seed = seed_layer();
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = fastrand::Rng::with_seed(0x5eed_1234_abcd_0001);
     let root = tempfile::tempdir().unwrap();
     let outside = root.path().join("outside");
     fs::create_dir(&outside).unwrap();
@@ -68,24 +52,24 @@ fn mutated_layers_never_panic_or_escape() {
     };
     for round in 0..600 {
         let mut input = seed.clone();
-        for _ in 0..=rng.below(8) {
-            match rng.below(4) {
+        for _ in 0..=rng.usize(..8) {
+            match rng.usize(..4) {
                 0 => {
-                    let at = rng.below(input.len());
-                    input[at] = rng.next() as u8;
+                    let at = rng.usize(..input.len());
+                    input[at] = rng.u8(..);
                 }
                 1 if input.len() >= 512 => {
                     // Header bytes matter most: hit the name, size, type and link fields.
-                    let block = rng.below(input.len() / 512) * 512;
-                    let field = [0, 124, 156, 157][rng.below(4)];
-                    let at = (block + field + rng.below(12)).min(input.len() - 1);
-                    input[at] = [b'.', b'/', b'0', b'7', b'1', b'2', 0, b'5'][rng.below(8)];
+                    let block = rng.usize(..input.len() / 512) * 512;
+                    let field = [0, 124, 156, 157][rng.usize(..4)];
+                    let at = (block + field + rng.usize(..12)).min(input.len() - 1);
+                    input[at] = [b'.', b'/', b'0', b'7', b'1', b'2', 0, b'5'][rng.usize(..8)];
                 }
-                1 | 2 => input.truncate(rng.below(input.len()) + 1),
+                1 | 2 => input.truncate(rng.usize(..input.len()) + 1),
                 _ => {
-                    let from = rng.below(input.len());
-                    let to = rng.below(input.len());
-                    let len = rng.below(512).min(input.len() - from.max(to));
+                    let from = rng.usize(..input.len());
+                    let to = rng.usize(..input.len());
+                    let len = rng.usize(..512).min(input.len() - from.max(to));
                     input.copy_within(from..from + len, to);
                 }
             }

@@ -85,3 +85,37 @@ pub struct Project {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, Model>,
 }
+
+impl Project {
+    /// The runtime name of the network `key`: its `name`, which normalization always sets
+    /// (`<project>_<key>`, or the key itself for an external network), with the same rule as the
+    /// fallback for a model built by hand.
+    pub fn network_name(&self, key: &str) -> String {
+        let network = self.networks.get(key);
+        resolved_name(
+            &self.name,
+            key,
+            network.and_then(|n| n.name.as_deref()),
+            network.is_some_and(|n| n.external),
+        )
+    }
+
+    /// The runtime name of the volume `key`, by the same rule as [`Project::network_name`].
+    pub fn volume_name(&self, key: &str) -> String {
+        let volume = self.volumes.get(key);
+        resolved_name(
+            &self.name,
+            key,
+            volume.and_then(|v| v.name.as_deref()),
+            volume.is_some_and(|v| v.external),
+        )
+    }
+}
+
+fn resolved_name(project: &str, key: &str, name: Option<&str>, external: bool) -> String {
+    match name {
+        Some(name) => name.to_string(),
+        None if external => key.to_string(),
+        None => crate::names::resource_name(project, key),
+    }
+}
