@@ -130,6 +130,7 @@ services:
     command: {SERVER}
     scale: 2
     networks: [front, back]
+    links: ["db:store"]
   outsider:
     image: busybox
     stop_signal: SIGKILL
@@ -157,6 +158,13 @@ networks:
     );
     assert!(line(&out, "db").starts_with("pong "), "{out}");
     assert_eq!(line(&out, "database"), line(&out, "db"), "{out}");
+    // A `links` alias is the linking service's own name for db: db does not know it.
+    let linked = exec(&fx, "web", "grep -w store /etc/hosts | cut -f1");
+    let db_own = exec(&fx, "web", "grep -w database /etc/hosts | cut -f1");
+    assert_eq!(linked, db_own);
+    assert!(!linked.trim().is_empty());
+    let db_view = exec(&fx, "db", "echo store=$(grep -cw store /etc/hosts)");
+    assert_eq!(line(&db_view, "store"), "0", "{db_view}");
     assert_eq!(line(&out, "nets-db-1"), line(&out, "db"), "{out}");
     assert!(line(&out, "web").starts_with("pong "), "{out}");
     assert!(line(&out, "nets-web-2").starts_with("pong "), "{out}");

@@ -4,6 +4,7 @@
 //!
 //! Used by `apply` (the executor); which networks exist is the planner's decision.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use anyhow::{Context, bail};
@@ -117,25 +118,28 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
     Ok(())
 }
 
-/// The aliases other services give this one with `links: ["SERVICE:ALIAS"]`. Docker scopes such an
-/// alias to the linking container; here it is a name of the service on its networks (a superset).
-fn link_aliases<'a>(
-    project: &'a Project,
-    service_name: &'a str,
-) -> impl Iterator<Item = String> + 'a {
-    project.services.values().flat_map(move |other| {
-        other.links.iter().filter_map(move |link| {
-            let (target, alias) = link.split_once(':')?;
-            (target == service_name && alias != service_name).then(|| alias.to_string())
-        })
-    })
+/// The names a service's `links: ["SERVICE:ALIAS"]` give other services, by the linked name: as with
+/// docker, only the linking service's containers see them.
+fn peer_aliases(service: &Service) -> BTreeMap<String, Vec<String>> {
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for link in &service.links {
+        if let Some((target, alias)) = link.split_once(':')
+            && alias != target
+        {
+            aliases
+                .entry(target.to_string())
+                .or_default()
+                .push(alias.to_string());
+        }
+    }
+    aliases
 }
 
 /// How a service's container is networked: `network_mode` if set (`host`, `none`,
 /// `service:NAME`, `container:NAME`, with `find` giving a container's id by name), else an endpoint
 /// on each of its networks, highest `priority` first, then by name. On each network the container
 /// answers to its service name and the network's `aliases` (the runtime adds the container name and
-/// the hostname).
+/// the hostname), and sees the services it links to under their `links` aliases.
 pub fn mode(
     project: &Project,
     service_name: &str,
@@ -178,7 +182,6 @@ pub fn mode(
         let settings = service.networks[key].clone().unwrap_or_default();
         let mut aliases = vec![service_name.to_string()];
         aliases.extend(settings.aliases.iter().cloned());
-        aliases.extend(link_aliases(project, service_name));
         let ipv4 = match &settings.ipv4_address {
             Some(text) => Some(text.parse::<Ipv4Addr>().with_context(|| {
                 format!("service {service_name:?}: ipv4_address {text:?} on network {key:?} is not an IPv4 address")
@@ -197,6 +200,7 @@ pub fn mode(
             ipv4,
             mac,
             aliases,
+            peer_aliases: peer_aliases(service),
         });
     }
     Ok(NetworkMode::Networks(attachments))

@@ -224,6 +224,22 @@ pub(crate) fn hosts_file(
     text
 }
 
+/// A peer as one container sees it: with the names that container alone gives it (`links`).
+fn with_peer_aliases(peer: &Endpoint, peer_aliases: &BTreeMap<String, Vec<String>>) -> Endpoint {
+    let mut peer = peer.clone();
+    let extra: Vec<String> = peer_aliases
+        .iter()
+        .filter(|(name, _)| peer.names.contains(name))
+        .flat_map(|(_, aliases)| aliases.iter().cloned())
+        .collect();
+    for alias in extra {
+        if !peer.names.contains(&alias) {
+            peer.names.push(alias);
+        }
+    }
+    peer
+}
+
 /// Rewrites the hosts file of every container on these networks.
 pub(crate) fn refresh_hosts<'a>(
     root: &Path,
@@ -263,7 +279,11 @@ pub(crate) fn refresh_hosts<'a>(
             let endpoints = &by_network[name];
             if let Some(endpoint) = endpoints.iter().find(|e| e.container == id) {
                 own.push(endpoint.clone());
-                peers.extend(endpoints.iter().cloned());
+                peers.extend(
+                    endpoints
+                        .iter()
+                        .map(|peer| with_peer_aliases(peer, &attachment.peer_aliases)),
+                );
             }
         }
         let base = record.spec.hosts.as_deref().unwrap_or(super::DEFAULT_HOSTS);
@@ -321,6 +341,17 @@ mod tests {
             "127.0.0.1\tlocalhost\n10.89.0.2\tabc\n10.89.0.2\tp-web-1 web\n\
              10.89.0.3\tp-web-2 web\n10.89.0.4\tp-db-1 db database\n"
         );
+    }
+
+    #[test]
+    fn peer_aliases_extend_only_the_peers_they_name() {
+        let links = BTreeMap::from([("db".to_string(), vec!["store".to_string()])]);
+        let db = with_peer_aliases(&endpoint("c", 4, &["p-db-1", "db"]), &links);
+        assert_eq!(db.names, ["p-db-1", "db", "store"]);
+        let web = with_peer_aliases(&endpoint("a", 2, &["p-web-1", "web"]), &links);
+        assert_eq!(web.names, ["p-web-1", "web"]);
+        let again = with_peer_aliases(&db, &links);
+        assert_eq!(again.names, ["p-db-1", "db", "store"]);
     }
 
     #[test]

@@ -144,6 +144,9 @@ pub struct Attachment {
     pub mac: Option<String>,
     /// Names the container answers to on this network, besides its name and hostname.
     pub aliases: Vec<String>,
+    /// Names that only this container gives its peers on this network (docker's `links` aliases):
+    /// a peer that answers to the key also answers to the listed names, here and nowhere else.
+    pub peer_aliases: BTreeMap<String, Vec<String>>,
 }
 
 /// The networks under one state root.
