@@ -13,7 +13,8 @@
 //!
 //! The socket listens inside the container's namespace: the monitor, single-threaded, enters the
 //! namespace to create it and returns. The monitor's poll loop calls [`Server::on_query`] and
-//! [`Server::on_answer`] when the sockets are readable. UDP only.
+//! [`Server::on_answer`] when the sockets are readable. UDP only: an answer carries as many replicas
+//! as fit in 512 bytes, starting at the next one each time (round robin).
 
 use std::collections::HashMap;
 use std::fs;
@@ -107,8 +108,16 @@ pub fn lookup(hosts: &str, name: &str) -> Vec<Ipv4Addr> {
     found
 }
 
-/// The response to `query` (the original message): its question, then one `A` record per address.
+/// The most a UDP answer may hold for a client that did not say otherwise (RFC 1035; EDNS clients
+/// accept more, but a subset of a scaled service's replicas is as good an answer).
+const UDP_ANSWER_LIMIT: usize = 512;
+
+/// The response to `query` (the original message): its question, then one `A` record per address,
+/// as many as fit in [`UDP_ANSWER_LIMIT`] (a valid answer with fewer replicas, rather than a
+/// truncated one that would send the client to TCP).
 pub fn answer(message: &[u8], query: &Query, addresses: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
+    let fit = UDP_ANSWER_LIMIT.saturating_sub(query.end) / 16;
+    let addresses = &addresses[..addresses.len().min(fit)];
     let request_flags = u16::from_be_bytes([message[2], message[3]]);
     // QR, AA, the client's RD, RA, and the response code.
     let flags: u16 = 0x8000 | 0x0400 | (request_flags & 0x0100) | 0x0080 | u16::from(rcode);
@@ -157,6 +166,8 @@ pub struct Server {
     hosts: PathBuf,
     pending: HashMap<u16, Pending>,
     next_id: u16,
+    /// Counts answers with addresses, for the round robin.
+    turn: usize,
 }
 
 impl Server {
@@ -186,6 +197,7 @@ impl Server {
             hosts,
             pending: HashMap::new(),
             next_id: std::process::id() as u16,
+            turn: 0,
         })
     }
 
@@ -208,11 +220,18 @@ impl Server {
             let hosts = fs::read_to_string(&self.hosts).unwrap_or_default();
             let reply = if lookup_any(&hosts, &query.name) {
                 // A known name: its IPv4 addresses for `A`, an empty answer for other types.
-                let addresses = if query.kind == TYPE_A && query.class == CLASS_IN {
+                let mut addresses = if query.kind == TYPE_A && query.class == CLASS_IN {
                     lookup(&hosts, &query.name)
                 } else {
                     Vec::new()
                 };
+                // Round robin: each answer starts at the next replica, so clients that take the
+                // first address spread over all of them.
+                if !addresses.is_empty() {
+                    self.turn = self.turn.wrapping_add(1);
+                    let start = self.turn % addresses.len();
+                    addresses.rotate_left(start);
+                }
                 Some(answer(message, &query, &addresses, 0))
             } else if self.forward(message, &query, client) {
                 None
@@ -319,6 +338,19 @@ mod tests {
         // The last record's address is the last four bytes.
         assert_eq!(&reply[reply.len() - 4..], &[10, 89, 1, 2]);
         assert_eq!(reply.len(), message.len() + 3 * 16);
+    }
+
+    #[test]
+    fn answers_fit_in_a_udp_message() {
+        let message = query("web", TYPE_A);
+        let parsed = parse_query(&message).unwrap();
+        let replicas: Vec<Ipv4Addr> = (2..60).map(|n| Ipv4Addr::new(10, 89, 0, n)).collect();
+        let reply = answer(&message, &parsed, &replicas, 0);
+        assert!(reply.len() <= UDP_ANSWER_LIMIT, "{}", reply.len());
+        let count = usize::from(u16::from_be_bytes([reply[6], reply[7]]));
+        assert_eq!(reply.len(), message.len() + count * 16);
+        assert!(count > 25 && count < replicas.len(), "{count}");
+        assert_eq!(reply[2] & 0x02, 0, "not marked truncated");
     }
 
     #[test]
