@@ -462,7 +462,15 @@ impl Networks {
                     .join(", "),
             });
         }
+        // Veths of containers released before (see `release`) may still be going.
+        let released: Vec<String> = fs::read_dir(self.dir.join(name).join("released"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
         self.delete_bridge(&network)?;
+        wait_for_links_gone(&released, name)?;
         // The record first: a removal killed in the middle of the tree leaves a directory without a
         // record, which `recover` deletes.
         let record = self.record_path(name);
@@ -577,7 +585,33 @@ impl Networks {
         netlink
             .delete_link(&host_interface(&network.id, container))
             .map_err(kernel("delete the container's veth", name))?;
+        self.release(name, container)
+    }
+
+    /// Forgets a container's endpoint whose veth is already going: the caller has released the
+    /// container's network namespace, with no process left in it, so the kernel deletes the veth
+    /// pair with the namespace, in the background, without the wait `disconnect` has. The veth can
+    /// outlive the record by some milliseconds, in a namespace where nothing runs that could use
+    /// the address; [`Networks::remove`] waits for such veths before it returns.
+    pub fn release(&self, name: &str, container: &str) -> Result<(), Error> {
+        let Ok(network) = self.get(name) else {
+            return Ok(());
+        };
         let _lock = self.lock()?;
+        // The veth's name is kept until the network goes (so `remove` knows what to wait for);
+        // names whose link is gone are pruned here.
+        let released = self.dir.join(name).join("released");
+        create_dir_all(&released)?;
+        if let Ok(mut netlink) = Netlink::open() {
+            for entry in fs::read_dir(&released).into_iter().flatten().flatten() {
+                let link = entry.file_name().to_string_lossy().into_owned();
+                if matches!(netlink.link_index(&link), Ok(None)) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let veth = released.join(host_interface(&network.id, container));
+        fs::write(&veth, b"").map_err(ctx("write", &veth))?;
         let record = self.endpoints_dir(name).join(format!("{container}.json"));
         match fs::remove_file(&record) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
@@ -625,6 +659,34 @@ impl Networks {
         // bridge (in that order) and removed after both.
         errors
     }
+}
+
+/// Waits until the kernel has deleted these links (veths whose namespace is being freed), and
+/// deletes what is still there after a while (a namespace that something still holds).
+/// (Netlink, not /sys/class/net: sysfs shows the network namespace that mounted it, which need
+/// not be the caller's.)
+fn wait_for_links_gone(links: &[String], network: &str) -> Result<(), Error> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let mut netlink = Netlink::open().map_err(kernel("open netlink", network))?;
+    let left = |netlink: &mut Netlink| -> Vec<String> {
+        links
+            .iter()
+            .filter(|link| !matches!(netlink.link_index(link), Ok(None)))
+            .cloned()
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !left(&mut netlink).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for link in left(&mut netlink) {
+        netlink
+            .delete_link(&link)
+            .map_err(kernel(format!("delete the veth {link}"), network))?;
+    }
+    Ok(())
 }
 
 /// Networks are IPv4 only: without this the host would get an IPv6 link-local address on every
