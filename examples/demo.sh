@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The demo, offline, in a temporary state root that it removes at the end:
 #
-#   sudo bash examples/demo.sh        examples/backend: an HTTP API in front of Redis. Builds both images
+#   bash examples/demo.sh             examples/backend: an HTTP API in front of Redis. Builds both images
 #                                     (build-images.sh: Debian's redis packages, the API compiled by
 #                                     rustc), `up -d`, talks to the API on http://127.0.0.1:8080, shows
 #                                     that Redis's data survives `down` and `up` in its volume, `down -v`.
-#   sudo bash examples/demo.sh jobs   examples/jobs: a job pipeline on busybox with completion
+#   bash examples/demo.sh jobs        examples/jobs: a job pipeline on busybox with completion
 #                                     conditions, replicas, a shared volume and attached logs.
 #
 # Needs root (containers use namespaces, mounts and cgroups). API_PORT picks another host port.
