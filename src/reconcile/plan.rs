@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::diff;
-use super::snapshot::{ObservedContainer, Snapshot, State};
+use super::snapshot::{ObservedContainer, ObservedResource, Snapshot, State};
 use crate::graph::ServiceGraph;
 use crate::hash;
 use crate::names;
@@ -279,31 +279,24 @@ pub fn plan(
             key: key.clone(),
             name: name.clone(),
         };
-        match snapshot.networks.get(&name) {
-            None if network.external => {
+        match observed_state(network, snapshot.networks.get(&name)) {
+            Observed::Missing if network.external => {
                 return Err(PlanError::MissingExternalNetwork {
                     key: key.clone(),
                     name,
                 });
             }
-            None => {
+            Observed::Missing => {
                 let id = plan.push(ActionKind::CreateNetwork, target, "not found", vec![]);
                 network_actions.insert(key.clone(), id);
             }
-            Some(observed) => {
-                let expected = hash::digest(&serde_json::to_value(network).unwrap_or_default());
-                if !network.external
-                    && observed
-                        .config_hash
-                        .as_ref()
-                        .is_some_and(|h| *h != expected)
-                {
-                    plan.warnings.push(format!(
-                        "network {name} exists but its configuration changed; run `down` and `up` to recreate it"
-                    ));
-                    recreated_networks.insert(key.clone());
-                }
+            Observed::Differs if !network.external => {
+                plan.warnings.push(format!(
+                    "network {name} exists but its configuration changed; run `down` and `up` to recreate it"
+                ));
+                recreated_networks.insert(key.clone());
             }
+            Observed::Differs | Observed::Matches => {}
         }
     }
     let mut volume_actions: BTreeMap<String, usize> = BTreeMap::new();
@@ -319,14 +312,14 @@ pub fn plan(
             continue;
         };
         let name = project.volume_name(key);
-        match snapshot.volumes.get(&name) {
-            None if volume.external => {
+        match observed_state(volume, snapshot.volumes.get(&name)) {
+            Observed::Missing if volume.external => {
                 return Err(PlanError::MissingExternalVolume {
                     key: key.to_string(),
                     name,
                 });
             }
-            None => {
+            Observed::Missing => {
                 let id = plan.push(
                     ActionKind::CreateVolume,
                     Target::Volume {
@@ -338,19 +331,12 @@ pub fn plan(
                 );
                 volume_actions.insert(key.to_string(), id);
             }
-            Some(observed) => {
-                let expected = hash::digest(&serde_json::to_value(volume).unwrap_or_default());
-                if !volume.external
-                    && observed
-                        .config_hash
-                        .as_ref()
-                        .is_some_and(|h| *h != expected)
-                {
-                    plan.warnings.push(format!(
-                        "volume {name} exists but doesn't match its configuration in the project; it is kept (remove it with `down -v` to recreate it)"
-                    ));
-                }
+            Observed::Differs if !volume.external => {
+                plan.warnings.push(format!(
+                    "volume {name} exists but doesn't match its configuration in the project; it is kept (remove it with `down -v` to recreate it)"
+                ));
             }
+            Observed::Differs | Observed::Matches => {}
         }
     }
 
@@ -936,4 +922,27 @@ pub fn plan_down(project: &Project, snapshot: &Snapshot, options: &DownOptions) 
         }
     }
     plan
+}
+
+/// How a project network or volume compares with what exists.
+enum Observed {
+    Missing,
+    Matches,
+    /// It exists with another configuration (by the config hash label the CLI gives what it makes;
+    /// one without the label, made elsewhere, matches).
+    Differs,
+}
+
+fn observed_state<T: serde::Serialize>(
+    definition: &T,
+    observed: Option<&ObservedResource>,
+) -> Observed {
+    let Some(observed) = observed else {
+        return Observed::Missing;
+    };
+    let expected = hash::digest(&serde_json::to_value(definition).unwrap_or_default());
+    match &observed.config_hash {
+        Some(hash) if *hash != expected => Observed::Differs,
+        _ => Observed::Matches,
+    }
 }

@@ -318,6 +318,38 @@ fn a_missing_external_network_is_an_error() {
 }
 
 #[test]
+fn networks_and_volumes_whose_configuration_changed_are_kept_with_a_warning() {
+    let project = project(APP);
+    let changed = |name: &str, hash: Option<&str>| {
+        (
+            name.to_string(),
+            ObservedResource {
+                name: name.to_string(),
+                config_hash: hash.map(str::to_string),
+            },
+        )
+    };
+    let mut snapshot = Snapshot {
+        containers: ["db", "web", "worker"]
+            .iter()
+            .map(|s| running(&project, s, 1))
+            .collect(),
+        networks: BTreeMap::from([changed("demo_default", Some("old"))]),
+        volumes: BTreeMap::from([changed("demo_data", Some("old"))]),
+        ..Snapshot::default()
+    };
+    let warnings = plan(&project, &snapshot, &up()).expect("plan").warnings;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("network demo_default exists but its configuration changed"));
+    assert!(warnings[1].starts_with("volume demo_data exists but doesn't match"));
+    // Made elsewhere (no hash label): taken as it is.
+    snapshot.networks = BTreeMap::from([changed("demo_default", None)]);
+    snapshot.volumes = BTreeMap::from([changed("demo_data", None)]);
+    let warnings = plan(&project, &snapshot, &up()).expect("plan").warnings;
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
 fn down_stops_dependents_first_then_removes_then_volumes() {
     let project = project(APP);
     let mut worker = running(&project, "worker", 1);
