@@ -106,6 +106,8 @@ pub enum Command {
     Kill(commands::control::KillArgs),
     /// Removes stopped service containers
     Rm(commands::control::RmArgs),
+    /// List images used by the created containers
+    Images(commands::images::ImagesArgs),
     /// Show the rcompose version information
     Version(commands::version::VersionArgs),
     /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history)

@@ -226,6 +226,28 @@ fn top_stats_pause_cp_wait_attach_and_events_on_running_containers() {
     );
     assert_eq!(text(&attached.stdout), "after\n", "only new output");
 
+    // images: one row per container, the image they were made from, its id once with -q.
+    let images: Value = serde_json::from_str(&fixture.ok(&["images", "--format", "json"])).unwrap();
+    let rows = images.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{images}");
+    assert!(
+        rows.iter()
+            .all(|r| r["Repository"] == "busybox" && r["Tag"] == "latest")
+    );
+    let id = rows[0]["ID"].as_str().unwrap();
+    assert!(
+        id.starts_with("sha256:") && rows.iter().all(|r| r["ID"] == id),
+        "{images}"
+    );
+    assert!(rows[0]["Size"].as_u64().unwrap() > 0);
+    assert_eq!(
+        fixture.ok(&["images", "-q", "app"]).trim(),
+        id.trim_start_matches("sha256:")
+    );
+    let table = fixture.ok(&["images"]);
+    assert!(table.starts_with("CONTAINER "), "{table}");
+    assert!(table.contains("verbstools-app-1"), "{table}");
+
     // events: the start of app's container, in docker compose's JSON shape.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut start = None;

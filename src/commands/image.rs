@@ -364,15 +364,15 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
                 let line = json!({
                     "Containers": "N/A",
                     "CreatedAt": created.map(docker_time).unwrap_or_default(),
-                    "CreatedSince": created.map(|c| since(now, c)).unwrap_or_else(|| "N/A".to_owned()),
+                    "CreatedSince": created.map(|c| output::human::ago(now - c)).unwrap_or_else(|| "N/A".to_owned()),
                     "Digest": row.image.manifest_digest.to_string(),
                     "ID": id(row.image),
                     "Repository": repository,
                     "SharedSize": "N/A",
-                    "Size": human_size(row.image.size()),
+                    "Size": output::human::size(row.image.size()),
                     "Tag": tag,
                     "UniqueSize": "N/A",
-                    "VirtualSize": human_size(row.image.size()),
+                    "VirtualSize": output::human::size(row.image.size()),
                 });
                 format!("{line}\n")
             })
@@ -395,10 +395,10 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
                 cells.push(
                     row.image
                         .created_unix()
-                        .map(|c| since(now, c))
+                        .map(|c| output::human::ago(now - c))
                         .unwrap_or_else(|| "N/A".to_owned()),
                 );
-                cells.push(human_size(row.image.size()));
+                cells.push(output::human::size(row.image.size()));
                 cells
             })
             .collect();
@@ -614,7 +614,7 @@ fn prune(root: &std::path::Path, store: &ImageStore, _args: PruneArgs) -> anyhow
     }
     text.push_str(&format!(
         "Total reclaimed space: {}\n",
-        human_size(report.reclaimed_bytes)
+        output::human::size(report.reclaimed_bytes)
     ));
     output::stdout(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -672,7 +672,7 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let created = |when: &Option<String>| {
         when.as_deref()
             .and_then(runtime::time::parse_rfc3339)
-            .map(|c| since(now, c))
+            .map(|c| output::human::ago(now - c))
             .unwrap_or_else(|| "N/A".to_owned())
     };
     let text = if args.quiet {
@@ -692,7 +692,7 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
                     "CreatedBy": by,
                     "CreatedSince": created(when),
                     "ID": image_column(index),
-                    "Size": human_size(*size),
+                    "Size": output::human::size(*size),
                 });
                 format!("{line}\n")
             })
@@ -711,7 +711,7 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
                     image_column(index),
                     created(when),
                     by,
-                    human_size(*size),
+                    output::human::size(*size),
                     comment.clone(),
                 ]
             })
@@ -725,60 +725,6 @@ fn history(store: &ImageStore, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// docker's sizes: decimal units, three significant digits (`4.26MB`, `856kB`, `0B`).
-pub(crate) fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut text = format!("{value:.decimals$}");
-    if text.contains('.') {
-        text = text.trim_end_matches('0').trim_end_matches('.').to_owned();
-    }
-    format!("{text}{}", units[unit])
-}
-
-/// docker's "2 weeks ago" (go-units HumanDuration).
-fn since(now: i64, then: i64) -> String {
-    let seconds = (now - then).max(0);
-    let minutes = seconds / 60;
-    let hours = (seconds as f64 / 3600.0).round() as i64;
-    let text = if seconds < 1 {
-        "Less than a second".to_owned()
-    } else if seconds == 1 {
-        "1 second".to_owned()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".to_owned()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".to_owned()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    };
-    format!("{text} ago")
-}
-
 /// docker's `CreatedAt` format: `2024-05-01 12:00:00 +0000 UTC`.
 fn docker_time(unix: i64) -> String {
     runtime::time::format_rfc3339(unix)
@@ -789,29 +735,6 @@ fn docker_time(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_like_docker() {
-        for (bytes, expected) in [
-            (0, "0B"),
-            (999, "999B"),
-            (4_261_000, "4.26MB"),
-            (856_000, "856kB"),
-            (12_300_000_000, "12.3GB"),
-            (1_000, "1kB"),
-        ] {
-            assert_eq!(human_size(bytes), expected);
-        }
-    }
-
-    #[test]
-    fn durations_like_docker() {
-        assert_eq!(since(100, 100), "Less than a second ago");
-        assert_eq!(since(130, 100), "30 seconds ago");
-        assert_eq!(since(3700, 0), "About an hour ago");
-        assert_eq!(since(86_400 * 3, 0), "3 days ago");
-        assert_eq!(since(86_400 * 21, 0), "3 weeks ago");
-    }
 
     #[test]
     fn globs_like_path_match() {

@@ -9,6 +9,7 @@ pub mod down;
 pub mod events;
 pub mod exec;
 pub mod image;
+pub mod images;
 pub mod logs;
 pub mod ls;
 pub mod pause;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),
         Command::Ls(args) => ls::run(&global, args),
+        Command::Images(args) => images::run(&global, args),
         Command::Port(args) => port::run(&global, args),
         Command::Logs(args) => logs::run(&global, args),
         Command::Exec(args) => exec::run(&global, args),

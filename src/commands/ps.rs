@@ -266,28 +266,9 @@ fn mounts(info: &Info) -> String {
         .join(",")
 }
 
-/// "5 seconds ago", "3 minutes ago", as docker prints ages.
-fn ago(seconds: i64) -> String {
-    human(seconds) + " ago"
-}
-
-fn human(seconds: i64) -> String {
-    let seconds = seconds.max(0);
-    match seconds {
-        0 => "Less than a second".to_string(),
-        1 => "1 second".to_string(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "About a minute".to_string(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 7200 => "About an hour".to_string(),
-        s if s < 172_800 => format!("{} hours", s / 3600),
-        s => format!("{} days", s / 86_400),
-    }
-}
-
 fn running_for(info: &Info, now: i64) -> String {
     runtime::time::parse_rfc3339(&info.record.created)
-        .map(|t| ago(now - t))
+        .map(|t| output::human::ago(now - t))
         .unwrap_or_default()
 }
 
@@ -309,19 +290,25 @@ fn status_text(info: &Info, now: i64) -> String {
     };
     match state.status {
         Status::Running => match health(info) {
-            "" => format!("Up {}", human(since(&state.started_at))),
-            health => format!("Up {} ({health})", human(since(&state.started_at))),
+            "" => format!("Up {}", output::human::duration(since(&state.started_at))),
+            health => format!(
+                "Up {} ({health})",
+                output::human::duration(since(&state.started_at))
+            ),
         },
-        Status::Paused => format!("Up {} (Paused)", human(since(&state.started_at))),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            output::human::duration(since(&state.started_at))
+        ),
         Status::Restarting => format!(
             "Restarting ({}) {}",
             state.exit_code.unwrap_or(0),
-            ago(since(&state.finished_at))
+            output::human::ago(since(&state.finished_at))
         ),
         Status::Exited => format!(
             "Exited ({}) {}",
             state.exit_code.unwrap_or(0),
-            ago(since(&state.finished_at))
+            output::human::ago(since(&state.finished_at))
         ),
         Status::Created => "Created".to_string(),
         Status::Dead => "Dead".to_string(),

@@ -388,7 +388,7 @@ fn prune(engine: &Engine, global: &GlobalOptions, args: PruneArgs) -> anyhow::Re
     }
     text.push_str(&format!(
         "Total reclaimed space: {}\n",
-        super::image::human_size(reclaimed)
+        crate::output::human::size(reclaimed)
     ));
     output::stdout(&text)?;
     if !errors.is_empty() {

@@ -95,6 +95,7 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+pub mod human;
 pub mod logs;
 pub mod progress;
 pub mod stream;
