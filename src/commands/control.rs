@@ -66,19 +66,24 @@ pub struct RmArgs {
     volumes: bool,
 }
 
+/// What a verb does to one container, given its status (and the progress view, for extra lines):
+/// what to show when it acted, or `None` when there was nothing to do.
+type Act<'a> = dyn Fn(&ObservedContainer, Status, &Progress) -> anyhow::Result<Option<&'static str>>
+    + Sync
+    + 'a;
+
 /// Runs `act` on the project's containers of `services` in dependency order, as docker compose
 /// does: one level of the service graph after another (the dependents' level first when
 /// `for_stop`), the containers of a level at once (up to `COMPOSE_PARALLEL_LIMIT`). `act` gets a
-/// container and its status and returns what to show when it acted (`None`: nothing to do). After a
-/// failure the level finishes and no other starts; the first error is returned. Returns how many
+/// container and its status (see [`Act`]). After a failure the level finishes and no other starts; the first error is returned. Returns how many
 /// containers were acted on.
 fn each_container(
     scope: &Scope,
     containers: &[ObservedContainer],
     for_stop: bool,
-    progress: &Progress,
-    act: &(dyn Fn(&ObservedContainer, Status) -> anyhow::Result<Option<&'static str>> + Sync),
+    act: &Act<'_>,
 ) -> anyhow::Result<usize> {
+    let progress = Progress::new(containers.iter().map(|c| c.name.as_str()), false);
     let mut levels = ServiceGraph::new(&scope.loaded.project).levels();
     // Containers of services the project no longer has (orphans) come last.
     let orphans: Vec<String> = containers
@@ -94,7 +99,7 @@ fn each_container(
     let one = |container: &ObservedContainer| -> anyhow::Result<()> {
         let started = Instant::now();
         let status = scope.engine.containers.state(&container.id)?.status;
-        if let Some(done) = act(container, status)? {
+        if let Some(done) = act(container, status, &progress)? {
             progress.done("Container", &container.name, done, started.elapsed());
             acted.fetch_add(1, Ordering::Relaxed);
         }
@@ -135,10 +140,6 @@ fn containers(scope: &Scope, services: &[String]) -> anyhow::Result<Vec<Observed
         .collect())
 }
 
-fn progress(containers: &[ObservedContainer]) -> Progress {
-    Progress::new(containers.iter().map(|c| c.name.as_str()), false)
-}
-
 /// Stops a container within its grace period (`-t`, else the service's `stop_grace_period`).
 fn stop_one(
     scope: &Scope,
@@ -170,21 +171,14 @@ pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> 
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
     let containers = containers(&scope, &args.services)?;
-    let progress = progress(&containers);
-    each_container(
-        &scope,
-        &containers,
-        true,
-        &progress,
-        &|container, status| {
-            // A dead container (its monitor was killed) may still have processes: stop ends them.
-            if !status.is_active() && status != Status::Dead {
-                return Ok(None);
-            }
-            stop_one(&scope, container, args.timeout)?;
-            Ok(Some("Stopped"))
-        },
-    )?;
+    each_container(&scope, &containers, true, &|container, status, _| {
+        // A dead container (its monitor was killed) may still have processes: stop ends them.
+        if !status.is_active() && status != Status::Dead {
+            return Ok(None);
+        }
+        stop_one(&scope, container, args.timeout)?;
+        Ok(Some("Stopped"))
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -195,20 +189,13 @@ pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode
     if containers.is_empty() {
         bail!("no containers to start (create them with `rcompose up` or `rcompose create`)");
     }
-    let progress = progress(&containers);
-    each_container(
-        &scope,
-        &containers,
-        false,
-        &progress,
-        &|container, status| {
-            if status.is_active() {
-                return Ok(None);
-            }
-            start_one(&scope, container)?;
-            Ok(Some("Started"))
-        },
-    )?;
+    each_container(&scope, &containers, false, &|container, status, _| {
+        if status.is_active() {
+            return Ok(None);
+        }
+        start_one(&scope, container)?;
+        Ok(Some("Started"))
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -216,20 +203,13 @@ pub fn restart(global: &GlobalOptions, args: RestartArgs) -> anyhow::Result<Exit
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
     let containers = containers(&scope, &args.services)?;
-    let progress = progress(&containers);
-    each_container(
-        &scope,
-        &containers,
-        false,
-        &progress,
-        &|container, status| {
-            if status.is_active() {
-                stop_one(&scope, container, args.timeout)?;
-            }
-            start_one(&scope, container)?;
-            Ok(Some("Restarted"))
-        },
-    )?;
+    each_container(&scope, &containers, false, &|container, status, _| {
+        if status.is_active() {
+            stop_one(&scope, container, args.timeout)?;
+        }
+        start_one(&scope, container)?;
+        Ok(Some("Restarted"))
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -239,24 +219,17 @@ pub fn kill(global: &GlobalOptions, args: KillArgs) -> anyhow::Result<ExitCode> 
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
     let containers = containers(&scope, &args.services)?;
-    let progress = progress(&containers);
-    each_container(
-        &scope,
-        &containers,
-        true,
-        &progress,
-        &|container, status| {
-            if !status.is_active() {
-                return Ok(None);
-            }
-            scope
-                .engine
-                .containers
-                .kill(&container.id, signal)
-                .with_context(|| format!("cannot kill {}", container.name))?;
-            Ok(Some("Killed"))
-        },
-    )?;
+    each_container(&scope, &containers, true, &|container, status, _| {
+        if !status.is_active() {
+            return Ok(None);
+        }
+        scope
+            .engine
+            .containers
+            .kill(&container.id, signal)
+            .with_context(|| format!("cannot kill {}", container.name))?;
+        Ok(Some("Killed"))
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -264,48 +237,41 @@ pub fn rm(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
     let containers = containers(&scope, &args.services)?;
-    let progress = progress(&containers);
     let _ = args.force;
-    let removed = each_container(
-        &scope,
-        &containers,
-        true,
-        &progress,
-        &|container, status| {
-            // A dead container (its monitor was killed) is removed fully: what still runs of it is
-            // stopped first, -s or not.
-            if status.is_active() || status == Status::Dead {
-                if !args.stop && status != Status::Dead {
-                    return Ok(None);
-                }
-                let started = Instant::now();
-                stop_one(&scope, container, None)?;
-                progress.done("Container", &container.name, "Stopped", started.elapsed());
+    let removed = each_container(&scope, &containers, true, &|container, status, progress| {
+        // A dead container (its monitor was killed) is removed fully: what still runs of it is
+        // stopped first, -s or not.
+        if status.is_active() || status == Status::Dead {
+            if !args.stop && status != Status::Dead {
+                return Ok(None);
             }
-            scope
+            let started = Instant::now();
+            stop_one(&scope, container, None)?;
+            progress.done("Container", &container.name, "Stopped", started.elapsed());
+        }
+        scope
+            .engine
+            .containers
+            .remove(&container.id, false)
+            .with_context(|| format!("cannot remove {}", container.name))?;
+        if args.volumes {
+            let prefix = format!("{}_", container.name);
+            for volume in scope
                 .engine
-                .containers
-                .remove(&container.id, false)
-                .with_context(|| format!("cannot remove {}", container.name))?;
-            if args.volumes {
-                let prefix = format!("{}_", container.name);
-                for volume in scope
+                .volumes
+                .list()?
+                .into_iter()
+                .filter(|v| v.name.starts_with(&prefix))
+            {
+                scope
                     .engine
                     .volumes
-                    .list()?
-                    .into_iter()
-                    .filter(|v| v.name.starts_with(&prefix))
-                {
-                    scope
-                        .engine
-                        .volumes
-                        .remove(&volume.name)
-                        .with_context(|| format!("cannot remove volume {}", volume.name))?;
-                }
+                    .remove(&volume.name)
+                    .with_context(|| format!("cannot remove volume {}", volume.name))?;
             }
-            Ok(Some("Removed"))
-        },
-    )?;
+        }
+        Ok(Some("Removed"))
+    })?;
     if removed == 0 {
         crate::output::status("No stopped containers");
     }
