@@ -76,6 +76,17 @@ fn up_converges_recreates_only_what_changed_and_down_cleans_up() {
     let logs = fixture.ok(&["logs", "--no-color"]);
     assert!(logs.contains("web-1      | web says hello"), "{logs}");
     assert!(logs.contains("migrated"), "{logs}");
+    // --since and --until: times, durations before now, and a clear error for anything else.
+    let recent = fixture.ok(&["logs", "--no-color", "--since", "10m", "web"]);
+    assert!(recent.contains("web says hello"), "{recent}");
+    assert_eq!(
+        fixture.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "web"]),
+        ""
+    );
+    assert_eq!(fixture.ok(&["logs", "--until", "10m", "web"]), "");
+    let bad = fixture.command(&["logs", "--since", "bogus"]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid --since value"));
 
     // Nothing changed: nothing to do, and the same containers.
     let (db, web) = (fixture.id_of("db"), fixture.id_of("web"));

@@ -317,6 +317,14 @@ fn top_stats_pause_cp_wait_attach_and_events_on_running_containers() {
     fixture.ok(&["pause", "app"]);
     assert_eq!(state(&fixture), "paused");
     assert!(fixture.ok(&["ps"]).contains("(Paused)"));
+    // exec into a paused container is refused at once (it would freeze with the container).
+    let refused = fixture.command(&["exec", "-T", "app", "true"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        text(&refused.stderr).contains("is paused, unpause the container before exec"),
+        "{}",
+        text(&refused.stderr)
+    );
     fixture.ok(&["unpause"]);
     assert_eq!(state(&fixture), "running");
 

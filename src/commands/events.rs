@@ -20,6 +20,7 @@ use runtime::container::events::Event;
 use serde_json::json;
 
 use super::scope::Scope;
+use super::time_filter;
 use crate::cli::GlobalOptions;
 use crate::labels;
 use crate::output;
@@ -31,10 +32,10 @@ pub struct EventsArgs {
     /// Output events as a stream of json objects
     #[arg(long)]
     json: bool,
-    /// Show all events created since timestamp (RFC 3339 or Unix seconds)
+    /// Show all events created since timestamp (RFC 3339, Unix seconds, or a duration like 10m)
     #[arg(long)]
     since: Option<String>,
-    /// Stream events until this timestamp (RFC 3339 or Unix seconds)
+    /// Stream events until this timestamp (RFC 3339, Unix seconds, or a duration like 10m)
     #[arg(long)]
     until: Option<String>,
 }
@@ -42,8 +43,17 @@ pub struct EventsArgs {
 pub fn run(global: &GlobalOptions, args: EventsArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     scope.check_services(&args.services)?;
-    let since = args.since.as_deref().map(timestamp).transpose()?;
-    let until = args.until.as_deref().map(timestamp).transpose()?;
+    let now = runtime::time::now_unix();
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| time_filter::unix_seconds(t, now, "--since"))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|t| time_filter::unix_seconds(t, now, "--until"))
+        .transpose()?;
     let filter = Filter {
         project: scope.loaded.project.name.clone(),
         services: args.services.clone(),
@@ -66,14 +76,6 @@ pub fn run(global: &GlobalOptions, args: EventsArgs) -> anyhow::Result<ExitCode>
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Unix seconds from RFC 3339 or a number of seconds.
-fn timestamp(text: &str) -> anyhow::Result<i64> {
-    text.parse::<i64>()
-        .ok()
-        .or_else(|| runtime::time::parse_rfc3339(text))
-        .with_context(|| format!("invalid timestamp {text:?}: use RFC 3339 or Unix seconds"))
 }
 
 /// Which events are shown.

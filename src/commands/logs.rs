@@ -12,6 +12,7 @@ use clap::Args;
 use runtime::container::LogEntry;
 
 use super::scope::Scope;
+use super::time_filter;
 use crate::cli::GlobalOptions;
 use crate::output::logs::LogPrinter;
 
@@ -34,9 +35,31 @@ pub struct LogsArgs {
     /// Don't print a prefix in logs
     #[arg(long)]
     no_log_prefix: bool,
-    /// Show logs since a timestamp (RFC 3339, e.g. 2026-11-29T05:00:00Z)
+    /// Show logs since a timestamp (e.g. 2026-11-29T05:00:00Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     since: Option<String>,
+    /// Show logs before a timestamp (e.g. 2026-11-29T05:00:00Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    until: Option<String>,
+}
+
+/// Which entries `--since` and `--until` keep (Unix seconds, both ends included).
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl Window {
+    fn contains(&self, entry: &LogEntry) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        runtime::time::parse_rfc3339(&entry.time).is_some_and(|time| {
+            self.since.is_none_or(|since| time >= since)
+                && self.until.is_none_or(|until| time <= until)
+        })
+    }
 }
 
 /// How followed logs are shown.
@@ -64,8 +87,24 @@ pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
         color: !args.no_color,
         tail,
     };
+    let now = runtime::time::now_unix();
+    let window = Window {
+        since: args
+            .since
+            .as_deref()
+            .map(|t| time_filter::unix_seconds(t, now, "--since"))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| time_filter::unix_seconds(t, now, "--until"))
+            .transpose()?,
+    };
     let mut streams = Streams::open(&scope, &args.services, &follow)?;
-    streams.print_existing(args.since.as_deref());
+    streams.print_existing(&window);
+    if window.until.is_some() {
+        return Ok(ExitCode::SUCCESS); // nothing after `--until` is worth following
+    }
     if args.follow {
         runtime::sys::interrupt::catch();
         while !runtime::sys::interrupt::interrupted() {
@@ -99,7 +138,7 @@ pub fn follow_until_exit(
     let mut streams = Streams::open(scope, services, follow)?;
     let names: Vec<&str> = streams.containers.iter().map(|c| c.name.as_str()).collect();
     crate::output::status(&format!("Attaching to {}", names.join(", ")));
-    streams.print_existing(None);
+    streams.print_existing(&Window::default());
     let mut reported: BTreeMap<String, bool> = BTreeMap::new();
     loop {
         if runtime::sys::interrupt::interrupted() {
@@ -188,13 +227,11 @@ impl Streams {
     }
 
     /// Prints what the logs hold now, interleaved by time, `tail` lines per container at most.
-    fn print_existing(&mut self, since: Option<&str>) {
+    fn print_existing(&mut self, window: &Window) {
         let mut all: Vec<(String, usize, LogEntry)> = Vec::new();
         for (index, stream) in self.containers.iter_mut().enumerate() {
             let mut entries = read_new(stream);
-            if let Some(since) = since {
-                entries.retain(|e| e.time.as_str() >= since);
-            }
+            entries.retain(|e| window.contains(e));
             if let Some(tail) = self.tail {
                 let skip = entries.len().saturating_sub(tail);
                 entries.drain(..skip);

@@ -19,6 +19,7 @@ pub mod ps;
 pub mod run;
 pub mod scope;
 pub mod stats;
+pub mod time_filter;
 pub mod top;
 pub mod up;
 pub mod version;

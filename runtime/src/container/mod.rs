@@ -58,6 +58,8 @@ pub enum Error {
     AlreadyRunning(String),
     #[error("container {0} is not running")]
     NotRunning(String),
+    #[error("container {0} is paused, unpause the container before exec")]
+    Paused(String),
     #[error(
         "cannot remove container {0}: the container is running; stop it first or force the removal"
     )]
@@ -828,6 +830,10 @@ impl Runtime {
         let state = self.state(id)?;
         if !state.status.is_active() {
             return Err(Error::NotRunning(id.to_owned()));
+        }
+        // A process that joins a frozen cgroup freezes too, and the exec would wait for `unpause`.
+        if state.status == Status::Paused {
+            return Err(Error::Paused(id.to_owned()));
         }
         let mut command = self.helper.command();
         command
