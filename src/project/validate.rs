@@ -48,6 +48,28 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                 .with_hint("service names may contain only letters, digits, `.`, `_` and `-`"),
             );
         }
+        if let Some(policy) = &service.restart
+            && runtime::container::spec::RestartPolicy::parse(policy).is_none()
+        {
+            problems.push(
+                Diagnostic::at(
+                    &at(&["services", name, "restart"]),
+                    format!("invalid restart policy {policy:?} in service {name:?}"),
+                )
+                .with_hint("use no, always, on-failure, on-failure:N or unless-stopped"),
+            );
+        }
+        if let Some(signal) = &service.stop_signal
+            && runtime::container::spec::signal_from_name(signal).is_none()
+        {
+            problems.push(
+                Diagnostic::at(
+                    &at(&["services", name, "stop_signal"]),
+                    format!("unknown stop_signal {signal:?} in service {name:?}"),
+                )
+                .with_hint("use a signal name such as SIGTERM, SIGINT or SIGQUIT, or its number"),
+            );
+        }
         if service.image.is_none() && service.build.is_none() && service.provider.is_none() {
             problems.push(
                 Diagnostic::at(
