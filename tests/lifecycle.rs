@@ -143,6 +143,27 @@ fn attached_up_streams_prefixed_logs_until_the_containers_exit() {
 }
 
 #[test]
+fn down_removes_the_containers_of_every_profile() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "profiles",
+        "services:\n  app:\n    image: busybox\n    command: sleep 1000\n    stop_signal: SIGKILL\n  \
+         tools:\n    image: busybox\n    command: sleep 1000\n    stop_signal: SIGKILL\n    \
+         profiles: [tools]\n    volumes: [cache:/cache]\nvolumes:\n  cache: {}\n",
+    );
+    fixture.ok(&["up", "-d"]);
+    fixture.ok(&["--profile", "tools", "up", "-d", "tools"]);
+    assert_eq!(fixture.containers().len(), 2);
+    // Without --profile: the tools container, its volume and the network go too.
+    fixture.ok(&["down", "-v"]);
+    assert!(fixture.containers().is_empty());
+    let volumes = fixture.ok(&["volume", "ls", "-q"]);
+    assert!(volumes.trim().is_empty(), "{volumes}");
+}
+
+#[test]
 fn an_unhealthy_dependency_stops_up_with_the_probe_output() {
     if !can_run() {
         return;

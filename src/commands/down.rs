@@ -43,7 +43,14 @@ enum Rmi {
 }
 
 pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
-    let scope = Scope::open(global, &[])?;
+    // Every service the files define, whatever profile started it: `down` tears the project down
+    // (containers of a profile's services would otherwise hold its network and volumes); `--profile`
+    // still chooses.
+    let mut everything = global.clone();
+    if everything.profiles.is_empty() {
+        everything.profiles = vec!["*".to_string()];
+    }
+    let scope = Scope::open(&everything, &[])?;
     let _lock = scope.lock()?;
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan_down(
