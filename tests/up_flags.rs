@@ -82,3 +82,71 @@ fn attach_limits_the_logs_followed() {
     assert!(stdout.contains("setup ok"), "{stdout}");
     assert!(!stdout.contains("job done"), "{stdout}");
 }
+
+/// Two independent services whose PID 1 ignores SIGTERM, each with a 3 s grace period.
+const STUBBORN: &str = r#"
+services:
+  a:
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; echo up; while true; do sleep 1; done"]
+    stop_grace_period: 3s
+  b:
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; echo up; while true; do sleep 1; done"]
+    stop_grace_period: 3s
+"#;
+
+/// Starts an attached `up`, waits until both services run, sends `interrupts` SIGINTs 300 ms
+/// apart, and returns the exit code and how long `up` took to end after the first.
+fn interrupted_up(fx: &Fixture, interrupts: usize) -> (Option<i32>, std::time::Duration) {
+    use std::time::{Duration, Instant};
+    let mut child = fx
+        .cmd(&["up", "--no-color"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fx
+        .containers()
+        .iter()
+        .filter(|c| c["State"] == "running")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the services did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let began = Instant::now();
+    for _ in 0..interrupts {
+        // SAFETY: kill takes plain integers; the pid is the child this test started.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = child.wait().unwrap();
+    let took = began.elapsed();
+    assert!(fx.containers().iter().all(|c| c["State"] == "exited"));
+    (status.code(), took)
+}
+
+#[test]
+fn ctrl_c_stops_services_together_and_a_second_one_kills() {
+    if !common::can_run() {
+        return;
+    }
+    let fx = Fixture::new("ctrlc", STUBBORN);
+    // One Ctrl-C: both wait out their 3 s grace period at the same time (one after the other
+    // would take 6 s).
+    let (code, took) = interrupted_up(&fx, 1);
+    assert_eq!(code, Some(130));
+    assert!(
+        took >= std::time::Duration::from_millis(2500)
+            && took < std::time::Duration::from_millis(5500),
+        "{took:?}"
+    );
+    // A second Ctrl-C kills them instead of waiting.
+    let (code, took) = interrupted_up(&fx, 2);
+    assert_eq!(code, Some(130));
+    assert!(took < std::time::Duration::from_millis(2500), "{took:?}");
+    fx.ok(&["down", "-t", "0"]);
+}

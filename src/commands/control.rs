@@ -171,15 +171,27 @@ pub fn stop(global: &GlobalOptions, args: StopArgs) -> anyhow::Result<ExitCode> 
     let scope = Scope::open(global, &args.services)?;
     let _lock = scope.lock()?;
     let containers = containers(&scope, &args.services)?;
-    each_container(&scope, &containers, true, &|container, status, _| {
+    stop_containers(&scope, &containers, args.timeout)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops these containers (those that run) in reverse dependency order, a level at once, each within
+/// its grace period (`timeout` seconds, else its service's `stop_grace_period`): `stop`, and an
+/// attached `up` after Ctrl-C.
+pub(crate) fn stop_containers(
+    scope: &Scope,
+    containers: &[ObservedContainer],
+    timeout: Option<u64>,
+) -> anyhow::Result<()> {
+    each_container(scope, containers, true, &|container, status, _| {
         // A dead container (its monitor was killed) may still have processes: stop ends them.
         if !status.is_active() && status != Status::Dead {
             return Ok(None);
         }
-        stop_one(&scope, container, args.timeout)?;
+        stop_one(scope, container, timeout)?;
         Ok(Some("Stopped"))
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn start(global: &GlobalOptions, args: StartArgs) -> anyhow::Result<ExitCode> {

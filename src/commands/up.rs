@@ -13,7 +13,6 @@ use super::logs::FollowEnd;
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
-use crate::output::progress::Progress;
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
 use crate::reconcile::plan::{self, PlanOptions, Recreate};
@@ -129,7 +128,7 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
 fn converge(
     global: &GlobalOptions,
     args: &UpArgs,
-) -> anyhow::Result<Option<(Scope, Progress, ApplyOptions)>> {
+) -> anyhow::Result<Option<(Scope, ApplyOptions)>> {
     let scope = Scope::open(global, &args.services)?;
     scope.check_services(&args.services)?;
     let mut scale = BTreeMap::new();
@@ -182,7 +181,7 @@ fn converge(
         &progress,
     )?;
     drop(lock);
-    Ok(Some((scope, progress, apply_options)))
+    Ok(Some((scope, apply_options)))
 }
 
 pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -192,7 +191,7 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("--exit-code-from: service {service:?} is not among the services to start");
     }
-    let Some((scope, progress, apply_options)) = converge(global, &args)? else {
+    let Some((scope, apply_options)) = converge(global, &args)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if args.no_start {
@@ -239,21 +238,7 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if end != FollowEnd::AllExited || abort {
-        let containers = scope.containers(&[], false)?;
-        for (observed, info) in containers.iter().rev() {
-            if !info.state.status.is_active() {
-                continue;
-            }
-            let timeout = apply::stop_timeout(
-                &apply_options,
-                scope.loaded.project.services.get(&observed.service),
-            );
-            let started = std::time::Instant::now();
-            if let Err(error) = scope.engine.containers.stop(&observed.id, Some(timeout)) {
-                bail!("cannot stop {}: {error}", observed.name);
-            }
-            progress.done("Container", &observed.name, "Stopped", started.elapsed());
-        }
+        stop_gracefully(&scope, apply_options.timeout)?;
     }
     if let Some(service) = &args.exit_code_from {
         let containers = scope.containers(std::slice::from_ref(service), false)?;
@@ -304,4 +289,37 @@ fn wait_ready(scope: &Scope, services: &[String], timeout: Option<Duration>) -> 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Stops the project's containers after Ctrl-C (or an abort), as `stop` does: reverse dependency
+/// order, a level at once. A second Ctrl-C kills what is still stopping (SIGKILL), as docker
+/// compose's does; a third ends rcompose.
+fn stop_gracefully(scope: &Scope, timeout: Option<u64>) -> anyhow::Result<()> {
+    use runtime::sys::interrupt;
+    interrupt::handle_second();
+    let containers: Vec<_> = scope
+        .containers(&[], false)?
+        .into_iter()
+        .map(|(observed, _)| observed)
+        .collect();
+    let kill = runtime::container::spec::signal_from_name("SIGKILL").expect("SIGKILL is known");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|threads| {
+        threads.spawn(|| {
+            // One Ctrl-C more than there was when the stop began (the first, or none on an abort).
+            let forced = interrupt::count() + 1;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if interrupt::count() >= forced {
+                    for container in &containers {
+                        let _ = scope.engine.containers.kill(&container.id, kill);
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let stopped = super::control::stop_containers(scope, &containers, timeout);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        stopped
+    })
 }
