@@ -61,6 +61,13 @@ fn up_converges_recreates_only_what_changed_and_down_cleans_up() {
     assert_eq!(state("db").as_deref(), Some("running"));
     assert_eq!(state("web").as_deref(), Some("running"));
     assert_eq!(state("migrate").as_deref(), Some("exited"));
+    let local_volumes = |service: &str| {
+        containers.iter().find(|c| c["Service"] == service).unwrap()["LocalVolumes"].clone()
+    };
+    assert_eq!(
+        (local_volumes("db"), local_volumes("web")),
+        ("1".into(), "0".into())
+    );
     assert_eq!(
         containers
             .iter()

@@ -30,7 +30,7 @@ pub fn run(global: &GlobalOptions, args: WaitArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, &args.services)?;
     scope.check_services(&args.services)?;
     let containers: Vec<_> = scope
-        .containers(&args.services, true)?
+        .containers(&args.services, false)?
         .into_iter()
         .filter(|(_, info)| info.state.status.is_active())
         .map(|(observed, _)| observed)
