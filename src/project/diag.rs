@@ -80,6 +80,8 @@ pub enum Kind {
     Io,
     /// The project is invalid: syntax, types, references, interpolation.
     Invalid,
+    /// The command line names something the project lacks (`no such service`): exit 1, as docker.
+    Usage,
 }
 
 /// One problem found while loading a project.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::diag::{Diagnostic, did_you_mean};
+use super::diag::{Diagnostic, Kind, did_you_mean};
 use super::yaml::{Node, Value};
 
 /// Removes disabled services from `root`; `named` are the services named on the command line.
@@ -22,13 +22,15 @@ pub fn apply(
     else {
         if let Some(name) = named.first() {
             return Err(Diagnostic::new(format!("no such service: {name}"))
+                .with_kind(Kind::Usage)
                 .with_hint("the project defines no services"));
         }
         return Ok(());
     };
     for name in named {
         if !services.contains_key(name) {
-            let diagnostic = Diagnostic::new(format!("no such service: {name}"));
+            let diagnostic =
+                Diagnostic::new(format!("no such service: {name}")).with_kind(Kind::Usage);
             return Err(
                 match did_you_mean(name, services.keys().map(String::as_str)) {
                     Some(suggestion) => {
