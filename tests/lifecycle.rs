@@ -61,6 +61,9 @@ fn up_converges_recreates_only_what_changed_and_down_cleans_up() {
     assert_eq!(state("db").as_deref(), Some("running"));
     assert_eq!(state("web").as_deref(), Some("running"));
     assert_eq!(state("migrate").as_deref(), Some("exited"));
+    // up found db healthy through the probe its monitor ran and recorded: ps says the same at once.
+    let db_health = containers.iter().find(|c| c["Service"] == "db").unwrap()["Health"].clone();
+    assert_eq!(db_health, "healthy");
     let local_volumes = |service: &str| {
         containers.iter().find(|c| c["Service"] == service).unwrap()["LocalVolumes"].clone()
     };

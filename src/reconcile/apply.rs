@@ -2,18 +2,16 @@
 //! every action's `after` list, reporting progress. It makes no decisions: what to do and why was
 //! settled by the planner; this module only knows how.
 //!
-//! Health gating (`depends_on: {condition: service_healthy}`) probes the dependency with its
-//! healthcheck, run inside the container, and reads only results from after the container's latest
-//! start; a failure names the service, the probe and its last output.
+//! Health gating (`depends_on: {condition: service_healthy}`) reads the health the dependency's
+//! monitor records (reset at every start), asking it for a probe at once while the dependency
+//! starts; a failure names the service, the probe and its last output.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::Stdio;
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use runtime::container::{ContainerSpec, ExecSpec};
+use runtime::container::ContainerSpec;
 
 use super::container::{Instance, spec};
 use super::plan::{Action, ActionKind, Plan, Target};
@@ -477,8 +475,12 @@ pub fn container_spec(
     Ok(container_spec)
 }
 
-/// Probes a container with its service's healthcheck until it passes, or fails as docker would
-/// declare it unhealthy (`retries` failures after `start_period`).
+/// Waits until the container's monitor records it healthy, or fails when the monitor declares it
+/// unhealthy (`retries` failures after `start_period`, docker's rules) or the container exits. The
+/// monitor runs the probes; while the container starts (no result yet, or within `start_period`)
+/// this asks it for one at once every few hundred milliseconds instead of waiting for the
+/// `interval`, so a dependency that is up is found healthy at once, and what `up` saw is what `ps`
+/// shows. Health is reset at every start, so only results of the latest start count.
 fn wait_healthy(
     engine: &Engine,
     id: &str,
@@ -494,26 +496,12 @@ fn wait_healthy(
             "service {service_name:?} has no healthcheck, but a dependent waits for it to be healthy; add a `healthcheck:` or use `condition: service_started`"
         );
     };
-    let args: Vec<String> = match check.test.split_first() {
-        Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
-        Some((kind, rest)) if kind == "CMD-SHELL" => {
-            vec!["/bin/sh".to_string(), "-c".to_string(), rest.join(" ")]
-        }
-        _ => bail!(
-            "service {service_name:?}: healthcheck test must start with CMD, CMD-SHELL or NONE"
-        ),
-    };
-    let seconds = |d: Option<crate::project::units::Duration>, default: u64| {
-        d.and_then(|d| d.to_std())
-            .unwrap_or(Duration::from_secs(default))
-    };
-    let interval = seconds(check.interval, 30);
-    let timeout = seconds(check.timeout, 30);
-    let start_period = seconds(check.start_period, 0);
-    let start_interval = seconds(check.start_interval, 5);
-    let retries = check.retries.unwrap_or(3).max(1);
-    let began = Instant::now();
-    let mut failures = 0;
+    let start_period = check
+        .start_period
+        .and_then(|d| d.to_std())
+        .unwrap_or_default();
+    const NUDGE: Duration = Duration::from_millis(250);
+    let mut nudged: Option<Instant> = None;
     loop {
         let state = engine.containers.state(id)?;
         if !state.status.is_active() {
@@ -522,65 +510,25 @@ fn wait_healthy(
                 state.exit_code.unwrap_or(0)
             );
         }
-        let (passed, output) = probe(engine, id, &args, timeout)?;
-        if passed {
-            return Ok(());
-        }
-        let in_start_period = began.elapsed() < start_period;
-        if !in_start_period {
-            failures += 1;
-        }
-        if failures >= retries {
-            bail!(
-                "service {service_name:?} is unhealthy: healthcheck {:?} failed {failures} times; last output: {}",
+        let health = state.health.unwrap_or_default();
+        match health.status.as_str() {
+            "healthy" => return Ok(()),
+            "unhealthy" => bail!(
+                "service {service_name:?} is unhealthy: healthcheck {:?} failed {} times; last output: {}",
                 check.test,
-                output.trim()
-            );
+                health.failing_streak,
+                health.log.last().map_or("", |result| result.output.trim())
+            ),
+            _ => {}
         }
-        // Probe quickly while the service starts, then at the configured interval.
-        let pause = if in_start_period || failures == 0 {
-            start_interval.min(interval).min(Duration::from_secs(1))
-        } else {
-            interval
-        };
-        std::thread::sleep(pause);
-    }
-}
-
-/// Runs one probe in the container; returns whether it passed and what it printed.
-fn probe(
-    engine: &Engine,
-    id: &str,
-    args: &[String],
-    timeout: Duration,
-) -> anyhow::Result<(bool, String)> {
-    let exec = ExecSpec {
-        args: args.to_vec(),
-        ..ExecSpec::default()
-    };
-    let mut command = engine.containers.exec_command(id, &exec)?;
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run the healthcheck")?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            let mut output = String::new();
-            if let Some(mut stdout) = child.stdout.take() {
-                let _ = stdout.read_to_string(&mut output);
-            }
-            if let Some(mut stderr) = child.stderr.take() {
-                let _ = stderr.read_to_string(&mut output);
-            }
-            return Ok((status.success(), output));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok((false, format!("timed out after {}s", timeout.as_secs())));
+        let started = runtime::time::parse_rfc3339(&state.started_at)
+            .map(|t| runtime::time::now_unix() - t)
+            .unwrap_or(0);
+        let starting =
+            health.log.is_empty() || Duration::from_secs(started.max(0) as u64) < start_period;
+        if starting && nudged.is_none_or(|at| at.elapsed() >= NUDGE) {
+            engine.containers.probe_health_now(id)?;
+            nudged = Some(Instant::now());
         }
         std::thread::sleep(Duration::from_millis(50));
     }

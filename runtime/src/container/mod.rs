@@ -844,6 +844,22 @@ impl Runtime {
         Ok(command)
     }
 
+    /// Asks the container's monitor to run the healthcheck now instead of at its next scheduled
+    /// time; the result is recorded in the state's `health` as any other. Nothing happens when the
+    /// container does not run or has no healthcheck.
+    pub fn probe_health_now(&self, id: &str) -> Result<(), Error> {
+        let state = self.state(id)?;
+        if state.status != Status::Running
+            || !state.probes_on_request
+            || state.monitor_pid <= 0
+            || !p::is_alive(state.monitor_pid, state.monitor_start)
+        {
+            return Ok(());
+        }
+        let _ = p::kill(state.monitor_pid, libc::SIGUSR1);
+        Ok(())
+    }
+
     /// Resource usage of a running container (`stats`).
     pub fn stats(&self, id: &str) -> Result<cgroup::Stats, Error> {
         let record = self.record(id)?;

@@ -95,6 +95,9 @@ pub struct State {
     pub error: String,
     /// Healthcheck results (absent without a healthcheck).
     pub health: Option<Health>,
+    /// Whether the monitor takes SIGUSR1 as a request for a probe now (a monitor from an older
+    /// build would die of it).
+    pub probes_on_request: bool,
 }
 
 /// docker's `State.Health`.

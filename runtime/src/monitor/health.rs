@@ -60,6 +60,15 @@ impl Checker {
         Duration::from_millis(ms.max(10))
     }
 
+    /// Makes the next probe due at once (unless one runs): a CLI waiting for the container to be
+    /// healthy asks for it rather than waiting for the schedule, and reads the recorded result, so
+    /// what it sees and what `ps` shows are the same probes.
+    pub(super) fn probe_now(&mut self) {
+        if self.probe.is_none() {
+            self.next = Instant::now();
+        }
+    }
+
     /// The probe's output pipe, to poll (-1 when none runs).
     pub(super) fn fd(&self) -> i32 {
         self.probe

@@ -170,7 +170,8 @@ fn monitor(root: &Path, id: &str) -> i32 {
     ]);
     let setup = (|| -> io::Result<(OwnedFd, Writer)> {
         p::set_child_subreaper()?;
-        let signals = p::signalfd(&[libc::SIGCHLD])?;
+        // SIGUSR1: a request to run the healthcheck now (`Runtime::probe_health_now`).
+        let signals = p::signalfd(&[libc::SIGCHLD, libc::SIGUSR1])?;
         let writer = Writer::open_rotating(
             &paths.log(),
             record.spec.log_max_size,
@@ -518,6 +519,7 @@ impl Monitor {
                 }
                 self.state.status = Status::Running;
                 self.state.started_at = now_rfc3339_nanos();
+                self.state.probes_on_request = true;
                 self.emit("start", &[]);
                 // Health starts over with every start (recorded before the caller hears of it).
                 self.state.health = self.record.spec.healthcheck.as_ref().map(|_| {
@@ -608,7 +610,12 @@ impl Monitor {
                 }
             }
             if ready[3] {
-                p::read_signals(self.signals.as_fd());
+                let signals = p::read_signals(self.signals.as_fd());
+                if signals.contains(&libc::SIGUSR1)
+                    && let Some(checker) = &mut checker
+                {
+                    checker.probe_now();
+                }
                 while let Ok(Some((pid, status))) = p::waitpid(-1, true) {
                     if self.ports.reaped(pid, status) {
                         continue;
