@@ -136,7 +136,7 @@ impl Progress {
         match self.mode {
             ProgressMode::Quiet | ProgressMode::Auto => {}
             ProgressMode::Plain => self.line(&format!(
-                " {} {resource:<width$}  {status:<9} {:.1}s",
+                " {} {resource:<width$}  {status:<9} {:>5.1}s",
                 super::paint("✔", "32"),
                 elapsed.as_secs_f64(),
                 width = self.width
@@ -219,7 +219,7 @@ fn redraw(view: &mut View, width: usize) {
             None => (super::paint(spinner, "34"), entry.started.elapsed()),
         };
         text.push_str(&format!(
-            "\x1b[2K {mark} {:<width$}  {:<9} {:.1}s\n",
+            "\x1b[2K {mark} {:<width$}  {:<9} {:>5.1}s\n",
             entry.resource,
             entry.status,
             elapsed.as_secs_f64(),
