@@ -75,8 +75,8 @@ type Act<'a> = dyn Fn(&ObservedContainer, Status, &Progress) -> anyhow::Result<O
 /// Runs `act` on the project's containers of `services` in dependency order, as docker compose
 /// does: one level of the service graph after another (the dependents' level first when
 /// `for_stop`), the containers of a level at once (up to `COMPOSE_PARALLEL_LIMIT`). `act` gets a
-/// container and its status (see [`Act`]). After a failure the level finishes and no other starts; the first error is returned. Returns how many
-/// containers were acted on.
+/// container and its status (see [`Act`]). After a failure the level finishes and no other starts;
+/// the first error is returned. Returns how many containers were acted on.
 fn each_container(
     scope: &Scope,
     containers: &[ObservedContainer],

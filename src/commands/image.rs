@@ -420,7 +420,8 @@ fn has_label(image: &Image, key: &str, value: Option<&str>) -> bool {
         .is_some_and(|found| value.is_none_or(|value| found == value))
 }
 
-fn split_name(name: Option<&ImageRef>) -> (String, String) {
+/// A name's repository and tag as docker lists them (`<none>` for what is missing).
+pub(crate) fn split_name(name: Option<&ImageRef>) -> (String, String) {
     match name {
         Some(name) => (
             name.familiar_repository(),

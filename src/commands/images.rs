@@ -54,13 +54,7 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<ExitCode>
             .as_deref()
             .and_then(|id| scope.engine.images.image(id).ok());
         let name = used.or_else(|| image.as_ref().and_then(|i| i.names.first().cloned()));
-        let (repository, tag) = match &name {
-            Some(name) => (
-                name.familiar_repository(),
-                name.tag().unwrap_or("<none>").to_owned(),
-            ),
-            None => ("<none>".to_owned(), "<none>".to_owned()),
-        };
+        let (repository, tag) = super::image::split_name(name.as_ref());
         rows.push(Row {
             container: info.record.spec.name.clone(),
             repository,

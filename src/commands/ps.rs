@@ -87,7 +87,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "ExitCode": info.state.exit_code.unwrap_or(0),
                     "Publishers": publishers(&scope, info),
                     "Labels": labels_text(info),
-                    "LocalVolumes": local_volumes(&scope, info).to_string(),
+                    "LocalVolumes": scope.engine.volumes.mounted_by(info).to_string(),
                     "Mounts": mounts(info),
                     "Networks": networks(&scope, info),
                     "RunningFor": running_for(info, now),
@@ -266,19 +266,6 @@ fn mounts(info: &Info) -> String {
         .join(",")
 }
 
-/// How many volumes of the state root the container mounts (docker's `LocalVolumes`).
-fn local_volumes(scope: &Scope, info: &Info) -> usize {
-    let volumes = scope.engine.root.join("volumes");
-    info.record
-        .spec
-        .mounts
-        .iter()
-        .filter(|m| {
-            matches!(&m.kind, runtime::container::MountKind::Bind { source } if source.starts_with(&volumes))
-        })
-        .count()
-}
-
 fn running_for(info: &Info, now: i64) -> String {
     runtime::time::parse_rfc3339(&info.record.created)
         .map(|t| output::human::ago(now - t))
@@ -301,23 +288,15 @@ fn status_text(info: &Info, now: i64) -> String {
             .map(|t| now - t)
             .unwrap_or(0)
     };
+    let up = || output::human::duration(since(&state.started_at));
     match state.status {
         Status::Running => match health(info) {
-            "" => format!("Up {}", output::human::duration(since(&state.started_at))),
+            "" => format!("Up {}", up()),
             // docker's words: `(health: starting)`, `(healthy)`, `(unhealthy)`.
-            "starting" => format!(
-                "Up {} (health: starting)",
-                output::human::duration(since(&state.started_at))
-            ),
-            health => format!(
-                "Up {} ({health})",
-                output::human::duration(since(&state.started_at))
-            ),
+            "starting" => format!("Up {} (health: starting)", up()),
+            health => format!("Up {} ({health})", up()),
         },
-        Status::Paused => format!(
-            "Up {} (Paused)",
-            output::human::duration(since(&state.started_at))
-        ),
+        Status::Paused => format!("Up {} (Paused)", up()),
         Status::Restarting => format!(
             "Restarting ({}) {}",
             state.exit_code.unwrap_or(0),

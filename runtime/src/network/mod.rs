@@ -585,7 +585,8 @@ impl Networks {
         netlink
             .delete_link(&host_interface(&network.id, container))
             .map_err(kernel("delete the container's veth", name))?;
-        self.release(name, container)
+        let _lock = self.lock()?;
+        self.remove_endpoint_record(name, container)
     }
 
     /// Forgets a container's endpoint whose veth is already going: the caller has released the
@@ -612,6 +613,11 @@ impl Networks {
         }
         let veth = released.join(host_interface(&network.id, container));
         fs::write(&veth, b"").map_err(ctx("write", &veth))?;
+        self.remove_endpoint_record(name, container)
+    }
+
+    /// Removes a container's endpoint record (not there is not an error); the caller holds the lock.
+    fn remove_endpoint_record(&self, name: &str, container: &str) -> Result<(), Error> {
         let record = self.endpoints_dir(name).join(format!("{container}.json"));
         match fs::remove_file(&record) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {

@@ -357,6 +357,18 @@ impl VolumeStore {
         self.remove(name)
     }
 
+    /// How many of a container's mounts are volume directories of this store (docker's
+    /// `LocalVolumes`).
+    pub fn mounted_by(&self, container: &Info) -> usize {
+        container
+            .record
+            .spec
+            .mounts
+            .iter()
+            .filter(|mount| matches!(&mount.kind, MountKind::Bind { source } if source.starts_with(&self.dir)))
+            .count()
+    }
+
     /// The names (ids when unnamed) of the containers among `containers` that mount `volume`: a bind
     /// from its directory (or a path under it, for `subpath`), or from its bind device.
     pub fn users(&self, volume: &Volume, containers: &[Info]) -> Vec<String> {
