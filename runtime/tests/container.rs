@@ -739,6 +739,7 @@ fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
                     mode: 0o1777,
                 },
                 read_only: false,
+                recursive: Default::default(),
             },
             Mount {
                 target: "/shared".into(),
@@ -746,6 +747,7 @@ fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
                     source: host_dir.clone(),
                 },
                 read_only: true,
+                recursive: Default::default(),
             },
         ],
         ..fx.spec(
@@ -1096,6 +1098,7 @@ fn copy_in_and_out_of_a_running_container() {
             target: "/scratch".into(),
             kind: MountKind::Tmpfs { size: 0, mode: 0 },
             read_only: false,
+            recursive: Default::default(),
         }],
         ..fx.spec("exec sleep 1000")
     };

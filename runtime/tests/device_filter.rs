@@ -182,6 +182,7 @@ fn a_cgroup2_container_gets_the_device_filter() {
                         source: "/dev/kmsg".into(),
                     },
                     read_only: false,
+                    recursive: Default::default(),
                 }],
                 ..ContainerSpec::default()
             })

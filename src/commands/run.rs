@@ -364,6 +364,7 @@ fn bind_mount(entry: &str, base: &std::path::Path) -> anyhow::Result<Mount> {
         target: target.to_string(),
         kind: MountKind::Bind { source },
         read_only,
+        recursive: Default::default(),
     })
 }
 

@@ -10,7 +10,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use runtime::container::{self as rt, ContainerSpec, Mount, MountKind, RestartPolicy, Seccomp};
+use runtime::container::{
+    self as rt, BindRecursive, ContainerSpec, Mount, MountKind, RestartPolicy, Seccomp,
+};
 use runtime::network::proxy::{PortForward, Protocol};
 
 use crate::labels;
@@ -450,6 +452,7 @@ fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result
                 target,
                 kind,
                 read_only: volume.read_only,
+                recursive: bind_recursive(volume),
             },
         );
     }
@@ -481,10 +484,22 @@ fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result
                 target: target.to_string(),
                 kind: MountKind::Tmpfs { size, mode },
                 read_only: false,
+                recursive: BindRecursive::default(),
             },
         );
     }
     Ok(mounts)
+}
+
+/// The runtime's treatment of submounts for a Compose bind (`bind.recursive`, default `enabled`).
+fn bind_recursive(volume: &ServiceVolume) -> BindRecursive {
+    use crate::project::model::BindRecursive as Compose;
+    match volume.bind.as_ref().and_then(|bind| bind.recursive) {
+        None | Some(Compose::Enabled) => BindRecursive::Enabled,
+        Some(Compose::Disabled) => BindRecursive::Disabled,
+        Some(Compose::Writable) => BindRecursive::Writable,
+        Some(Compose::Readonly) => BindRecursive::Readonly,
+    }
 }
 
 /// A `volumes_from` entry's container and mode: `service[:ro|:rw]` names the service's first
@@ -535,14 +550,6 @@ fn mount_kind(
             {
                 return Err(unsupported(format!(
                     "bind propagation {propagation:?} at {target} is not supported (binds are rslave: nothing propagates out of the container)"
-                ))
-                .into());
-            }
-            if let Some(recursive) = bind.recursive
-                && recursive != crate::project::model::BindRecursive::Enabled
-            {
-                return Err(unsupported(format!(
-                    "bind `recursive: {recursive:?}` at {target} is not supported (binds are recursive)"
                 ))
                 .into());
             }

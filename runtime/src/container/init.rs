@@ -15,7 +15,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -387,16 +387,7 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
                     .context(|| format!("bind source {}", source.display()))?
                     .is_dir();
                 let target = mount_target(root, &mount_spec.target, is_file)?;
-                mount_at(Some(source), &target, None, m::MS_BIND | m::MS_REC, None)?;
-                if mount_spec.read_only {
-                    mount_at(
-                        None,
-                        &target,
-                        None,
-                        m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY | m::MS_REC,
-                        None,
-                    )?;
-                }
+                bind(source, &target, mount_spec.read_only, mount_spec.recursive)?;
             }
             MountKind::Tmpfs { size, mode } => {
                 let target = mount_target(root, &mount_spec.target, false)?;
@@ -421,6 +412,51 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Binds `source` on `target`. A remount read-only changes only the one mount it names, so with
+/// `/:/host:ro` the host's `/dev/shm`, `/proc` and cgroupfs below it stayed writable: a read-only bind
+/// is made read-only all the way down with `mount_setattr(AT_RECURSIVE)`, as docker 25 does.
+fn bind(
+    source: &Path,
+    target: &Path,
+    read_only: bool,
+    recursive: spec::BindRecursive,
+) -> Result<(), Failure> {
+    use spec::BindRecursive as R;
+    let rec = if recursive == R::Disabled {
+        0
+    } else {
+        m::MS_REC
+    };
+    mount_at(Some(source), target, None, m::MS_BIND | rec, None)?;
+    if !read_only {
+        return Ok(());
+    }
+    mount_at(
+        None,
+        target,
+        None,
+        m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY,
+        None,
+    )?;
+    match recursive {
+        R::Disabled | R::Writable => Ok(()),
+        R::Enabled | R::Readonly => match m::make_readonly_recursive(target) {
+            Ok(()) => Ok(()),
+            // Kernels before 5.12: submounts stay writable unless recursive read-only was demanded.
+            Err(error)
+                if recursive == R::Enabled
+                    && matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(Failure::setup(format!(
+                "make the bind on {} read-only recursively: {error}",
+                target.display()
+            ))),
+        },
+    }
+}
+
 /// Everything from the mount namespace to `execve`. Returns only on failure.
 ///
 /// `released` is called once the mounts are made and before `pivot_root`: it waits for the monitor,
@@ -433,9 +469,13 @@ pub(crate) fn run(
     netns: &Netns,
     stdio: Stdio,
     released: impl FnOnce() -> bool,
+    report_fd: RawFd,
 ) -> Failure {
     match setup(record, paths, netns, stdio, released) {
-        Ok(process) => process.exec(),
+        Ok(mut process) => {
+            process.keep_fds = vec![report_fd];
+            process.exec()
+        }
         Err(failure) => failure,
     }
 }
@@ -487,6 +527,16 @@ fn setup(
         p::dup2(fd, target).context(|| format!("set up descriptor {target}"))?;
     }
     drop((stdin, stdout, stderr));
+    // Without a new network namespace this process is still in the monitor's, the host's.
+    let netns_id = || {
+        fs::metadata("/proc/self/ns/net")
+            .map(|m| (m.dev(), m.ino()))
+            .ok()
+    };
+    let host_netns = match netns {
+        Netns::New => None,
+        Netns::Keep | Netns::Join(_) => netns_id(),
+    };
     match netns {
         Netns::Join(path) => {
             let file = fs::File::open(path).context(|| format!("open {}", path.display()))?;
@@ -501,6 +551,7 @@ fn setup(
         }
         Netns::Keep => {}
     }
+    let shares_host_netns = host_netns.is_some() && host_netns == netns_id();
     // Nothing below may propagate back to the host.
     mount_at(None, Path::new("/"), None, m::MS_REC | m::MS_SLAVE, None)?;
     let root = mount_rootfs(spec, paths)?;
@@ -543,6 +594,13 @@ fn setup(
     }
     user_mounts(&root, spec)?;
     for (key, value) in &spec.sysctls {
+        // The host's network namespace (`network_mode: host`, or `container:` of a container that
+        // has it): its sysctls are the host's.
+        if shares_host_netns && key.starts_with("net.") {
+            return Err(Failure::setup(format!(
+                "sysctl {key} is not allowed: the container shares the host's network namespace"
+            )));
+        }
         let path = proc_dir.join("sys").join(key.replace('.', "/"));
         fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
     }
@@ -621,6 +679,7 @@ fn setup(
         no_new_privs: spec.no_new_privs,
         seccomp: spec.seccomp == spec::Seccomp::Default && !spec.privileged,
         ulimits: spec.ulimits.clone(),
+        keep_fds: Vec::new(),
     })
 }
 
@@ -681,6 +740,9 @@ pub(crate) struct Process {
     pub no_new_privs: bool,
     pub seccomp: bool,
     pub ulimits: Vec<spec::Ulimit>,
+    /// Descriptors above stdio that stay open until `execve` (the init's failure pipe; they close
+    /// on exec). Every other one is closed before the working directory is entered.
+    pub keep_fds: Vec<RawFd>,
 }
 
 fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
@@ -760,6 +822,9 @@ impl Process {
         if env_get(&self.env, "HOME").is_none() {
             self.env.push(format!("HOME={}", exec_user.home));
         }
+        // Nothing of the host may stay reachable once the container's paths are resolved: a working
+        // directory `/proc/self/fd/N` would otherwise be a host directory (CVE-2024-21626).
+        p::close_fds_except(3, &self.keep_fds).context(|| "close host descriptors".into())?;
         let cwd = if self.cwd.is_empty() {
             "/"
         } else {
@@ -770,6 +835,21 @@ impl Process {
             let _ = std::os::unix::fs::chown(cwd, Some(exec_user.uid), Some(exec_user.gid));
         }
         std::env::set_current_dir(cwd).context(|| format!("chdir to working directory {cwd}"))?;
+        // And if something still led out, the kernel says so: refuse a working directory that is not
+        // below the container's root (runc's check after its fix).
+        match p::reachable_cwd() {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(Failure::setup(format!(
+                    "working directory {cwd} is outside the container"
+                )));
+            }
+            Err(error) => {
+                return Err(Failure::setup(format!(
+                    "check working directory {cwd}: {error}"
+                )));
+            }
+        }
         for ulimit in &self.ulimits {
             let resource = p::rlimit_resource(&ulimit.name)
                 .ok_or_else(|| Failure::setup(format!("unknown ulimit {:?}", ulimit.name)))?;

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::log::{Entry as LogEntry, Stream};
 pub use self::spec::{
-    ContainerSpec, Device, Healthcheck, Mount, MountKind, NetworkMode, RestartPolicy, Rootfs,
-    Seccomp, Ulimit,
+    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NetworkMode,
+    RestartPolicy, Rootfs, Seccomp, Ulimit,
 };
 pub use self::state::{Health, HealthResult, Paths, Record, State, Status};
 use crate::cgroup::{self, Hierarchy};
@@ -115,10 +115,57 @@ impl Helper {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
+        let mut command = protected_command(&self.program);
         command.args(&self.args);
         command
     }
+}
+
+/// A command that runs `program` from a read-only, detached bind mount of it (see
+/// [`crate::sys::mount::readonly_file_tree`]), so that no process of a container can write the
+/// runtime's executable through `/proc/<pid>/exe` (CVE-2019-5736). The mount is made once per
+/// program and process and made again if the file was replaced (a rebuild). Without the privilege to
+/// make it (not root), the program runs from its path, which no container can exist to abuse.
+pub(crate) fn protected_command(program: &Path) -> Command {
+    use std::os::unix::process::CommandExt;
+    let Some(fd) = readonly_program(program) else {
+        return Command::new(program);
+    };
+    let mut command = Command::new(format!("/proc/self/fd/{fd}"));
+    // `ps` shows the program's own name, not the descriptor it was run through.
+    command.arg0(program);
+    // SAFETY: the closure runs in the child between fork and exec and only calls fcntl, which is
+    // async-signal-safe; the descriptor is open in the parent, so in the child too.
+    unsafe {
+        command.pre_exec(move || p::set_cloexec(fd, false));
+    }
+    command
+}
+
+fn readonly_program(program: &Path) -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    static TREES: std::sync::Mutex<Vec<(PathBuf, (u64, u64), std::os::fd::OwnedFd)>> =
+        std::sync::Mutex::new(Vec::new());
+    let identity = |m: fs::Metadata| (m.dev(), m.ino());
+    let current = identity(fs::metadata(program).ok()?);
+    let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, fd)) = trees
+        .iter()
+        .find(|(path, id, _)| path == program && *id == current)
+    {
+        return Some(fd.as_raw_fd());
+    }
+    let tree = crate::sys::mount::readonly_file_tree(program).ok()?;
+    // The mount must hold the file we checked (not one swapped in meanwhile).
+    let opened = identity(fs::metadata(format!("/proc/self/fd/{}", tree.as_raw_fd())).ok()?);
+    if opened != current {
+        return None;
+    }
+    trees.retain(|(path, _, _)| path != program);
+    let fd = tree.as_raw_fd();
+    trees.push((program.to_owned(), current, tree));
+    Some(fd)
 }
 
 /// A process to run in a running container (`exec`).
@@ -194,7 +241,7 @@ fn init_alive(state: &State) -> bool {
 
 /// A container whose monitor died while its init runs on (see [`Runtime::state`]).
 fn unsupervised(state: &State) -> bool {
-    state.status == Status::Dead && init_alive(state)
+    state.runs_unsupervised()
 }
 
 /// The container runtime over one state root.
@@ -272,6 +319,12 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
                 "sysctl {key:?} is not allowed: only namespaced ones (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"
             ));
         }
+        // A namespace shared with the host is the host's: its sysctls would change the host.
+        if key.starts_with("net.") && spec.network == NetworkMode::Host {
+            return invalid(format!(
+                "sysctl {key:?} is not allowed: the container shares the host's network namespace"
+            ));
+        }
     }
     for ulimit in &spec.ulimits {
         if p::rlimit_resource(&ulimit.name).is_none() {
@@ -295,6 +348,7 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
 impl Runtime {
     /// A runtime over `root`, with the host's cgroups (detected) under `rcompose/`.
     pub fn open(root: &Path, helper: Helper) -> Result<Self, Error> {
+        crate::store::secure_root(root)?;
         Ok(Self::with_cgroups(
             root,
             helper,

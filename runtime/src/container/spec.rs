@@ -35,6 +35,25 @@ pub struct Mount {
     pub target: String,
     pub kind: MountKind,
     pub read_only: bool,
+    /// How a bind treats the mounts below its source.
+    #[serde(default)]
+    pub recursive: BindRecursive,
+}
+
+/// How a bind mount treats the mounts below its source (docker's `bind-recursive`, Compose's
+/// `bind.recursive`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BindRecursive {
+    /// Submounts are bound too, and read-only all the way down when the bind is (kernel 5.12+;
+    /// left writable on older kernels, as docker does).
+    #[default]
+    Enabled,
+    /// Submounts are not bound (a non-recursive bind).
+    Disabled,
+    /// Submounts are bound and stay writable under a read-only bind.
+    Writable,
+    /// Submounts are read-only all the way down, or the container does not start.
+    Readonly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

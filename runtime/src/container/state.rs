@@ -193,6 +193,15 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
 pub(crate) use crate::store::atomic::write_volatile;
 
 impl State {
+    /// Whether the container's init runs on although its monitor died ([`Status::Dead`]): its
+    /// processes run without log relay, healthchecks or restart policy until it is stopped or
+    /// started again.
+    pub fn runs_unsupervised(&self) -> bool {
+        self.status == Status::Dead
+            && self.pid > 0
+            && crate::sys::process::is_alive(self.pid, self.pid_start)
+    }
+
     pub(crate) fn read(paths: &Paths) -> Result<Self, IoError> {
         match read_json(&paths.state()) {
             Err(error) if error.source.kind() == io::ErrorKind::NotFound => Ok(Self::default()),

@@ -198,6 +198,7 @@ impl ImageStore {
     /// Opens (creating if needed) the store under `state_root/image`, and cleans up after commands that
     /// were killed, if no other command is running.
     pub fn open(state_root: &Path) -> Result<Self, Error> {
+        crate::store::secure_root(state_root)?;
         let root = state_root.join("image");
         let store = Self {
             blobs: Blobs::new(root.join("blobs").join("sha256")),

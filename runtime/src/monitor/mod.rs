@@ -70,7 +70,7 @@ pub fn standalone_main(args: &[String]) -> i32 {
         return main(own);
     }
     use std::os::unix::process::CommandExt;
-    let error = std::process::Command::new(program)
+    let error = crate::container::protected_command(Path::new(program))
         .args(fallback_args)
         .args(own)
         .exec();
@@ -160,6 +160,10 @@ fn monitor(root: &Path, id: &str) -> i32 {
     }
     let _ = p::setsid();
     p::set_name("rcompose-mon");
+    // The container's init is a clone of this process and holds host descriptors until it execs:
+    // nobody without CAP_SYS_PTRACE may look into it through /proc meanwhile (inherited by the clone;
+    // execve of the container's command makes that one dumpable again).
+    let _ = p::set_dumpable(false);
     let _ = p::cloexec_from(3);
     p::ignore_signals(&[
         libc::SIGHUP,
@@ -454,7 +458,14 @@ impl Monitor {
                     let mut byte = [0u8; 1];
                     matches!(fs::File::from(go_r).read(&mut byte), Ok(1))
                 };
-                let failure = init::run(&self.record, &self.paths, &netns, stdio, released);
+                let failure = init::run(
+                    &self.record,
+                    &self.paths,
+                    &netns,
+                    stdio,
+                    released,
+                    fail_w.as_raw_fd(),
+                );
                 let mut fail = fs::File::from(fail_w);
                 let _ = write!(fail, "{} {}", failure.code, failure.message);
                 p::exit_now(failure.code);
@@ -730,7 +741,9 @@ impl Monitor {
         };
         let (read, write) = p::pipe()?;
         let write_err = write.try_clone()?;
-        let child = std::process::Command::new(std::env::current_exe()?)
+        // This very executable, as this process runs it: from the read-only mount it was started
+        // through (see `container::protected_command`), which its path would not be.
+        let child = std::process::Command::new("/proc/self/exe")
             .args(prefix)
             .arg("exec")
             .arg(root)
@@ -892,6 +905,10 @@ fn exec(root: &Path, id: &str, spec_json: &str) -> i32 {
 
 fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
     let fail = |message: String| Failure { code: 126, message };
+    // The child forked below lives in the container's pid namespace with the cgroup directories and
+    // a pidfd open until it execs: the container's processes must not reach them (or this
+    // executable) through /proc/<pid>/fd and /proc/<pid>/exe. Inherited by the child.
+    p::set_dumpable(false).map_err(|e| fail(format!("make the exec helper undumpable: {e}")))?;
     let exec: ExecSpec =
         serde_json::from_str(spec_json).map_err(|e| fail(format!("invalid exec spec: {e}")))?;
     let paths = Paths::new(root, id);
@@ -968,6 +985,7 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
         no_new_privs: spec.no_new_privs,
         seccomp: spec.seccomp == Seccomp::Default && !privileged,
         ulimits: spec.ulimits.clone(),
+        keep_fds: Vec::new(),
     };
     let forward = [
         libc::SIGINT,

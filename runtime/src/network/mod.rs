@@ -196,6 +196,7 @@ pub fn host_interface(network_id: &str, container: &str) -> String {
 impl Networks {
     /// The network store under `root`, choosing subnets from [`ipam::DEFAULT_POOLS`].
     pub fn open(root: &Path) -> Result<Self, Error> {
+        crate::store::secure_root(root)?;
         let dir = root.join("networks");
         create_dir_all(&dir)?;
         Ok(Self {

@@ -5,12 +5,16 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{IoError, ctx};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Records are root's alone: a container's holds its environment, secrets included.
+const RECORD_MODE: u32 = 0o600;
 
 /// A name for a temporary sibling of `target` that no other process or thread will pick.
 pub fn temp_sibling(target: &Path) -> PathBuf {
@@ -39,6 +43,7 @@ pub fn write(target: &Path, contents: &[u8]) -> Result<(), IoError> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(RECORD_MODE)
             .open(&temp)
             .map_err(ctx("create", &temp))?;
         file.write_all(contents).map_err(ctx("write", &temp))?;
@@ -57,7 +62,13 @@ pub fn write(target: &Path, contents: &[u8]) -> Result<(), IoError> {
 /// two fsyncs would cost more than the work the record describes.
 pub fn write_volatile(target: &Path, contents: &[u8]) -> Result<(), IoError> {
     let temp = temp_sibling(target);
-    fs::write(&temp, contents).map_err(ctx("write", &temp))?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(RECORD_MODE)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(contents))
+        .map_err(ctx("write", &temp))?;
     fs::rename(&temp, target).map_err(|error| {
         let _ = fs::remove_file(&temp);
         IoError::new("rename into place", target, error)

@@ -39,6 +39,24 @@ pub fn ctx<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
     move |source| IoError::new(action, path, source)
 }
 
+/// Makes sure the state root exists and is open to root alone (0700), tightening a root that is
+/// more open (one made by an older build): it holds containers' environments (secrets) in their
+/// records, and their writable layers and volumes, where a container may plant a setuid-root
+/// program that any host user could otherwise run (CVE-2021-41091). Every store calls it on open.
+pub fn secure_root(root: &Path) -> Result<(), IoError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match fs::metadata(root) {
+        Ok(metadata) if metadata.permissions().mode() & 0o077 == 0 => Ok(()),
+        Ok(_) => fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+            .map_err(ctx("restrict the permissions of", root)),
+        Err(_) => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(ctx("create directory", root)),
+    }
+}
+
 /// Creates a directory and its parents.
 pub fn create_dir_all(path: &Path) -> Result<(), IoError> {
     fs::create_dir_all(path).map_err(ctx("create directory", path))

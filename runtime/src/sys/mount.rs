@@ -82,6 +82,116 @@ pub fn pivot_root(new_root: &Path) -> io::Result<()> {
     std::env::set_current_dir("/")
 }
 
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+#[derive(Default)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+
+/// `mount_setattr(2)` on `dirfd`/`path` (`AT_RECURSIVE` with `recursive`): sets `set`, clears `clear`.
+fn mount_setattr(
+    dirfd: libc::c_int,
+    path: &Path,
+    flags: libc::c_uint,
+    set: u64,
+    clear: u64,
+) -> io::Result<()> {
+    let path = path_cstring(path)?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        ..MountAttr::default()
+    };
+    // SAFETY: path is NUL-terminated, attr is a valid mount_attr of the size passed; both outlive the
+    // call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Makes the mount at `target` and every mount below it read-only (`mount_setattr(2)` with
+/// `AT_RECURSIVE`, kernel 5.12+): what `MS_REMOUNT | MS_RDONLY | MS_REC` does not do, since a remount
+/// only ever changes the one mount it names.
+pub fn make_readonly_recursive(target: &Path) -> io::Result<()> {
+    mount_setattr(
+        libc::AT_FDCWD,
+        target,
+        libc::AT_RECURSIVE as libc::c_uint,
+        MOUNT_ATTR_RDONLY,
+        0,
+    )
+}
+
+/// A detached, read-only, nosuid, nodev bind mount of the file `path` (`open_tree(2)` with
+/// `OPEN_TREE_CLONE`, then `mount_setattr(2)`), as an `O_PATH` descriptor that closes on exec. A
+/// program started through it (`/proc/self/fd/N`) has a `/proc/<pid>/exe` that cannot be opened for
+/// writing: the mount is read-only and belongs to no mount namespace, so nothing can remount it. This is
+/// runc's answer to CVE-2019-5736 (a container overwriting the runtime's binary through
+/// `/proc/<pid>/exe` of a runtime process, or of its own process after `execve("/proc/self/exe")`).
+pub fn readonly_file_tree(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let cpath = path_cstring(path)?;
+    // SAFETY: cpath is NUL-terminated and outlives the call; the flags are plain integers.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            cpath.as_ptr(),
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    let tree = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) };
+    mount_setattr(
+        std::os::fd::AsRawFd::as_raw_fd(&tree),
+        Path::new(""),
+        libc::AT_EMPTY_PATH as libc::c_uint,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        0,
+    )?;
+    Ok(tree)
+}
+
+/// Whether the file `path` (a magic link such as `/proc/<pid>/exe` is followed) lies on a read-only
+/// mount.
+pub fn on_readonly_mount(path: &Path) -> io::Result<bool> {
+    let path = path_cstring(path)?;
+    // SAFETY: statvfs is plain data, filled by the call.
+    let mut info: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: path is NUL-terminated; info is a valid out-pointer.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut info) };
+    if rc == 0 {
+        Ok(info.f_flag & libc::ST_RDONLY != 0)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The filesystem type (`statfs(2)`'s `f_type` magic) of the filesystem holding `path`.
 pub fn filesystem_type(path: &Path) -> io::Result<i64> {
     let path = path_cstring(path)?;

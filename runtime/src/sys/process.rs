@@ -364,6 +364,77 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor from `first` up except those in `keep`: what a process that is about to
+/// enter a container's control must do before anything the container chooses (a working directory, a
+/// path) is resolved, since `/proc/self/fd/N` of a host directory leads out of the container's root
+/// (runc's CVE-2024-21626). Close-on-exec is not enough there: `chdir` comes before `execve`.
+pub fn close_fds_except(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for fd in keep.into_iter().chain([RawFd::MAX]) {
+        if fd > from {
+            let last = if fd == RawFd::MAX {
+                u32::MAX
+            } else {
+                (fd - 1) as u32
+            };
+            close_range(from as u32, last)?;
+        }
+        from = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+fn close_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: close_range closes descriptors by number; this process owns them all.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    if rc == 0 {
+        return Ok(());
+    }
+    // Old kernels: walk /proc/self/fd.
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &RawFd| fd as u32 >= first && fd as u32 <= last)
+        .collect();
+    for fd in fds {
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// The working directory as the kernel's `getcwd(2)` reports it: `None` when it is not reachable from
+/// this process's root (the kernel then prefixes it with `(unreachable)`), which is how a working
+/// directory opened through a descriptor of a host directory shows after `pivot_root`.
+pub fn reachable_cwd() -> io::Result<Option<std::path::PathBuf>> {
+    let mut buffer = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: buffer is writable for its length.
+    let rc = unsafe { libc::syscall(libc::SYS_getcwd, buffer.as_mut_ptr(), buffer.len()) };
+    if rc < 0 {
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::ENOENT) => Ok(None),
+            _ => Err(error),
+        };
+    }
+    let text = &buffer[..(rc as usize).saturating_sub(1)];
+    if !text.starts_with(b"/") {
+        return Ok(None);
+    }
+    Ok(Some(std::path::PathBuf::from(OsStr::from_bytes(text))))
+}
+
+/// Sets whether the process is dumpable. A process that is not cannot be reached through
+/// `/proc/<pid>/fd`, `/proc/<pid>/exe`, `/proc/<pid>/cwd` or ptrace by anyone without
+/// CAP_SYS_PTRACE, which a container's processes lack: the runtime's processes stay that way while
+/// they are inside a container's pid namespace and still hold host descriptors. `execve` of a normal
+/// program makes the process dumpable again.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong)
+}
+
 /// Waits until one of `fds` is ready for reading (or hung up); returns a readiness flag per fd. `None`
 /// waits forever. EINTR returns all-false.
 pub fn poll_read(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {

@@ -227,6 +227,7 @@ fn is_empty_dir(path: &Path) -> Result<bool, IoError> {
 impl VolumeStore {
     /// The volume store under `root` (created if missing).
     pub fn open(root: &Path) -> Result<Self, Error> {
+        crate::store::secure_root(root)?;
         let dir = root.join("volumes");
         create_dir_all(&dir)?;
         Ok(Self { dir })
