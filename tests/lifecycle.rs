@@ -322,3 +322,36 @@ fn two_ups_at_once_are_serialized() {
         .collect();
     assert_eq!(names, ["twice-a-1", "twice-a-2"]);
 }
+
+/// Containers that ignore SIGTERM are stopped a dependency level at once: `down` of many takes about
+/// one grace period, not one per slot of `COMPOSE_PARALLEL_LIMIT` (it took 70 s for 100 before).
+#[test]
+fn down_of_many_containers_that_ignore_sigterm_takes_one_grace_period() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "stubborn",
+        "services:\n  stubborn:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    scale: 24\n    stop_grace_period: 2s\n",
+    );
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(fixture.containers().len(), 24);
+    for verb in [&["stop"][..], &["down"][..]] {
+        if verb == ["down"] {
+            fixture.ok(&["up", "-d"]);
+        }
+        let begin = std::time::Instant::now();
+        let output = fixture
+            .cmd(verb)
+            .env("COMPOSE_PARALLEL_LIMIT", "4")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{verb:?}: {output:?}");
+        let took = begin.elapsed();
+        // Six slots' worth of grace periods would be 12 s; one is 2 s plus the kills.
+        assert!(
+            took < std::time::Duration::from_secs(7),
+            "{verb:?} of 24 took {took:?}"
+        );
+    }
+}

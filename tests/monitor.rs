@@ -119,16 +119,34 @@ fn monitors_run_as_the_small_helper() {
 }
 
 #[test]
-fn a_killed_monitor_leaves_a_dead_container_that_down_cleans() {
+fn a_killed_monitor_leaves_a_running_unsupervised_container_that_up_and_down_handle() {
     if !can_run() {
         return;
     }
     let fixture = Fixture::new("deadmon", IDLE);
     let (id, init) = up_and_kill_the_monitor(&fixture);
+    // `ps` tells the truth: the processes run (even without `-a`), with no monitor, and says what
+    // that costs and what mends it.
     let listed = fixture.containers();
-    assert_eq!(listed[0]["State"], "dead", "{listed:?}");
-    // Another command (which runs the recovery) leaves the unsupervised processes to the user.
-    fixture.ok(&["ps"]);
+    assert_eq!(listed[0]["State"], "running", "{listed:?}");
+    assert!(
+        listed[0]["Status"]
+            .as_str()
+            .unwrap()
+            .ends_with("(no monitor)"),
+        "{listed:?}"
+    );
+    let ps = fixture.command(&["ps"]);
+    assert!(ps.status.success());
+    let (table, warning) = (
+        String::from_utf8_lossy(&ps.stdout),
+        String::from_utf8_lossy(&ps.stderr),
+    );
+    assert!(table.contains("(no monitor)"), "{table}");
+    assert!(
+        warning.contains("its monitor died") && warning.contains("`up` starts it again"),
+        "{warning}"
+    );
     assert!(running(init), "the init was killed by a read-only command");
 
     // `up` starts it again under a new monitor.

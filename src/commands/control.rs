@@ -74,7 +74,8 @@ type Act<'a> = dyn Fn(&ObservedContainer, Status, &Progress) -> anyhow::Result<O
 
 /// Runs `act` on the project's containers of `services` in dependency order, as docker compose
 /// does: one level of the service graph after another (the dependents' level first when
-/// `for_stop`), the containers of a level at once (up to `COMPOSE_PARALLEL_LIMIT`). `act` gets a
+/// `for_stop`), the containers of a level at once (up to `COMPOSE_PARALLEL_LIMIT`, unless
+/// `for_stop`). `act` gets a
 /// container and its status (see [`Act`]). After a failure the level finishes and no other starts;
 /// the first error is returned. Returns how many containers were acted on.
 fn each_container(
@@ -110,7 +111,14 @@ fn each_container(
             .iter()
             .filter(|c| level.contains(&c.service))
             .collect();
-        for chunk in batch.chunks(parallel_limit()) {
+        // Stopping, killing and removing wait on the kernel rather than work: a whole level at once
+        // (a level of containers that ignore SIGTERM then takes one grace period, not one per slot).
+        let limit = if for_stop {
+            batch.len().max(1)
+        } else {
+            parallel_limit()
+        };
+        for chunk in batch.chunks(limit) {
             let results: Vec<anyhow::Result<()>> = std::thread::scope(|threads| {
                 let handles: Vec<_> = chunk
                     .iter()

@@ -41,11 +41,23 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
     let containers: Vec<(ObservedContainer, Info)> = scope
         .containers(&args.services, args.all)?
         .into_iter()
-        .filter(|(_, info)| args.all || !args.status.is_empty() || info.state.status.is_active())
+        .filter(|(_, info)| args.all || !args.status.is_empty() || runs(info))
         .filter(|(_, info)| {
-            args.status.is_empty() || args.status.iter().any(|s| s == info.state.status.as_str())
+            args.status.is_empty() || args.status.iter().any(|s| s == state_name(info))
         })
         .collect();
+    let unsupervised: Vec<String> = containers
+        .iter()
+        .filter(|(_, info)| info.state.runs_unsupervised())
+        .map(|(observed, _)| {
+            format!(
+                "{}: its monitor died; its processes run without logs, healthchecks or restarts \
+                 (`up` starts it again under a new monitor, `stop` or `down` end it)",
+                observed.name
+            )
+        })
+        .collect();
+    output::warnings(&unsupervised);
     if args.quiet {
         output::stdout(
             &containers
@@ -81,7 +93,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "Project": scope.loaded.project.name,
                     "Service": observed.service,
                     "Created": runtime::time::parse_rfc3339(&record.created).unwrap_or(0),
-                    "State": info.state.status.as_str(),
+                    "State": state_name(info),
                     "Status": status_text(info, now),
                     "Health": health(info),
                     "ExitCode": info.state.exit_code.unwrap_or(0),
@@ -281,6 +293,20 @@ fn health(info: &Info) -> &str {
         .unwrap_or_default()
 }
 
+/// Whether the container's processes run (a monitor that died does not stop them).
+fn runs(info: &Info) -> bool {
+    info.state.status.is_active() || info.state.runs_unsupervised()
+}
+
+/// docker's state word; a container whose monitor died while its processes run is `running`, as it
+/// is.
+fn state_name(info: &Info) -> &'static str {
+    if info.state.runs_unsupervised() {
+        return "running";
+    }
+    info.state.status.as_str()
+}
+
 fn status_text(info: &Info, now: i64) -> String {
     let state = &info.state;
     let since = |time: &str| {
@@ -308,6 +334,7 @@ fn status_text(info: &Info, now: i64) -> String {
             output::human::ago(since(&state.finished_at))
         ),
         Status::Created => "Created".to_string(),
+        Status::Dead if state.runs_unsupervised() => format!("Up {} (no monitor)", up()),
         Status::Dead => "Dead".to_string(),
     }
 }

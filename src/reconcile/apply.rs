@@ -109,8 +109,11 @@ fn execute(
         loop {
             if (keep_going || failures.is_empty()) && !runtime::sys::interrupt::interrupted() {
                 for (index, action) in plan.actions.iter().enumerate() {
-                    if running >= limit {
-                        break;
+                    // A stop is a signal and then a wait, not work: every container that is due gets
+                    // its signal at once, so a hundred that ignore SIGTERM take one grace period,
+                    // not one per slot of the limit.
+                    if running >= limit && action.kind != ActionKind::StopContainer {
+                        continue;
                     }
                     let ready = action
                         .after
