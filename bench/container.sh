@@ -7,6 +7,9 @@
 # Usage (as root):  bench/container.sh [runs]        (default 30 runs after 5 warm-ups)
 # Needs: busybox-static crun runc hyperfine (installed with apt-get if missing), python3 for the table.
 # Work files live under $WORK (default /tmp/rcompose-bench-container) and are removed at the end.
+# BASELINE=<path of another rcompose-runtime binary> (say, built from an earlier commit with
+# CARGO_TARGET_DIR elsewhere) adds it as a contender `baseline`: the cost of a change, before and
+# after, in the same runs.
 #
 # crun 1.8 refuses this machine's hybrid cgroup layout ("cgroups in hybrid mode not supported, drop all
 # controllers from cgroupv2": the cgroup2 mount holds hugetlb). Rather than changing the host's cgroup
@@ -62,8 +65,16 @@ if ! crun run -b "$WORK/bundle" rcompose-bench-crun 2>"$WORK/crun.err"; then
     fi
 fi
 
+baseline=()
+names="rcompose crun runc unshare"
+if [ -n "${BASELINE:-}" ]; then
+    "$BASELINE" run "$WORK/state" "$rootfs" true
+    baseline=(-n baseline "$BASELINE run $WORK/state $rootfs true")
+    names="$names baseline"
+fi
+
 "${namespace[@]}" hyperfine -N --warmup 5 --runs "$runs" --export-json "$WORK/results/side-by-side.json" \
-    -n rcompose "$rt run $WORK/state $rootfs true" \
+    -n rcompose "$rt run $WORK/state $rootfs true" "${baseline[@]}" \
     -n crun "crun run -b $WORK/bundle rcompose-bench-crun" \
     -n runc "runc run -b $WORK/bundle rcompose-bench-runc" \
     -n unshare "unshare --mount --pid --net --uts --ipc --fork true"
@@ -72,12 +83,12 @@ hyperfine -N --warmup 5 --runs "$runs" --export-json "$WORK/results/hybrid.json"
 
 # Cross-check robust to a shared, busy machine: the same commands interleaved (one run of each in
 # turn), so a burst of load from elsewhere hits every contender alike.
-"${namespace[@]}" python3 - "$runs" "$rt run $WORK/state $rootfs true" \
+"${namespace[@]}" python3 - "$runs" "$names" "$rt run $WORK/state $rootfs true" \
     "crun run -b $WORK/bundle rcompose-bench-crun" "runc run -b $WORK/bundle rcompose-bench-runc" \
-    "unshare --mount --pid --net --uts --ipc --fork true" >"$WORK/results/interleaved.json" <<'PY'
+    "unshare --mount --pid --net --uts --ipc --fork true" ${BASELINE:+"$BASELINE run $WORK/state $rootfs true"} \
+    >"$WORK/results/interleaved.json" <<'PY'
 import json, subprocess, sys, time
-runs, commands = int(sys.argv[1]), sys.argv[2:]
-names = ["rcompose", "crun", "runc", "unshare"]
+runs, names, commands = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
 times = {name: [] for name in names}
 for _ in range(runs + 3):
     for name, command in zip(names, commands):

@@ -296,6 +296,22 @@ fn container_resolv_conf(host: &str) -> String {
     text
 }
 
+/// docker's rule for container names (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`), or with `host` for host names
+/// and aliases (one character is enough; at most 253).
+fn valid_name(name: &str, host: bool) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let length_ok = if host {
+        name.len() <= 253
+    } else {
+        name.len() >= 2
+    };
+    first_ok && rest_ok && length_ok
+}
+
 fn validate(spec: &ContainerSpec) -> Result<(), Error> {
     let invalid = |message: String| Err(Error::InvalidSpec(message));
     match &spec.rootfs {
@@ -308,6 +324,29 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
         return invalid("no command specified".into());
     }
     spec.capabilities(u64::MAX).map_err(Error::InvalidSpec)?;
+    // Names end up in every peer's /etc/hosts and in DNS answers: a newline or a space there would
+    // add entries to other containers' files.
+    if !spec.name.is_empty() && !valid_name(&spec.name, false) {
+        return invalid(format!(
+            "invalid container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]+ is allowed",
+            spec.name
+        ));
+    }
+    let mut host_names = vec![&spec.hostname, &spec.domainname];
+    if let NetworkMode::Networks(attachments) = &spec.network {
+        for attachment in attachments {
+            host_names.extend(&attachment.aliases);
+            host_names.extend(attachment.peer_aliases.values().flatten());
+        }
+    }
+    if let Some(bad) = host_names
+        .into_iter()
+        .find(|name| !name.is_empty() && !valid_name(name, true))
+    {
+        return invalid(format!(
+            "invalid host name {bad:?}: only letters, digits, '-', '_' and '.' are allowed"
+        ));
+    }
     for key in spec.sysctls.keys() {
         let namespaced = key.starts_with("net.")
             || key.starts_with("fs.mqueue.")
@@ -1106,7 +1145,42 @@ fn wait_for_exit(pid: i32, start: u64, timeout: Duration) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::container_resolv_conf;
+    use super::{ContainerSpec, Error, NetworkMode, Rootfs, container_resolv_conf, validate};
+
+    #[test]
+    fn names_that_would_inject_lines_are_invalid_specs() {
+        let spec = |edit: &dyn Fn(&mut ContainerSpec)| {
+            let mut spec = ContainerSpec {
+                rootfs: Rootfs::Dir("/".into()),
+                args: vec!["true".into()],
+                ..ContainerSpec::default()
+            };
+            edit(&mut spec);
+            validate(&spec)
+        };
+        assert!(spec(&|s| s.hostname = "web-1.internal_a".into()).is_ok());
+        assert!(spec(&|s| s.name = "proj-web-1".into()).is_ok());
+        for bad in ["a\n6.6.6.6 victim", "a b", "-a", "a/b", "\u{e9}"] {
+            let hostname = bad.to_owned();
+            let error = spec(&|s| s.hostname = hostname.clone()).unwrap_err();
+            assert!(matches!(error, Error::InvalidSpec(_)), "{bad:?}: {error}");
+        }
+        for bad in ["../../evil", "a/b", "a", "a\nb"] {
+            let name = bad.to_owned();
+            assert!(spec(&|s| s.name = name.clone()).is_err(), "{bad:?}");
+        }
+        let attachment = crate::network::Attachment {
+            aliases: vec!["ok".into(), "x\n1.2.3.4 y".into()],
+            ..Default::default()
+        };
+        let network = NetworkMode::Networks(vec![attachment]);
+        assert!(spec(&|s| s.network = network.clone()).is_err());
+        let sysctl = |s: &mut ContainerSpec| {
+            s.network = NetworkMode::Host;
+            s.sysctls.insert("net.core.somaxconn".into(), "1".into());
+        };
+        assert!(spec(&sysctl).is_err());
+    }
 
     #[test]
     fn loopback_name_servers_are_dropped() {
