@@ -812,6 +812,10 @@ impl Process {
     }
 
     fn prepare(&mut self) -> Result<PathBuf, Failure> {
+        // Nothing of the host may stay reachable once the container's paths are resolved (its
+        // /etc/passwd, its working directory): `/proc/self/fd/N` would otherwise be a host file or
+        // directory (CVE-2024-21626).
+        p::close_fds_except(3, &self.keep_fds).context(|| "close host descriptors".into())?;
         let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
         let group = fs::read_to_string("/etc/group").unwrap_or_default();
         let exec_user =
@@ -822,9 +826,6 @@ impl Process {
         if env_get(&self.env, "HOME").is_none() {
             self.env.push(format!("HOME={}", exec_user.home));
         }
-        // Nothing of the host may stay reachable once the container's paths are resolved: a working
-        // directory `/proc/self/fd/N` would otherwise be a host directory (CVE-2024-21626).
-        p::close_fds_except(3, &self.keep_fds).context(|| "close host descriptors".into())?;
         let cwd = if self.cwd.is_empty() {
             "/"
         } else {
