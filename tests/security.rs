@@ -554,3 +554,31 @@ fn the_default_confinement_holds() {
     );
     assert!(checks >= 35, "only {checks} checks ran:\n{text}");
 }
+
+/// A volume's content belongs to containers: a symlink one of them plants must not turn another's
+/// `volume.subpath` into a bind of the host's `/` (docker's fix of the same shape resolves the
+/// subpath inside the volume).
+#[test]
+fn a_volume_subpath_stays_inside_the_volume() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("sec-subpath", "services: {}\n");
+    let marker = Marker::plant(&fixture);
+    let host_path = fixture.path().join("host-marker");
+    fixture.write(
+        "services:\n  planter:\n    image: busybox:latest\n    volumes: [\"data:/data\"]\n    command: [\"sh\", \"-c\", \"ln -s / /data/root; ln -s ../../../../../../../.. /data/up; mkdir -p /data/real && echo inside > /data/real/file\"]\n  root:\n    image: busybox:latest\n    volumes:\n      - {type: volume, source: data, target: /mnt, volume: {subpath: root}}\n  up:\n    image: busybox:latest\n    volumes:\n      - {type: volume, source: data, target: /mnt, volume: {subpath: up}}\n  real:\n    image: busybox:latest\n    volumes:\n      - {type: volume, source: data, target: /mnt, volume: {subpath: real}}\nvolumes:\n  data: {}\n",
+    );
+    fixture.ok(&["run", "--rm", "planter"]);
+    let script = format!("cat /mnt{} 2>&1; ls /mnt", host_path.display());
+    for service in ["root", "up"] {
+        let output = fixture.command(&["run", "--rm", service, "sh", "-c", &script]);
+        let text = output_text(&output);
+        marker.assert_unread(&text, &format!("subpath {service}"));
+        // The symlink led to the volume's own root: its content, not the host's.
+        assert!(text.contains("real"), "subpath {service}: {text}");
+        assert!(!text.contains("proc"), "subpath {service}: {text}");
+    }
+    let out = fixture.ok(&["run", "--rm", "real", "cat", "/mnt/file"]);
+    assert_eq!(out, "inside\n");
+}

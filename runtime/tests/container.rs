@@ -740,6 +740,7 @@ fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
                 },
                 read_only: false,
                 recursive: Default::default(),
+                subpath: None,
             },
             Mount {
                 target: "/shared".into(),
@@ -748,6 +749,7 @@ fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
                 },
                 read_only: true,
                 recursive: Default::default(),
+                subpath: None,
             },
         ],
         ..fx.spec(
@@ -1099,6 +1101,7 @@ fn copy_in_and_out_of_a_running_container() {
             kind: MountKind::Tmpfs { size: 0, mode: 0 },
             read_only: false,
             recursive: Default::default(),
+            subpath: None,
         }],
         ..fx.spec("exec sleep 1000")
     };

@@ -183,6 +183,7 @@ fn a_cgroup2_container_gets_the_device_filter() {
                     },
                     read_only: false,
                     recursive: Default::default(),
+                    subpath: None,
                 }],
                 ..ContainerSpec::default()
             })

@@ -365,6 +365,7 @@ fn bind_mount(entry: &str, base: &std::path::Path) -> anyhow::Result<Mount> {
         kind: MountKind::Bind { source },
         read_only,
         recursive: Default::default(),
+        subpath: None,
     })
 }
 

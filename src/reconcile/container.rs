@@ -445,7 +445,7 @@ fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result
         let Some(target) = volume.target.clone() else {
             continue;
         };
-        let kind = mount_kind(instance, volume, &target, sources)?;
+        let (kind, subpath) = mount_kind(instance, volume, &target, sources)?;
         add(
             &mut mounts,
             Mount {
@@ -453,6 +453,7 @@ fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result
                 kind,
                 read_only: volume.read_only,
                 recursive: bind_recursive(volume),
+                subpath,
             },
         );
     }
@@ -485,6 +486,7 @@ fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result
                 kind: MountKind::Tmpfs { size, mode },
                 read_only: false,
                 recursive: BindRecursive::default(),
+                subpath: None,
             },
         );
     }
@@ -522,18 +524,19 @@ fn volumes_from_source(project: &Project, entry: &str) -> Result<(String, Option
     Ok((super::plan::container_name(project, name, service, 1), mode))
 }
 
-/// What one service mount becomes.
+/// What one service mount becomes, with the path inside a volume that `subpath` names.
 fn mount_kind(
     instance: &Instance<'_>,
     volume: &ServiceVolume,
     target: &str,
     sources: &dyn MountSources,
-) -> anyhow::Result<MountKind> {
+) -> anyhow::Result<(MountKind, Option<String>)> {
     let unsupported = |message: String| SpecError::Unsupported {
         service: instance.service_name.to_string(),
         message,
     };
-    Ok(match volume.kind {
+    let mut inside = None;
+    let kind = match volume.kind {
         VolumeType::Bind => {
             let source = volume
                 .source
@@ -601,14 +604,17 @@ fn mount_kind(
                         ))
                         .into());
                     }
-                    let path = source.join(relative);
-                    if std::fs::symlink_metadata(&path).is_err() {
+                    // The volume's content is the containers': a symlink in the subpath is
+                    // resolved inside the volume, by the runtime at mount time (a host path would
+                    // mount the host's directory, e.g. `/`, into the container).
+                    if runtime::sys::open_in_root(&source, subpath).is_err() {
                         anyhow::bail!(
                             "service {:?}: subpath {subpath:?} does not exist in volume {name}",
                             instance.service_name
                         );
                     }
-                    MountKind::Bind { source: path }
+                    inside = Some(subpath.to_string());
+                    MountKind::Bind { source }
                 }
                 (MountKind::Tmpfs { .. }, Some(_)) => {
                     return Err(unsupported(format!(
@@ -638,7 +644,8 @@ fn mount_kind(
             ))
             .into());
         }
-    })
+    };
+    Ok((kind, inside))
 }
 
 /// The healthcheck the monitor runs: the service's (over the image's, whose test it inherits when

@@ -381,6 +381,18 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     for mount_spec in &spec.mounts {
         match &mount_spec.kind {
             MountKind::Bind { source } => {
+                // A subpath is opened inside the source, and the bind made from that descriptor.
+                let inside = match &mount_spec.subpath {
+                    Some(subpath) => Some(
+                        sys::open_in_root(source, subpath)
+                            .context(|| format!("open {subpath} inside {}", source.display()))?,
+                    ),
+                    None => None,
+                };
+                let through_fd = inside
+                    .as_ref()
+                    .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
+                let source = through_fd.as_deref().unwrap_or(source);
                 // Anything but a directory (a file, a socket like docker.sock, a device node)
                 // binds onto a file.
                 let is_file = !fs::metadata(source)

@@ -38,6 +38,11 @@ pub struct Mount {
     /// How a bind treats the mounts below its source.
     #[serde(default)]
     pub recursive: BindRecursive,
+    /// A relative path below a bind's source to mount instead of the source (a volume's `subpath`),
+    /// resolved at mount time as if the source were `/`: the source's content may belong to
+    /// containers, and a symlink planted there must not lead to the host's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<String>,
 }
 
 /// How a bind mount treats the mounts below its source (docker's `bind-recursive`, Compose's
