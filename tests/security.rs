@@ -582,3 +582,38 @@ fn a_volume_subpath_stays_inside_the_volume() {
     let out = fixture.ok(&["run", "--rm", "real", "cat", "/mnt/file"]);
     assert_eq!(out, "inside\n");
 }
+
+/// CVE-2021-30465's shape: a container swaps a directory of a volume it shares with another for a
+/// symlink to a host directory, over and over, while the other's mounts into that volume are made.
+/// Mount targets are created one component at a time inside the root and mounted through a
+/// descriptor, so nothing is created on, or mounted over, the host's directory.
+#[test]
+fn a_racing_neighbour_cannot_redirect_mounts_into_a_shared_volume() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("sec-race", "services: {}\n");
+    let host_dir = fixture.path().join("host-dir");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(fixture.path().join("conf"), "conf\n").unwrap();
+    fixture.write(&format!(
+        "services:\n  racer:\n    image: busybox:latest\n    volumes: [\"data:/data\"]\n    command: [\"sh\", \"-c\", \"mkdir -p /data/t.dir; ln -sfn {host} /data/t.link; while :; do mv -T /data/t.dir /data/t 2>/dev/null; mv -T /data/t /data/t.dir 2>/dev/null; mv -T /data/t.link /data/t 2>/dev/null; mv -T /data/t /data/t.link 2>/dev/null; done\"]\n  victim:\n    image: busybox:latest\n    volumes:\n      - \"data:/data\"\n      - \"./conf:/data/t/sub/conf:ro\"\n    tmpfs: [\"/data/t/tmp\"]\n    command: [\"true\"]\nvolumes:\n  data: {{}}\n",
+        host = host_dir.display()
+    ));
+    fixture.ok(&["up", "-d", "racer"]);
+    let mut started = 0;
+    for _ in 0..40 {
+        let run = fixture.command(&["run", "--rm", "--no-deps", "victim"]);
+        started += usize::from(run.status.success());
+        let made: Vec<_> = std::fs::read_dir(&host_dir).unwrap().flatten().collect();
+        assert!(
+            made.is_empty(),
+            "the victim's mounts created {made:?} on the host"
+        );
+    }
+    // Either outcome of each race is fine (the path was a directory, or a symlink resolved inside
+    // the container); the host directory is never touched.
+    eprintln!("{started} of 40 runs started");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(host_dir.to_str().unwrap()), "{mounts}");
+}

@@ -100,22 +100,60 @@ pub fn secure_join(root: &Path, unsafe_path: &str) -> io::Result<PathBuf> {
     Ok(root.join(resolved))
 }
 
-/// Makes sure a mount target exists (a directory, or an empty file when `file`), without following a
-/// symlink out of the root; returns the resolved host path.
+/// Makes sure a mount target exists (a directory, or an empty file when `file`), creating what is
+/// missing one component at a time inside the root (a symlink is never followed to create
+/// anything: an image or a shared volume could point it at a host path); returns the resolved host
+/// path.
 fn mount_target(root: &Path, target: &str, file: bool) -> Result<PathBuf, Failure> {
-    let path =
-        secure_join(root, target).context(|| format!("resolve {target} in the container"))?;
-    if fs::symlink_metadata(&path).is_err() {
-        if file {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).context(|| format!("create {}", parent.display()))?;
+    create_in_root(root, target, file).context(|| format!("create {target} in the container"))?;
+    secure_join(root, target).context(|| format!("resolve {target} in the container"))
+}
+
+fn create_in_root(root: &Path, target: &str, file: bool) -> io::Result<()> {
+    let mut components: Vec<&str> = Vec::new();
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                components.pop();
             }
-            fs::write(&path, b"").context(|| format!("create {}", path.display()))?;
-        } else {
-            fs::create_dir_all(&path).context(|| format!("create {}", path.display()))?;
+            name => components.push(name),
         }
     }
-    Ok(path)
+    for (index, name) in components.iter().enumerate() {
+        let parent = components[..index].join("/");
+        let path = components[..=index].join("/");
+        match sys::open_in_root(root, &path) {
+            Ok(_) => continue,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        let dir = sys::open_in_root(root, if parent.is_empty() { "." } else { &parent })?;
+        let made = if file && index + 1 == components.len() {
+            sys::create_file_at(dir.as_fd(), name, 0o644)
+        } else {
+            sys::mkdir_at(dir.as_fd(), name, 0o755)
+        };
+        match made {
+            Err(error) if error.kind() != io::ErrorKind::AlreadyExists => return Err(error),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A mount target of the container's, opened inside its root (see [`sys::open_in_root`]) after
+/// [`mount_target`] made it: mounting onto the descriptor leaves no path to swap for a symlink
+/// meanwhile (runc's CVE-2021-30465, where a container racing on a volume it shares with another
+/// redirected that one's mounts).
+fn open_target(root: &Path, target: &str, file: bool) -> Result<OwnedFd, Failure> {
+    mount_target(root, target, file)?;
+    sys::open_in_root(root, target).context(|| format!("open {target} in the container"))
+}
+
+/// `/proc/self/fd/N`: the path by which mount(2) reaches what a descriptor refers to.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 fn mount_at(
@@ -389,20 +427,19 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
                     ),
                     None => None,
                 };
-                let through_fd = inside
-                    .as_ref()
-                    .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
+                let through_fd = inside.as_ref().map(fd_path);
                 let source = through_fd.as_deref().unwrap_or(source);
                 // Anything but a directory (a file, a socket like docker.sock, a device node)
                 // binds onto a file.
                 let is_file = !fs::metadata(source)
                     .context(|| format!("bind source {}", source.display()))?
                     .is_dir();
-                let target = mount_target(root, &mount_spec.target, is_file)?;
-                bind(source, &target, mount_spec.read_only, mount_spec.recursive)?;
+                let target = open_target(root, &mount_spec.target, is_file)?;
+                bind(source, &target, mount_spec.read_only, mount_spec.recursive)
+                    .context(|| format!("bind {} on {}", source.display(), mount_spec.target))?;
             }
             MountKind::Tmpfs { size, mode } => {
-                let target = mount_target(root, &mount_spec.target, false)?;
+                let target = open_target(root, &mount_spec.target, false)?;
                 let mut data = format!("mode={:o}", if *mode == 0 { 0o1777 } else { *mode });
                 if *size > 0 {
                     data.push_str(&format!(",size={size}"));
@@ -413,7 +450,7 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
                 }
                 mount_at(
                     Some(Path::new("tmpfs")),
-                    &target,
+                    &fd_path(&target),
                     Some("tmpfs"),
                     flags,
                     Some(&data),
@@ -424,49 +461,35 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Binds `source` on `target`. A remount read-only changes only the one mount it names, so with
-/// `/:/host:ro` the host's `/dev/shm`, `/proc` and cgroupfs below it stayed writable: a read-only bind
-/// is made read-only all the way down with `mount_setattr(AT_RECURSIVE)`, as docker 25 does.
+/// Binds `source` on `target`: a detached copy of the source's mount (with the mounts below it
+/// unless `recursive` is `disabled`), made read-only before it is attached when the bind is. A
+/// remount read-only changes only the one mount it names, so with `/:/host:ro` the host's
+/// `/dev/shm`, `/proc` and cgroupfs below it stayed writable: a read-only bind is read-only all the
+/// way down, as docker 25 makes it, unless `recursive` says `writable`.
 fn bind(
     source: &Path,
-    target: &Path,
+    target: &OwnedFd,
     read_only: bool,
     recursive: spec::BindRecursive,
-) -> Result<(), Failure> {
+) -> io::Result<()> {
     use spec::BindRecursive as R;
-    let rec = if recursive == R::Disabled {
-        0
-    } else {
-        m::MS_REC
-    };
-    mount_at(Some(source), target, None, m::MS_BIND | rec, None)?;
-    if !read_only {
-        return Ok(());
-    }
-    mount_at(
-        None,
-        target,
-        None,
-        m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY,
-        None,
-    )?;
-    match recursive {
-        R::Disabled | R::Writable => Ok(()),
-        R::Enabled | R::Readonly => match m::make_readonly_recursive(target) {
-            Ok(()) => Ok(()),
-            // Kernels before 5.12: submounts stay writable unless recursive read-only was demanded.
-            Err(error)
-                if recursive == R::Enabled
-                    && matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) =>
-            {
-                Ok(())
+    let tree = m::detached_bind(source, recursive != R::Disabled)?;
+    if read_only {
+        match recursive {
+            R::Disabled | R::Writable => m::set_readonly(&tree, false)?,
+            R::Readonly => m::set_readonly(&tree, true)?,
+            // Kernels before 5.12 cannot: submounts then stay writable, as with docker.
+            R::Enabled => {
+                if let Err(error) = m::set_readonly(&tree, true) {
+                    if !matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) {
+                        return Err(error);
+                    }
+                    m::set_readonly(&tree, false)?;
+                }
             }
-            Err(error) => Err(Failure::setup(format!(
-                "make the bind on {} read-only recursively: {error}",
-                target.display()
-            ))),
-        },
+        }
     }
+    m::attach(&tree, target)
 }
 
 /// Everything from the mount namespace to `execve`. Returns only on failure.

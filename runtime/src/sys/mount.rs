@@ -131,42 +131,79 @@ fn mount_setattr(
     }
 }
 
-/// Makes the mount at `target` and every mount below it read-only (`mount_setattr(2)` with
-/// `AT_RECURSIVE`, kernel 5.12+): what `MS_REMOUNT | MS_RDONLY | MS_REC` does not do, since a remount
-/// only ever changes the one mount it names.
-pub fn make_readonly_recursive(target: &Path) -> io::Result<()> {
+/// A detached bind mount of `path` (`open_tree(2)` with `OPEN_TREE_CLONE`, and `AT_RECURSIVE` with
+/// `recursive`): a mount that belongs to no namespace until [`attach`] puts it somewhere, so its
+/// attributes can be set before anything can see it. An `O_PATH` descriptor that closes on exec.
+pub fn detached_bind(path: &Path, recursive: bool) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let cpath = path_cstring(path)?;
+    let flags = OPEN_TREE_CLONE
+        | OPEN_TREE_CLOEXEC
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: cpath is NUL-terminated and outlives the call; the flags are plain integers.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Makes a detached mount (see [`detached_bind`]) read-only, with every mount below it when
+/// `recursive`.
+pub fn set_readonly(tree: &std::os::fd::OwnedFd, recursive: bool) -> io::Result<()> {
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
     mount_setattr(
-        libc::AT_FDCWD,
-        target,
-        libc::AT_RECURSIVE as libc::c_uint,
+        std::os::fd::AsRawFd::as_raw_fd(tree),
+        Path::new(""),
+        flags,
         MOUNT_ATTR_RDONLY,
         0,
     )
 }
 
-/// A detached, read-only, nosuid, nodev bind mount of the file `path` (`open_tree(2)` with
-/// `OPEN_TREE_CLONE`, then `mount_setattr(2)`), as an `O_PATH` descriptor that closes on exec. A
-/// program started through it (`/proc/self/fd/N`) has a `/proc/<pid>/exe` that cannot be opened for
-/// writing: the mount is read-only and belongs to no mount namespace, so nothing can remount it. This is
-/// runc's answer to CVE-2019-5736 (a container overwriting the runtime's binary through
-/// `/proc/<pid>/exe` of a runtime process, or of its own process after `execve("/proc/self/exe")`).
-pub fn readonly_file_tree(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    let cpath = path_cstring(path)?;
-    // SAFETY: cpath is NUL-terminated and outlives the call; the flags are plain integers.
-    let fd = unsafe {
+/// Attaches a detached mount on the directory or file `target` refers to (`move_mount(2)` between
+/// two descriptors: no path is walked, so nothing can be swapped under it).
+pub fn attach(tree: &std::os::fd::OwnedFd, target: &std::os::fd::OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let empty = str_cstring("")?;
+    // SAFETY: both descriptors are open; the empty strings are NUL-terminated and outlive the call.
+    let rc = unsafe {
         libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            cpath.as_ptr(),
-            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
-    // SAFETY: the kernel just returned this descriptor to us.
-    let tree = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) };
+}
+
+/// A detached, read-only, nosuid, nodev bind mount of the file `path`, as an `O_PATH` descriptor
+/// that closes on exec. A program started through it (`/proc/self/fd/N`) has a `/proc/<pid>/exe`
+/// that cannot be opened for writing: the mount is read-only and belongs to no mount namespace, so
+/// nothing can remount it. This is runc's answer to CVE-2019-5736 (a container overwriting the
+/// runtime's binary through `/proc/<pid>/exe` of a runtime process, or of its own process after
+/// `execve("/proc/self/exe")`).
+pub fn readonly_file_tree(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    let tree = detached_bind(path, false)?;
     mount_setattr(
         std::os::fd::AsRawFd::as_raw_fd(&tree),
         Path::new(""),
