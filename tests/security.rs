@@ -98,52 +98,38 @@ fn working_directories_through_descriptors_never_reach_the_host() {
 }
 
 /// A root process in the container scans `/proc/*/fd`, `/proc/*/cwd`, `/proc/*/root` and
-/// `/proc/*/exe` while healthchecks and execs run: the runtime's helpers, which live in the
-/// container's pid namespace for a moment with host descriptors, must be out of its reach. The scan
-/// also counts the helper processes it saw (whose `/proc/<pid>/exe` it could not read), so the test
-/// knows the attack ran while they existed.
+/// `/proc/*/exe` (`tests/security/scan.c`, a static C program, so it sweeps /proc hundreds of times
+/// a second) while healthchecks and execs run: the runtime's helpers, which live in the container's
+/// pid namespace for a moment with host descriptors, must be out of its reach. The scan also counts
+/// the helper processes it saw (whose `/proc/<pid>/exe` it could not read), so the test knows the
+/// attack ran while they existed.
 #[test]
 fn helpers_are_out_of_reach_of_a_scanning_container() {
     if !can_run() {
         return;
     }
-    let fixture = Fixture::new("sec-scan", "services: {}\n");
+    let fixture = Fixture::with_image("sec-scan", "services: {}\n", |rootfs| {
+        static_program(rootfs, "scan");
+    });
     let marker = Marker::plant(&fixture);
-    let scanner = format!(
-        r#"end=$(( $(date +%s) + 8 ))
-seen=0
-while [ $(date +%s) -lt $end ]; do
-  for p in /proc/[0-9]*; do
-    pid=${{p#/proc/}}
-    [ "$pid" = "$$" ] && continue
-    for d in $p/cwd $p/root $p/fd/*; do
-      [ -d "$d" ] || continue
-      if cat "$d/{climb}" 2>/dev/null | grep -q {secret}; then echo "LEAK $d"; fi
-    done
-    if [ -e $p/exe ]; then
-      if l=$(readlink $p/exe 2>/dev/null); then
-        case "$l" in /bin/*) ;; *) echo "EXE $pid $l";; esac
-        echo x 2>/dev/null >> $p/exe && echo "EXE-WRITABLE $pid"
-      else
-        seen=$((seen+1))
-      fi
-    fi
-  done
-done
-echo "helpers seen: $seen""#,
+    fixture.write(&format!(
+        "services:\n  victim:\n    image: busybox:latest\n    command: [\"/bin/scan\", \"8\", \"{climb}\", \"{secret}\"]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 100ms\n      timeout: 5s\n",
         climb = marker.climb,
         secret = marker.secret,
-    );
-    std::fs::write(fixture.path().join("scan.sh"), scanner).unwrap();
-    fixture.write(
-        "services:\n  victim:\n    image: busybox:latest\n    command: [\"sh\", \"/scan/scan.sh\"]\n    volumes: [\"./scan.sh:/scan/scan.sh:ro\"]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 100ms\n      timeout: 5s\n",
-    );
+    ));
     fixture.ok(&["up", "-d"]);
-    let begin = Instant::now();
-    while begin.elapsed() < Duration::from_secs(7) {
-        let exec = fixture.command(&["exec", "victim", "true"]);
-        assert!(exec.status.success(), "{}", output_text(&exec));
-    }
+    // Execs from three clients at once while the scan runs.
+    std::thread::scope(|threads| {
+        for _ in 0..3 {
+            threads.spawn(|| {
+                let begin = Instant::now();
+                while begin.elapsed() < Duration::from_secs(7) {
+                    let exec = fixture.command(&["exec", "victim", "true"]);
+                    assert!(exec.status.success(), "{}", output_text(&exec));
+                }
+            });
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     let logs = loop {
         let logs = fixture.ok(&["logs", "victim"]);
@@ -152,6 +138,12 @@ echo "helpers seen: $seen""#,
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    eprintln!(
+        "{}",
+        logs.lines()
+            .find(|l| l.contains("helpers seen"))
+            .unwrap_or("")
+    );
     marker.assert_unread(&logs, "scan of /proc");
     assert!(
         !logs.contains("LEAK"),
@@ -164,12 +156,27 @@ echo "helpers seen: $seen""#,
     let seen: u32 = logs
         .lines()
         .find_map(|l| l.split("helpers seen: ").nth(1))
-        .and_then(|n| n.trim().parse().ok())
+        .and_then(|n| n.split(',').next()?.trim().parse().ok())
         .unwrap_or_else(|| panic!("the scan did not finish:\n{logs}"));
     assert!(
         seen > 0,
         "the scan never saw a helper in the container's pid namespace, so it proved nothing:\n{logs}"
     );
+}
+
+/// Builds `tests/security/<name>.c` into the image's `/bin/<name>`, static (no library of the
+/// image's is needed).
+fn static_program(rootfs: &Path, name: &str) {
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin").join(name))
+        .arg(format!(
+            "{}/tests/security/{name}.c",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .status()
+        .expect("gcc (apt-get install gcc libc6-dev)");
+    assert!(status.success(), "{name}.c did not build");
 }
 
 /// CVE-2019-5736's shape: the runtime's binary must not be writable through `/proc/<pid>/exe` of a
@@ -532,16 +539,7 @@ fn the_default_confinement_holds() {
         return;
     }
     let fixture = Fixture::with_image("sec-probe", "services: {}\n", |rootfs| {
-        let status = Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(rootfs.join("bin/probe"))
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/security/probe.c"
-            ))
-            .status()
-            .expect("gcc (apt-get install gcc libc6-dev)");
-        assert!(status.success(), "the probe did not build");
+        static_program(rootfs, "probe");
     });
     fixture
         .write("services:\n  probe:\n    image: busybox:latest\n    command: [\"/bin/probe\"]\n");
@@ -616,4 +614,49 @@ fn a_racing_neighbour_cannot_redirect_mounts_into_a_shared_volume() {
     eprintln!("{started} of 40 runs started");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(host_dir.to_str().unwrap()), "{mounts}");
+}
+
+/// What the runtime writes into /proc (sysctls) and masks there cannot be redirected: mounts over
+/// /proc are refused (but for the files lxcfs replaces, as runc allows), an image whose /proc is a
+/// symlink does not start, and sysctls still apply.
+#[test]
+fn procfs_cannot_be_redirected() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::with_image("sec-proc", "services: {}\n", |rootfs| {
+        std::fs::create_dir_all(rootfs.join("elsewhere")).unwrap();
+    });
+    std::fs::write(fixture.path().join("fake"), "0\n").unwrap();
+    fixture.write(
+        "services:\n  cover:\n    image: busybox:latest\n    volumes: [\"./fake:/proc/sys/net/ipv4/ip_forward\"]\n    command: [\"true\"]\n",
+    );
+    let error = fixture.fails(&["run", "--rm", "cover"]);
+    assert!(error.contains("under /proc"), "{error}");
+    fixture.write(
+        "services:\n  lxcfs:\n    image: busybox:latest\n    volumes: [\"./fake:/proc/uptime:ro\"]\n    sysctls: {net.ipv4.ip_forward: \"1\", kernel.shmmax: \"123456789\"}\n    command: [\"sh\", \"-c\", \"cat /proc/uptime /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax\"]\n",
+    );
+    assert_eq!(fixture.ok(&["run", "--rm", "lxcfs"]), "0\n1\n123456789\n");
+    // An image whose /proc leads elsewhere.
+    let evil = fixture.path().join("evil");
+    std::fs::create_dir_all(evil.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", evil.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", evil.join("bin/true")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", evil.join("proc")).unwrap();
+    let tar = fixture.path().join("evil.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&evil)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    fixture.ok(&["image", "import", tar.to_str().unwrap(), "evil:proc"]);
+    fixture.write("services:\n  evil:\n    image: evil:proc\n    command: [\"true\"]\n");
+    let error = fixture.fails(&["run", "--rm", "evil"]);
+    assert!(error.contains("/proc is a symlink"), "{error}");
 }

@@ -103,6 +103,9 @@ int main(void) {
     expect_line("/proc/self/status", "CapEff:", "00000000a80425fb");
     expect_line("/proc/self/status", "Seccomp:", "2");
     expect_line("/proc/self/status", "NoNewPrivs:", "0");
+    /* runc's CVE-2022-29162: nothing inheritable, nothing ambient. */
+    expect_line("/proc/self/status", "CapInh:", "0000000000000000");
+    expect_line("/proc/self/status", "CapAmb:", "0000000000000000");
 
     expect_refused("mount tmpfs", mount("tmpfs", "/mnt", "tmpfs", 0, NULL));
     expect_refused("mount proc", mount("proc", "/tmp", "proc", 0, NULL));

@@ -590,6 +590,15 @@ fn setup(
     // Nothing below may propagate back to the host.
     mount_at(None, Path::new("/"), None, m::MS_REC | m::MS_SLAVE, None)?;
     let root = mount_rootfs(spec, paths)?;
+    // procfs and sysfs go on the image's directories, never through a symlink of the image's (runc's
+    // CVE-2019-16884 and CVE-2023-27561: a /proc that leads elsewhere).
+    for dir in ["proc", "sys"] {
+        if fs::symlink_metadata(root.join(dir)).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Failure::setup(format!(
+                "the image's /{dir} is a symlink; it must be a directory"
+            )));
+        }
+    }
     let proc_dir = mount_target(&root, "/proc", false)?;
     mount_at(
         Some(Path::new("proc")),
@@ -628,17 +637,6 @@ fn setup(
         )?;
     }
     user_mounts(&root, spec)?;
-    for (key, value) in &spec.sysctls {
-        // The host's network namespace (`network_mode: host`, or `container:` of a container that
-        // has it): its sysctls are the host's.
-        if shares_host_netns && key.starts_with("net.") {
-            return Err(Failure::setup(format!(
-                "sysctl {key} is not allowed: the container shares the host's network namespace"
-            )));
-        }
-        let path = proc_dir.join("sys").join(key.replace('.', "/"));
-        fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
-    }
     if !released() {
         return Err(Failure::setup(
             "the monitor did not release the container init",
@@ -652,6 +650,21 @@ fn setup(
     crate::cgroup::Cgroup::join_v1(&mut tasks).map_err(|e| join(e.to_string()))?;
     drop(tasks);
     m::pivot_root(&root).context(|| format!("pivot_root into {}", root.display()))?;
+    // Sysctls are written once nothing outside the container's root can be named, through no
+    // symlink, into a file that is procfs's (runc's CVE-2025-52881: writes redirected to the host's
+    // /proc/sys), and before /proc/sys becomes read-only.
+    for (key, value) in &spec.sysctls {
+        // The host's network namespace (`network_mode: host`, or `container:` of a container that
+        // has it): its sysctls are the host's.
+        if shares_host_netns && key.starts_with("net.") {
+            return Err(Failure::setup(format!(
+                "sysctl {key} is not allowed: the container shares the host's network namespace"
+            )));
+        }
+        let path = format!("sys/{}", key.replace('.', "/"));
+        sys::write_procfs(Path::new("/proc"), &path, value.as_bytes())
+            .context(|| format!("set sysctl {key}={value}"))?;
+    }
     if !spec.privileged {
         for path in spec::MASKED_PATHS {
             mask(Path::new(path))?;

@@ -312,6 +312,20 @@ fn valid_name(name: &str, host: bool) -> bool {
     first_ok && rest_ok && length_ok
 }
 
+/// The files under /proc a mount may cover (runc's list: what lxcfs provides).
+const PROC_MOUNTS_ALLOWED: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
 fn validate(spec: &ContainerSpec) -> Result<(), Error> {
     let invalid = |message: String| Err(Error::InvalidSpec(message));
     match &spec.rootfs {
@@ -379,6 +393,18 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
     for mount in &spec.mounts {
         if !mount.target.starts_with('/') {
             return invalid(format!("mount target {:?} is not absolute", mount.target));
+        }
+        // Mounts over procfs could redirect what the runtime writes there (sysctls) or unmask what
+        // it masks; runc allows only the files lxcfs replaces.
+        let target = Path::new(&mount.target);
+        if target.starts_with("/proc")
+            && !PROC_MOUNTS_ALLOWED.iter().any(|p| target == Path::new(p))
+        {
+            return invalid(format!(
+                "mount target {:?} is under /proc; only {} may be mounted over",
+                mount.target,
+                PROC_MOUNTS_ALLOWED.join(", ")
+            ));
         }
     }
     Ok(())

@@ -35,7 +35,9 @@ struct OpenHow {
     resolve: u64,
 }
 
+const RESOLVE_NO_XDEV: u64 = 0x01;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// Opens `path` (relative) below the directory `root` as if `root` were `/`: `..` stops at it and
@@ -72,6 +74,48 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<std::os::fd::OwnedFd>
     }
     // SAFETY: as above.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Writes `contents` to the file `path` below `root` (procfs's mount point), refusing any symlink
+/// or mount crossing on the way and a file that is not procfs's: a sysctl write cannot be
+/// redirected.
+pub fn write_procfs(root: &Path, path: &str, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+    let dir = std::fs::File::open(root)?;
+    let relative = CString::new(path)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    let how = OpenHow {
+        flags: (libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+    };
+    // SAFETY: as in `open_in_root`.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            relative.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd as libc::c_int) };
+    // SAFETY: statfs is plain data filled by the call; the descriptor is open.
+    let mut info: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut info) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if info.f_type as libc::c_long != PROC_SUPER_MAGIC {
+        return Err(io::Error::other(format!("{path} is not on procfs")));
+    }
+    file.write_all(contents)
 }
 
 /// Creates the directory `name` in the directory `dir` refers to (an `O_PATH` descriptor will do);
