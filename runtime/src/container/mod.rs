@@ -142,19 +142,25 @@ pub(crate) fn protected_command(program: &Path) -> Command {
     command
 }
 
+/// A read-only mount of a program, with the file's identity (device, inode) when it was made.
+struct ProgramTree {
+    path: PathBuf,
+    identity: (u64, u64),
+    tree: std::os::fd::OwnedFd,
+}
+
 fn readonly_program(program: &Path) -> Option<std::os::fd::RawFd> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    static TREES: std::sync::Mutex<Vec<(PathBuf, (u64, u64), std::os::fd::OwnedFd)>> =
-        std::sync::Mutex::new(Vec::new());
+    static TREES: std::sync::Mutex<Vec<ProgramTree>> = std::sync::Mutex::new(Vec::new());
     let identity = |m: fs::Metadata| (m.dev(), m.ino());
     let current = identity(fs::metadata(program).ok()?);
     let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, _, fd)) = trees
+    if let Some(known) = trees
         .iter()
-        .find(|(path, id, _)| path == program && *id == current)
+        .find(|known| known.path == program && known.identity == current)
     {
-        return Some(fd.as_raw_fd());
+        return Some(known.tree.as_raw_fd());
     }
     let tree = crate::sys::mount::readonly_file_tree(program).ok()?;
     // The mount must hold the file we checked (not one swapped in meanwhile).
@@ -162,9 +168,13 @@ fn readonly_program(program: &Path) -> Option<std::os::fd::RawFd> {
     if opened != current {
         return None;
     }
-    trees.retain(|(path, _, _)| path != program);
+    trees.retain(|known| known.path != program);
     let fd = tree.as_raw_fd();
-    trees.push((program.to_owned(), current, tree));
+    trees.push(ProgramTree {
+        path: program.to_owned(),
+        identity: current,
+        tree,
+    });
     Some(fd)
 }
 
