@@ -9,6 +9,7 @@
 //! `<root>/containers`, real Linux containers (namespaces, an overlayfs root, [`cgroup`]s) each held
 //! by a small [`monitor`] process that outlives the caller.
 
+pub mod build;
 pub mod cgroup;
 pub mod container;
 pub mod image;
