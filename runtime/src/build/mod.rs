@@ -1,5 +1,7 @@
 //! The image builder: Dockerfiles to OCI images (see its modules).
 //!
-//! `shell` expands variables and splits words as BuildKit's shell lexer does.
+//! `dockerfile` reads a Dockerfile's lines into instructions as BuildKit's parser does; `shell`
+//! expands variables and splits words as BuildKit's shell lexer does.
 
+pub mod dockerfile;
 pub mod shell;
