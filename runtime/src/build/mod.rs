@@ -1,7 +1,9 @@
 //! The image builder: Dockerfiles to OCI images (see its modules).
 //!
-//! `dockerfile` reads a Dockerfile's lines into instructions as BuildKit's parser does; `shell`
-//! expands variables and splits words as BuildKit's shell lexer does.
+//! `dockerfile` reads a Dockerfile's lines into instructions as BuildKit's parser does;
+//! `instructions` gives them their meaning (stages of typed commands); `shell` expands variables and
+//! splits words as BuildKit's shell lexer does.
 
 pub mod dockerfile;
+pub mod instructions;
 pub mod shell;
