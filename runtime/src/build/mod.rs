@@ -1,9 +1,11 @@
 //! The image builder: Dockerfiles to OCI images (see its modules).
 //!
 //! `dockerfile` reads a Dockerfile's lines into instructions as BuildKit's parser does;
-//! `instructions` gives them their meaning (stages of typed commands); `shell` expands variables and
-//! splits words as BuildKit's shell lexer does.
+//! `instructions` gives them their meaning (stages of typed commands); `resolve` works out which
+//! stages a target needs and what each step says with its variables expanded, and the environment
+//! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does.
 
 pub mod dockerfile;
 pub mod instructions;
+pub mod resolve;
 pub mod shell;
