@@ -3,9 +3,11 @@
 //! `dockerfile` reads a Dockerfile's lines into instructions as BuildKit's parser does;
 //! `instructions` gives them their meaning (stages of typed commands); `resolve` works out which
 //! stages a target needs and what each step says with its variables expanded, and the environment
-//! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does.
+//! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does;
+//! `ignore` applies `.dockerignore` as Docker does.
 
 pub mod dockerfile;
+pub mod ignore;
 pub mod instructions;
 pub mod resolve;
 pub mod shell;
