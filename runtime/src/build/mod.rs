@@ -4,8 +4,10 @@
 //! `instructions` gives them their meaning (stages of typed commands); `resolve` works out which
 //! stages a target needs and what each step says with its variables expanded, and the environment
 //! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does;
-//! `ignore` applies `.dockerignore` as Docker does.
+//! `ignore` applies `.dockerignore` as Docker does; `diff` turns what a step changed (an overlay's
+//! upper directory) into a layer.
 
+pub mod diff;
 pub mod dockerfile;
 pub mod ignore;
 pub mod instructions;
