@@ -439,12 +439,19 @@ fn host_sysctls_are_refused() {
     );
     let error = fixture.fails(&["up", "-d"]);
     assert!(error.contains("kernel.core_pattern"), "{error}");
-    assert!(fixture.containers().is_empty(), "a container was made");
-    // Through another container that has the host's namespace: refused when the init joins it.
+    let made = |fixture: &Fixture| {
+        std::fs::read_dir(fixture.root.join("containers"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(made(&fixture), 0, "a container was made");
+    // Through another container that has the host's namespace, named so that only the runtime can
+    // tell (`container:` of a container name): refused when the init joins it.
     fixture.write(&format!(
-        "services:\n  hostnet:\n    image: busybox:latest\n    network_mode: host\n    command: [\"sleep\", \"600\"]\n  victim:\n    image: busybox:latest\n    network_mode: service:hostnet\n    sysctls: {{net.ipv4.tcp_keepalive_probes: \"{other}\"}}\n    command: [\"true\"]\n",
+        "services:\n  hostnet:\n    image: busybox:latest\n    container_name: sec-sysctl-hostnet\n    network_mode: host\n    command: [\"sleep\", \"600\"]\n  victim:\n    image: busybox:latest\n    network_mode: container:sec-sysctl-hostnet\n    depends_on: [hostnet]\n    sysctls: {{net.ipv4.tcp_keepalive_probes: \"{other}\"}}\n    command: [\"true\"]\n",
     ));
-    let error = fixture.fails(&["up", "-d"]);
+    fixture.ok(&["up", "-d", "hostnet"]);
+    let error = fixture.fails(&["up", "-d", "--no-deps", "victim"]);
     assert!(
         error.contains("shares the host's network namespace"),
         "{error}"

@@ -488,9 +488,9 @@ fn canonical_extra_hosts(node: Node) -> Result<Node> {
                     return Err(expected(item, "a `host=ip` string"));
                 };
                 let entry = match text.split_once('=') {
-                    Some(_) => text,
+                    Some((host, ip)) => extra_host(host, ip),
                     None => match text.split_once(':') {
-                        Some((host, ip)) => format!("{host}={ip}"),
+                        Some((host, ip)) => extra_host(host, ip),
                         None => {
                             return Err(Diagnostic::at(
                                 &item.span,
@@ -507,18 +507,28 @@ fn canonical_extra_hosts(node: Node) -> Result<Node> {
         }
         Value::Map(map) => {
             for (host, entry) in map {
-                let ips = match &entry.node.value {
-                    Value::Seq(items) => items.iter().filter_map(Node::to_text).collect(),
-                    _ => vec![entry.node.to_text().unwrap_or_default()],
+                let ips: Vec<&Node> = match &entry.node.value {
+                    Value::Seq(items) => items.iter().collect(),
+                    _ => vec![&entry.node],
                 };
                 for ip in ips {
-                    out.push(Node::string(&entry.node.span, format!("{host}={ip}")));
+                    let text = ip.to_text().unwrap_or_default();
+                    out.push(Node::string(&ip.span, extra_host(host, &text)));
                 }
             }
         }
         _ => return Err(expected(&node, "a list of `host=ip` strings or a mapping")),
     }
     Ok(Node::seq(&node.span, out))
+}
+
+/// One `host=ip` entry; an address in brackets (`[::1]`) loses them, as compose-go does.
+fn extra_host(host: &str, ip: &str) -> String {
+    let ip = match ip.strip_prefix('[').and_then(|ip| ip.strip_suffix(']')) {
+        Some(inner) if !inner.is_empty() => inner,
+        _ => ip,
+    };
+    format!("{host}={ip}")
 }
 
 fn canonical_service_networks(node: Node) -> Result<Node> {

@@ -140,13 +140,9 @@ impl fmt::Display for Diagnostic {
         {
             let number = span.line.to_string();
             let pad = " ".repeat(number.len());
+            let (excerpt, caret_pad) = excerpt(line, span.col.saturating_sub(1) as usize);
             writeln!(f, " {pad} |")?;
-            writeln!(f, " {number} | {line}")?;
-            let caret_pad: String = line
-                .chars()
-                .take(span.col.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            writeln!(f, " {number} | {excerpt}")?;
             writeln!(f, " {pad} | {caret_pad}^")?;
         }
         if let Some(hint) = &self.hint {
@@ -154,6 +150,41 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// Lines longer than this many characters are shown as a window around the column.
+const EXCERPT_WIDTH: usize = 120;
+
+/// The part of `line` a message shows, and the padding that puts a caret under character `col`
+/// (0-based): the whole line when it is short, else `EXCERPT_WIDTH` characters around the column
+/// with `...` where the line goes on (a minified or hostile file can have one very long line).
+fn excerpt(line: &str, col: usize) -> (String, String) {
+    let chars: Vec<char> = line.chars().collect();
+    let col = col.min(chars.len());
+    let (start, end) = if chars.len() <= EXCERPT_WIDTH {
+        (0, chars.len())
+    } else {
+        let start = col
+            .saturating_sub(EXCERPT_WIDTH / 2)
+            .min(chars.len() - EXCERPT_WIDTH);
+        (start, start + EXCERPT_WIDTH)
+    };
+    let mut text = String::new();
+    let mut pad = String::new();
+    if start > 0 {
+        text.push_str("...");
+        pad.push_str("   ");
+    }
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push_str("...");
+    }
+    pad.extend(
+        chars[start..col]
+            .iter()
+            .map(|&c| if c == '\t' { '\t' } else { ' ' }),
+    );
+    (text, pad)
 }
 
 /// The problems that stopped a project from loading. Never empty.
@@ -236,6 +267,22 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shows_a_window_of_long_lines() {
+        assert_eq!(excerpt("a: b", 3), ("a: b".to_string(), "   ".to_string()));
+        assert_eq!(excerpt("\tx", 1), ("\tx".to_string(), "\t".to_string()));
+        let line = format!("{}^{}", "a".repeat(500), "b".repeat(500));
+        let (text, pad) = excerpt(&line, 500);
+        assert!(text.starts_with("...a") && text.ends_with("b..."), "{text}");
+        assert_eq!(text.chars().nth(pad.len()), Some('^'));
+        let (text, pad) = excerpt(&line, 5);
+        assert!(text.starts_with("aaaaa") && text.ends_with("..."));
+        assert_eq!(pad.len(), 5);
+        let (text, pad) = excerpt(&line, 1001);
+        assert!(text.starts_with("...") && text.ends_with('b'));
+        assert_eq!(pad.len(), EXCERPT_WIDTH + 3);
+    }
 
     #[test]
     fn suggests_close_keys_only() {

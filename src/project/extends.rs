@@ -11,7 +11,14 @@ use super::environment::Environment;
 use super::load::{Loader, absolute, parent_dir};
 use super::merge;
 use super::paths;
-use super::yaml::Node;
+use super::yaml::{self, Node};
+
+/// How many services an `extends` chain may go through (each link is resolved recursively).
+pub const MAX_EXTENDS_DEPTH: usize = 64;
+
+/// Below this many nodes copied from base services, `extends` may copy any amount (above it, as much
+/// next to the files' own size as aliases may).
+const EXTENDS_COPY_FLOOR: usize = 250_000;
 
 /// Resolves `extends` for every service of one file (`root`, read from `path` in directory `dir`).
 pub fn resolve(
@@ -78,6 +85,15 @@ fn resolve_service(
             format!("extends cycle: {}", cycle.join(" -> ")),
         )
         .with_hint("a service cannot extend itself, directly or through other services"));
+    }
+    if stack.len() >= MAX_EXTENDS_DEPTH {
+        return Err(Diagnostic::at(
+            &extends.span,
+            format!("extends chain longer than {MAX_EXTENDS_DEPTH} services"),
+        )
+        .with_hint(
+            "a service extends a service that extends another, and so on: shorten the chain",
+        ));
     }
     stack.push(key);
     let base = match extends.get("file").and_then(Node::as_text) {
@@ -158,6 +174,23 @@ fn resolve_service(
         }
     };
     stack.pop();
+    // Every extending service gets a copy of its base: many services extending a huge base (built
+    // with aliases, say) would multiply it as a "billion laughs" does.
+    loader.extends_copied = loader.extends_copied.saturating_add(yaml::size(&base));
+    if yaml::excessive_copies(
+        loader.parsed_nodes,
+        loader.extends_copied,
+        EXTENDS_COPY_FLOOR,
+    ) {
+        return Err(Diagnostic::at(
+            &extends.span,
+            format!(
+                "excessive copying: with this `extends`, base services copied {} nodes for {} nodes in the files",
+                loader.extends_copied, loader.parsed_nodes
+            ),
+        )
+        .with_hint("each `extends` copies its base service whole; extend a large base from fewer services"));
+    }
     let mut base = base;
     base.remove("extends");
     let Some(services) = services_mut(root) else {

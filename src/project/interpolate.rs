@@ -51,11 +51,26 @@ pub struct Usage {
     pub alternate: Option<String>,
 }
 
+/// How deeply templates may nest in defaults, errors and alternates (`${A:-${B:-...}}`): the
+/// parser, the renderer and the usage collector recurse once per level.
+pub const MAX_TEMPLATE_DEPTH: usize = 32;
+
 /// Why a template could not be rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TemplateError {
     Invalid(String),
-    Required { name: String, message: String },
+    /// Templates nested deeper than [`MAX_TEMPLATE_DEPTH`].
+    TooDeep,
+    Required {
+        name: String,
+        message: String,
+    },
+}
+
+/// Why `parse_until` stopped.
+enum ParseError {
+    Invalid,
+    TooDeep,
 }
 
 impl std::fmt::Display for TemplateError {
@@ -64,6 +79,10 @@ impl std::fmt::Display for TemplateError {
             TemplateError::Invalid(template) => {
                 write!(f, "invalid interpolation format {template:?}")
             }
+            TemplateError::TooDeep => write!(
+                f,
+                "templates nested more than {MAX_TEMPLATE_DEPTH} levels deep (`${{A:-${{B:-...}}}}`)"
+            ),
             TemplateError::Required { name, message } if message.is_empty() => {
                 write!(f, "required variable {name} is missing a value")
             }
@@ -79,9 +98,10 @@ impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let chars: Vec<char> = text.chars().collect();
         let mut position = 0;
-        let template = parse_until(&chars, &mut position, false)
-            .map_err(|()| TemplateError::Invalid(text.to_string()))?;
-        Ok(template)
+        parse_until(&chars, &mut position, 0).map_err(|error| match error {
+            ParseError::Invalid => TemplateError::Invalid(text.to_string()),
+            ParseError::TooDeep => TemplateError::TooDeep,
+        })
     }
 
     /// Whether rendering can change the text (it has a variable or a `$$`).
@@ -223,8 +243,13 @@ fn is_name_char(c: char) -> bool {
     c == '_' || c.is_ascii_alphanumeric()
 }
 
-/// Parses segments until the end, or until an unmatched `}` when `in_braces`.
-fn parse_until(chars: &[char], position: &mut usize, in_braces: bool) -> Result<Template, ()> {
+/// Parses segments until the end, or until an unmatched `}` when `depth` (the number of enclosing
+/// `${NAME:-` words) is not 0.
+fn parse_until(chars: &[char], position: &mut usize, depth: usize) -> Result<Template, ParseError> {
+    if depth > MAX_TEMPLATE_DEPTH {
+        return Err(ParseError::TooDeep);
+    }
+    let in_braces = depth > 0;
     let mut segments = Vec::new();
     let mut literal = String::new();
     while *position < chars.len() {
@@ -250,7 +275,7 @@ fn parse_until(chars: &[char], position: &mut usize, in_braces: bool) -> Result<
                 }
                 let name: String = chars[start..*position].iter().collect();
                 if name.is_empty() || !is_name_start(chars[start]) {
-                    return Err(());
+                    return Err(ParseError::Invalid);
                 }
                 let modifier = match (chars.get(*position), chars.get(*position + 1)) {
                     (Some('}'), _) => None,
@@ -260,17 +285,17 @@ fn parse_until(chars: &[char], position: &mut usize, in_braces: bool) -> Result<
                     (Some('-'), _) => Some((Modifier::DefaultIfUnset, 1)),
                     (Some('?'), _) => Some((Modifier::Required, 1)),
                     (Some('+'), _) => Some((Modifier::AlternateIfSet, 1)),
-                    _ => return Err(()),
+                    _ => return Err(ParseError::Invalid),
                 };
                 let modifier = match modifier {
                     None => None,
                     Some((modifier, width)) => {
                         *position += width;
-                        Some((modifier, parse_until(chars, position, true)?))
+                        Some((modifier, parse_until(chars, position, depth + 1)?))
                     }
                 };
                 if chars.get(*position) != Some(&'}') {
-                    return Err(());
+                    return Err(ParseError::Invalid);
                 }
                 *position += 1;
                 if !literal.is_empty() {
@@ -321,7 +346,11 @@ pub fn interpolate_node(
                 return Ok(());
             }
             let template = Template::parse(&scalar.text).map_err(|error| {
-                Diagnostic::at(&node.span, error.to_string()).with_hint("write `$$` for a literal `$`, and `${NAME}` or `${NAME:-default}` for a variable")
+                let hint = match error {
+                    TemplateError::TooDeep => "a default, error or alternate word rarely needs more than one nested `${...}`; simplify this value",
+                    _ => "write `$$` for a literal `$`, and `${NAME}` or `${NAME:-default}` for a variable",
+                };
+                Diagnostic::at(&node.span, error.to_string()).with_hint(hint)
             })?;
             let rendered = template
                 .render(lookup, &mut |name| {
@@ -330,7 +359,7 @@ pub fn interpolate_node(
                 .map_err(|error| match &error {
                     TemplateError::Required { name, .. } => Diagnostic::at(&node.span, error.to_string())
                         .with_hint(format!("set {name} in the shell environment or in the project's .env file")),
-                    TemplateError::Invalid(_) => Diagnostic::at(&node.span, error.to_string())
+                    TemplateError::Invalid(_) | TemplateError::TooDeep => Diagnostic::at(&node.span, error.to_string())
                         .with_hint("write `${NAME}` or `${NAME:-default}` for a variable, `$$` for a literal `$`"),
                 })?;
             scalar.text = rendered;
@@ -443,6 +472,21 @@ mod tests {
         ] {
             assert_eq!(render(template, &[]).as_deref(), Ok(literal), "{template}");
         }
+    }
+
+    #[test]
+    fn limits_nested_templates() {
+        let nested = |levels: usize| format!("{}x{}", "${A:-".repeat(levels), "}".repeat(levels));
+        assert_eq!(render(&nested(MAX_TEMPLATE_DEPTH), &[]).as_deref(), Ok("x"));
+        assert_eq!(
+            Template::parse(&nested(MAX_TEMPLATE_DEPTH + 1)),
+            Err(TemplateError::TooDeep)
+        );
+        // Far deeper: an error, not a stack overflow.
+        assert_eq!(
+            Template::parse(&nested(1_000_000)),
+            Err(TemplateError::TooDeep)
+        );
     }
 
     #[test]

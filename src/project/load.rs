@@ -30,6 +30,9 @@ pub const OVERRIDE_FILES: [&str; 4] = [
     "docker-compose.override.yaml",
 ];
 
+/// How deeply `include`s may nest (each level loads its project recursively).
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+
 /// Everything that decides how a project loads, resolved from the command line and environment.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -78,6 +81,10 @@ pub struct Loader {
     /// Every variable of every (sub-)project's environment, the main project's first (for
     /// `config --environment`).
     pub seen_environment: Environment,
+    /// Nodes written in the files parsed so far (what aliases copied not included).
+    pub parsed_nodes: usize,
+    /// Nodes copied from base services by `extends`: bounded next to `parsed_nodes`, as aliases are.
+    pub extends_copied: usize,
 }
 
 impl Loader {
@@ -91,6 +98,8 @@ impl Loader {
             env_file_variables: BTreeMap::new(),
             extends_bases: HashMap::new(),
             seen_environment: Environment::default(),
+            parsed_nodes: 0,
+            extends_copied: 0,
         }
     }
 
@@ -148,7 +157,8 @@ impl Loader {
         referenced_at: Option<&Span>,
     ) -> Result<Node, Diagnostic> {
         let source = self.read(path, referenced_at)?;
-        let mut root = yaml::parse(&source)?;
+        let (mut root, own) = yaml::parse_sized(&source)?;
+        self.parsed_nodes = self.parsed_nodes.saturating_add(own);
         interpolate::collect_usages(&root, &mut self.usages);
         if self.options.interpolate {
             let lookup = |name: &str| environment.value(name);
@@ -397,6 +407,15 @@ impl Loader {
                     format!("include cycle: {}", cycle.join(" -> ")),
                 )
                 .with_hint("remove one of the includes that form the cycle"));
+            }
+            if include_stack.len() >= MAX_INCLUDE_DEPTH {
+                return Err(Diagnostic::at(
+                    &entry.span,
+                    format!("includes nested more than {MAX_INCLUDE_DEPTH} levels deep"),
+                )
+                .with_hint(
+                    "a file includes a file that includes another, and so on: flatten the includes",
+                ));
             }
             let sub_dir = match entry.get("project_directory").and_then(Node::as_text) {
                 Some(dir) => absolute(project_dir, dir),

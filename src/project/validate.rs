@@ -1,14 +1,20 @@
 //! Semantic checks on the typed project: every reference resolves (services, networks, volumes,
-//! secrets, configs), no dependency cycle, no duplicate container name. All problems are reported
-//! together, each at the position of the reference in the user's file.
+//! secrets, configs), no dependency cycle, no duplicate container name; names that end up in other
+//! containers' /etc/hosts and DNS answers are host names; sysctls change only the container's own
+//! namespaces. All problems are reported together, each at the position of the reference in the
+//! user's file.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use super::diag::{Diagnostic, Span, did_you_mean};
-use super::model::{Project, VolumeType};
+use super::model::{Project, Service, VolumeType};
 use super::typed::walk;
 use super::yaml::Node;
 use crate::graph::ServiceGraph;
+use crate::names::{
+    CONTAINER_NAME_RULE, HOST_NAME_RULE, container_name_problem, host_name_problem,
+};
 
 /// Checks the project; `root` is the tree it was typed from (for positions).
 pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
@@ -19,6 +25,11 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
         key_span
             .filter(|_| node.is_null() || path.len() > 1)
             .unwrap_or_else(|| node.span.clone())
+    };
+    // Where a value is (not its key): for problems with the value itself.
+    let value_at = |path: &[&str]| -> Span {
+        let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        walk(root, &segments).0.span.clone()
     };
     let service_names: Vec<&str> = project.services.keys().map(String::as_str).collect();
     let unknown = |what: &str, name: &str, span: Span, known: &[&str], how: &str| {
@@ -199,6 +210,8 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                 }
             }
         }
+        check_names(name, service, &value_at, &mut problems);
+        check_sysctls(project, name, service, &at, &mut problems);
         if let Some(container_name) = &service.container_name {
             if let Some(other) = container_names.insert(container_name, name) {
                 problems.push(
@@ -246,4 +259,203 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
         );
     }
     problems
+}
+
+/// Names that go into /etc/hosts files and DNS answers (`hostname`, `domainname`, network aliases,
+/// `links` aliases, `extra_hosts`) must be host names, and `container_name` docker's container name:
+/// a line break in one would add lines to the /etc/hosts of every container of a network.
+fn check_names(
+    name: &str,
+    service: &Service,
+    value_at: &dyn Fn(&[&str]) -> Span,
+    problems: &mut Vec<Diagnostic>,
+) {
+    // `place` says more about where, after the service.
+    let host_name = |what: &str, value: &str, place: &str, path: &[&str]| {
+        host_name_problem(value).map(|problem| {
+            Diagnostic::at(
+                &value_at(path),
+                format!("invalid {what} {value:?} in service {name:?}{place}: {problem}"),
+            )
+            .with_hint(HOST_NAME_RULE)
+        })
+    };
+    if let Some(hostname) = &service.hostname {
+        let path = ["services", name, "hostname"];
+        problems.extend(host_name("hostname", hostname, "", &path));
+    }
+    if let Some(domainname) = &service.domainname {
+        let path = ["services", name, "domainname"];
+        problems.extend(host_name("domainname", domainname, "", &path));
+    }
+    for (network, settings) in &service.networks {
+        let Some(settings) = settings else {
+            continue;
+        };
+        let place = format!(" on network {network:?}");
+        for (index, alias) in settings.aliases.iter().enumerate() {
+            let index = index.to_string();
+            let path = ["services", name, "networks", network, "aliases", &index];
+            problems.extend(host_name("network alias", alias, &place, &path));
+        }
+    }
+    for (index, link) in service.links.iter().enumerate() {
+        if let Some((_, alias)) = link.split_once(':') {
+            let index = index.to_string();
+            let path = ["services", name, "links", &index];
+            problems.extend(host_name("link alias", alias, "", &path));
+        }
+    }
+    let build_hosts = service.build.iter().flat_map(|build| {
+        build
+            .extra_hosts
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| (vec!["build", "extra_hosts"], index, entry))
+    });
+    let hosts = service
+        .extra_hosts
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| (vec!["extra_hosts"], index, entry));
+    for (keys, index, entry) in hosts.chain(build_hosts) {
+        let index = index.to_string();
+        let mut path = vec!["services", name];
+        path.extend(keys);
+        path.push(&index);
+        // Canonical entries are `host=ip`.
+        let (host, ip) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+        problems.extend(host_name("extra_hosts name", host, "", &path));
+        if ip != "host-gateway" && ip.parse::<IpAddr>().is_err() {
+            problems.push(
+                Diagnostic::at(
+                    &value_at(&path),
+                    format!("invalid extra_hosts address {ip:?} for {host:?} in service {name:?}"),
+                )
+                .with_hint("write `host=ip` with an IPv4 or IPv6 address, or `host=host-gateway`"),
+            );
+        }
+    }
+    if let Some(container_name) = &service.container_name
+        && let Some(problem) = container_name_problem(container_name)
+    {
+        problems.push(
+            Diagnostic::at(
+                &value_at(&["services", name, "container_name"]),
+                format!("invalid container_name {container_name:?} in service {name:?}: {problem}"),
+            )
+            .with_hint(CONTAINER_NAME_RULE),
+        );
+    }
+}
+
+/// What a sysctl belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sysctl {
+    /// Not a dotted name (`/`, an empty part, white space): it could name another file of /proc/sys.
+    Malformed,
+    /// Not namespaced: the host's (`kernel.core_pattern`, `vm.*`).
+    Host,
+    /// Of the network namespace (`net.*`).
+    Network,
+    /// Of the IPC namespace (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`).
+    Ipc,
+}
+
+/// The kind of a sysctl, by docker's list of the namespaced ones.
+fn sysctl_kind(key: &str) -> Sysctl {
+    let well_formed = key.split('.').all(|part| {
+        !part.is_empty()
+            && !part.contains('/')
+            && !part.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if !well_formed {
+        Sysctl::Malformed
+    } else if key.starts_with("net.") {
+        Sysctl::Network
+    } else if key.starts_with("kernel.shm")
+        || key.starts_with("kernel.msg")
+        || key == "kernel.sem"
+        || key.starts_with("fs.mqueue.")
+    {
+        Sysctl::Ipc
+    } else {
+        Sysctl::Host
+    }
+}
+
+/// Whether a service's network (or IPC) namespace is the host's: `network_mode: host` (`ipc:
+/// host`), or `service:NAME` of a service that has the host's. Gives the service that has `host`
+/// when it is another one. A `container:` target is checked by the runtime when the container
+/// starts.
+fn host_namespace<'a>(
+    project: &'a Project,
+    service: &'a Service,
+    kind: Sysctl,
+) -> Option<Option<&'a str>> {
+    let mode = |service: &'a Service| match kind {
+        Sysctl::Ipc => service.ipc.as_deref(),
+        _ => service.network_mode.as_deref(),
+    };
+    let mut current = mode(service);
+    let mut through = None;
+    // At most one step per service: a cycle of `service:` modes ends here (and is reported as one).
+    for _ in 0..=project.services.len() {
+        let target = current?.strip_prefix("service:");
+        match target {
+            None => return (current == Some("host")).then_some(through),
+            Some(target) => {
+                let (target_name, target) = project.services.get_key_value(target)?;
+                through = Some(target_name.as_str());
+                current = mode(target);
+            }
+        }
+    }
+    None
+}
+
+/// Sysctls must be namespaced, and not of a namespace the container shares with the host: a
+/// `net.*` sysctl under `network_mode: host` changes the host's network stack.
+fn check_sysctls(
+    project: &Project,
+    name: &str,
+    service: &Service,
+    at: &dyn Fn(&[&str]) -> Span,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for key in service.sysctls.keys() {
+        let span = at(&["services", name, "sysctls", key]);
+        let kind = sysctl_kind(key);
+        let problem = match kind {
+            Sysctl::Malformed => Diagnostic::at(
+                &span,
+                format!("invalid sysctl name {key:?} in service {name:?}"),
+            )
+            .with_hint("name a sysctl with dots, as `net.core.somaxconn`: no `/`, white space or empty part"),
+            Sysctl::Host => Diagnostic::at(
+                &span,
+                format!("sysctl {key:?} in service {name:?} is not namespaced: setting it would change the host"),
+            )
+            .with_hint("a container may set only namespaced sysctls: net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.*"),
+            Sysctl::Network | Sysctl::Ipc => {
+                let Some(through) = host_namespace(project, service, kind) else {
+                    continue;
+                };
+                let (what, namespace, mode) = match kind {
+                    Sysctl::Ipc => ("IPC settings", "IPC", "ipc"),
+                    _ => ("network stack", "network", "network_mode"),
+                };
+                let hint = match through {
+                    None => format!("the container shares the host's {namespace} namespace; remove {mode}: host or the sysctl"),
+                    Some(other) => format!("the container shares the host's {namespace} namespace (through service {other:?}, which has {mode}: host); remove the sysctl"),
+                };
+                Diagnostic::at(
+                    &span,
+                    format!("sysctl {key:?} in service {name:?} would change the host's {what}"),
+                )
+                .with_hint(hint)
+            }
+        };
+        problems.push(problem);
+    }
 }

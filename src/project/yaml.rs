@@ -3,6 +3,10 @@
 //! The loader works on this tree rather than on typed values so that every later stage (interpolation,
 //! merging, normalization, validation) can point at a file, line and column. Anchors and aliases, `<<`
 //! merge keys and the Compose tags `!reset` and `!override` are resolved here, once.
+//!
+//! Hostile input is stopped here too, for every later stage: nesting is limited to [`MAX_DEPTH`]
+//! levels (the stages after this one recurse over the tree), and aliases may not copy much more than
+//! the file itself holds (a "billion laughs" of nested aliases would otherwise take gigabytes).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -198,60 +202,156 @@ impl Node {
     }
 }
 
+/// How deeply collections may nest, the document's top-level mapping being level 1. A Compose file
+/// needs a handful of levels; the limit keeps every recursive stage of the loader (merging,
+/// interpolation, canonical forms, typing, output) far from the end of the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// Below this many nodes copied by aliases, any amount of aliasing is fine: a file with dozens of
+/// `<<: *defaults` never comes near it.
+const ALIAS_FLOOR: usize = 100_000;
+
+/// A scalar counts as one node per this many bytes of text (at least one), so that an alias of a
+/// long string weighs what it costs.
+const BYTES_PER_NODE: usize = 64;
+
+/// The share of all nodes that may come from aliases for a document of `total` nodes: go-yaml v3's
+/// rule ("excessive aliasing"), 99% up to 400,000 nodes, then less and less, down to 10% from
+/// 4,000,000 nodes.
+fn allowed_alias_ratio(total: usize) -> f64 {
+    const LOW: f64 = 400_000.0;
+    const HIGH: f64 = 4_000_000.0;
+    let total = total as f64;
+    if total <= LOW {
+        0.99
+    } else if total >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((total - LOW) / (HIGH - LOW))
+    }
+}
+
+/// Whether `expanded` nodes copied by aliases are too many next to the document's `own` nodes.
+fn excessive_aliasing(own: usize, expanded: usize) -> bool {
+    excessive_copies(own, expanded, ALIAS_FLOOR)
+}
+
+/// Whether `copied` nodes are too many next to `own` nodes written in files, by go-yaml's rule
+/// (above `floor` copies, at most [`allowed_alias_ratio`] of all nodes may be copies).
+pub fn excessive_copies(own: usize, copied: usize, floor: usize) -> bool {
+    let total = own.saturating_add(copied);
+    copied > floor && copied as f64 / total as f64 > allowed_alias_ratio(total)
+}
+
+/// The size of a node in nodes, as the parser counts them: a collection 1, a scalar (a mapping's keys
+/// too) one per [`BYTES_PER_NODE`] bytes of text.
+pub fn size(node: &Node) -> usize {
+    match &node.value {
+        Value::Null => 1,
+        Value::Scalar(scalar) => scalar_weight(&scalar.text),
+        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Value::Map(map) => {
+            1 + map
+                .iter()
+                .map(|(key, entry)| scalar_weight(key) + size(&entry.node))
+                .sum::<usize>()
+        }
+    }
+}
+
+/// The weight of a scalar in nodes (see [`BYTES_PER_NODE`]).
+fn scalar_weight(text: &str) -> usize {
+    1 + text.len() / BYTES_PER_NODE
+}
+
+fn too_deep(span: &Span) -> Diagnostic {
+    Diagnostic::at(
+        span,
+        format!("YAML nested more than {MAX_DEPTH} levels deep"),
+    )
+    .with_hint(
+        "a Compose file needs only a few levels of nesting; look for unbalanced brackets, or flatten this value",
+    )
+}
+
 /// Parses a YAML file into one node. Several documents in one file are merged in order, as compose-go
 /// does; an empty file is an empty mapping.
 pub fn parse(source: &Arc<Source>) -> Result<Node, Diagnostic> {
+    parse_sized(source).map(|(node, _)| node)
+}
+
+/// [`parse`], and the size of the file's own content in nodes (what aliases copied not included), the
+/// measure later copies are compared with (see [`excessive_copies`]).
+pub fn parse_sized(source: &Arc<Source>) -> Result<(Node, usize), Diagnostic> {
     let mut builder = Builder {
         source: source.clone(),
         anchors: HashMap::new(),
         stack: Vec::new(),
         documents: Vec::new(),
+        own: 0,
+        expanded: 0,
     };
     for event in Parser::new_from_str(&source.text) {
         let (event, span) = event.map_err(|error| {
             let marker = error.marker();
             let span = builder.span_at(marker.line(), marker.col());
+            // The scanner's own limit on flow collections (`[[[[...`), met before ours when the
+            // brackets are on one line (it reads ahead).
+            if error.info() == "recursion limit exceeded" {
+                return too_deep(&span);
+            }
             Diagnostic::at(&span, format!("invalid YAML: {}", error.info()))
                 .with_hint("check the indentation and quoting around this position")
         })?;
         builder.event(event, span)?;
     }
+    let own = builder.own;
     let mut documents = builder.documents.into_iter();
     let Some(mut document) = documents.next() else {
-        return Ok(Node::new(
-            Value::Map(Map::new()),
-            Span {
-                source: source.clone(),
-                line: 1,
-                col: 1,
-            },
-        ));
+        let span = Span {
+            source: source.clone(),
+            line: 1,
+            col: 1,
+        };
+        return Ok((Node::new(Value::Map(Map::new()), span), own));
     };
     for next in documents {
         document = super::merge::merge_documents(document, next)?;
     }
-    Ok(document)
+    Ok((document, own))
 }
 
 /// Builds nodes from the parser's event stream.
 struct Builder {
     source: Arc<Source>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     stack: Vec<Frame>,
     documents: Vec<Node>,
+    /// Nodes of the file's own events (aliases included), weighted as [`scalar_weight`] says.
+    own: usize,
+    /// Nodes copied by aliases.
+    expanded: usize,
 }
 
-enum Frame {
-    Seq {
-        node: Node,
-        anchor: usize,
-    },
-    Map {
-        node: Node,
-        anchor: usize,
-        pending_key: Option<(String, Span)>,
-        merges: Vec<Node>,
-    },
+/// An anchored node, with its size in nodes and its height in collection levels (0 for a scalar).
+struct Anchored {
+    node: Node,
+    size: usize,
+    height: usize,
+}
+
+/// A collection being built: a sequence or a mapping node.
+struct Frame {
+    node: Node,
+    anchor: usize,
+    /// Nodes in it so far, itself included.
+    size: usize,
+    /// Collection levels in it so far (1: it holds no collection).
+    height: usize,
+    /// A mapping's key waiting for its value.
+    pending_key: Option<(String, Span)>,
+    /// A mapping's `<<` values.
+    merges: Vec<Node>,
 }
 
 impl Builder {
@@ -277,11 +377,30 @@ impl Builder {
             | Event::DocumentStart(_)
             | Event::DocumentEnd => Ok(()),
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| {
-                    Diagnostic::at(&span, "alias refers to an unknown anchor")
-                        .with_hint("define the anchor (`&name`) before the alias (`*name`)")
-                })?;
-                self.push_value(node)
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return Err(Diagnostic::at(&span, "alias refers to an unknown anchor")
+                        .with_hint("define the anchor (`&name`) before the alias (`*name`)"));
+                };
+                self.own += 1;
+                self.expanded = self.expanded.saturating_add(anchored.size);
+                // Checked before the copy is made: the copy is what would take the memory.
+                if excessive_aliasing(self.own, self.expanded) {
+                    return Err(Diagnostic::at(
+                        &span,
+                        format!(
+                            "excessive aliasing: with this alias, aliases copy {} nodes into a document of {} nodes",
+                            self.expanded, self.own
+                        ),
+                    )
+                    .with_hint(
+                        "an alias copies its anchor's whole value and aliases of aliases multiply (a \"billion laughs\"); use large anchors fewer times",
+                    ));
+                }
+                if self.stack.len() + anchored.height > MAX_DEPTH {
+                    return Err(too_deep(&span));
+                }
+                let (node, size, height) = (anchored.node.clone(), anchored.size, anchored.height);
+                self.push_value(node, size, height)
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let tag_name = tag.as_ref().map(|tag| tag.to_string());
@@ -297,47 +416,35 @@ impl Builder {
                             quoted,
                         })
                     };
+                let size = match &value {
+                    Value::Scalar(scalar) => scalar_weight(&scalar.text),
+                    _ => 1,
+                };
+                self.own = self.own.saturating_add(size);
                 let node = Node {
                     value,
                     span,
                     tag: compose_tag,
                 };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_value(node)
+                self.anchor(anchor, &node, size, 0);
+                self.push_value(node, size, 0)
             }
-            Event::SequenceStart(anchor, tag) => {
-                let tag = compose_tag(tag.as_ref().map(|tag| tag.to_string()).as_deref(), &span)?;
-                let node = Node {
-                    value: Value::Seq(Vec::new()),
-                    span,
-                    tag,
-                };
-                self.stack.push(Frame::Seq { node, anchor });
-                Ok(())
-            }
-            Event::MappingStart(anchor, tag) => {
-                let tag = compose_tag(tag.as_ref().map(|tag| tag.to_string()).as_deref(), &span)?;
-                let node = Node {
-                    value: Value::Map(Map::new()),
-                    span,
-                    tag,
-                };
-                self.stack.push(Frame::Map {
-                    node,
-                    anchor,
-                    pending_key: None,
-                    merges: Vec::new(),
-                });
-                Ok(())
-            }
+            Event::SequenceStart(anchor, tag) => self.open(
+                Value::Seq(Vec::new()),
+                anchor,
+                tag.map(|tag| tag.to_string()),
+                span,
+            ),
+            Event::MappingStart(anchor, tag) => self.open(
+                Value::Map(Map::new()),
+                anchor,
+                tag.map(|tag| tag.to_string()),
+                span,
+            ),
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq { node, anchor }) => {
-                    if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
-                    }
-                    self.push_value(node)
+                Some(frame) if matches!(frame.node.value, Value::Seq(_)) => {
+                    self.anchor(frame.anchor, &frame.node, frame.size, frame.height);
+                    self.push_value(frame.node, frame.size, frame.height)
                 }
                 _ => Err(Diagnostic::at(
                     &span,
@@ -345,17 +452,10 @@ impl Builder {
                 )),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map {
-                    mut node,
-                    anchor,
-                    merges,
-                    ..
-                }) => {
-                    apply_merge_keys(&mut node, merges)?;
-                    if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
-                    }
-                    self.push_value(node)
+                Some(mut frame) if matches!(frame.node.value, Value::Map(_)) => {
+                    apply_merge_keys(&mut frame.node, frame.merges)?;
+                    self.anchor(frame.anchor, &frame.node, frame.size, frame.height);
+                    self.push_value(frame.node, frame.size, frame.height)
                 }
                 _ => Err(Diagnostic::at(
                     &span,
@@ -365,25 +465,59 @@ impl Builder {
         }
     }
 
-    /// Adds a finished node to its parent (or as a document).
-    fn push_value(&mut self, node: Node) -> Result<(), Diagnostic> {
-        match self.stack.last_mut() {
-            None => {
-                self.documents.push(node);
+    /// Starts a sequence or a mapping, unless it would nest deeper than [`MAX_DEPTH`].
+    fn open(
+        &mut self,
+        value: Value,
+        anchor: usize,
+        tag: Option<String>,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(too_deep(&span));
+        }
+        let tag = compose_tag(tag.as_deref(), &span)?;
+        self.own += 1;
+        self.stack.push(Frame {
+            node: Node { value, span, tag },
+            anchor,
+            size: 1,
+            height: 1,
+            pending_key: None,
+            merges: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Remembers an anchored node (anchor 0 is none) for its aliases.
+    fn anchor(&mut self, anchor: usize, node: &Node, size: usize, height: usize) {
+        if anchor > 0 {
+            let node = node.clone();
+            self.anchors.insert(anchor, Anchored { node, size, height });
+        }
+    }
+
+    /// Adds a finished node of `size` nodes and `height` collection levels to its parent (or as a
+    /// document).
+    fn push_value(&mut self, node: Node, size: usize, height: usize) -> Result<(), Diagnostic> {
+        let Some(frame) = self.stack.last_mut() else {
+            self.documents.push(node);
+            return Ok(());
+        };
+        frame.size = frame.size.saturating_add(size);
+        frame.height = frame.height.max(height + 1);
+        let Frame {
+            node: parent,
+            pending_key,
+            merges,
+            ..
+        } = frame;
+        match &mut parent.value {
+            Value::Seq(items) => {
+                items.push(node);
                 Ok(())
             }
-            Some(Frame::Seq { node: parent, .. }) => {
-                if let Value::Seq(items) = &mut parent.value {
-                    items.push(node);
-                }
-                Ok(())
-            }
-            Some(Frame::Map {
-                node: parent,
-                pending_key,
-                merges,
-                ..
-            }) => match pending_key.take() {
+            _ => match pending_key.take() {
                 None => {
                     let key = match &node.value {
                         Value::Scalar(scalar) => scalar.text.clone(),
@@ -588,6 +722,88 @@ mod tests {
         let error = parse(&Source::new("c.yaml", "a: 1\nb: 2\na: 3\n")).unwrap_err();
         assert!(error.message.contains("\"a\" already defined"), "{error}");
         assert_eq!(error.span.unwrap().line, 3);
+    }
+
+    fn parse_error(text: &str) -> Diagnostic {
+        match parse(&Source::new("c.yaml", text)) {
+            Ok(_) => panic!("accepted"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn limits_nesting_where_it_is_exceeded() {
+        // Block mappings: the top-level mapping is level 1, each nested `k:` one more.
+        let nested = |levels: usize| {
+            (0..levels)
+                .map(|level| format!("{}k:\n", " ".repeat(level)))
+                .collect::<String>()
+                + &" ".repeat(levels)
+                + "leaf\n"
+        };
+        assert!(parse(&Source::new("c.yaml", nested(MAX_DEPTH))).is_ok());
+        let error = parse_error(&nested(MAX_DEPTH + 1));
+        assert!(error.message.contains("nested more than 128"), "{error}");
+        let span = error.span.unwrap();
+        let position = MAX_DEPTH as u32 + 1;
+        assert_eq!((span.line, span.col), (position, position));
+        // Flow sequences on one line (the scanner's own limit) and block sequences, far past it.
+        let flow = format!("x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_error(&flow).message.contains("nested more than"));
+        let block = format!("x:\n  {}x\n", "- ".repeat(100_000));
+        assert!(parse_error(&block).message.contains("nested more than"));
+        // An alias cannot carry a deep anchor deeper.
+        let deep = format!(
+            "a: &a {}{}\nb: {}*a{}\n",
+            "[".repeat(100),
+            "]".repeat(100),
+            "[".repeat(50),
+            "]".repeat(50)
+        );
+        let error = parse_error(&deep);
+        assert!(error.message.contains("nested more than"), "{error}");
+        assert_eq!(error.span.unwrap().line, 2);
+    }
+
+    #[test]
+    fn refuses_excessive_aliasing() {
+        let mut laughs = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (previous, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let items = vec![format!("*{previous}"); 9].join(", ");
+            laughs.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        let error = parse_error(&laughs);
+        assert!(error.message.contains("excessive aliasing"), "{error}");
+        assert_eq!(error.span.unwrap().line, 6);
+        // A long string counts by its length: a million copies of 100 kB would be 100 GB.
+        let long = format!(
+            "a: &a \"{}\"\nb: [{}]\n",
+            "x".repeat(100_000),
+            vec!["*a"; 1_000_000].join(",")
+        );
+        assert!(parse_error(&long).message.contains("excessive aliasing"));
+    }
+
+    #[test]
+    fn allows_many_merge_keys() {
+        // 3,000 services merging a 60-node anchor: 180,000 copied nodes, far above the floor, but
+        // in proportion to the file.
+        let defaults: String = (0..30).map(|i| format!("  k{i}: v\n")).collect();
+        let services: String = (0..3000)
+            .map(|i| format!("  s{i}:\n    <<: *defaults\n    image: x\n"))
+            .collect();
+        let node = parse_str(&format!(
+            "x-defaults: &defaults\n{defaults}services:\n{services}"
+        ));
+        let services = node.get("services").unwrap().as_map().unwrap();
+        assert_eq!(services.len(), 3000);
+        assert_eq!(
+            services["s2999"].node.get("k29").unwrap().as_text(),
+            Some("v")
+        );
     }
 
     #[test]
