@@ -32,15 +32,9 @@ pub struct Platform {
 impl Platform {
     /// This machine's platform, named as OCI names it (`amd64`, `arm64`, ...).
     pub fn host() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
-        };
+        let (os, arch) = crate::image::archive::host_platform();
         Platform {
-            os: "linux".into(),
+            os: os.into(),
             arch: arch.into(),
             variant: if arch == "arm64" {
                 "v8".into()

@@ -45,7 +45,6 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 /// (`openat2(2)` with `RESOLVE_IN_ROOT`, kernel 5.6+). Returns an `O_PATH` descriptor, which a bind
 /// mount can take as `/proc/self/fd/N` with no path walk left to race.
 pub fn open_in_root(root: &Path, path: &str) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::fs::OpenOptions::new()
         .read(true)
@@ -58,21 +57,27 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<std::os::fd::OwnedFd>
         mode: 0,
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    // SAFETY: relative is NUL-terminated, how is a valid open_how of the size passed; both outlive
-    // the call. The descriptor returned is new and ours.
+    openat2(&dir, &relative, &how)
+}
+
+/// `openat2(2)` of `path` below the directory `dir`; the descriptor returned is new and ours.
+fn openat2(dir: &std::fs::File, path: &CString, how: &OpenHow) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: path is NUL-terminated, how is a valid open_how of the size passed; both outlive the
+    // call.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
             dir.as_raw_fd(),
-            relative.as_ptr(),
-            &how as *const OpenHow,
+            path.as_ptr(),
+            how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
         )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: as above.
+    // SAFETY: the kernel just returned this descriptor to us.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
@@ -81,7 +86,7 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<std::os::fd::OwnedFd>
 /// redirected.
 pub fn write_procfs(root: &Path, path: &str, contents: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
     let dir = std::fs::File::open(root)?;
     let relative = CString::new(path)
@@ -91,21 +96,7 @@ pub fn write_procfs(root: &Path, path: &str, contents: &[u8]) -> io::Result<()> 
         mode: 0,
         resolve: RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
     };
-    // SAFETY: as in `open_in_root`.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            relative.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor to us.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd as libc::c_int) };
+    let mut file = std::fs::File::from(openat2(&dir, &relative, &how)?);
     // SAFETY: statfs is plain data filled by the call; the descriptor is open.
     let mut info: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
