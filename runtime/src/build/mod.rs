@@ -5,10 +5,11 @@
 //! stages a target needs and what each step says with its variables expanded, and the environment
 //! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does;
 //! `ignore` applies `.dockerignore` as Docker does; `diff` turns what a step changed (an overlay's
-//! upper directory) into a layer.
+//! upper directory) into a layer; `execute` carries the resolved stages out on this runtime.
 
 pub mod diff;
 pub mod dockerfile;
+pub mod execute;
 pub mod ignore;
 pub mod instructions;
 pub mod resolve;

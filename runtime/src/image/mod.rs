@@ -17,6 +17,7 @@
 
 pub mod archive;
 pub mod blob;
+mod built;
 pub mod compress;
 pub mod config;
 pub mod digest;
@@ -38,6 +39,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 pub use self::archive::Loaded;
 use self::blob::Blobs;
+pub use self::built::AddedLayer;
 pub use self::config::Change;
 pub use self::digest::Digest;
 pub use self::gc::PruneReport;

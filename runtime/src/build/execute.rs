@@ -1,0 +1,487 @@
+//! Carrying out resolved stages (see [`super::resolve`]) on this runtime: each `RUN` runs in a
+//! container of its own (no network, the stage's environment, user and working directory) on the
+//! layers so far, its writable layer becomes a new layer (see [`super::diff`]), and the image
+//! config follows the metadata instructions; the last stage becomes an image in the store.
+//!
+//! So far: `RUN` (shell and exec forms, a heredoc script), `ENV`, `ARG`, `LABEL`, `WORKDIR`,
+//! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `COPY`, `ADD`,
+//! `HEALTHCHECK`, `ONBUILD` are refused with an error naming the line, and there is no cache yet.
+//! Base images come from the store (pulling is the registry's job).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+
+use oci_spec::image::{
+    Arch, Config, History, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder,
+};
+
+use super::diff;
+use super::instructions::{CommandKind, CommandLine};
+use super::resolve::{Base, ResolvedStage, Step};
+use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
+use crate::image::compress::Compression;
+use crate::image::digest::Digest;
+use crate::image::{Image, ImageRef, ImageStore};
+
+/// Why a build failed, and at which line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("line {line}: {message}")]
+    Step { line: usize, message: String },
+    #[error("line {line}: RUN exited with code {code}{}", tail(output))]
+    RunFailed {
+        line: usize,
+        code: i32,
+        /// The last lines of the step's output.
+        output: Vec<String>,
+    },
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+    #[error(transparent)]
+    Container(#[from] crate::container::Error),
+}
+
+fn tail(output: &[String]) -> String {
+    if output.is_empty() {
+        return String::new();
+    }
+    format!(":\n{}", output.join("\n"))
+}
+
+/// How many lines of a failed step's output the error keeps.
+const FAILED_OUTPUT_LINES: usize = 20;
+
+/// Paths a container's runtime makes as mount points when the image lacks them: empty, they are
+/// the runtime's, not the step's, and stay out of the layer (as BuildKit leaves them out).
+const MOUNT_STUBS: [&str; 8] = [
+    "dev",
+    "proc",
+    "sys",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+    "etc/host.conf",
+    "sbin/docker-init",
+];
+
+/// The builder over one store and runtime.
+pub struct Builder<'a> {
+    pub store: &'a ImageStore,
+    pub runtime: &'a Runtime,
+    /// `SOURCE_DATE_EPOCH`: layer timestamps and the image's creation time.
+    pub epoch: Option<i64>,
+}
+
+/// A layer of the image being built.
+#[derive(Debug, Clone)]
+struct LayerRef {
+    blob: Digest,
+    size: u64,
+    compression: Compression,
+    diff_id: Digest,
+    dir: PathBuf,
+}
+
+/// A stage while it is built.
+#[derive(Debug, Clone)]
+struct State {
+    layers: Vec<LayerRef>,
+    config: Config,
+    history: Vec<History>,
+    /// The shell of the shell form (`SHELL`; docker keeps it in its own config field, which the OCI
+    /// config lacks, so it lives here for the build).
+    shell: Vec<String>,
+}
+
+fn default_shell() -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into()]
+}
+
+impl Builder<'_> {
+    /// Builds `stages` (dependencies first, the target last, as [`super::resolve::resolve`] gives
+    /// them) and stores the target as an image named `name`. `on_step` hears of each step before it
+    /// runs.
+    pub fn build(
+        &self,
+        stages: &[ResolvedStage],
+        name: Option<&ImageRef>,
+        on_step: &mut dyn FnMut(usize, &Step),
+    ) -> Result<Image, Error> {
+        let mut built: HashMap<usize, State> = HashMap::new();
+        let mut last = None;
+        for stage in stages {
+            let mut state = match &stage.base {
+                Base::Scratch => State {
+                    layers: Vec::new(),
+                    config: Config::default(),
+                    history: Vec::new(),
+                    shell: default_shell(),
+                },
+                Base::Stage(index) => built.get(index).cloned().ok_or_else(|| Error::Step {
+                    line: stage.steps.first().map_or(1, |s| s.line),
+                    message: format!("stage {index} was not built before the stage on it"),
+                })?,
+                Base::Image(reference) => self.base(reference)?,
+            };
+            for step in &stage.steps {
+                on_step(stage.index, step);
+                self.step(&mut state, step)?;
+            }
+            last = Some(stage.index);
+            built.insert(stage.index, state);
+        }
+        let target = last
+            .and_then(|index| built.remove(&index))
+            .ok_or_else(|| Error::Step {
+                line: 1,
+                message: "nothing to build".into(),
+            })?;
+        self.commit(target, name)
+    }
+
+    fn base(&self, reference: &str) -> Result<State, Error> {
+        let image = self.store.image(reference)?;
+        let dirs = image.layer_dirs().ok_or_else(|| Error::Step {
+            line: 1,
+            message: format!("the layers of {reference} are not unpacked"),
+        })?;
+        let layers = image
+            .layers
+            .iter()
+            .zip(dirs)
+            .map(|(layer, dir)| LayerRef {
+                blob: layer.blob.clone(),
+                size: layer.blob_size,
+                compression: compression_of(&layer.media_type),
+                diff_id: layer.diff_id.clone(),
+                dir,
+            })
+            .collect();
+        Ok(State {
+            layers,
+            config: image.config.config().clone().unwrap_or_default(),
+            history: image.config.history().clone().unwrap_or_default(),
+            shell: default_shell(),
+        })
+    }
+
+    fn step(&self, state: &mut State, step: &Step) -> Result<(), Error> {
+        let line = step.line;
+        let unsupported = |what: &str| Error::Step {
+            line,
+            message: format!("{what} is not supported by the builder yet"),
+        };
+        let config = &mut state.config;
+        let created_by = match &step.kind {
+            CommandKind::Run {
+                command, heredocs, ..
+            } => {
+                return self.run(state, step, command, heredocs);
+            }
+            CommandKind::Env(pairs) => {
+                let mut env = config.env().clone().unwrap_or_default();
+                for pair in pairs {
+                    set_env(&mut env, &pair.key, &pair.value);
+                }
+                config.set_env(Some(env));
+                let words: Vec<String> = pairs
+                    .iter()
+                    .map(|p| format!("{}={}", p.key, p.value))
+                    .collect();
+                format!("ENV {}", words.join(" "))
+            }
+            CommandKind::Arg(args) => {
+                let words: Vec<String> = args
+                    .iter()
+                    .map(|a| match &a.default {
+                        Some(value) => format!("{}={value}", a.name),
+                        None => a.name.clone(),
+                    })
+                    .collect();
+                format!("ARG {}", words.join(" "))
+            }
+            CommandKind::Label(pairs) => {
+                let mut labels = config.labels().clone().unwrap_or_default();
+                for pair in pairs {
+                    labels.insert(pair.key.clone(), pair.value.clone());
+                }
+                config.set_labels(Some(labels));
+                let words: Vec<String> = pairs
+                    .iter()
+                    .map(|p| format!("{}={}", p.key, p.value))
+                    .collect();
+                format!("LABEL {}", words.join(" "))
+            }
+            CommandKind::Workdir(dir) => {
+                config.set_working_dir(Some(dir.clone()));
+                format!("WORKDIR {dir}")
+            }
+            CommandKind::User(user) => {
+                config.set_user(Some(user.clone()));
+                format!("USER {user}")
+            }
+            CommandKind::Cmd(command) => {
+                let args = command_args(command, &state.shell);
+                config.set_cmd(Some(args.clone()));
+                format!("CMD {}", json(&args))
+            }
+            CommandKind::Entrypoint(command) => {
+                let args = command_args(command, &state.shell);
+                config.set_entrypoint(Some(args.clone()));
+                // A new entrypoint resets an inherited CMD (docker's rule).
+                config.set_cmd(None);
+                format!("ENTRYPOINT {}", json(&args))
+            }
+            CommandKind::Shell(shell) => {
+                state.shell = shell.clone();
+                format!("SHELL {}", json(shell))
+            }
+            CommandKind::Expose(ports) => {
+                let mut exposed = config.exposed_ports().clone().unwrap_or_default();
+                for port in ports {
+                    let port = if port.contains('/') {
+                        port.clone()
+                    } else {
+                        format!("{port}/tcp")
+                    };
+                    if !exposed.contains(&port) {
+                        exposed.push(port);
+                    }
+                }
+                config.set_exposed_ports(Some(exposed));
+                format!("EXPOSE {}", ports.join(" "))
+            }
+            CommandKind::Volume(volumes) => {
+                let mut all = config.volumes().clone().unwrap_or_default();
+                for volume in volumes {
+                    if !all.contains(volume) {
+                        all.push(volume.clone());
+                    }
+                }
+                config.set_volumes(Some(all));
+                format!("VOLUME {}", json(volumes))
+            }
+            CommandKind::StopSignal(signal) => {
+                config.set_stop_signal(Some(signal.clone()));
+                format!("STOPSIGNAL {signal}")
+            }
+            CommandKind::Maintainer(name) => format!("MAINTAINER {name}"),
+            CommandKind::Copy { .. } => return Err(unsupported("COPY")),
+            CommandKind::Add { .. } => return Err(unsupported("ADD")),
+            CommandKind::Healthcheck(_) => return Err(unsupported("HEALTHCHECK")),
+            CommandKind::Onbuild(_) => return Err(unsupported("ONBUILD")),
+        };
+        state.history.push(history(created_by, true, self.epoch));
+        Ok(())
+    }
+}
+
+impl Builder<'_> {
+    /// Runs a `RUN` step in a container on the layers so far and adds what it changed as a layer.
+    fn run(
+        &self,
+        state: &mut State,
+        step: &Step,
+        command: &CommandLine,
+        heredocs: &[super::dockerfile::Heredoc],
+    ) -> Result<(), Error> {
+        let line = step.line;
+        let fail = |message: String| Error::Step { line, message };
+        let args = match (command, heredocs) {
+            (command, []) => command_args(command, &state.shell),
+            // `RUN <<EOF` alone: the heredoc is the script.
+            (CommandLine::Shell(text), [heredoc]) if text.trim_start().starts_with("<<") => {
+                let mut args = state.shell.clone();
+                args.push(heredoc.text());
+                args
+            }
+            _ => return Err(fail("this form of RUN heredoc is not supported yet".into())),
+        };
+        if state.layers.is_empty() {
+            return Err(fail(
+                "RUN needs a root filesystem; the stage starts from scratch".into(),
+            ));
+        }
+        let spec = ContainerSpec {
+            rootfs: Rootfs::Layers(state.layers.iter().map(|l| l.dir.clone()).collect()),
+            args: args.clone(),
+            env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            cwd: step.workdir.clone(),
+            user: state.config.user().clone().unwrap_or_default(),
+            // Build steps have no way out.
+            network: NetworkMode::None,
+            ..ContainerSpec::default()
+        };
+        let id = self.runtime.create(spec)?;
+        let outcome = self.run_container(&id, line);
+        let layer = match outcome {
+            Ok(()) => self.capture(&id),
+            Err(error) => Err(error),
+        };
+        self.runtime.remove(&id, true)?;
+        let layer = layer?;
+        let created_by = match command {
+            CommandLine::Shell(text) => format!("RUN {} {text}", state.shell.join(" ")),
+            CommandLine::Exec(items) => format!("RUN {}", json(items)),
+        };
+        match layer {
+            Some(layer) => {
+                state.layers.push(layer);
+                state.history.push(history(created_by, false, self.epoch));
+            }
+            None => state.history.push(history(created_by, true, self.epoch)),
+        }
+        Ok(())
+    }
+
+    fn run_container(&self, id: &str, line: usize) -> Result<(), Error> {
+        self.runtime.start(id)?;
+        let state = self.runtime.wait(id, None)?;
+        let code = state.exit_code.unwrap_or(0);
+        if code == 0 {
+            return Ok(());
+        }
+        let entries = self.runtime.logs(id).unwrap_or_default();
+        let text: String = entries.iter().map(|e| e.log.as_str()).collect();
+        let mut output: Vec<String> = text.lines().map(str::to_owned).collect();
+        let skip = output.len().saturating_sub(FAILED_OUTPUT_LINES);
+        output.drain(..skip);
+        Err(Error::RunFailed { line, code, output })
+    }
+
+    /// The container's writable layer as a layer of the store (unpacked, so the next step can
+    /// stack on it), or `None` when the step changed nothing.
+    fn capture(&self, id: &str) -> Result<Option<LayerRef>, Error> {
+        let upper = crate::container::Paths::new(self.runtime.root(), id).upper();
+        for stub in MOUNT_STUBS {
+            let path = upper.join(stub);
+            let empty = match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
+                Ok(m) => m.is_file() && m.len() == 0,
+                Err(_) => false,
+            };
+            if empty {
+                let _ = fs::remove_dir(&path).or_else(|_| fs::remove_file(&path));
+            }
+        }
+        if fs::read_dir(&upper)
+            .map_err(io_error(&upper))?
+            .next()
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let epoch = self.epoch;
+        let added = self
+            .store
+            .add_layer(|out| diff::write_layer(&upper, out, epoch).map(drop))?;
+        Ok(Some(LayerRef {
+            blob: added.digest.clone(),
+            diff_id: added.digest,
+            size: added.size,
+            compression: Compression::None,
+            dir: added.dir,
+        }))
+    }
+
+    /// Stores the built stage as an image.
+    fn commit(&self, state: State, name: Option<&ImageRef>) -> Result<Image, Error> {
+        let created = crate::time::format_rfc3339(self.epoch.unwrap_or_else(crate::time::now_unix));
+        let (os, arch) = crate::image::archive::host_platform();
+        let config = (|| -> Result<ImageConfiguration, oci_spec::OciSpecError> {
+            let mut config = ImageConfiguration::default();
+            config.set_created(Some(created.clone()));
+            config.set_os(Os::from(os));
+            config.set_architecture(Arch::from(arch));
+            config.set_config(Some(state.config.clone()));
+            config.set_rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(
+                        state
+                            .layers
+                            .iter()
+                            .map(|l| l.diff_id.to_string())
+                            .collect::<Vec<_>>(),
+                    )
+                    .build()?,
+            );
+            config.set_history(Some(state.history.clone()));
+            Ok(config)
+        })()
+        .map_err(|e| Error::Step {
+            line: 1,
+            message: format!("cannot make the image config: {e}"),
+        })?;
+        let bytes = serde_json::to_vec(&config).map_err(|e| Error::Step {
+            line: 1,
+            message: format!("cannot write the image config: {e}"),
+        })?;
+        let layers: Vec<(Digest, u64, Compression, Digest)> = state
+            .layers
+            .iter()
+            .map(|l| (l.blob.clone(), l.size, l.compression, l.diff_id.clone()))
+            .collect();
+        let id = self.store.add_image(&bytes, &layers, name)?;
+        Ok(self.store.image(&id.to_string())?)
+    }
+}
+
+fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |error| Error::Step {
+        line: 1,
+        message: format!("read {}: {error}", path.display()),
+    }
+}
+
+/// A command line as the config and the container take it: the exec form as is, the shell form
+/// after the stage's shell.
+fn command_args(command: &CommandLine, shell: &[String]) -> Vec<String> {
+    match command {
+        CommandLine::Exec(items) => items.clone(),
+        CommandLine::Shell(text) => {
+            let mut args = shell.to_vec();
+            args.push(text.clone());
+            args
+        }
+    }
+}
+
+fn json(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+/// Sets `KEY=VALUE` in a config env, in place when the key is there.
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+    {
+        Some(existing) => *existing = entry,
+        None => env.push(entry),
+    }
+}
+
+fn history(created_by: String, empty_layer: bool, epoch: Option<i64>) -> History {
+    let created = crate::time::format_rfc3339(epoch.unwrap_or_else(crate::time::now_unix));
+    let mut builder = HistoryBuilder::default()
+        .created(created)
+        .created_by(created_by)
+        .comment("buildkit.dockerfile.v0".to_owned());
+    if empty_layer {
+        builder = builder.empty_layer(true);
+    }
+    builder.build().unwrap_or_default()
+}
+
+fn compression_of(media_type: &str) -> Compression {
+    if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
+        Compression::Gzip
+    } else if media_type.ends_with("+zstd") {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}

@@ -1,0 +1,331 @@
+//! The builder end to end on real containers: Dockerfiles built on a busybox image imported into a
+//! temporary store, every RUN step in a container of this runtime without a network. Needs root and
+//! busybox-static (a skip fails under `RCOMPOSE_TEST_ROOT=1`).
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use runtime::build::dockerfile::parse;
+use runtime::build::execute::{Builder, Error};
+use runtime::build::instructions::program;
+use runtime::build::resolve::{BaseConfig, Options, Platform, resolve};
+use runtime::container::{ContainerSpec, Helper, Runtime, Stream};
+use runtime::image::{Image, ImageRef, ImageStore};
+
+fn skip() -> bool {
+    let strict = std::env::var("RCOMPOSE_TEST_ROOT").as_deref() == Ok("1");
+    if !runtime::sys::is_root() || !Path::new("/bin/busybox").exists() {
+        assert!(
+            !strict,
+            "needs root and busybox-static (RCOMPOSE_TEST_ROOT=1 is set)"
+        );
+        eprintln!("skipped: needs root and busybox-static");
+        return true;
+    }
+    false
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: ImageStore,
+    runtime: Runtime,
+}
+
+impl Fixture {
+    /// A state root with busybox:latest imported.
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        for sub in ["bin", "etc", "tmp"] {
+            fs::create_dir_all(rootfs.join(sub)).unwrap();
+        }
+        fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+            }
+        }
+        fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["-cf", "-", "."])
+            .output()
+            .unwrap();
+        assert!(tar.status.success());
+        let state = dir.path().join("state");
+        let store = ImageStore::open(&state).unwrap();
+        store
+            .import(
+                &tar.stdout[..],
+                Some(&ImageRef::parse("busybox:latest").unwrap()),
+                &[],
+                "test",
+            )
+            .unwrap();
+        let helper = Helper {
+            program: env!("CARGO_BIN_EXE_rcompose-runtime").into(),
+            args: Vec::new(),
+        };
+        let runtime = Runtime::open(&state, helper).unwrap();
+        Fixture {
+            dir,
+            store,
+            runtime,
+        }
+    }
+
+    fn build(
+        &self,
+        dockerfile: &str,
+        args: &[(&str, &str)],
+        epoch: Option<i64>,
+        name: &str,
+    ) -> Result<Image, Error> {
+        let parsed = parse(dockerfile).unwrap();
+        let program = program(&parsed).unwrap();
+        let options = Options {
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            target: None,
+            platform: Platform::host(),
+            escape: parsed.escape,
+        };
+        let store = &self.store;
+        let base = |reference: &str| -> Result<BaseConfig, String> {
+            let image = store.image(reference).map_err(|e| e.to_string())?;
+            let config = image.config.config().clone().unwrap_or_default();
+            Ok(BaseConfig {
+                env: config.env().clone().unwrap_or_default(),
+                workdir: config.working_dir().clone().unwrap_or_default(),
+            })
+        };
+        let stages = resolve(&program, &options, &base).unwrap();
+        let builder = Builder {
+            store: &self.store,
+            runtime: &self.runtime,
+            epoch,
+        };
+        builder.build(
+            &stages,
+            Some(&ImageRef::parse(name).unwrap()),
+            &mut |_, _| {},
+        )
+    }
+
+    /// Runs `args` (the image's command when empty) in a container of `image`; its stdout.
+    fn run(&self, image: &Image, args: &[&str]) -> String {
+        let mut spec = ContainerSpec::from_image(image).unwrap();
+        if !args.is_empty() {
+            spec.args = args.iter().map(|a| a.to_string()).collect();
+        }
+        let id = self.runtime.create(spec).unwrap();
+        self.runtime.start(&id).unwrap();
+        self.runtime
+            .wait(&id, Some(Duration::from_secs(30)))
+            .unwrap();
+        let out: String = self
+            .runtime
+            .logs(&id)
+            .unwrap()
+            .iter()
+            .filter(|e| e.stream == Stream::Stdout)
+            .map(|e| e.log.clone())
+            .collect();
+        self.runtime.remove(&id, true).unwrap();
+        out
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        // Every step's container is gone, and nothing of the state root stays mounted.
+        assert!(
+            self.runtime.list().unwrap().is_empty(),
+            "a build container was left"
+        );
+        let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+        assert!(
+            !mounts.contains(&self.dir.path().display().to_string()),
+            "{mounts}"
+        );
+    }
+}
+
+const DOCKERFILE: &str = r#"FROM busybox:latest
+ARG FLAVOR=plain
+ENV GREETING=hello NAME=world
+WORKDIR /app
+RUN echo "$GREETING $NAME from $(pwd), $FLAVOR" > /app/out && rm /bin/vi
+RUN <<EOF
+mkdir -p /app/data
+echo "$FLAVOR" > /app/data/flavor
+EOF
+RUN ["/bin/sh", "-c", "wget -q -T 1 http://127.0.0.1:1/ && echo online || echo offline > /app/network"]
+LABEL org.example.flavor=$FLAVOR
+EXPOSE 8080
+USER nobody
+ENTRYPOINT ["/bin/cat"]
+CMD ["/app/out"]
+"#;
+
+#[test]
+fn run_steps_become_layers_and_metadata_the_config() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let base_layers = fixture.store.image("busybox:latest").unwrap().layers.len();
+    let image = fixture
+        .build(DOCKERFILE, &[("FLAVOR", "spicy")], None, "built:latest")
+        .unwrap();
+    assert_eq!(image.layers.len(), base_layers + 3, "one layer per RUN");
+    let config = image.config.config().clone().unwrap();
+    let env = config.env().clone().unwrap();
+    assert!(env.contains(&"GREETING=hello".to_string()), "{env:?}");
+    assert!(
+        !env.iter().any(|e| e.starts_with("FLAVOR=")),
+        "an ARG leaked into the config: {env:?}"
+    );
+    assert_eq!(config.working_dir().as_deref(), Some("/app"));
+    assert_eq!(config.user().as_deref(), Some("nobody"));
+    assert_eq!(config.entrypoint().clone().unwrap(), ["/bin/cat"]);
+    assert_eq!(config.cmd().clone().unwrap(), ["/app/out"]);
+    assert_eq!(
+        config
+            .labels()
+            .clone()
+            .unwrap()
+            .get("org.example.flavor")
+            .map(String::as_str),
+        Some("spicy")
+    );
+    assert_eq!(config.exposed_ports().clone().unwrap(), ["8080/tcp"]);
+    let history = image.config.history().clone().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.created_by().as_deref() == Some("ENV GREETING=hello NAME=world"))
+    );
+    // The image runs as built: its command, files from each step, the deleted file gone (a
+    // whiteout), and the steps had no network.
+    assert_eq!(fixture.run(&image, &[]), "hello world from /app, spicy\n");
+    assert_eq!(
+        fixture.run(&image, &["/bin/cat", "/app/data/flavor"]),
+        "spicy\n"
+    );
+    assert_eq!(
+        fixture.run(&image, &["/bin/cat", "/app/network"]),
+        "offline\n"
+    );
+    assert_eq!(
+        fixture.run(
+            &image,
+            &[
+                "/bin/sh",
+                "-c",
+                "test -e /bin/vi && echo present || echo deleted"
+            ]
+        ),
+        "deleted\n"
+    );
+    // No mount point stub of the runtime's made it into a built layer.
+    for dir in &image.layer_dirs().unwrap()[base_layers..] {
+        for stub in [
+            "etc/hostname",
+            "etc/hosts",
+            "etc/resolv.conf",
+            "proc",
+            "sys",
+            "dev",
+        ] {
+            assert!(
+                fs::symlink_metadata(dir.join(stub)).is_err(),
+                "{stub} in layer {}",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failing_run_reports_its_line_code_and_output() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let error = fixture
+        .build(
+            "FROM busybox:latest\nRUN echo step one\nRUN echo about to fail; echo oops >&2; exit 3\n",
+            &[],
+            None,
+            "failed:latest",
+        )
+        .unwrap_err();
+    match &error {
+        Error::RunFailed { line, code, output } => {
+            assert_eq!((*line, *code), (3, 3));
+            assert!(output.iter().any(|l| l == "oops"), "{output:?}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 3: RUN exited with code 3:"),
+        "{error}"
+    );
+    assert!(fixture.store.image("failed:latest").is_err());
+}
+
+#[test]
+fn builds_with_source_date_epoch_are_reproducible() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let dockerfile = "FROM busybox:latest\nRUN mkdir -p /out && echo data > /out/file && touch /out/stamp\nCMD [\"cat\", \"/out/file\"]\n";
+    let first = fixture
+        .build(dockerfile, &[], Some(1_700_000_000), "repro:one")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = fixture
+        .build(dockerfile, &[], Some(1_700_000_000), "repro:two")
+        .unwrap();
+    assert_eq!(first.id, second.id, "same sources and epoch, same image");
+    assert_eq!(
+        first.config.created().as_deref(),
+        Some("2023-11-14T22:13:20Z")
+    );
+    let unpinned = fixture.build(dockerfile, &[], None, "repro:three").unwrap();
+    assert_ne!(first.id, unpinned.id);
+}
+
+#[test]
+fn unsupported_instructions_are_errors_with_their_line() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let error = fixture
+        .build("FROM busybox:latest\nCOPY a /a\n", &[], None, "copy:latest")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2: COPY is not supported by the builder yet"
+    );
+}
