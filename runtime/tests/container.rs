@@ -1838,3 +1838,31 @@ fn the_embedded_dns_server_answers_forwards_and_refuses() {
     let length = client.recv(&mut buffer).unwrap();
     assert_eq!(answers(&buffer[..length]), (3, vec![]));
 }
+
+/// Mount targets are created inside the root without following a symlink out of it, yet through a
+/// symlink of the image's that points at something missing inside it (`/var/run -> /run`), as runc
+/// creates them; a symlink that points out of the root lands inside it.
+#[test]
+fn mount_targets_through_dangling_symlinks_are_made_inside_the_root() {
+    if skip() {
+        return;
+    }
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.rootfs.join("var")).unwrap();
+    symlink("/run", fx.rootfs.join("var/run")).unwrap();
+    symlink("../../../../../../outside-target", fx.rootfs.join("escape")).unwrap();
+    let tmpfs = |target: &str| Mount {
+        target: target.into(),
+        kind: MountKind::Tmpfs { size: 0, mode: 0 },
+        read_only: false,
+        recursive: Default::default(),
+        subpath: None,
+    };
+    let (_, state, out) = fx.run(ContainerSpec {
+        mounts: vec![tmpfs("/var/run/app"), tmpfs("/escape/x")],
+        ..fx.spec("test -d /run/app && echo run-made; test -d /outside-target/x && echo inside")
+    });
+    assert_eq!(state.exit_code, Some(0), "{out}");
+    assert_eq!(out, "run-made\ninside\n");
+    assert!(!Path::new("/outside-target").exists());
+}

@@ -110,6 +110,13 @@ fn mount_target(root: &Path, target: &str, file: bool) -> Result<PathBuf, Failur
 }
 
 fn create_in_root(root: &Path, target: &str, file: bool) -> io::Result<()> {
+    create_in_root_at_depth(root, target, file, 0)
+}
+
+/// How many dangling symlinks one mount target may lead through.
+const MAX_DANGLING_LINKS: usize = 40;
+
+fn create_in_root_at_depth(root: &Path, target: &str, file: bool, depth: usize) -> io::Result<()> {
     let mut components: Vec<&str> = Vec::new();
     for component in target.split('/') {
         match component {
@@ -123,13 +130,28 @@ fn create_in_root(root: &Path, target: &str, file: bool) -> io::Result<()> {
     for (index, name) in components.iter().enumerate() {
         let parent = components[..index].join("/");
         let path = components[..=index].join("/");
+        let last = index + 1 == components.len();
         match sys::open_in_root(root, &path) {
             Ok(_) => continue,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(error),
         }
+        // A symlink on the way that points at something missing (an image's `/var/run -> /run`
+        // without `/run`): create what it points to, inside the root, as runc does.
+        let resolved = secure_join(root, &path)?;
+        let relative = resolved.strip_prefix(root).unwrap_or(&resolved);
+        if relative != Path::new(&path) {
+            if depth >= MAX_DANGLING_LINKS {
+                return Err(io::Error::other(format!(
+                    "too many dangling symlinks resolving {target}"
+                )));
+            }
+            let relative = relative.to_string_lossy().into_owned();
+            create_in_root_at_depth(root, &relative, file && last, depth + 1)?;
+            continue;
+        }
         let dir = sys::open_in_root(root, if parent.is_empty() { "." } else { &parent })?;
-        let made = if file && index + 1 == components.len() {
+        let made = if file && last {
             sys::create_file_at(dir.as_fd(), name, 0o644)
         } else {
             sys::mkdir_at(dir.as_fd(), name, 0o755)
