@@ -8,8 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use runtime::build::copy::Context;
 use runtime::build::dockerfile::parse;
 use runtime::build::execute::{Builder, Error};
+use runtime::build::ignore::Ignore;
 use runtime::build::instructions::program;
 use runtime::build::resolve::{BaseConfig, Options, Platform, resolve};
 use runtime::container::{ContainerSpec, Helper, Runtime, Stream};
@@ -77,6 +79,11 @@ impl Fixture {
             args: Vec::new(),
         };
         let runtime = Runtime::open(&state, helper).unwrap();
+        let context = dir.path().join("context");
+        fs::create_dir_all(context.join("src")).unwrap();
+        fs::write(context.join("src/app.sh"), "echo app says hi\n").unwrap();
+        fs::write(context.join("src/notes.tmp"), "scratch\n").unwrap();
+        fs::write(context.join(".dockerignore"), "**/*.tmp\n").unwrap();
         Fixture {
             dir,
             store,
@@ -112,9 +119,18 @@ impl Fixture {
             })
         };
         let stages = resolve(&program, &options, &base).unwrap();
+        let context_dir = self.dir.path().join("context");
+        let context = Context {
+            ignore: Ignore::parse(
+                &fs::read_to_string(context_dir.join(".dockerignore")).unwrap_or_default(),
+            )
+            .unwrap(),
+            dir: context_dir,
+        };
         let builder = Builder {
             store: &self.store,
             runtime: &self.runtime,
+            context: Some(&context),
             epoch,
         };
         builder.build(
@@ -322,10 +338,46 @@ fn unsupported_instructions_are_errors_with_their_line() {
     }
     let fixture = Fixture::new();
     let error = fixture
-        .build("FROM busybox:latest\nCOPY a /a\n", &[], None, "copy:latest")
+        .build(
+            "FROM busybox:latest\nCOPY --from=other a /a\n",
+            &[],
+            None,
+            "copy:latest",
+        )
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "line 2: COPY is not supported by the builder yet"
+        "line 2: COPY --from is not supported by the builder yet"
+    );
+}
+
+#[test]
+fn copy_brings_context_files_with_dockerignore_owners_and_modes() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let image = fixture
+        .build(
+            "FROM busybox:latest\nWORKDIR /srv\nCOPY --chown=nobody --chmod=755 src/ app/\nRUN test ! -e app/notes.tmp && sh app/app.sh > out && stat -c '%u %a' app/app.sh >> out\nCMD [\"cat\", \"/srv/out\"]\n",
+            &[],
+            None,
+            "copied:latest",
+        )
+        .unwrap();
+    assert_eq!(fixture.run(&image, &[]), "app says hi\n65534 755\n");
+    let error = fixture
+        .build(
+            "FROM busybox:latest\nCOPY missing.txt /\n",
+            &[],
+            None,
+            "missing:latest",
+        )
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 2: file not found in build context"),
+        "{error}"
     );
 }

@@ -3,9 +3,10 @@
 //! layers so far, its writable layer becomes a new layer (see [`super::diff`]), and the image
 //! config follows the metadata instructions; the last stage becomes an image in the store.
 //!
-//! So far: `RUN` (shell and exec forms, a heredoc script), `ENV`, `ARG`, `LABEL`, `WORKDIR`,
-//! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `COPY`, `ADD`,
-//! `HEALTHCHECK`, `ONBUILD` are refused with an error naming the line, and there is no cache yet.
+//! So far: `RUN` (shell and exec forms, a heredoc script), `COPY` from the build context (see
+//! [`super::copy`]), `ENV`, `ARG`, `LABEL`, `WORKDIR`, `USER`, `CMD`, `ENTRYPOINT`, `SHELL`,
+//! `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `COPY --from`, `ADD`, `HEALTHCHECK`, `ONBUILD` are refused with
+//! an error naming the line, and there is no cache yet.
 //! Base images come from the store (pulling is the registry's job).
 
 use std::collections::HashMap;
@@ -16,8 +17,9 @@ use oci_spec::image::{
     Arch, Config, History, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder,
 };
 
+use super::copy::{Context, CopyRequest, write_copy_layer};
 use super::diff;
-use super::instructions::{CommandKind, CommandLine};
+use super::instructions::{CommandKind, CommandLine, CopyOptions, Source};
 use super::resolve::{Base, ResolvedStage, Step};
 use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
 use crate::image::compress::Compression;
@@ -69,6 +71,8 @@ const MOUNT_STUBS: [&str; 8] = [
 pub struct Builder<'a> {
     pub store: &'a ImageStore,
     pub runtime: &'a Runtime,
+    /// The build context `COPY` reads from (none: `COPY` is an error).
+    pub context: Option<&'a Context>,
     /// `SOURCE_DATE_EPOCH`: layer timestamps and the image's creation time.
     pub epoch: Option<i64>,
 }
@@ -267,7 +271,16 @@ impl Builder<'_> {
                 format!("STOPSIGNAL {signal}")
             }
             CommandKind::Maintainer(name) => format!("MAINTAINER {name}"),
-            CommandKind::Copy { .. } => return Err(unsupported("COPY")),
+            CommandKind::Copy {
+                sources,
+                dest,
+                options,
+            } => {
+                if options.from.is_some() {
+                    return Err(unsupported("COPY --from"));
+                }
+                return self.copy(state, step, sources, dest, options);
+            }
             CommandKind::Add { .. } => return Err(unsupported("ADD")),
             CommandKind::Healthcheck(_) => return Err(unsupported("HEALTHCHECK")),
             CommandKind::Onbuild(_) => return Err(unsupported("ONBUILD")),
@@ -383,6 +396,61 @@ impl Builder<'_> {
             compression: Compression::None,
             dir: added.dir,
         }))
+    }
+
+    /// Adds the layer of a `COPY` from the build context.
+    fn copy(
+        &self,
+        state: &mut State,
+        step: &Step,
+        sources: &[Source],
+        dest: &str,
+        options: &CopyOptions,
+    ) -> Result<(), Error> {
+        let line = step.line;
+        let context = self.context.ok_or_else(|| Error::Step {
+            line,
+            message: "COPY needs a build context".into(),
+        })?;
+        let dirs: Vec<PathBuf> = state.layers.iter().map(|l| l.dir.clone()).collect();
+        let mut failure = None;
+        let added = self.store.add_layer(|out| {
+            let request = CopyRequest {
+                sources,
+                dest,
+                workdir: &step.workdir,
+                options,
+            };
+            write_copy_layer(context, &request, &dirs, out, self.epoch).map_err(|message| {
+                failure = Some(message.clone());
+                std::io::Error::other(message)
+            })
+        });
+        let added = match (added, failure) {
+            (Ok(added), _) => added,
+            (Err(_), Some(message)) => return Err(Error::Step { line, message }),
+            (Err(error), None) => return Err(error.into()),
+        };
+        state.layers.push(LayerRef {
+            blob: added.digest.clone(),
+            diff_id: added.digest,
+            size: added.size,
+            compression: Compression::None,
+            dir: added.dir,
+        });
+        let words: Vec<String> = sources
+            .iter()
+            .map(|s| match s {
+                Source::Path(path) => path.clone(),
+                Source::Inline { name, .. } => format!("<<{name}"),
+            })
+            .collect();
+        state.history.push(history(
+            format!("COPY {} {dest}", words.join(" ")),
+            false,
+            self.epoch,
+        ));
+        Ok(())
     }
 
     /// Stores the built stage as an image.

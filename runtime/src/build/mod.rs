@@ -5,8 +5,10 @@
 //! stages a target needs and what each step says with its variables expanded, and the environment
 //! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does;
 //! `ignore` applies `.dockerignore` as Docker does; `diff` turns what a step changed (an overlay's
-//! upper directory) into a layer; `execute` carries the resolved stages out on this runtime.
+//! upper directory) into a layer; `copy` writes the layer of a `COPY` from the build context;
+//! `execute` carries the resolved stages out on this runtime.
 
+pub mod copy;
 pub mod diff;
 pub mod dockerfile;
 pub mod execute;

@@ -1,0 +1,471 @@
+//! `COPY` from the build context, as a layer written directly (no container is needed to copy
+//! files): the sources as BuildKit selects them, the destination resolved against the image's
+//! layers, owners and modes as `--chown` and `--chmod` say.
+//!
+//! - A source is a path relative to the context root (a leading `/` and `..` cannot leave it),
+//!   possibly with wildcards (`*`, `?`, `[...]` of Go's `filepath.Match`, `*` not crossing `/`);
+//!   what `.dockerignore` excludes does not exist for it. A directory source copies its contents.
+//! - The destination is a directory when it ends with `/`, when there are several sources or a
+//!   wildcard, or when the source is a directory; a relative one is below the working directory.
+//!   Symlinks on the way are followed inside the image (Debian's `/bin -> usr/bin`), never out of it.
+//! - Files and directories belong to 0:0 unless `--chown` (names looked up in the image's
+//!   `/etc/passwd` and `/etc/group`); `--chmod` (octal) sets files' and directories' modes;
+//!   symlinks are copied as symlinks; modification times are kept (clamped to `SOURCE_DATE_EPOCH`).
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, PathBuf};
+
+use super::ignore::Ignore;
+use super::instructions::{CopyOptions, Source};
+
+/// The build context: a directory and its `.dockerignore`.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub dir: PathBuf,
+    pub ignore: Ignore,
+}
+
+/// What one `COPY` asks for, its words expanded.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyRequest<'a> {
+    pub sources: &'a [Source],
+    pub dest: &'a str,
+    /// The working directory a relative destination is below.
+    pub workdir: &'a str,
+    pub options: &'a CopyOptions,
+}
+
+/// Writes the layer a `COPY` from `context` makes on top of `layers` (the image's layer
+/// directories, base first).
+pub fn write_copy_layer(
+    context: &Context,
+    request: &CopyRequest<'_>,
+    layers: &[PathBuf],
+    out: impl Write,
+    epoch: Option<i64>,
+) -> Result<(), String> {
+    let CopyRequest {
+        sources,
+        dest,
+        workdir,
+        options,
+    } = *request;
+    let mut selected: Vec<String> = Vec::new();
+    let mut wildcard = false;
+    for source in sources {
+        let Source::Path(path) = source else {
+            return Err("COPY of heredoc content is not supported yet".into());
+        };
+        let clean = clean_relative(path);
+        if has_wildcard(&clean) {
+            wildcard = true;
+            let matches = context.matching(&clean)?;
+            if matches.is_empty() {
+                return Err(not_found(path));
+            }
+            selected.extend(matches);
+        } else {
+            if !context.exists(&clean) {
+                return Err(not_found(path));
+            }
+            selected.push(clean);
+        }
+    }
+    let dest = if dest.starts_with('/') {
+        dest.to_owned()
+    } else {
+        format!("{}/{dest}", workdir.trim_end_matches('/'))
+    };
+    let any_dir = selected.iter().any(|source| context.is_dir(source));
+    let into_dir = dest.ends_with('/') || selected.len() > 1 || wildcard || any_dir;
+    let dest = resolve_in_layers(layers, &clean_relative(&dest))?;
+    let owner = match &options.chown {
+        Some(chown) => owner(chown, layers)?,
+        None => (0, 0),
+    };
+    let chmod = match &options.chmod {
+        Some(mode) => Some(
+            u32::from_str_radix(mode, 8)
+                .map_err(|_| format!("invalid --chmod {mode:?}: an octal mode like 755"))?,
+        ),
+        None => None,
+    };
+    let mut writer = Writer {
+        builder: tar::Builder::new(out),
+        context,
+        owner,
+        chmod,
+        epoch,
+    };
+    writer.builder.mode(tar::HeaderMode::Deterministic);
+    // Parent directories the image lacks are made, root's and 0755.
+    let dir_part = if into_dir {
+        dest.clone()
+    } else {
+        dest.rsplit_once('/')
+            .map_or(String::new(), |(d, _)| d.to_owned())
+    };
+    let mut prefix = String::new();
+    for part in dir_part.split('/').filter(|p| !p.is_empty()) {
+        prefix = if prefix.is_empty() {
+            part.to_owned()
+        } else {
+            format!("{prefix}/{part}")
+        };
+        if lookup(layers, &prefix).is_none() {
+            writer.directory_entry(&prefix, 0o755, (0, 0), epoch.unwrap_or(0).max(0))?;
+        }
+    }
+    for source in &selected {
+        if context.is_dir(source) {
+            // A directory's contents go into the destination, never the directory itself.
+            writer.tree(source, &dest)?;
+        } else {
+            let name = source.rsplit('/').next().unwrap_or(source);
+            let target = if into_dir {
+                join(&dest, name)
+            } else {
+                dest.clone()
+            };
+            writer.entry(source, &target)?;
+        }
+    }
+    writer.builder.finish().map_err(|e| e.to_string())
+}
+
+fn not_found(path: &str) -> String {
+    format!(
+        "file not found in build context or excluded by .dockerignore: stat {path}: file does not exist"
+    )
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{}/{name}", dir.trim_end_matches('/'))
+    }
+}
+
+/// A path relative to a root: no leading `/`, `.` and `..` resolved without leaving the root.
+fn clean_relative(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+fn has_wildcard(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+impl Context {
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    /// Whether `relative` exists in the context and is not excluded.
+    fn exists(&self, relative: &str) -> bool {
+        (relative.is_empty() || !self.ignore.is_excluded(relative))
+            && fs::symlink_metadata(self.path(relative)).is_ok()
+    }
+
+    fn is_dir(&self, relative: &str) -> bool {
+        fs::metadata(self.path(relative)).is_ok_and(|m| m.is_dir())
+    }
+
+    /// The context's paths (not excluded) that `pattern` matches, in byte order.
+    fn matching(&self, pattern: &str) -> Result<Vec<String>, String> {
+        let depth = pattern.split('/').count();
+        let mut found = Vec::new();
+        self.walk("", 1, depth, &mut |path| {
+            if glob_match(pattern, path) {
+                found.push(path.to_owned());
+            }
+        })
+        .map_err(|e| format!("read the build context: {e}"))?;
+        found.sort();
+        Ok(found)
+    }
+
+    /// Visits the paths below `dir` down to `depth` components, skipping excluded ones.
+    fn walk(
+        &self,
+        dir: &str,
+        level: usize,
+        depth: usize,
+        visit: &mut dyn FnMut(&str),
+    ) -> io::Result<()> {
+        for entry in fs::read_dir(self.path(dir))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = join(dir, &name);
+            let is_dir = entry.file_type()?.is_dir();
+            let excluded = self.ignore.is_excluded(&path);
+            if !excluded {
+                visit(&path);
+            }
+            if is_dir && level < depth && (!excluded || self.ignore.may_include_below(&path)) {
+                self.walk(&path, level + 1, depth, visit)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Go's `filepath.Match` over a whole relative path: `*` and `?` do not match `/`.
+fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('*', rest)) => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != '/')
+                .any(|i| go(rest, &s[i..])),
+            Some(('?', rest)) => s.first().is_some_and(|c| *c != '/') && go(rest, &s[1..]),
+            Some(('[', _)) => {
+                let Some(close) = p.iter().skip(1).position(|c| *c == ']') else {
+                    return false;
+                };
+                let class = &p[1..=close];
+                let (negate, class) = match class.split_first() {
+                    Some(('^', rest)) => (true, rest),
+                    _ => (false, class),
+                };
+                let Some(&c) = s.first() else { return false };
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= c && c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != negate && c != '/' && go(&p[close + 2..], &s[1..])
+            }
+            Some(('\\', rest)) if !rest.is_empty() => {
+                s.first() == Some(&rest[0]) && go(&rest[1..], &s[1..])
+            }
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = path.chars().collect();
+    go(&p, &s)
+}
+
+/// The entry at `relative` in the image the layers make (the top-most layer that has it), or
+/// `None` when absent or deleted (a whiteout).
+fn lookup(layers: &[PathBuf], relative: &str) -> Option<(PathBuf, fs::Metadata)> {
+    for layer in layers.iter().rev() {
+        let path = layer.join(relative);
+        if let Ok(metadata) = fs::symlink_metadata(&path) {
+            use std::os::unix::fs::FileTypeExt;
+            if metadata.file_type().is_char_device() && metadata.rdev() == 0 {
+                return None;
+            }
+            return Some((path, metadata));
+        }
+    }
+    None
+}
+
+/// Resolves `relative` in the image the layers make, following symlinks inside it (`..` and
+/// absolute targets stay inside); returns the path without symlinks on the way.
+fn resolve_in_layers(layers: &[PathBuf], relative: &str) -> Result<String, String> {
+    let mut pending: Vec<String> = relative
+        .split('/')
+        .rev()
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == "." {
+            continue;
+        }
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = if resolved.is_empty() {
+            part.clone()
+        } else {
+            format!("{}/{part}", resolved.join("/"))
+        };
+        match lookup(layers, &candidate) {
+            Some((path, metadata)) if metadata.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return Err(format!(
+                        "too many symlinks resolving /{relative} in the image"
+                    ));
+                }
+                let target = fs::read_link(&path).map_err(|e| e.to_string())?;
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                for component in target.components().rev() {
+                    match component {
+                        Component::Normal(name) => {
+                            pending.push(name.to_string_lossy().into_owned())
+                        }
+                        Component::ParentDir => pending.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => resolved.push(part),
+        }
+    }
+    Ok(resolved.join("/"))
+}
+
+/// `--chown=user[:group]`: numbers as they are, names from the image's files.
+fn owner(chown: &str, layers: &[PathBuf]) -> Result<(u32, u32), String> {
+    let (user, group) = match chown.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (chown, None),
+    };
+    let file = |name: &str| {
+        lookup(layers, name)
+            .and_then(|(path, _)| fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    };
+    // (id, primary group) of `name` in a passwd or group file.
+    let find = |text: &str, name: &str| -> Option<(u32, Option<u32>)> {
+        text.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.first() != Some(&name) {
+                return None;
+            }
+            let id = fields.get(2)?.parse().ok()?;
+            Some((id, fields.get(3).and_then(|f| f.parse().ok())))
+        })
+    };
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(uid) => (uid, None),
+        Err(_) => find(&file("etc/passwd"), user)
+            .ok_or_else(|| format!("--chown: no user {user:?} in the image's /etc/passwd"))?,
+    };
+    let gid = match group {
+        None => primary.unwrap_or(uid),
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => find(&file("etc/group"), group)
+                .map(|(gid, _)| gid)
+                .ok_or_else(|| format!("--chown: no group {group:?} in the image's /etc/group"))?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+struct Writer<'a, W: Write> {
+    builder: tar::Builder<W>,
+    context: &'a Context,
+    owner: (u32, u32),
+    chmod: Option<u32>,
+    epoch: Option<i64>,
+}
+
+impl<W: Write> Writer<'_, W> {
+    fn mtime(&self, metadata: &fs::Metadata) -> i64 {
+        let mtime = metadata.mtime();
+        self.epoch.map_or(mtime, |epoch| mtime.min(epoch)).max(0)
+    }
+
+    fn directory_entry(
+        &mut self,
+        path: &str,
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(mode);
+        header.set_uid(owner.0.into());
+        header.set_gid(owner.1.into());
+        header.set_mtime(mtime as u64);
+        header.set_size(0);
+        self.builder
+            .append_data(&mut header, format!("{path}/"), io::empty())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The context's `source` as the layer's `target` (a directory entry for a directory).
+    fn entry(&mut self, source: &str, target: &str) -> Result<(), String> {
+        let path = self.context.path(source);
+        let metadata = fs::symlink_metadata(&path).map_err(|e| format!("{source}: {e}"))?;
+        let kind = metadata.file_type();
+        let mode = self.chmod.unwrap_or(metadata.permissions().mode() & 0o7777);
+        let mtime = self.mtime(&metadata);
+        if kind.is_dir() {
+            return self.directory_entry(target, mode, self.owner, mtime);
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(self.owner.0.into());
+        header.set_gid(self.owner.1.into());
+        header.set_mtime(mtime as u64);
+        if kind.is_symlink() {
+            let link = fs::read_link(&path).map_err(|e| format!("{source}: {e}"))?;
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            return self
+                .builder
+                .append_link(&mut header, target, link)
+                .map_err(|e| e.to_string());
+        }
+        if !kind.is_file() {
+            return Err(format!(
+                "{source}: only files, directories and symlinks can be copied"
+            ));
+        }
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(mode);
+        header.set_size(metadata.len());
+        let file = fs::File::open(&path).map_err(|e| format!("{source}: {e}"))?;
+        self.builder
+            .append_data(&mut header, target, file)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Everything below the context's directory `source`, not excluded, under `target`.
+    fn tree(&mut self, source: &str, target: &str) -> Result<(), String> {
+        let mut names: Vec<String> = fs::read_dir(self.context.path(source))
+            .map_err(|e| format!("{source}: {e}"))?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = join(source, &name);
+            let excluded = self.context.ignore.is_excluded(&path);
+            let is_dir = self.context.is_dir(&path)
+                && !fs::symlink_metadata(self.context.path(&path))
+                    .is_ok_and(|m| m.file_type().is_symlink());
+            if !excluded {
+                self.entry(&path, &join(target, &name))?;
+            }
+            if is_dir && (!excluded || self.context.ignore.may_include_below(&path)) {
+                self.tree(&path, &join(target, &name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+use std::os::unix::fs::symlink;
+
+use super::*;
+
+/// (path, kind, mode, uid, gid, link or content) of an entry of a layer.
+type Entry = (String, char, u32, u64, u64, String);
+
+fn listing(layer: &[u8]) -> Vec<Entry> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(layer);
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let header = entry.header().clone();
+            let kind = match header.entry_type() {
+                tar::EntryType::Directory => 'd',
+                tar::EntryType::Symlink => 'l',
+                _ => 'f',
+            };
+            let mut data = String::new();
+            entry.read_to_string(&mut data).unwrap();
+            let link = entry.link_name().unwrap().map(|l| l.display().to_string());
+            (
+                entry.path().unwrap().display().to_string(),
+                kind,
+                header.mode().unwrap(),
+                header.uid().unwrap(),
+                header.gid().unwrap(),
+                link.unwrap_or(data),
+            )
+        })
+        .collect()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    context: Context,
+    layers: Vec<PathBuf>,
+}
+
+/// A context with files, a subdirectory, an ignored file and a symlink; one image layer with
+/// Debian's `/bin -> usr/bin`, `/usr/bin`, an `/etc/passwd` and `/etc/group`.
+fn setup(ignore: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("context");
+    fs::create_dir_all(context.join("src/lib")).unwrap();
+    fs::write(context.join("app.py"), "print()\n").unwrap();
+    fs::write(context.join("README.md"), "readme\n").unwrap();
+    fs::write(context.join("src/main.rs"), "fn main() {}\n").unwrap();
+    fs::write(context.join("src/lib/mod.rs"), "mod x;\n").unwrap();
+    fs::write(context.join("src/secret.key"), "key\n").unwrap();
+    symlink("main.rs", context.join("src/link.rs")).unwrap();
+    fs::set_permissions(context.join("app.py"), fs::Permissions::from_mode(0o750)).unwrap();
+    let layer = dir.path().join("layer");
+    fs::create_dir_all(layer.join("usr/bin")).unwrap();
+    fs::create_dir_all(layer.join("etc")).unwrap();
+    symlink("usr/bin", layer.join("bin")).unwrap();
+    fs::write(
+        layer.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(
+        layer.join("etc/group"),
+        "root:x:0:\nstaff:x:50:\napp:x:1001:\n",
+    )
+    .unwrap();
+    Setup {
+        _dir: dir,
+        context: Context {
+            dir: context,
+            ignore: Ignore::parse(ignore).unwrap(),
+        },
+        layers: vec![layer],
+    }
+}
+
+fn copy(
+    setup: &Setup,
+    sources: &[&str],
+    dest: &str,
+    options: CopyOptions,
+) -> Result<Vec<Entry>, String> {
+    let sources: Vec<Source> = sources
+        .iter()
+        .map(|s| Source::Path(s.to_string()))
+        .collect();
+    let mut layer = Vec::new();
+    let request = CopyRequest {
+        sources: &sources,
+        dest,
+        workdir: "/work",
+        options: &options,
+    };
+    write_copy_layer(
+        &setup.context,
+        &request,
+        &setup.layers,
+        &mut layer,
+        Some(1_000),
+    )?;
+    Ok(listing(&layer))
+}
+
+fn paths(entries: &[Entry]) -> Vec<&str> {
+    entries.iter().map(|e| e.0.as_str()).collect()
+}
+
+#[test]
+fn a_file_to_a_file_or_into_a_directory() {
+    let setup = setup("");
+    let entries = copy(
+        &setup,
+        &["app.py"],
+        "/opt/app/run.py",
+        CopyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(paths(&entries), ["opt/", "opt/app/", "opt/app/run.py"]);
+    assert_eq!(entries[2].2, 0o750);
+    assert_eq!((entries[2].3, entries[2].4), (0, 0));
+    assert_eq!(entries[2].5, "print()\n");
+    // A trailing slash, and a relative destination below the working directory.
+    let entries = copy(&setup, &["/app.py"], "dir/", CopyOptions::default()).unwrap();
+    assert_eq!(paths(&entries), ["work/", "work/dir/", "work/dir/app.py"]);
+}
+
+#[test]
+fn a_directory_copies_its_contents_and_dockerignore_applies() {
+    let setup = setup("**/*.key\n");
+    let entries = copy(&setup, &["src"], "/app", CopyOptions::default()).unwrap();
+    assert_eq!(
+        paths(&entries),
+        [
+            "app/",
+            "app/lib/",
+            "app/lib/mod.rs",
+            "app/link.rs",
+            "app/main.rs"
+        ]
+    );
+    assert_eq!(entries[3].1, 'l');
+    assert_eq!(entries[3].5, "main.rs");
+    let error = copy(&setup, &["src/secret.key"], "/k", CopyOptions::default()).unwrap_err();
+    assert!(
+        error.starts_with("file not found in build context or excluded by .dockerignore"),
+        "{error}"
+    );
+}
+
+#[test]
+fn wildcards_select_from_the_context_root() {
+    let setup = setup("");
+    let entries = copy(
+        &setup,
+        &["*.py", "src/*.rs"],
+        "/dst/",
+        CopyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        paths(&entries),
+        ["dst/", "dst/app.py", "dst/link.rs", "dst/main.rs"]
+    );
+    assert!(copy(&setup, &["*.none"], "/dst/", CopyOptions::default()).is_err());
+    // `..` cannot leave the context.
+    let entries = copy(&setup, &["../../app.py"], "/x", CopyOptions::default()).unwrap();
+    assert_eq!(paths(&entries), ["x"]);
+}
+
+#[test]
+fn the_destination_follows_the_images_symlinks_inside_it() {
+    let setup = setup("");
+    let entries = copy(&setup, &["app.py"], "/bin/", CopyOptions::default()).unwrap();
+    // /bin is Debian's symlink to usr/bin, which exists: no directory entry shadows the link.
+    assert_eq!(paths(&entries), ["usr/bin/app.py"]);
+}
+
+#[test]
+fn chown_and_chmod() {
+    let setup = setup("");
+    let options = |chown: &str, chmod: Option<&str>| CopyOptions {
+        chown: Some(chown.into()),
+        chmod: chmod.map(str::to_owned),
+        ..CopyOptions::default()
+    };
+    let entries = copy(&setup, &["README.md"], "/r", options("app", Some("640"))).unwrap();
+    assert_eq!(
+        (entries[0].3, entries[0].4, entries[0].2),
+        (1000, 1001, 0o640)
+    );
+    let entries = copy(&setup, &["README.md"], "/r", options("app:staff", None)).unwrap();
+    assert_eq!((entries[0].3, entries[0].4), (1000, 50));
+    let entries = copy(&setup, &["README.md"], "/r", options("7:8", None)).unwrap();
+    assert_eq!((entries[0].3, entries[0].4), (7, 8));
+    let error = copy(&setup, &["README.md"], "/r", options("nobody", None)).unwrap_err();
+    assert!(error.contains("no user \"nobody\""), "{error}");
+    let error = copy(&setup, &["README.md"], "/r", options("0", Some("rwx"))).unwrap_err();
+    assert!(error.contains("--chmod"), "{error}");
+}
+
+#[test]
+fn globs_match_as_go_filepath_match() {
+    assert!(glob_match("*.py", "app.py"));
+    assert!(!glob_match("*.py", "src/app.py"));
+    assert!(glob_match("src/*.rs", "src/main.rs"));
+    assert!(glob_match("a?c", "abc"));
+    assert!(!glob_match("a?c", "a/c"));
+    assert!(glob_match("[a-c]x", "bx"));
+    assert!(!glob_match("[^a-c]x", "bx"));
+    assert!(glob_match("\\*", "*"));
+    assert!(!glob_match("\\*", "a"));
+}
