@@ -98,6 +98,19 @@ impl Fixture {
         epoch: Option<i64>,
         name: &str,
     ) -> Result<Image, Error> {
+        self.build_reporting(dockerfile, args, epoch, false, name)
+            .map(|(image, _)| image)
+    }
+
+    /// Builds, and says for each step (by line) whether it came from the cache.
+    fn build_reporting(
+        &self,
+        dockerfile: &str,
+        args: &[(&str, &str)],
+        epoch: Option<i64>,
+        no_cache: bool,
+        name: &str,
+    ) -> Result<(Image, Vec<(usize, bool)>), Error> {
         let parsed = parse(dockerfile).unwrap();
         let program = program(&parsed).unwrap();
         let options = Options {
@@ -132,12 +145,15 @@ impl Fixture {
             runtime: &self.runtime,
             context: Some(&context),
             epoch,
+            no_cache,
         };
-        builder.build(
+        let mut steps = Vec::new();
+        let image = builder.build(
             &stages,
             Some(&ImageRef::parse(name).unwrap()),
-            &mut |_, _| {},
-        )
+            &mut |done| steps.push((done.step.line, done.cached)),
+        )?;
+        Ok((image, steps))
     }
 
     /// Runs `args` (the image's command when empty) in a container of `image`; its stdout.
@@ -319,9 +335,11 @@ fn builds_with_source_date_epoch_are_reproducible() {
         .build(dockerfile, &[], Some(1_700_000_000), "repro:one")
         .unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    let second = fixture
-        .build(dockerfile, &[], Some(1_700_000_000), "repro:two")
+    // A cold build: every step runs again (no cache).
+    let (second, steps) = fixture
+        .build_reporting(dockerfile, &[], Some(1_700_000_000), true, "repro:two")
         .unwrap();
+    assert!(steps.iter().all(|(_, cached)| !cached));
     assert_eq!(first.id, second.id, "same sources and epoch, same image");
     assert_eq!(
         first.config.created().as_deref(),
@@ -380,4 +398,71 @@ fn copy_brings_context_files_with_dockerignore_owners_and_modes() {
             .starts_with("line 2: file not found in build context"),
         "{error}"
     );
+}
+
+#[test]
+fn the_cache_reruns_only_what_a_change_invalidates() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let dockerfile = "FROM busybox:latest\nRUN echo one > /one\nCOPY src/ /src/\nRUN cat /src/app.sh > /copied\nCMD [\"cat\", \"/copied\"]\n";
+    let layered = |steps: &[(usize, bool)]| -> Vec<(usize, bool)> {
+        steps
+            .iter()
+            .copied()
+            .filter(|(line, _)| [2, 3, 4].contains(line))
+            .collect()
+    };
+    let (first, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "cached:1")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, false), (3, false), (4, false)]);
+    let (again, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "cached:2")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, true), (3, true), (4, true)]);
+    assert_eq!(
+        first.layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>(),
+        again.layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>()
+    );
+    // A new modification time alone is no change.
+    let app = fixture.dir.path().join("context/src/app.sh");
+    let future = std::time::SystemTime::now() + Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(&app)
+        .unwrap()
+        .set_modified(future)
+        .unwrap();
+    let (_, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "cached:3")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, true), (3, true), (4, true)]);
+    // A changed file re-runs its COPY and what follows, nothing before.
+    fs::write(&app, "echo changed\n").unwrap();
+    let (changed, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "cached:4")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, true), (3, false), (4, false)]);
+    assert_eq!(fixture.run(&changed, &[]), "echo changed\n");
+    // --no-cache runs everything.
+    let (_, steps) = fixture
+        .build_reporting(dockerfile, &[], None, true, "cached:5")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, false), (3, false), (4, false)]);
+    // The cache outlives `image rm` of what was built; `image prune` empties it.
+    for tag in ["cached:1", "cached:2", "cached:3", "cached:4", "cached:5"] {
+        fixture.store.remove(tag, true).unwrap();
+    }
+    let (_, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "cached:6")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, true), (3, true), (4, true)]);
+    fixture.store.remove("cached:6", true).unwrap();
+    fixture.store.prune().unwrap();
+    let (_, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "cached:7")
+        .unwrap();
+    assert_eq!(layered(&steps), [(2, false), (3, false), (4, false)]);
 }

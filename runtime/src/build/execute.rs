@@ -6,7 +6,13 @@
 //! So far: `RUN` (shell and exec forms, a heredoc script), `COPY` from the build context (see
 //! [`super::copy`]), `ENV`, `ARG`, `LABEL`, `WORKDIR`, `USER`, `CMD`, `ENTRYPOINT`, `SHELL`,
 //! `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `COPY --from`, `ADD`, `HEALTHCHECK`, `ONBUILD` are refused with
-//! an error naming the line, and there is no cache yet.
+//! an error naming the line.
+//!
+//! The cache: every state has a key, the hash of its parent's key (the base image's id at the
+//! start) and of the step as expanded; a `RUN` adds its command, environment, user and directory,
+//! a `COPY` the hash of the layer its sources make with all times at 0 (so contents, modes, owners
+//! and paths count and times do not). A step whose key the store remembers, with its layer still
+//! there, is not run again: a changed file re-runs its `COPY` and what follows, nothing before.
 //! Base images come from the store (pulling is the registry's job).
 
 use std::collections::HashMap;
@@ -23,8 +29,8 @@ use super::instructions::{CommandKind, CommandLine, CopyOptions, Source};
 use super::resolve::{Base, ResolvedStage, Step};
 use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
 use crate::image::compress::Compression;
-use crate::image::digest::Digest;
-use crate::image::{Image, ImageRef, ImageStore};
+use crate::image::digest::{Digest, HashingWriter};
+use crate::image::{AddedLayer, CachedStep, Image, ImageRef, ImageStore};
 
 /// Why a build failed, and at which line.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +81,18 @@ pub struct Builder<'a> {
     pub context: Option<&'a Context>,
     /// `SOURCE_DATE_EPOCH`: layer timestamps and the image's creation time.
     pub epoch: Option<i64>,
+    /// Run every step, using no cached layer (`--no-cache`); what is built is still remembered.
+    pub no_cache: bool,
+}
+
+/// A step done, for progress output.
+#[derive(Debug, Clone, Copy)]
+pub struct StepDone<'a> {
+    /// The stage's index in the Dockerfile.
+    pub stage: usize,
+    pub step: &'a Step,
+    /// Whether its layer came from the build cache.
+    pub cached: bool,
 }
 
 /// A layer of the image being built.
@@ -96,6 +114,8 @@ struct State {
     /// The shell of the shell form (`SHELL`; docker keeps it in its own config field, which the OCI
     /// config lacks, so it lives here for the build).
     shell: Vec<String>,
+    /// The cache key of the state: the base and every step so far (see [`Builder::cache_key`]).
+    key: String,
 }
 
 fn default_shell() -> Vec<String> {
@@ -104,13 +124,13 @@ fn default_shell() -> Vec<String> {
 
 impl Builder<'_> {
     /// Builds `stages` (dependencies first, the target last, as [`super::resolve::resolve`] gives
-    /// them) and stores the target as an image named `name`. `on_step` hears of each step before it
-    /// runs.
+    /// them) and stores the target as an image named `name`. `on_step` hears of each step when it is
+    /// done.
     pub fn build(
         &self,
         stages: &[ResolvedStage],
         name: Option<&ImageRef>,
-        on_step: &mut dyn FnMut(usize, &Step),
+        on_step: &mut dyn FnMut(StepDone<'_>),
     ) -> Result<Image, Error> {
         let mut built: HashMap<usize, State> = HashMap::new();
         let mut last = None;
@@ -121,6 +141,7 @@ impl Builder<'_> {
                     config: Config::default(),
                     history: Vec::new(),
                     shell: default_shell(),
+                    key: "scratch".into(),
                 },
                 Base::Stage(index) => built.get(index).cloned().ok_or_else(|| Error::Step {
                     line: stage.steps.first().map_or(1, |s| s.line),
@@ -128,9 +149,15 @@ impl Builder<'_> {
                 })?,
                 Base::Image(reference) => self.base(reference)?,
             };
+            // SOURCE_DATE_EPOCH changes what every step writes.
+            state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.epoch));
             for step in &stage.steps {
-                on_step(stage.index, step);
-                self.step(&mut state, step)?;
+                let cached = self.step(&mut state, step)?;
+                on_step(StepDone {
+                    stage: stage.index,
+                    step,
+                    cached,
+                });
             }
             last = Some(stage.index);
             built.insert(stage.index, state);
@@ -167,11 +194,14 @@ impl Builder<'_> {
             config: image.config.config().clone().unwrap_or_default(),
             history: image.config.history().clone().unwrap_or_default(),
             shell: default_shell(),
+            key: image.id.to_string(),
         })
     }
 
-    fn step(&self, state: &mut State, step: &Step) -> Result<(), Error> {
+    /// Carries out one step; true if its layer came from the cache.
+    fn step(&self, state: &mut State, step: &Step) -> Result<bool, Error> {
         let line = step.line;
+        state.key = Self::cache_key(&state.key, &format!("{:?}", step.kind));
         let unsupported = |what: &str| Error::Step {
             line,
             message: format!("{what} is not supported by the builder yet"),
@@ -286,19 +316,52 @@ impl Builder<'_> {
             CommandKind::Onbuild(_) => return Err(unsupported("ONBUILD")),
         };
         state.history.push(history(created_by, true, self.epoch));
+        Ok(false)
+    }
+
+    /// The key of a state: `parent` (the base image's id or the previous state's key) and what the
+    /// step adds (the step as expanded, and what else decides its result), hashed.
+    fn cache_key(parent: &str, step: &str) -> String {
+        Digest::of(format!("{parent}\n{step}").as_bytes())
+            .hex()
+            .to_owned()
+    }
+
+    /// The cached layer of the current state's step, unless `--no-cache`.
+    fn cached(&self, state: &State) -> Option<CachedStep> {
+        if self.no_cache {
+            return None;
+        }
+        self.store.cached_step(&state.key)
+    }
+
+    /// Adds a step's layer (or none) to the state and remembers it for the key.
+    fn add_layer(&self, state: &mut State, layer: Option<AddedLayer>) -> Result<(), Error> {
+        self.store
+            .remember_step(&state.key, layer.as_ref().map(|l| &l.digest))?;
+        if let Some(added) = layer {
+            state.layers.push(LayerRef {
+                blob: added.digest.clone(),
+                diff_id: added.digest,
+                size: added.size,
+                compression: Compression::None,
+                dir: added.dir,
+            });
+        }
         Ok(())
     }
 }
 
 impl Builder<'_> {
-    /// Runs a `RUN` step in a container on the layers so far and adds what it changed as a layer.
+    /// Runs a `RUN` step in a container on the layers so far and adds what it changed as a layer
+    /// (or takes the layer from the cache: true).
     fn run(
         &self,
         state: &mut State,
         step: &Step,
         command: &CommandLine,
         heredocs: &[super::dockerfile::Heredoc],
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let line = step.line;
         let fail = |message: String| Error::Step { line, message };
         let args = match (command, heredocs) {
@@ -316,12 +379,33 @@ impl Builder<'_> {
                 "RUN needs a root filesystem; the stage starts from scratch".into(),
             ));
         }
+        let user = state.config.user().clone().unwrap_or_default();
+        let created_by = match command {
+            CommandLine::Shell(text) => format!("RUN {} {text}", state.shell.join(" ")),
+            CommandLine::Exec(items) => format!("RUN {}", json(items)),
+        };
+        // What decides the result besides the step: the command as run, its environment (ARGs
+        // included), user and directory.
+        state.key = Self::cache_key(
+            &state.key,
+            &format!("{args:?} {:?} {user:?} {:?}", step.env, step.workdir),
+        );
+        if let Some(cached) = self.cached(state) {
+            let layer = match cached {
+                CachedStep::Layer(layer) => Some(layer),
+                CachedStep::NoLayer => None,
+            };
+            let empty = layer.is_none();
+            self.add_layer(state, layer)?;
+            state.history.push(history(created_by, empty, self.epoch));
+            return Ok(true);
+        }
         let spec = ContainerSpec {
             rootfs: Rootfs::Layers(state.layers.iter().map(|l| l.dir.clone()).collect()),
             args: args.clone(),
             env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             cwd: step.workdir.clone(),
-            user: state.config.user().clone().unwrap_or_default(),
+            user,
             // Build steps have no way out.
             network: NetworkMode::None,
             ..ContainerSpec::default()
@@ -334,18 +418,10 @@ impl Builder<'_> {
         };
         self.runtime.remove(&id, true)?;
         let layer = layer?;
-        let created_by = match command {
-            CommandLine::Shell(text) => format!("RUN {} {text}", state.shell.join(" ")),
-            CommandLine::Exec(items) => format!("RUN {}", json(items)),
-        };
-        match layer {
-            Some(layer) => {
-                state.layers.push(layer);
-                state.history.push(history(created_by, false, self.epoch));
-            }
-            None => state.history.push(history(created_by, true, self.epoch)),
-        }
-        Ok(())
+        let empty = layer.is_none();
+        self.add_layer(state, layer)?;
+        state.history.push(history(created_by, empty, self.epoch));
+        Ok(false)
     }
 
     fn run_container(&self, id: &str, line: usize) -> Result<(), Error> {
@@ -365,7 +441,7 @@ impl Builder<'_> {
 
     /// The container's writable layer as a layer of the store (unpacked, so the next step can
     /// stack on it), or `None` when the step changed nothing.
-    fn capture(&self, id: &str) -> Result<Option<LayerRef>, Error> {
+    fn capture(&self, id: &str) -> Result<Option<AddedLayer>, Error> {
         let upper = crate::container::Paths::new(self.runtime.root(), id).upper();
         for stub in MOUNT_STUBS {
             let path = upper.join(stub);
@@ -389,13 +465,7 @@ impl Builder<'_> {
         let added = self
             .store
             .add_layer(|out| diff::write_layer(&upper, out, epoch).map(drop))?;
-        Ok(Some(LayerRef {
-            blob: added.digest.clone(),
-            diff_id: added.digest,
-            size: added.size,
-            compression: Compression::None,
-            dir: added.dir,
-        }))
+        Ok(Some(added))
     }
 
     /// Adds the layer of a `COPY` from the build context.
@@ -406,38 +476,25 @@ impl Builder<'_> {
         sources: &[Source],
         dest: &str,
         options: &CopyOptions,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let line = step.line;
-        let context = self.context.ok_or_else(|| Error::Step {
-            line,
-            message: "COPY needs a build context".into(),
-        })?;
+        let fail = |message: String| Error::Step { line, message };
+        let context = self
+            .context
+            .ok_or_else(|| fail("COPY needs a build context".into()))?;
         let dirs: Vec<PathBuf> = state.layers.iter().map(|l| l.dir.clone()).collect();
-        let mut failure = None;
-        let added = self.store.add_layer(|out| {
-            let request = CopyRequest {
-                sources,
-                dest,
-                workdir: &step.workdir,
-                options,
-            };
-            write_copy_layer(context, &request, &dirs, out, self.epoch).map_err(|message| {
-                failure = Some(message.clone());
-                std::io::Error::other(message)
-            })
-        });
-        let added = match (added, failure) {
-            (Ok(added), _) => added,
-            (Err(_), Some(message)) => return Err(Error::Step { line, message }),
-            (Err(error), None) => return Err(error.into()),
+        let request = CopyRequest {
+            sources,
+            dest,
+            workdir: &step.workdir,
+            options,
         };
-        state.layers.push(LayerRef {
-            blob: added.digest.clone(),
-            diff_id: added.digest,
-            size: added.size,
-            compression: Compression::None,
-            dir: added.dir,
-        });
+        // The content: the layer the sources make with every timestamp at 0, hashed (contents,
+        // modes, owners and paths count, times do not).
+        let mut hasher = HashingWriter::new(std::io::sink());
+        write_copy_layer(context, &request, &dirs, &mut hasher, Some(0)).map_err(fail)?;
+        let (content, _, _) = hasher.finish();
+        state.key = Self::cache_key(&state.key, &format!("{content} {:?}", step.workdir));
         let words: Vec<String> = sources
             .iter()
             .map(|s| match s {
@@ -445,12 +502,32 @@ impl Builder<'_> {
                 Source::Inline { name, .. } => format!("<<{name}"),
             })
             .collect();
-        state.history.push(history(
-            format!("COPY {} {dest}", words.join(" ")),
-            false,
-            self.epoch,
-        ));
-        Ok(())
+        let created_by = format!("COPY {} {dest}", words.join(" "));
+        let cached = match self.cached(state) {
+            Some(CachedStep::Layer(layer)) => Some(layer),
+            _ => None,
+        };
+        let hit = cached.is_some();
+        let layer = match cached {
+            Some(layer) => layer,
+            None => {
+                let mut failure = None;
+                let added = self.store.add_layer(|out| {
+                    write_copy_layer(context, &request, &dirs, out, self.epoch).map_err(|message| {
+                        failure = Some(message.clone());
+                        std::io::Error::other(message)
+                    })
+                });
+                match (added, failure) {
+                    (Ok(added), _) => added,
+                    (Err(_), Some(message)) => return Err(fail(message)),
+                    (Err(error), None) => return Err(error.into()),
+                }
+            }
+        };
+        self.add_layer(state, Some(layer))?;
+        state.history.push(history(created_by, false, self.epoch));
+        Ok(hit)
     }
 
     /// Stores the built stage as an image.

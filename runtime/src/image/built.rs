@@ -1,5 +1,7 @@
 //! What the builder adds to the store: a layer it wrote (adopted as a blob and unpacked, so the next
-//! build step can stack on it) and an image made of layers already in the store.
+//! build step can stack on it), an image made of layers already in the store, and the build cache:
+//! a step's cache key and the layer it made (`buildcache/<key>` under the store, a line `layer
+//! <diff id>` or `none`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -86,5 +88,75 @@ impl ImageStore {
             Ok(config_digest)
         })();
         self.end(op, result)
+    }
+}
+
+/// What the cache knows of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedStep {
+    /// The step made this layer (still in the store).
+    Layer(AddedLayer),
+    /// The step changed nothing.
+    NoLayer,
+}
+
+impl ImageStore {
+    fn cache_path(&self, key: &str) -> PathBuf {
+        self.root.join("buildcache").join(key)
+    }
+
+    /// The cached outcome of the step with `key`, if the cache has it and its layer is still here.
+    pub fn cached_step(&self, key: &str) -> Option<CachedStep> {
+        let text = std::fs::read_to_string(self.cache_path(key)).ok()?;
+        let text = text.trim();
+        if text == "none" {
+            return Some(CachedStep::NoLayer);
+        }
+        let digest = Digest::from_hex(text.strip_prefix("layer sha256:")?).ok()?;
+        let layer = self.layers.get(&digest).ok()??;
+        Some(CachedStep::Layer(AddedLayer {
+            digest,
+            size: layer.size,
+            dir: layer.dir,
+        }))
+    }
+
+    /// Records the outcome of the step with `key`.
+    pub fn remember_step(&self, key: &str, layer: Option<&Digest>) -> Result<(), Error> {
+        let dir = self.root.join("buildcache");
+        crate::store::create_dir_all(&dir)?;
+        let text = match layer {
+            Some(digest) => format!("layer {digest}\n"),
+            None => "none\n".to_owned(),
+        };
+        crate::store::atomic::write_volatile(&self.cache_path(key), text.as_bytes())?;
+        Ok(())
+    }
+}
+
+impl ImageStore {
+    /// The layers the build cache remembers.
+    pub(crate) fn cached_layers(&self) -> Vec<Digest> {
+        let Ok(entries) = std::fs::read_dir(self.root.join("buildcache")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+            .filter_map(|text| Digest::from_hex(text.trim().strip_prefix("layer sha256:")?).ok())
+            .collect()
+    }
+
+    /// Forgets the cached steps whose layer is gone.
+    pub(crate) fn forget_missing_cached_layers(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("buildcache")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let key = entry.file_name().to_string_lossy().into_owned();
+            if self.cached_step(&key).is_none() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }

@@ -62,9 +62,18 @@ fn referenced(store: &ImageStore) -> Result<Referenced, Error> {
     Ok(referenced)
 }
 
-/// Deletes unreferenced blobs, layers, orphaned layer directories and stray temporary files.
-pub(crate) fn collect(store: &ImageStore) -> Result<PruneReport, Error> {
+/// Deletes unreferenced blobs, layers, orphaned layer directories and stray temporary files. With
+/// `keep_build_cache`, the layers the build cache remembers count as referenced (a build between
+/// steps, and the cache across `image rm`, keep theirs); without, they go too (`image prune`), and
+/// the cache forgets them.
+pub(crate) fn collect(store: &ImageStore, keep_build_cache: bool) -> Result<PruneReport, Error> {
     let mut referenced = referenced(store)?;
+    if keep_build_cache {
+        for digest in store.cached_layers() {
+            referenced.blobs.insert(digest.clone());
+            referenced.diff_ids.insert(digest);
+        }
+    }
     // An uncompressed layer stored as a split needs no tarball (one may be left by a killed command).
     for layer in store.layers.list()? {
         if layer.split {
@@ -95,6 +104,9 @@ pub(crate) fn collect(store: &ImageStore) -> Result<PruneReport, Error> {
         report.removed_layers += 1;
     }
     store.layers.remove_orphans()?;
+    if !keep_build_cache {
+        store.forget_missing_cached_layers();
+    }
     for entry in fs::read_dir(&store.root).map_err(ctx("list", &store.root))? {
         let entry = entry.map_err(ctx("list", &store.root))?;
         if entry.file_name().to_string_lossy().starts_with('.') {
@@ -112,6 +124,6 @@ pub(crate) fn recover(store: &ImageStore) -> Result<(), Error> {
         let entry = entry.map_err(ctx("list", &tmp))?;
         remove_tree(&entry.path())?;
     }
-    collect(store)?;
+    collect(store, true)?;
     Ok(())
 }

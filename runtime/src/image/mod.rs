@@ -39,7 +39,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 pub use self::archive::Loaded;
 use self::blob::Blobs;
-pub use self::built::AddedLayer;
+pub use self::built::{AddedLayer, CachedStep};
 pub use self::config::Change;
 pub use self::digest::Digest;
 pub use self::gc::PruneReport;
@@ -430,12 +430,12 @@ impl ImageStore {
             Ok(removal)
         })?;
         if removal.deleted.is_some() {
-            gc::collect(self)?;
+            gc::collect(self, true)?;
         }
         Ok(removal)
     }
 
-    /// Removes dangling images and every blob and layer no image references.
+    /// Removes dangling images and every blob and layer no image references (build cache included).
     pub fn prune(&self) -> Result<PruneReport, Error> {
         self.prune_except(&[])
     }
@@ -461,7 +461,7 @@ impl ImageStore {
             })?;
             report.deleted_images = dangling.iter().map(|image| image.id.clone()).collect();
         }
-        let collected = gc::collect(self)?;
+        let collected = gc::collect(self, false)?;
         report.removed_blobs = collected.removed_blobs;
         report.removed_layers = collected.removed_layers;
         report.reclaimed_bytes = collected.reclaimed_bytes;
