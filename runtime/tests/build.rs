@@ -133,13 +133,11 @@ impl Fixture {
         };
         let stages = resolve(&program, &options, &base).unwrap();
         let context_dir = self.dir.path().join("context");
-        let context = Context {
-            ignore: Ignore::parse(
-                &fs::read_to_string(context_dir.join(".dockerignore")).unwrap_or_default(),
-            )
-            .unwrap(),
-            dir: context_dir,
-        };
+        let ignore = Ignore::parse(
+            &fs::read_to_string(context_dir.join(".dockerignore")).unwrap_or_default(),
+        )
+        .unwrap();
+        let context = Context::dir(context_dir, ignore);
         let builder = Builder {
             store: &self.store,
             runtime: &self.runtime,
@@ -356,16 +354,11 @@ fn unsupported_instructions_are_errors_with_their_line() {
     }
     let fixture = Fixture::new();
     let error = fixture
-        .build(
-            "FROM busybox:latest\nCOPY --from=other a /a\n",
-            &[],
-            None,
-            "copy:latest",
-        )
+        .build("FROM busybox:latest\nADD a /a\n", &[], None, "add:latest")
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "line 2: COPY --from is not supported by the builder yet"
+        "line 2: ADD is not supported by the builder yet"
     );
 }
 
@@ -465,4 +458,43 @@ fn the_cache_reruns_only_what_a_change_invalidates() {
         .build_reporting(dockerfile, &[], None, false, "cached:7")
         .unwrap();
     assert_eq!(layered(&steps), [(2, false), (3, false), (4, false)]);
+}
+
+#[test]
+fn multi_stage_builds_copy_from_stages_and_images() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let dockerfile = "FROM busybox:latest AS build\nWORKDIR /src\nCOPY src/ .\nRUN mkdir -p /out && sh app.sh > /out/result && rm /bin/vi && ln -s result /out/link\n\
+                      FROM busybox:latest AS unused\nRUN exit 1\n\
+                      FROM busybox:latest\nCOPY --from=build /out/ /app/\nCOPY --from=busybox:latest /etc/passwd /copied-passwd\nCOPY --from=0 /src/app.sh /app.sh\nRUN test -L /app/link && test -x /bin/vi && echo ok > /checked\nCMD [\"cat\", \"/app/result\", \"/checked\"]\n";
+    let parsed = parse(dockerfile).unwrap();
+    let program = program(&parsed).unwrap();
+    // Only the stages the target needs are built: the failing one is not.
+    let (image, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "multi:latest")
+        .unwrap();
+    assert!(!steps.iter().any(|(line, _)| *line == 6), "{steps:?}");
+    assert_eq!(program.stages.len(), 3);
+    assert_eq!(fixture.run(&image, &[]), "app says hi\nok\n");
+    assert_eq!(
+        fixture.run(
+            &image,
+            &["/bin/sh", "-c", "head -1 /copied-passwd; cat /app.sh"]
+        ),
+        "root:x:0:0:root:/root:/bin/sh\necho app says hi\n"
+    );
+    // The final image has the base's layers and its own only.
+    let base = fixture.store.image("busybox:latest").unwrap().layers.len();
+    assert_eq!(image.layers.len(), base + 4);
+    let error = fixture
+        .build(
+            "FROM busybox:latest\nCOPY --from=nowhere:1 /x /x\n",
+            &[],
+            None,
+            "nofrom:latest",
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("nowhere"), "{error}");
 }

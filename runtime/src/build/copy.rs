@@ -1,6 +1,7 @@
-//! `COPY` from the build context, as a layer written directly (no container is needed to copy
-//! files): the sources as BuildKit selects them, the destination resolved against the image's
-//! layers, owners and modes as `--chown` and `--chmod` say.
+//! `COPY` from the build context or, with `--from`, from another stage or image, as a layer written
+//! directly (no container is needed to copy files): the sources as BuildKit selects them, the
+//! destination resolved against the image's layers, owners and modes as `--chown` and `--chmod`
+//! say.
 //!
 //! - A source is a path relative to the context root (a leading `/` and `..` cannot leave it),
 //!   possibly with wildcards (`*`, `?`, `[...]` of Go's `filepath.Match`, `*` not crossing `/`);
@@ -10,7 +11,8 @@
 //!   Symlinks on the way are followed inside the image (Debian's `/bin -> usr/bin`), never out of it.
 //! - Files and directories belong to 0:0 unless `--chown` (names looked up in the image's
 //!   `/etc/passwd` and `/etc/group`); `--chmod` (octal) sets files' and directories' modes;
-//!   symlinks are copied as symlinks; modification times are kept (clamped to `SOURCE_DATE_EPOCH`).
+//!   symlinks are copied as symlinks, never followed (BuildKit follows a source path's own link);
+//!   modification times are kept (clamped to `SOURCE_DATE_EPOCH`).
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,11 +22,39 @@ use std::path::{Component, PathBuf};
 use super::ignore::Ignore;
 use super::instructions::{CopyOptions, Source};
 
-/// The build context: a directory and its `.dockerignore`.
+/// Where `COPY` takes files from: the build context (a directory and its `.dockerignore`), or,
+/// for `COPY --from`, a stage's or an image's layers (nothing excluded).
 #[derive(Debug, Clone)]
 pub struct Context {
-    pub dir: PathBuf,
+    pub tree: Tree,
     pub ignore: Ignore,
+}
+
+/// The files of a [`Context`].
+#[derive(Debug, Clone)]
+pub enum Tree {
+    Dir(PathBuf),
+    /// Layer directories, base first, seen as the image they make (whiteouts and opaque
+    /// directories applied).
+    Layers(Vec<PathBuf>),
+}
+
+impl Context {
+    /// The build context in `dir`, with its ignore rules.
+    pub fn dir(dir: PathBuf, ignore: Ignore) -> Context {
+        Context {
+            tree: Tree::Dir(dir),
+            ignore,
+        }
+    }
+
+    /// A stage's or image's files.
+    pub fn layers(layers: Vec<PathBuf>) -> Context {
+        Context {
+            tree: Tree::Layers(layers),
+            ignore: Ignore::default(),
+        }
+    }
 }
 
 /// What one `COPY` asks for, its words expanded.
@@ -169,18 +199,63 @@ fn has_wildcard(path: &str) -> bool {
 }
 
 impl Context {
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.join(relative)
+    /// The host path of `relative` (in the top-most layer that has it), if it exists. Symlinks are
+    /// never followed: they are copied as symlinks, and one of a stage's could point anywhere on
+    /// the host.
+    fn path(&self, relative: &str) -> Option<PathBuf> {
+        match &self.tree {
+            Tree::Dir(dir) => {
+                let path = dir.join(relative);
+                fs::symlink_metadata(&path).is_ok().then_some(path)
+            }
+            Tree::Layers(layers) => lookup(layers, relative).map(|(path, _)| path),
+        }
     }
 
-    /// Whether `relative` exists in the context and is not excluded.
+    /// Whether `relative` exists and is not excluded.
     fn exists(&self, relative: &str) -> bool {
-        (relative.is_empty() || !self.ignore.is_excluded(relative))
-            && fs::symlink_metadata(self.path(relative)).is_ok()
+        (relative.is_empty() || !self.ignore.is_excluded(relative)) && self.path(relative).is_some()
     }
 
     fn is_dir(&self, relative: &str) -> bool {
-        fs::metadata(self.path(relative)).is_ok_and(|m| m.is_dir())
+        self.path(relative)
+            .and_then(|path| fs::symlink_metadata(path).ok())
+            .is_some_and(|m| m.is_dir())
+    }
+
+    /// The names in the directory `relative`, in byte order.
+    fn names(&self, relative: &str) -> io::Result<Vec<String>> {
+        let layers = match &self.tree {
+            Tree::Dir(dir) => std::slice::from_ref(dir),
+            Tree::Layers(layers) => layers.as_slice(),
+        };
+        let mut names = std::collections::BTreeSet::new();
+        let mut deleted = std::collections::BTreeSet::new();
+        for layer in layers.iter().rev() {
+            let dir = layer.join(relative);
+            match fs::symlink_metadata(&dir) {
+                Ok(metadata) if metadata.is_dir() => {}
+                // Something else hides the directories of the layers below.
+                Ok(_) => break,
+                Err(_) => continue,
+            }
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let metadata = entry.metadata()?;
+                use std::os::unix::fs::FileTypeExt;
+                if metadata.file_type().is_char_device() && metadata.rdev() == 0 {
+                    deleted.insert(name);
+                } else if !deleted.contains(&name) {
+                    names.insert(name);
+                }
+            }
+            let opaque = crate::sys::lgetxattr(&dir, b"trusted.overlay.opaque")?;
+            if opaque.as_deref() == Some(b"y") {
+                break;
+            }
+        }
+        Ok(names.into_iter().collect())
     }
 
     /// The context's paths (not excluded) that `pattern` matches, in byte order.
@@ -205,11 +280,9 @@ impl Context {
         depth: usize,
         visit: &mut dyn FnMut(&str),
     ) -> io::Result<()> {
-        for entry in fs::read_dir(self.path(dir))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in self.names(dir)? {
             let path = join(dir, &name);
-            let is_dir = entry.file_type()?.is_dir();
+            let is_dir = self.is_dir(&path);
             let excluded = self.ignore.is_excluded(&path);
             if !excluded {
                 visit(&path);
@@ -407,7 +480,10 @@ impl<W: Write> Writer<'_, W> {
 
     /// The context's `source` as the layer's `target` (a directory entry for a directory).
     fn entry(&mut self, source: &str, target: &str) -> Result<(), String> {
-        let path = self.context.path(source);
+        let path = self
+            .context
+            .path(source)
+            .ok_or_else(|| format!("{source}: not found"))?;
         let metadata = fs::symlink_metadata(&path).map_err(|e| format!("{source}: {e}"))?;
         let kind = metadata.file_type();
         let mode = self.chmod.unwrap_or(metadata.permissions().mode() & 0o7777);
@@ -445,17 +521,14 @@ impl<W: Write> Writer<'_, W> {
 
     /// Everything below the context's directory `source`, not excluded, under `target`.
     fn tree(&mut self, source: &str, target: &str) -> Result<(), String> {
-        let mut names: Vec<String> = fs::read_dir(self.context.path(source))
-            .map_err(|e| format!("{source}: {e}"))?
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect();
-        names.sort();
+        let names = self
+            .context
+            .names(source)
+            .map_err(|e| format!("{source}: {e}"))?;
         for name in names {
             let path = join(source, &name);
             let excluded = self.context.ignore.is_excluded(&path);
-            let is_dir = self.context.is_dir(&path)
-                && !fs::symlink_metadata(self.context.path(&path))
-                    .is_ok_and(|m| m.file_type().is_symlink());
+            let is_dir = self.context.is_dir(&path);
             if !excluded {
                 self.entry(&path, &join(target, &name))?;
             }

@@ -4,9 +4,9 @@
 //! config follows the metadata instructions; the last stage becomes an image in the store.
 //!
 //! So far: `RUN` (shell and exec forms, a heredoc script), `COPY` from the build context (see
-//! [`super::copy`]), `ENV`, `ARG`, `LABEL`, `WORKDIR`, `USER`, `CMD`, `ENTRYPOINT`, `SHELL`,
-//! `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `COPY --from`, `ADD`, `HEALTHCHECK`, `ONBUILD` are refused with
-//! an error naming the line.
+//! [`super::copy`]) and `--from` another stage or an image, `ENV`, `ARG`, `LABEL`, `WORKDIR`,
+//! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `ADD`, `HEALTHCHECK`,
+//! `ONBUILD` are refused with an error naming the line.
 //!
 //! The cache: every state has a key, the hash of its parent's key (the base image's id at the
 //! start) and of the step as expanded; a `RUN` adds its command, environment, user and directory,
@@ -85,6 +85,12 @@ pub struct Builder<'a> {
     pub no_cache: bool,
 }
 
+/// What a step may copy from: the stages of the build and those built so far.
+struct Sources<'a> {
+    stages: &'a [ResolvedStage],
+    built: &'a HashMap<usize, State>,
+}
+
 /// A step done, for progress output.
 #[derive(Debug, Clone, Copy)]
 pub struct StepDone<'a> {
@@ -152,7 +158,14 @@ impl Builder<'_> {
             // SOURCE_DATE_EPOCH changes what every step writes.
             state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.epoch));
             for step in &stage.steps {
-                let cached = self.step(&mut state, step)?;
+                let cached = self.step(
+                    &mut state,
+                    step,
+                    &Sources {
+                        stages,
+                        built: &built,
+                    },
+                )?;
                 on_step(StepDone {
                     stage: stage.index,
                     step,
@@ -199,7 +212,7 @@ impl Builder<'_> {
     }
 
     /// Carries out one step; true if its layer came from the cache.
-    fn step(&self, state: &mut State, step: &Step) -> Result<bool, Error> {
+    fn step(&self, state: &mut State, step: &Step, sources: &Sources<'_>) -> Result<bool, Error> {
         let line = step.line;
         state.key = Self::cache_key(&state.key, &format!("{:?}", step.kind));
         let unsupported = |what: &str| Error::Step {
@@ -302,14 +315,15 @@ impl Builder<'_> {
             }
             CommandKind::Maintainer(name) => format!("MAINTAINER {name}"),
             CommandKind::Copy {
-                sources,
+                sources: copy_sources,
                 dest,
                 options,
             } => {
-                if options.from.is_some() {
-                    return Err(unsupported("COPY --from"));
-                }
-                return self.copy(state, step, sources, dest, options);
+                let from = match &options.from {
+                    Some(from) => Some(self.copy_source(from, sources, line)?),
+                    None => None,
+                };
+                return self.copy(state, step, copy_sources, dest, options, from);
             }
             CommandKind::Add { .. } => return Err(unsupported("ADD")),
             CommandKind::Healthcheck(_) => return Err(unsupported("HEALTHCHECK")),
@@ -468,7 +482,35 @@ impl Builder<'_> {
         Ok(Some(added))
     }
 
-    /// Adds the layer of a `COPY` from the build context.
+    /// What `COPY --from=<from>` copies from: a stage built before (by name or index) or an image
+    /// of the store. (The cache key of such a copy is the content it copies, as for the context.)
+    fn copy_source(
+        &self,
+        from: &str,
+        sources: &Sources<'_>,
+        line: usize,
+    ) -> Result<Context, Error> {
+        let stage = sources
+            .stages
+            .iter()
+            .find(|stage| stage.name.as_deref() == Some(from.to_ascii_lowercase().as_str()))
+            .map(|stage| stage.index)
+            .or_else(|| from.parse::<usize>().ok());
+        if let Some(index) = stage {
+            let state = sources.built.get(&index).ok_or_else(|| Error::Step {
+                line,
+                message: format!("COPY --from={from}: that stage is not built before this one"),
+            })?;
+            let dirs = state.layers.iter().map(|l| l.dir.clone()).collect();
+            return Ok(Context::layers(dirs));
+        }
+        let image = self.base(from)?;
+        let dirs = image.layers.iter().map(|l| l.dir.clone()).collect();
+        Ok(Context::layers(dirs))
+    }
+
+    /// Adds the layer of a `COPY` from the build context, or from `from` (a stage's or image's
+    /// files).
     fn copy(
         &self,
         state: &mut State,
@@ -476,12 +518,16 @@ impl Builder<'_> {
         sources: &[Source],
         dest: &str,
         options: &CopyOptions,
+        from: Option<Context>,
     ) -> Result<bool, Error> {
         let line = step.line;
         let fail = |message: String| Error::Step { line, message };
-        let context = self
-            .context
-            .ok_or_else(|| fail("COPY needs a build context".into()))?;
+        let context = match &from {
+            Some(context) => context,
+            None => self
+                .context
+                .ok_or_else(|| fail("COPY needs a build context".into()))?,
+        };
         let dirs: Vec<PathBuf> = state.layers.iter().map(|l| l.dir.clone()).collect();
         let request = CopyRequest {
             sources,

@@ -69,10 +69,7 @@ fn setup(ignore: &str) -> Setup {
     .unwrap();
     Setup {
         _dir: dir,
-        context: Context {
-            dir: context,
-            ignore: Ignore::parse(ignore).unwrap(),
-        },
+        context: Context::dir(context, Ignore::parse(ignore).unwrap()),
         layers: vec![layer],
     }
 }
@@ -212,4 +209,43 @@ fn globs_match_as_go_filepath_match() {
     assert!(!glob_match("[^a-c]x", "bx"));
     assert!(glob_match("\\*", "*"));
     assert!(!glob_match("\\*", "a"));
+}
+
+/// Needs root (whiteouts are device nodes): a stage's layers seen as the image they make.
+#[test]
+fn from_layers_whiteouts_and_opaque_directories_apply() {
+    if !crate::sys::is_root() {
+        assert!(
+            std::env::var("RCOMPOSE_TEST_ROOT").as_deref() != Ok("1"),
+            "needs root (RCOMPOSE_TEST_ROOT=1 is set)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+    for d in ["d", "o"] {
+        fs::create_dir_all(lower.join(d)).unwrap();
+        fs::create_dir_all(upper.join(d)).unwrap();
+    }
+    for f in ["d/a", "d/b", "o/old"] {
+        fs::write(lower.join(f), f).unwrap();
+    }
+    fs::write(upper.join("d/c"), "c").unwrap();
+    fs::write(upper.join("o/new"), "new").unwrap();
+    crate::sys::mknod(&upper.join("d/a"), crate::sys::NodeKind::Char, 0, 0, 0).unwrap();
+    crate::sys::lsetxattr(&upper.join("o"), b"trusted.overlay.opaque", b"y").unwrap();
+    let context = Context::layers(vec![lower, upper]);
+    assert_eq!(context.names("d").unwrap(), ["b", "c"]);
+    assert_eq!(context.names("o").unwrap(), ["new"]);
+    assert!(!context.exists("d/a"));
+    let sources = [Source::Path("d".into())];
+    let request = CopyRequest {
+        sources: &sources,
+        dest: "/x/",
+        workdir: "/",
+        options: &CopyOptions::default(),
+    };
+    let mut layer = Vec::new();
+    write_copy_layer(&context, &request, &[], &mut layer, None).unwrap();
+    assert_eq!(paths(&listing(&layer)), ["x/", "x/b", "x/c"]);
 }
