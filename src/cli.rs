@@ -64,6 +64,8 @@ pub enum Command {
     Config(commands::config::ConfigArgs),
     /// Create and start containers
     Up(commands::up::UpArgs),
+    /// Build or rebuild services
+    Build(commands::build::BuildArgs),
     /// Creates containers for a service (without starting them)
     Create(commands::up::CreateArgs),
     /// Stop and remove containers (and volumes with -v)

@@ -2,6 +2,7 @@
 //! the work and hands the result to `output`.
 
 pub mod attach;
+pub mod build;
 pub mod config;
 pub mod control;
 pub mod cp;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&global, args),
         Command::Up(args) => up::run(&global, args),
+        Command::Build(args) => build::run(&global, args),
         Command::Create(args) => up::create(&global, args),
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),

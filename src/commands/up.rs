@@ -30,6 +30,12 @@ pub struct UpArgs {
     /// If containers already exist, don't recreate them
     #[arg(long)]
     no_recreate: bool,
+    /// Build images before starting containers
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Don't build an image, even if it's missing
+    #[arg(long)]
+    no_build: bool,
     /// Don't start linked services
     #[arg(long)]
     no_deps: bool,
@@ -97,6 +103,12 @@ pub struct CreateArgs {
     /// Print the plan without doing it
     #[arg(long)]
     dry_run: bool,
+    /// Build images before creating containers
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Don't build an image, even if it's missing
+    #[arg(long)]
+    no_build: bool,
 }
 
 pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCode> {
@@ -105,6 +117,8 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         detach: true,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
+        build: args.build,
+        no_build: args.no_build,
         no_deps: false,
         no_start: true,
         remove_orphans: args.remove_orphans,
@@ -156,6 +170,9 @@ fn converge(
         start: !args.no_start,
     };
     let lock = scope.lock()?;
+    if !args.no_build && !args.dry_run {
+        super::build::build_for_up(&scope, &args.services, args.build)?;
+    }
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan(&scope.loaded.project, &snapshot, &options)?;
     if args.dry_run {

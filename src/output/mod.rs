@@ -73,6 +73,12 @@ pub fn stdout(text: &str) -> io::Result<()> {
     }
 }
 
+/// Writes a line of progress to standard error (stdout stays for what scripts read).
+pub fn stderr_line(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
 /// Writes warnings (one line each, prefixed) to standard error.
 pub fn warnings(warnings: &[String]) {
     let mut err = io::stderr().lock();

@@ -403,7 +403,12 @@ pub fn check_images(engine: &Engine, loaded: &Loaded, plan: &Plan) -> anyhow::Re
         if let (ActionKind::CreateContainer, Target::Container { service, .. }) =
             (&action.kind, &action.target)
         {
-            image_of(engine, service, &loaded.project.services[service])?;
+            image_of(
+                engine,
+                &loaded.project,
+                service,
+                &loaded.project.services[service],
+            )?;
         }
     }
     Ok(())
@@ -411,18 +416,21 @@ pub fn check_images(engine: &Engine, loaded: &Loaded, plan: &Plan) -> anyhow::Re
 
 fn image_of(
     engine: &Engine,
+    project: &crate::project::model::Project,
     service_name: &str,
     service: &Service,
 ) -> anyhow::Result<runtime::image::Image> {
-    let Some(reference) = &service.image else {
-        bail!(
-            "service {service_name:?} has no `image`: building images is not supported yet; build it elsewhere and load it with `rcompose image load`"
-        );
-    };
-    engine.images.image(reference).map_err(|error| {
-        anyhow::anyhow!(
-            "service {service_name:?}: image {reference} is not in the local store ({error}); import or load it first (`rcompose image import`, `rcompose image load`): pulling from registries is not supported yet"
-        )
+    let reference = super::plan::image_name(project, service_name, service);
+    engine.images.image(&reference).map_err(|error| {
+        if service.build.is_some() {
+            anyhow::anyhow!(
+                "service {service_name:?}: image {reference} is not built ({error}); run `rcompose build {service_name}` or `up` without --no-build"
+            )
+        } else {
+            anyhow::anyhow!(
+                "service {service_name:?}: image {reference} is not in the local store ({error}); import or load it first (`rcompose image import`, `rcompose image load`): pulling from registries is not supported yet"
+            )
+        }
     })
 }
 
@@ -436,7 +444,7 @@ pub fn container_spec(
     number: u32,
     name: &str,
 ) -> anyhow::Result<ContainerSpec> {
-    let image = image_of(engine, service_name, service)?;
+    let image = image_of(engine, &loaded.project, service_name, service)?;
     let image_spec = ContainerSpec::from_image(&image).with_context(|| {
         format!(
             "image {} has layers that are not unpacked; load it again",

@@ -510,10 +510,9 @@ fn plan_service(
     let mut outcome = ServiceOutcome::default();
     let expected_hash = hash::service_hash(service);
     let expected_config = hash::hashed_config(service);
-    let expected_image = service
-        .image
-        .as_ref()
-        .and_then(|image| snapshot.images.get(image));
+    let expected_image = snapshot
+        .images
+        .get(&image_name(project, service_name, service));
     let mut existing: Vec<&ObservedContainer> = snapshot
         .containers
         .iter()
@@ -727,10 +726,15 @@ fn divergence(
     if let (Some(expected), Some(actual)) = (expected_image, &container.image_id)
         && expected != actual
     {
-        return Some(format!(
-            "image {} changed",
-            service.image.as_deref().unwrap_or_default()
-        ));
+        let short = |id: &str| {
+            let hex = id.strip_prefix("sha256:").unwrap_or(id);
+            format!("sha256:{}", &hex[..hex.len().min(12)])
+        };
+        let change = format!("({} → {})", short(actual), short(expected));
+        return Some(match &service.image {
+            Some(image) if service.build.is_none() => format!("image {image} changed {change}"),
+            _ => format!("image rebuilt {change}"),
+        });
     }
     if let Some(network) = service
         .networks

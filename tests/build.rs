@@ -1,0 +1,110 @@
+//! `rcompose build` and `up` building images: a service's `build:` (a context directory with a
+//! Dockerfile) built by rcompose's own builder on a busybox base image imported offline; the cache
+//! across builds; `up --build` recreating only the rebuilt service. Root and busybox-static needed.
+
+mod common;
+
+use common::{Fixture, can_run};
+
+const COMPOSE: &str = "services:\n  api:\n    build:\n      context: ./api\n      args: {GREETING: hello}\n    stop_grace_period: 1s\n  plain:\n    image: busybox:latest\n    command: [\"sleep\", \"600\"]\n";
+
+const DOCKERFILE: &str = "FROM busybox:latest\nARG GREETING\nRUN echo \"$GREETING from the build\" > /greeting\nCOPY msg /app/msg\nCMD [\"sh\", \"-c\", \"cat /greeting /app/msg; exec sleep 600\"]\n";
+
+fn logs_of(fixture: &Fixture, service: &str, expected: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs = fixture.ok(&["logs", "--no-log-prefix", service]);
+        if logs.contains(expected) || std::time::Instant::now() > deadline {
+            return logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn up_builds_what_is_missing_and_up_build_recreates_only_the_rebuilt_service() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("buildproj", COMPOSE);
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(api.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(api.join("msg"), "version one\n").unwrap();
+    // `up` builds the missing image, tagged <project>-<service>.
+    let up = fixture.command(&["up", "-d"]);
+    assert!(up.status.success(), "{up:?}");
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert!(stderr.contains("[api 3/4] COPY msg /app/msg"), "{stderr}");
+    assert!(stderr.contains("Image buildproj-api Built"), "{stderr}");
+    let logs = logs_of(&fixture, "api", "version one");
+    assert!(
+        logs.contains("hello from the build") && logs.contains("version one"),
+        "{logs}"
+    );
+    let plain = fixture.id_of("plain");
+    let first_api = fixture.id_of("api");
+    // Nothing changed: a build takes every step from the cache.
+    let build = fixture.command(&["build"]);
+    assert!(build.status.success(), "{build:?}");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        stderr.contains("RUN echo \"$GREETING from the build\" > /greeting CACHED"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("COPY msg /app/msg CACHED"), "{stderr}");
+    // A changed file: `up --build` rebuilds from its COPY on and recreates only api.
+    std::fs::write(api.join("msg"), "version two\n").unwrap();
+    let up = fixture.command(&["up", "-d", "--build"]);
+    assert!(up.status.success(), "{up:?}");
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert!(
+        stderr.contains("RUN echo \"$GREETING from the build\" > /greeting CACHED"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("COPY msg /app/msg CACHED"), "{stderr}");
+    assert_ne!(fixture.id_of("api"), first_api, "api was not recreated");
+    assert_eq!(fixture.id_of("plain"), plain, "plain was recreated");
+    let logs = logs_of(&fixture, "api", "version two");
+    assert!(logs.contains("version two"), "{logs}");
+    // After a `build`, the plan says why api is recreated.
+    std::fs::write(api.join("msg"), "version three\n").unwrap();
+    fixture.ok(&["build", "api"]);
+    let plan = fixture.ok(&["up", "--dry-run"]);
+    assert!(plan.contains("image rebuilt (sha256:"), "{plan}");
+    assert!(!plan.contains("plain"), "{plan}");
+    // `build -q` prints the image id; `--build-arg` overrides the service's args.
+    let id = fixture.ok(&["build", "-q", "--build-arg", "GREETING=hi", "api"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+}
+
+#[test]
+fn build_errors_name_the_dockerfile_line() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("builderr", "services:\n  api:\n    build: ./api\n");
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(api.join("Dockerfile"), "FROM busybox:latest\nRUNN true\n").unwrap();
+    let error = fixture.fails(&["build"]);
+    assert!(
+        error.contains("Dockerfile:2: unknown instruction: RUNN")
+            && error.contains("did you mean RUN?"),
+        "{error}"
+    );
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo boom; exit 4\n",
+    )
+    .unwrap();
+    let error = fixture.fails(&["up", "-d"]);
+    assert!(
+        error.contains("line 2: RUN exited with code 4") && error.contains("boom"),
+        "{error}"
+    );
+    assert!(fixture.containers().is_empty());
+    // --no-build: the missing image is an error that says how to build it.
+    let error = fixture.fails(&["up", "-d", "--no-build"]);
+    assert!(error.contains("rcompose build api"), "{error}");
+}
