@@ -15,6 +15,7 @@ pub mod container;
 pub mod image;
 pub mod monitor;
 pub mod network;
+pub mod path;
 pub mod store;
 pub mod sys;
 pub mod time;

@@ -21,6 +21,7 @@ use std::path::{Component, PathBuf};
 
 use super::ignore::Ignore;
 use super::instructions::{CopyOptions, Source};
+use crate::path::clean_relative;
 
 /// Where `COPY` takes files from: the build context (a directory and its `.dockerignore`), or,
 /// for `COPY --from`, a stage's or an image's layers (nothing excluded).
@@ -177,21 +178,6 @@ fn join(dir: &str, name: &str) -> String {
     } else {
         format!("{}/{name}", dir.trim_end_matches('/'))
     }
-}
-
-/// A path relative to a root: no leading `/`, `.` and `..` resolved without leaving the root.
-fn clean_relative(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    parts.join("/")
 }
 
 fn has_wildcard(path: &str) -> bool {

@@ -494,17 +494,7 @@ fn join_workdir(current: &str, dir: &str) -> String {
     } else {
         format!("{current}/{dir}")
     };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    format!("/{}", crate::path::clean_relative(&joined))
 }
 
 #[cfg(test)]

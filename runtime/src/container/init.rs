@@ -117,16 +117,7 @@ fn create_in_root(root: &Path, target: &str, file: bool) -> io::Result<()> {
 const MAX_DANGLING_LINKS: usize = 40;
 
 fn create_in_root_at_depth(root: &Path, target: &str, file: bool, depth: usize) -> io::Result<()> {
-    let mut components: Vec<&str> = Vec::new();
-    for component in target.split('/') {
-        match component {
-            "" | "." => {}
-            ".." => {
-                components.pop();
-            }
-            name => components.push(name),
-        }
-    }
+    let components = crate::path::components(target);
     for (index, name) in components.iter().enumerate() {
         let parent = components[..index].join("/");
         let path = components[..=index].join("/");
