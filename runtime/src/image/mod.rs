@@ -211,14 +211,21 @@ impl ImageStore {
         create_dir_all(&store.tmp_dir())?;
         store.layers.create_dirs()?;
         let layout = store.root.join("oci-layout");
-        if !layout.exists() {
-            atomic::write(&layout, layout::LAYOUT_FILE.as_bytes())?;
-        }
-        if !store.index_path().exists() {
-            let _index = Lock::exclusive(&store.index_lock())?;
-            if !store.index_path().exists() {
-                layout::write_index(&store.index_path(), &[])?;
-            }
+        if !layout.exists() || !store.index_path().exists() {
+            // As an operation: a concurrent `prune` removes the store root's dot files (what killed
+            // commands leave), and these writes go through such temporary files.
+            let op = store.begin("open")?;
+            let result = (|| {
+                if !layout.exists() {
+                    atomic::write(&layout, layout::LAYOUT_FILE.as_bytes())?;
+                }
+                let _index = Lock::exclusive(&store.index_lock())?;
+                if !store.index_path().exists() {
+                    layout::write_index(&store.index_path(), &[])?;
+                }
+                Ok(())
+            })();
+            store.end(op, result)?;
         }
         store.recover_if_idle()?;
         Ok(store)
