@@ -117,3 +117,156 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }
+
+/// Why a duration string was rejected (see [`parse_duration`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationErrorKind {
+    /// Nothing to parse.
+    Empty,
+    /// Something other than a number where a number was expected (`"s"`, `"1s-"`, `".s"`).
+    InvalidNumber,
+    /// A number without a unit (`"10"`).
+    MissingUnit,
+    /// A unit that is not one of ns, us, µs, ms, s, m, h, d, w.
+    UnknownUnit(String),
+    /// Larger than about 292 years.
+    Overflow,
+}
+
+const NANOS_PER_MICRO: u64 = 1_000;
+const NANOS_PER_MILLI: u64 = 1_000_000;
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// The units of [`parse_duration`]: Go's, and compose-go's `d` and `w`.
+const DURATION_UNITS: &[(&str, u64)] = &[
+    ("ns", 1),
+    ("us", NANOS_PER_MICRO),
+    ("µs", NANOS_PER_MICRO), // U+00B5 micro sign
+    ("μs", NANOS_PER_MICRO), // U+03BC Greek small letter mu
+    ("ms", NANOS_PER_MILLI),
+    ("s", NANOS_PER_SECOND),
+    ("m", 60 * NANOS_PER_SECOND),
+    ("h", 3_600 * NANOS_PER_SECOND),
+    ("d", 86_400 * NANOS_PER_SECOND),
+    ("w", 604_800 * NANOS_PER_SECOND),
+];
+
+/// Parses a duration as Go's `time.ParseDuration` does (`"1m30s"`, `"1.5h"`, `"300ms"`, a lone
+/// `"0"`), plus compose-go's `d` and `w` units, into nanoseconds: the one duration parser of the
+/// project (the Compose loader's `units::Duration` and Dockerfile `HEALTHCHECK` options use it).
+pub fn parse_duration(input: &str) -> Result<i64, DurationErrorKind> {
+    let mut rest = input;
+    let mut negative = false;
+    if let Some(stripped) = rest.strip_prefix('-') {
+        negative = true;
+        rest = stripped;
+    } else if let Some(stripped) = rest.strip_prefix('+') {
+        rest = stripped;
+    }
+    // As in Go, a lone zero needs no unit.
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(if input.is_empty() {
+            DurationErrorKind::Empty
+        } else {
+            DurationErrorKind::InvalidNumber
+        });
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        // The integer part.
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int_digits, after_int) = rest.split_at(int_len);
+        let mut whole: u64 = 0;
+        for digit in int_digits.bytes() {
+            whole = whole
+                .checked_mul(10)
+                .and_then(|w| w.checked_add(u64::from(digit - b'0')))
+                .ok_or(DurationErrorKind::Overflow)?;
+        }
+        rest = after_int;
+        // The fraction, whose digits stop counting once they no longer fit.
+        let mut fraction: u64 = 0;
+        let mut scale: f64 = 1.0;
+        let mut has_fraction_digits = false;
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+            let (frac_digits, after_frac) = after_dot.split_at(frac_len);
+            has_fraction_digits = frac_len > 0;
+            let mut overflowed = false;
+            for digit in frac_digits.bytes() {
+                if overflowed {
+                    continue;
+                }
+                match fraction
+                    .checked_mul(10)
+                    .and_then(|x| x.checked_add(u64::from(digit - b'0')))
+                {
+                    Some(next) if next <= i64::MAX as u64 => {
+                        fraction = next;
+                        scale *= 10.0;
+                    }
+                    _ => overflowed = true,
+                }
+            }
+            rest = after_frac;
+        }
+        if int_len == 0 && !has_fraction_digits {
+            return Err(DurationErrorKind::InvalidNumber);
+        }
+        // The unit: everything up to the next number.
+        let unit_len = rest
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map_or(rest.len(), |(index, _)| index);
+        let (unit, after_unit) = rest.split_at(unit_len);
+        if unit.is_empty() {
+            return Err(DurationErrorKind::MissingUnit);
+        }
+        let Some(&(_, unit_nanos)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(DurationErrorKind::UnknownUnit(unit.to_owned()));
+        };
+        rest = after_unit;
+        let mut value = whole
+            .checked_mul(unit_nanos)
+            .ok_or(DurationErrorKind::Overflow)?;
+        if fraction > 0 {
+            // As Go does: float64 keeps nanosecond accuracy for fractions of the largest units.
+            let extra = (fraction as f64 * (unit_nanos as f64 / scale)) as u64;
+            value = value
+                .checked_add(extra)
+                .ok_or(DurationErrorKind::Overflow)?;
+        }
+        total = total
+            .checked_add(value)
+            .ok_or(DurationErrorKind::Overflow)?;
+        if total > i64::MAX as u64 {
+            return Err(DurationErrorKind::Overflow);
+        }
+    }
+    let nanos = i64::try_from(total).map_err(|_| DurationErrorKind::Overflow)?;
+    Ok(if negative { -nanos } else { nanos })
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_go_does() {
+        assert_eq!(parse_duration("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_duration("1.5h"), Ok(5_400_000_000_000));
+        assert_eq!(parse_duration("300ms"), Ok(300_000_000));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(parse_duration("-2s"), Ok(-2_000_000_000));
+        assert_eq!(parse_duration("1d"), Ok(86_400_000_000_000));
+        assert_eq!(parse_duration("10"), Err(DurationErrorKind::MissingUnit));
+        assert_eq!(parse_duration(""), Err(DurationErrorKind::Empty));
+        assert_eq!(
+            parse_duration("3y"),
+            Err(DurationErrorKind::UnknownUnit("y".into()))
+        );
+    }
+}

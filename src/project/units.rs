@@ -21,19 +21,6 @@ const NANOS_PER_MILLI: u64 = 1_000_000;
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// The units a duration accepts, in the order the error message lists them.
-const DURATION_UNITS: &[(&str, u64)] = &[
-    ("ns", 1),
-    ("us", NANOS_PER_MICRO),
-    ("µs", NANOS_PER_MICRO), // U+00B5 micro sign
-    ("μs", NANOS_PER_MICRO), // U+03BC Greek small letter mu
-    ("ms", NANOS_PER_MILLI),
-    ("s", NANOS_PER_SECOND),
-    ("m", 60 * NANOS_PER_SECOND),
-    ("h", 3_600 * NANOS_PER_SECOND),
-    ("d", 86_400 * NANOS_PER_SECOND),
-    ("w", 604_800 * NANOS_PER_SECOND),
-];
-
 const DURATION_UNITS_HINT: &str = "use ns, us, ms, s, m, h, d, w";
 
 /// A span of time as Compose writes it (`"1m30s"`), stored in nanoseconds like Go's `time.Duration`.
@@ -92,20 +79,7 @@ impl From<std::time::Duration> for Duration {
     }
 }
 
-/// Why a duration string was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DurationErrorKind {
-    /// Nothing to parse.
-    Empty,
-    /// Something other than a number where a number was expected (`"s"`, `"1s-"`, `".s"`).
-    InvalidNumber,
-    /// A number without a unit (`"10"`).
-    MissingUnit,
-    /// A unit that is not one of ns, us, µs, ms, s, m, h, d, w.
-    UnknownUnit(String),
-    /// Larger than about 292 years.
-    Overflow,
-}
+pub use runtime::time::DurationErrorKind;
 
 /// A duration string that could not be parsed; its message names the input and says what to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,106 +136,12 @@ impl FromStr for Duration {
 
     /// Parses as Go's `time.ParseDuration` with compose-go's extra `d` and `w` units.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let error = |kind| ParseDurationError {
-            input: input.to_owned(),
-            kind,
-        };
-        let mut rest = input;
-        let mut negative = false;
-        if let Some(stripped) = rest.strip_prefix('-') {
-            negative = true;
-            rest = stripped;
-        } else if let Some(stripped) = rest.strip_prefix('+') {
-            rest = stripped;
-        }
-        // As in Go, a lone zero needs no unit.
-        if rest == "0" {
-            return Ok(Duration::ZERO);
-        }
-        if rest.is_empty() {
-            return Err(error(if input.is_empty() {
-                DurationErrorKind::Empty
-            } else {
-                DurationErrorKind::InvalidNumber
-            }));
-        }
-        let mut total: u64 = 0;
-        while !rest.is_empty() {
-            // The integer part.
-            let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let (int_digits, after_int) = rest.split_at(int_len);
-            let mut whole: u64 = 0;
-            for digit in int_digits.bytes() {
-                whole = whole
-                    .checked_mul(10)
-                    .and_then(|w| w.checked_add(u64::from(digit - b'0')))
-                    .ok_or_else(|| error(DurationErrorKind::Overflow))?;
-            }
-            rest = after_int;
-            // The fraction, whose digits stop counting once they no longer fit.
-            let mut fraction: u64 = 0;
-            let mut scale: f64 = 1.0;
-            let mut has_fraction_digits = false;
-            if let Some(after_dot) = rest.strip_prefix('.') {
-                let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-                let (frac_digits, after_frac) = after_dot.split_at(frac_len);
-                has_fraction_digits = frac_len > 0;
-                let mut overflowed = false;
-                for digit in frac_digits.bytes() {
-                    if overflowed {
-                        continue;
-                    }
-                    match fraction
-                        .checked_mul(10)
-                        .and_then(|x| x.checked_add(u64::from(digit - b'0')))
-                    {
-                        Some(next) if next <= i64::MAX as u64 => {
-                            fraction = next;
-                            scale *= 10.0;
-                        }
-                        _ => overflowed = true,
-                    }
-                }
-                rest = after_frac;
-            }
-            if int_len == 0 && !has_fraction_digits {
-                return Err(error(DurationErrorKind::InvalidNumber));
-            }
-            // The unit: everything up to the next number.
-            let unit_len = rest
-                .char_indices()
-                .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-                .map_or(rest.len(), |(index, _)| index);
-            let (unit, after_unit) = rest.split_at(unit_len);
-            if unit.is_empty() {
-                return Err(error(DurationErrorKind::MissingUnit));
-            }
-            let Some(&(_, unit_nanos)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit)
-            else {
-                return Err(error(DurationErrorKind::UnknownUnit(unit.to_owned())));
-            };
-            rest = after_unit;
-            let mut value = whole
-                .checked_mul(unit_nanos)
-                .ok_or_else(|| error(DurationErrorKind::Overflow))?;
-            if fraction > 0 {
-                // As Go does: float64 keeps nanosecond accuracy for fractions of the largest units.
-                let extra = (fraction as f64 * (unit_nanos as f64 / scale)) as u64;
-                value = value
-                    .checked_add(extra)
-                    .ok_or_else(|| error(DurationErrorKind::Overflow))?;
-            }
-            total = total
-                .checked_add(value)
-                .ok_or_else(|| error(DurationErrorKind::Overflow))?;
-            if total > i64::MAX as u64 {
-                return Err(error(DurationErrorKind::Overflow));
-            }
-        }
-        let nanos = i64::try_from(total).map_err(|_| error(DurationErrorKind::Overflow))?;
-        Ok(Duration {
-            nanos: if negative { -nanos } else { nanos },
-        })
+        runtime::time::parse_duration(input)
+            .map(|nanos| Duration { nanos })
+            .map_err(|kind| ParseDurationError {
+                input: input.to_owned(),
+                kind,
+            })
     }
 }
 
