@@ -8,7 +8,7 @@ use common::{Fixture, can_run};
 
 const COMPOSE: &str = "services:\n  api:\n    build:\n      context: ./api\n      args: {GREETING: hello}\n    stop_grace_period: 1s\n  plain:\n    image: busybox:latest\n    command: [\"sleep\", \"600\"]\n";
 
-const DOCKERFILE: &str = "FROM busybox:latest\nARG GREETING\nRUN echo \"$GREETING from the build\" > /greeting\nCOPY msg /app/msg\nCMD [\"sh\", \"-c\", \"cat /greeting /app/msg; exec sleep 600\"]\n";
+const DOCKERFILE: &str = "FROM busybox:latest\nARG GREETING\nRUN echo \"$GREETING from the build\" > /greeting\nCOPY msg /app/msg\nHEALTHCHECK --interval=1s CMD test -f /greeting\nCMD [\"sh\", \"-c\", \"cat /greeting /app/msg; exec sleep 600\"]\n";
 
 fn logs_of(fixture: &Fixture, service: &str, expected: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -35,13 +35,27 @@ fn up_builds_what_is_missing_and_up_build_recreates_only_the_rebuilt_service() {
     let up = fixture.command(&["up", "-d"]);
     assert!(up.status.success(), "{up:?}");
     let stderr = String::from_utf8_lossy(&up.stderr);
-    assert!(stderr.contains("[api 3/4] COPY msg /app/msg"), "{stderr}");
+    assert!(stderr.contains("[api 3/5] COPY msg /app/msg"), "{stderr}");
     assert!(stderr.contains("Image buildproj-api Built"), "{stderr}");
     let logs = logs_of(&fixture, "api", "version one");
     assert!(
         logs.contains("hello from the build") && logs.contains("version one"),
         "{logs}"
     );
+    // The image's HEALTHCHECK is the service's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let api = fixture
+            .containers()
+            .into_iter()
+            .find(|c| c["Service"] == "api")
+            .unwrap();
+        if api["Health"] == "healthy" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{api}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let plain = fixture.id_of("plain");
     let first_api = fixture.id_of("api");
     // Nothing changed: a build takes every step from the cache.

@@ -209,6 +209,7 @@ RUN ["/bin/sh", "-c", "wget -q -T 1 http://127.0.0.1:1/ && echo online || echo o
 LABEL org.example.flavor=$FLAVOR
 EXPOSE 8080
 USER nobody
+HEALTHCHECK --interval=5s --retries=2 CMD test -f /app/out
 ENTRYPOINT ["/bin/cat"]
 CMD ["/app/out"]
 "#;
@@ -245,6 +246,14 @@ fn run_steps_become_layers_and_metadata_the_config() {
         Some("spicy")
     );
     assert_eq!(config.exposed_ports().clone().unwrap(), ["8080/tcp"]);
+    // Docker's Healthcheck field, which the OCI config lacks, and a container gets it.
+    let check = image.healthcheck.clone().unwrap();
+    assert_eq!(check.test, ["CMD-SHELL", "test -f /app/out"]);
+    assert_eq!((check.interval, check.retries), (5_000_000_000, 2));
+    let spec = ContainerSpec::from_image(&image).unwrap();
+    let health = spec.healthcheck.unwrap();
+    assert_eq!(health.test, ["/bin/sh", "-c", "test -f /app/out"]);
+    assert_eq!((health.interval_ms, health.retries), (5_000, 2));
     let history = image.config.history().clone().unwrap();
     assert!(
         history

@@ -764,6 +764,7 @@ mod tests {
             config: serde_json::from_slice(&config_bytes).unwrap(),
             names: vec![ImageRef::parse("example.com/app:1").unwrap()],
             layers: Vec::new(),
+            healthcheck: runtime::image::health::read(&config_bytes),
         }
     }
 

@@ -5,8 +5,9 @@
 //!
 //! So far: `RUN` (shell and exec forms, a heredoc script), `COPY` from the build context (see
 //! [`super::copy`]) and `--from` another stage or an image, `ENV`, `ARG`, `LABEL`, `WORKDIR`,
-//! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`; `ADD`, `HEALTHCHECK`,
-//! `ONBUILD` are refused with an error naming the line.
+//! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK` (docker's
+//! config field, see `image::health`); `ADD` and `ONBUILD` are refused with an error naming the
+//! line.
 //!
 //! The cache: every state has a key, the hash of its parent's key (the base image's id at the
 //! start) and of the step as expanded; a `RUN` adds its command, environment, user and directory,
@@ -25,11 +26,12 @@ use oci_spec::image::{
 
 use super::copy::{Context, CopyRequest, write_copy_layer};
 use super::diff;
-use super::instructions::{CommandKind, CommandLine, CopyOptions, Source};
+use super::instructions::{CommandKind, CommandLine, CopyOptions, Health, Source};
 use super::resolve::{Base, ResolvedStage, Step};
 use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
 use crate::image::compress::Compression;
 use crate::image::digest::{Digest, HashingWriter};
+use crate::image::health::Healthcheck as HealthConfig;
 use crate::image::{AddedLayer, CachedStep, Image, ImageRef, ImageStore};
 
 /// Why a build failed, and at which line.
@@ -122,6 +124,8 @@ struct State {
     shell: Vec<String>,
     /// The cache key of the state: the base and every step so far (see [`Builder::cache_key`]).
     key: String,
+    /// Docker's `config.Healthcheck` (not in the OCI config).
+    healthcheck: Option<HealthConfig>,
 }
 
 fn default_shell() -> Vec<String> {
@@ -148,6 +152,7 @@ impl Builder<'_> {
                     history: Vec::new(),
                     shell: default_shell(),
                     key: "scratch".into(),
+                    healthcheck: None,
                 },
                 Base::Stage(index) => built.get(index).cloned().ok_or_else(|| Error::Step {
                     line: stage.steps.first().map_or(1, |s| s.line),
@@ -208,6 +213,7 @@ impl Builder<'_> {
             history: image.config.history().clone().unwrap_or_default(),
             shell: default_shell(),
             key: image.id.to_string(),
+            healthcheck: image.healthcheck.clone(),
         })
     }
 
@@ -326,7 +332,13 @@ impl Builder<'_> {
                 return self.copy(state, step, copy_sources, dest, options, from);
             }
             CommandKind::Add { .. } => return Err(unsupported("ADD")),
-            CommandKind::Healthcheck(_) => return Err(unsupported("HEALTHCHECK")),
+            CommandKind::Healthcheck(health) => {
+                let check =
+                    health_config(health).map_err(|message| Error::Step { line, message })?;
+                let words = json(&check.test);
+                state.healthcheck = Some(check);
+                format!("HEALTHCHECK {words}")
+            }
             CommandKind::Onbuild(_) => return Err(unsupported("ONBUILD")),
         };
         state.history.push(history(created_by, true, self.epoch));
@@ -605,10 +617,15 @@ impl Builder<'_> {
             line: 1,
             message: format!("cannot make the image config: {e}"),
         })?;
-        let bytes = serde_json::to_vec(&config).map_err(|e| Error::Step {
-            line: 1,
-            message: format!("cannot write the image config: {e}"),
-        })?;
+        let bytes = serde_json::to_vec(&config)
+            .and_then(|bytes| match &state.healthcheck {
+                Some(check) => crate::image::health::write(&bytes, check),
+                None => Ok(bytes),
+            })
+            .map_err(|e| Error::Step {
+                line: 1,
+                message: format!("cannot write the image config: {e}"),
+            })?;
         let layers: Vec<(Digest, u64, Compression, Digest)> = state
             .layers
             .iter()
@@ -675,4 +692,46 @@ fn compression_of(media_type: &str) -> Compression {
     } else {
         Compression::None
     }
+}
+
+/// A `HEALTHCHECK` as docker's config holds it: the test with its kind, durations in nanoseconds.
+fn health_config(health: &Health) -> Result<HealthConfig, String> {
+    let Health::Check {
+        command,
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    } = health
+    else {
+        return Ok(HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        });
+    };
+    // The shell form is `CMD-SHELL` whatever the stage's `SHELL`, as docker records it.
+    let test = match command {
+        CommandLine::Exec(items) => [vec!["CMD".to_owned()], items.clone()].concat(),
+        CommandLine::Shell(text) => vec!["CMD-SHELL".to_owned(), text.clone()],
+    };
+    let duration = |name: &str, value: &Option<String>| -> Result<i64, String> {
+        let Some(value) = value else {
+            return Ok(0);
+        };
+        let nanos = crate::time::parse_duration(value)
+            .map_err(|_| format!("HEALTHCHECK --{name}={value}: a duration like 30s or 1m30s"))?;
+        if nanos != 0 && nanos < 1_000_000 {
+            return Err(format!("HEALTHCHECK --{name} cannot be less than 1ms"));
+        }
+        Ok(nanos)
+    };
+    Ok(HealthConfig {
+        test,
+        interval: duration("interval", interval)?,
+        timeout: duration("timeout", timeout)?,
+        start_period: duration("start-period", start_period)?,
+        start_interval: duration("start-interval", start_interval)?,
+        retries: retries.map_or(0, i64::from),
+    })
 }

@@ -229,6 +229,40 @@ pub struct Healthcheck {
     pub start_interval_ms: u64,
 }
 
+impl Healthcheck {
+    /// An image's healthcheck (docker's `config.Healthcheck`) as the monitor runs it; `None` for
+    /// none or `NONE`. Zero durations are docker's defaults.
+    pub fn from_image(image: &crate::image::health::Healthcheck) -> Option<Healthcheck> {
+        let test = match image.test.split_first() {
+            Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
+            Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
+                vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+            }
+            _ => return None,
+        };
+        let defaults = Healthcheck::default();
+        let millis = |nanos: i64, default: u64| {
+            if nanos > 0 {
+                (nanos / 1_000_000) as u64
+            } else {
+                default
+            }
+        };
+        Some(Healthcheck {
+            test,
+            interval_ms: millis(image.interval, defaults.interval_ms),
+            timeout_ms: millis(image.timeout, defaults.timeout_ms),
+            retries: if image.retries > 0 {
+                image.retries.min(i64::from(u32::MAX)) as u32
+            } else {
+                defaults.retries
+            },
+            start_period_ms: millis(image.start_period, defaults.start_period_ms),
+            start_interval_ms: millis(image.start_interval, defaults.start_interval_ms),
+        })
+    }
+}
+
 impl Default for Healthcheck {
     fn default() -> Self {
         Self {
@@ -314,6 +348,7 @@ impl ContainerSpec {
                 spec.labels = labels.clone().into_iter().collect();
             }
         }
+        spec.healthcheck = image.healthcheck.as_ref().and_then(Healthcheck::from_image);
         Some(spec)
     }
 

@@ -22,6 +22,7 @@ pub mod compress;
 pub mod config;
 pub mod digest;
 mod gc;
+pub mod health;
 pub mod import;
 pub mod layer;
 pub mod layout;
@@ -137,6 +138,8 @@ pub struct Image {
     /// The names pointing at this image (empty for a dangling image), sorted.
     pub names: Vec<ImageRef>,
     pub layers: Vec<ImageLayer>,
+    /// Docker's `config.Healthcheck`, which `config` (the OCI shape) cannot hold.
+    pub healthcheck: Option<health::Healthcheck>,
 }
 
 impl Image {
@@ -339,7 +342,9 @@ impl ImageStore {
             &self.blobs.read(&manifest_digest)?,
         )?;
         let id = layout::from_oci(manifest.config().digest())?;
-        let config: ImageConfiguration = parse_json("image config", &id, &self.blobs.read(&id)?)?;
+        let config_bytes = self.blobs.read(&id)?;
+        let config: ImageConfiguration = parse_json("image config", &id, &config_bytes)?;
+        let healthcheck = health::read(&config_bytes);
         let diff_ids = diff_ids(&config, &id)?;
         if diff_ids.len() != manifest.layers().len() {
             return Err(Error::Archive(format!(
@@ -367,6 +372,7 @@ impl ImageStore {
             config,
             names,
             layers,
+            healthcheck,
         })
     }
 
