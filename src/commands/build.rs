@@ -2,8 +2,8 @@
 //! Dockerfile, args, target, `no_cache`) through the runtime's builder, tagged with the service's
 //! `image:` or `<project>-<service>`, with a line per step (`CACHED` when the cache had it).
 //!
-//! What the builder does not do yet is refused with a clear error: `ADD`, `HEALTHCHECK` and
-//! `ONBUILD` in Dockerfiles, and the `build:` keys with no local meaning yet (`additional_contexts`,
+//! What the builder does not do yet is refused with a clear error: `ADD` and `ONBUILD` in
+//! Dockerfiles, and the `build:` keys with no local meaning yet (`additional_contexts`,
 //! `secrets`, `ssh`, ...): they are named in the error rather than ignored.
 
 use std::collections::BTreeMap;
