@@ -43,10 +43,19 @@ pub fn ctx<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
 /// more open (one made by an older build): it holds containers' environments (secrets) in their
 /// records, and their writable layers and volumes, where a container may plant a setuid-root
 /// program that any host user could otherwise run (CVE-2021-41091). Every store calls it on open.
+/// A directory that holds anything else is refused rather than tightened (`--root /` by mistake).
 pub fn secure_root(root: &Path) -> Result<(), IoError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match fs::metadata(root) {
         Ok(metadata) if metadata.permissions().mode() & 0o077 == 0 => Ok(()),
+        // Only a directory that is a state root already, or an empty one, is tightened: `--root /`
+        // or a home directory by mistake must not be made private to root.
+        Ok(_) if !is_state_root_or_empty(root) => Err(IoError::new(
+            "use this directory as the state root (it is open to other users and holds other \
+             files; choose an empty or dedicated one, or make it 0700):",
+            root,
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        )),
         Ok(_) => fs::set_permissions(root, fs::Permissions::from_mode(0o700))
             .map_err(ctx("restrict the permissions of", root)),
         Err(_) => fs::DirBuilder::new()
@@ -55,6 +64,27 @@ pub fn secure_root(root: &Path) -> Result<(), IoError> {
             .create(root)
             .map_err(ctx("create directory", root)),
     }
+}
+
+/// Whether `dir` holds only what a state root holds (or nothing).
+fn is_state_root_or_empty(dir: &Path) -> bool {
+    const AREAS: [&str; 8] = [
+        "image",
+        "containers",
+        "volumes",
+        "networks",
+        "netns",
+        "projects",
+        "events.jsonl",
+        "events.jsonl.1",
+    ];
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().all(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            AREAS.contains(&name.as_ref()) || name.starts_with('.')
+        })
+    })
 }
 
 /// Creates a directory and its parents.
@@ -105,5 +135,34 @@ fn make_dirs_writable(path: &Path) {
         for entry in entries.flatten() {
             make_dirs_writable(&entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod secure_root_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_state_root_is_made_private_but_a_foreign_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let fresh = dir.path().join("fresh/state");
+        secure_root(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        let old = dir.path().join("old");
+        fs::create_dir_all(old.join("containers")).unwrap();
+        fs::write(old.join("events.jsonl"), "").unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        secure_root(&old).unwrap();
+        assert_eq!(mode(&old), 0o700);
+        let home = dir.path().join("home");
+        fs::create_dir_all(&home).unwrap();
+        fs::write(home.join("notes.txt"), "mine").unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        let error = secure_root(&home).unwrap_err();
+        assert!(error.to_string().contains("dedicated one"), "{error}");
+        assert_eq!(mode(&home), 0o755, "a foreign directory was changed");
     }
 }
