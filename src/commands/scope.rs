@@ -34,7 +34,7 @@ impl Scope {
     /// and each starts from a state that an `up` killed at any moment (kill -9) left repaired.
     pub fn lock(&self) -> anyhow::Result<runtime::store::lock::Lock> {
         let dir = self.engine.root.join("projects");
-        runtime::store::create_dir_all(&dir)?;
+        runtime::store::private_dir(&dir)?;
         let path = dir.join(format!("{}.lock", self.loaded.project.name));
         let lock = runtime::store::lock::Lock::exclusive(&path)?;
         recover(&self.engine);

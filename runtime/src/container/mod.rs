@@ -458,7 +458,7 @@ impl Runtime {
     pub fn create(&self, spec: ContainerSpec) -> Result<String, Error> {
         validate(&spec)?;
         let containers = self.containers_dir();
-        fs::create_dir_all(&containers).map_err(ctx("create directory", &containers))?;
+        crate::store::private_dir(&containers)?;
         if matches!(spec.rootfs, Rootfs::Layers(_))
             && let Ok(kind) = crate::sys::mount::filesystem_type(&containers)
             && let Some((_, name)) = crate::sys::mount::NO_UPPER_DIR

@@ -86,7 +86,7 @@ pub(crate) fn attach(root: &Path, record: &Record) -> Result<(), Error> {
     let host_conf = Paths::new(root, &record.id).etc_file("host.conf");
     fs::write(&host_conf, "multi on\n").map_err(|e| IoError::new("write", &host_conf, e))?;
     let dir = root.join("netns");
-    fs::create_dir_all(&dir).map_err(|e| IoError::new("create directory", &dir, e))?;
+    crate::store::private_dir(&dir)?;
     let path = netns_path(root, &record.id);
     let result = (|| -> Result<(), Error> {
         let mut inside = netns::create(&path).map_err(|e| IoError::new("create", &path, e))?;

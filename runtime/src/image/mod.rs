@@ -205,6 +205,7 @@ impl ImageStore {
     pub fn open(state_root: &Path) -> Result<Self, Error> {
         crate::store::secure_root(state_root)?;
         let root = state_root.join("image");
+        crate::store::private_dir(&root)?;
         let store = Self {
             blobs: Blobs::new(root.join("blobs").join("sha256")),
             layers: Layers::new(&root),

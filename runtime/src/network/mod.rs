@@ -198,7 +198,7 @@ impl Networks {
     pub fn open(root: &Path) -> Result<Self, Error> {
         crate::store::secure_root(root)?;
         let dir = root.join("networks");
-        create_dir_all(&dir)?;
+        crate::store::private_dir(&dir)?;
         Ok(Self {
             dir,
             pools: ipam::parse_pools(ipam::DEFAULT_POOLS).expect("the default pools parse"),

@@ -39,30 +39,36 @@ pub fn ctx<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
     move |source| IoError::new(action, path, source)
 }
 
-/// Makes sure the state root exists and is open to root alone (0700), tightening a root that is
-/// more open (one made by an older build): it holds containers' environments (secrets) in their
-/// records, and their writable layers and volumes, where a container may plant a setuid-root
-/// program that any host user could otherwise run (CVE-2021-41091). Every store calls it on open.
-/// A directory that holds anything else is refused rather than tightened (`--root /` by mistake).
+/// Makes sure the state root exists, open to root alone (0700) when it is new or holds only state:
+/// it holds containers' environments (secrets) in their records, and their writable layers and
+/// volumes, where a container may plant a setuid-root program that any host user could otherwise
+/// run (CVE-2021-41091). A directory that holds other files (`--root /` or a home by mistake) is
+/// left as it is: what protects the state then is that each area in it is private (see
+/// [`private_dir`]). Every store calls it on open.
 pub fn secure_root(root: &Path) -> Result<(), IoError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     match fs::metadata(root) {
         Ok(metadata) if metadata.permissions().mode() & 0o077 == 0 => Ok(()),
-        // Only a directory that is a state root already, or an empty one, is tightened: `--root /`
-        // or a home directory by mistake must not be made private to root.
-        Ok(_) if !is_state_root_or_empty(root) => Err(IoError::new(
-            "use this directory as the state root (it is open to other users and holds other \
-             files; choose an empty or dedicated one, or make it 0700):",
-            root,
-            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-        )),
+        Ok(_) if !is_state_root_or_empty(root) => Ok(()),
         Ok(_) => fs::set_permissions(root, fs::Permissions::from_mode(0o700))
             .map_err(ctx("restrict the permissions of", root)),
+        Err(_) => private_dir(root),
+    }
+}
+
+/// Creates a directory of the state (and its parents) open to root alone, or makes an existing one
+/// so: the state root's areas (`image`, `containers`, `volumes`, `networks`, `netns`, `projects`).
+pub fn private_dir(dir: &Path) -> Result<(), IoError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match fs::metadata(dir) {
+        Ok(metadata) if metadata.permissions().mode() & 0o077 == 0 => Ok(()),
+        Ok(_) => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(ctx("restrict the permissions of", dir)),
         Err(_) => fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(root)
-            .map_err(ctx("create directory", root)),
+            .create(dir)
+            .map_err(ctx("create directory", dir)),
     }
 }
 
@@ -145,7 +151,7 @@ mod secure_root_tests {
     use super::*;
 
     #[test]
-    fn a_state_root_is_made_private_but_a_foreign_directory_is_refused() {
+    fn a_state_root_is_made_private_and_a_foreign_directory_only_gets_private_areas() {
         let dir = tempfile::tempdir().unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let fresh = dir.path().join("fresh/state");
@@ -161,8 +167,9 @@ mod secure_root_tests {
         fs::create_dir_all(&home).unwrap();
         fs::write(home.join("notes.txt"), "mine").unwrap();
         fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
-        let error = secure_root(&home).unwrap_err();
-        assert!(error.to_string().contains("dedicated one"), "{error}");
+        secure_root(&home).unwrap();
+        private_dir(&home.join("containers")).unwrap();
+        assert_eq!(mode(&home.join("containers")), 0o700);
         assert_eq!(mode(&home), 0o755, "a foreign directory was changed");
     }
 }

@@ -229,7 +229,7 @@ impl VolumeStore {
     pub fn open(root: &Path) -> Result<Self, Error> {
         crate::store::secure_root(root)?;
         let dir = root.join("volumes");
-        create_dir_all(&dir)?;
+        crate::store::private_dir(&dir)?;
         Ok(Self { dir })
     }
 
