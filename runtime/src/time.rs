@@ -137,7 +137,7 @@ const NANOS_PER_MICRO: u64 = 1_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
-/// The units of [`parse_duration`]: Go's, and compose-go's `d` and `w`.
+/// The units of [`parse_duration`]: Go's, and `d` and `w` (days, weeks).
 const DURATION_UNITS: &[(&str, u64)] = &[
     ("ns", 1),
     ("us", NANOS_PER_MICRO),
@@ -152,8 +152,8 @@ const DURATION_UNITS: &[(&str, u64)] = &[
 ];
 
 /// Parses a duration as Go's `time.ParseDuration` does (`"1m30s"`, `"1.5h"`, `"300ms"`, a lone
-/// `"0"`), plus compose-go's `d` and `w` units, into nanoseconds: the one duration parser of the
-/// project (the Compose loader's `units::Duration` and Dockerfile `HEALTHCHECK` options use it).
+/// `"0"`), plus `d` and `w`, into nanoseconds: the one duration parser of the project (the CLI's
+/// loader and Dockerfile `HEALTHCHECK` options use it).
 pub fn parse_duration(input: &str) -> Result<i64, DurationErrorKind> {
     let mut rest = input;
     let mut negative = false;

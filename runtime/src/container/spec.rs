@@ -45,8 +45,7 @@ pub struct Mount {
     pub subpath: Option<String>,
 }
 
-/// How a bind mount treats the mounts below its source (docker's `bind-recursive`, Compose's
-/// `bind.recursive`).
+/// How a bind mount treats the mounts below its source (docker's `bind-recursive` option).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BindRecursive {
     /// Submounts are bound too, and read-only all the way down when the bind is (kernel 5.12+;

@@ -1,6 +1,6 @@
 //! Docker's `config.Healthcheck` of an image: the image spec of OCI has no such field (oci-spec's
-//! `Config` drops it when it reads a config), yet docker writes it and Compose inherits it, so it is
-//! read from, and written into, the raw config JSON here.
+//! `Config` drops it when it reads a config), yet docker writes it and containers made from the
+//! image run it, so it is read from, and written into, the raw config JSON here.
 
 use serde::{Deserialize, Serialize};
 
