@@ -398,8 +398,11 @@ fn owner(chown: &str, layers: &[PathBuf]) -> Result<(u32, u32), String> {
         Some((user, group)) => (user, Some(group)),
         None => (chown, None),
     };
+    // Only a regular file of the image's: its `/etc/passwd` as a symlink would be resolved on the
+    // host.
     let file = |name: &str| {
         lookup(layers, name)
+            .filter(|(_, metadata)| metadata.is_file())
             .and_then(|(path, _)| fs::read_to_string(path).ok())
             .unwrap_or_default()
     };

@@ -249,3 +249,18 @@ fn from_layers_whiteouts_and_opaque_directories_apply() {
     write_copy_layer(&context, &request, &[], &mut layer, None).unwrap();
     assert_eq!(paths(&listing(&layer)), ["x/", "x/b", "x/c"]);
 }
+
+#[test]
+fn chown_names_never_come_from_a_host_file_through_a_symlink() {
+    let setup = setup("");
+    let layer = &setup.layers[0];
+    fs::remove_file(layer.join("etc/passwd")).unwrap();
+    // An image whose /etc/passwd points at the host's: the name is unknown, not looked up there.
+    symlink("/etc/passwd", layer.join("etc/passwd")).unwrap();
+    let options = CopyOptions {
+        chown: Some("root".into()),
+        ..CopyOptions::default()
+    };
+    let error = copy(&setup, &["README.md"], "/r", options).unwrap_err();
+    assert!(error.contains("no user \"root\""), "{error}");
+}
