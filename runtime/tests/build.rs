@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use runtime::build::copy::Context;
 use runtime::build::dockerfile::parse;
-use runtime::build::execute::{Builder, Error};
+use runtime::build::execute::{Builder, Error, Progress, Settings};
 use runtime::build::ignore::Ignore;
 use runtime::build::instructions::program;
 use runtime::build::resolve::{BaseConfig, Options, Platform, resolve};
@@ -142,14 +142,21 @@ impl Fixture {
             store: &self.store,
             runtime: &self.runtime,
             context: Some(&context),
-            epoch,
-            no_cache,
+            settings: Settings {
+                epoch,
+                no_cache,
+                ..Settings::default()
+            },
         };
         let mut steps = Vec::new();
         let image = builder.build(
             &stages,
             Some(&ImageRef::parse(name).unwrap()),
-            &mut |done| steps.push((done.step.line, done.cached)),
+            &mut |progress| {
+                if let Progress::Done { step, cached, .. } = progress {
+                    steps.push((step.line, cached));
+                }
+            },
         )?;
         Ok((image, steps))
     }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use runtime::build::copy::Context;
 use runtime::build::dockerfile::{self, Instruction};
-use runtime::build::execute::{Builder, StepDone};
+use runtime::build::execute::{Builder, Progress, Settings};
 use runtime::build::ignore::{Ignore, ignore_file};
 use runtime::build::instructions::program;
 use runtime::build::resolve::{BaseConfig, Options, Platform, resolve};
@@ -197,8 +197,11 @@ pub fn build_service(scope: &Scope, name: &str, options: &BuildOptions) -> anyho
         store: images,
         runtime: &scope.engine.containers,
         context: Some(&context),
-        epoch,
-        no_cache: options.no_cache || build.no_cache,
+        settings: Settings {
+            epoch,
+            no_cache: options.no_cache || build.no_cache,
+            ..Settings::default()
+        },
     };
     let image = image_name(project, name, service);
     let reference = ImageRef::parse(&image)
@@ -208,18 +211,35 @@ pub fn build_service(scope: &Scope, name: &str, options: &BuildOptions) -> anyho
         parsed.instructions.iter().map(|i| (i.line, i)).collect();
     let begin = Instant::now();
     let mut done = 0;
-    let mut report = |step: StepDone<'_>| {
-        done += 1;
+    let mut report = |progress: Progress<'_>| {
         if options.quiet {
             return;
         }
-        let text = instructions
-            .get(&step.step.line)
-            .map_or(String::new(), |i| one_line(&i.original));
-        crate::output::stderr_line(&format!(
-            "[{name} {done}/{total}] {text}{}",
-            if step.cached { " CACHED" } else { "" }
-        ));
+        match progress {
+            Progress::Started { .. } => {}
+            Progress::Output { line, .. } => {
+                crate::output::stderr_line(&format!("{name}  | {line}"))
+            }
+            Progress::Done {
+                step,
+                cached,
+                elapsed,
+                ..
+            } => {
+                done += 1;
+                let text = instructions
+                    .get(&step.line)
+                    .map_or(String::new(), |i| one_line(&i.original));
+                crate::output::stderr_line(&format!(
+                    "[{name} {done}/{total}] {text}{}",
+                    if cached {
+                        " CACHED".to_owned()
+                    } else {
+                        format!(" {:.1}s", elapsed.as_secs_f64())
+                    }
+                ));
+            }
+        }
     };
     let built = builder
         .build(&resolved, Some(&reference), &mut report)

@@ -2,14 +2,12 @@
 //! follows new output (also used by an attached `up`).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 use runtime::container::LogEntry;
+use runtime::container::log::Tail as LogTail;
 
 use super::scope::Scope;
 use super::time_filter;
@@ -182,9 +180,7 @@ struct Stream {
     id: String,
     name: String,
     service: String,
-    path: PathBuf,
-    offset: u64,
-    partial: String,
+    tail: LogTail,
 }
 
 /// The log files of a set of containers, read incrementally.
@@ -200,7 +196,7 @@ impl Streams {
             .containers(services, false)?
             .into_iter()
             .map(|(observed, _)| Stream {
-                path: scope.engine.containers.log_path(&observed.id),
+                tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
                 // docker compose prefixes lines with `web-1`, the name without the project.
                 name: observed
                     .name
@@ -209,8 +205,6 @@ impl Streams {
                     .unwrap_or_else(|| observed.name.clone()),
                 id: observed.id,
                 service: observed.service,
-                offset: 0,
-                partial: String::new(),
             })
             .collect();
         let printer = LogPrinter::new(
@@ -258,30 +252,5 @@ impl Streams {
 
 /// The complete entries appended to a container's log since the last read.
 fn read_new(stream: &mut Stream) -> Vec<LogEntry> {
-    let Ok(mut file) = File::open(&stream.path) else {
-        return Vec::new();
-    };
-    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if length < stream.offset {
-        // The log was replaced (container recreated): start over.
-        stream.offset = 0;
-        stream.partial.clear();
-    }
-    if file.seek(SeekFrom::Start(stream.offset)).is_err() {
-        return Vec::new();
-    }
-    let mut text = String::new();
-    let Ok(read) = file.read_to_string(&mut text) else {
-        return Vec::new();
-    };
-    stream.offset += read as u64;
-    stream.partial.push_str(&text);
-    let mut entries = Vec::new();
-    while let Some(end) = stream.partial.find('\n') {
-        let line: String = stream.partial.drain(..=end).collect();
-        if let Ok(entry) = serde_json::from_str::<LogEntry>(line.trim_end()) {
-            entries.push(entry);
-        }
-    }
-    entries
+    stream.tail.read_new()
 }

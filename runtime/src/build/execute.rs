@@ -16,9 +16,10 @@
 //! there, is not run again: a changed file re-runs its `COPY` and what follows, nothing before.
 //! Base images come from the store (pulling is the registry's job).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use oci_spec::image::{
     Arch, Config, History, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder,
@@ -81,10 +82,39 @@ pub struct Builder<'a> {
     pub runtime: &'a Runtime,
     /// The build context `COPY` reads from (none: `COPY` is an error).
     pub context: Option<&'a Context>,
+    pub settings: Settings,
+}
+
+/// What a build is asked for beyond its Dockerfile and context.
+#[derive(Debug, Default)]
+pub struct Settings {
     /// `SOURCE_DATE_EPOCH`: layer timestamps and the image's creation time.
     pub epoch: Option<i64>,
     /// Run every step, using no cached layer (`--no-cache`); what is built is still remembered.
     pub no_cache: bool,
+    /// Labels added to the image's config (over the Dockerfile's).
+    pub labels: BTreeMap<String, String>,
+    /// The network of `RUN` steps.
+    pub network: StepNetwork,
+    /// `/etc/hosts` entries of `RUN` steps (`extra_hosts`): name, address.
+    pub extra_hosts: Vec<(String, String)>,
+    /// Size of `/dev/shm` in `RUN` steps, in bytes (0: 64 MiB).
+    pub shm_size: u64,
+    /// Contexts `COPY --from=<name>` and `RUN --mount=from=<name>` read by name
+    /// (`additional_contexts`); a name here wins over a stage or image of that name.
+    pub named_contexts: BTreeMap<String, Context>,
+    /// Files `RUN --mount=type=secret,id=<id>` mounts, by id.
+    pub secrets: BTreeMap<String, PathBuf>,
+}
+
+/// The network of build steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StepNetwork {
+    /// Loopback only: steps reach nothing outside.
+    #[default]
+    None,
+    /// The host's network namespace (`network: host`).
+    Host,
 }
 
 /// What a step may copy from: the stages of the build and those built so far.
@@ -93,14 +123,24 @@ struct Sources<'a> {
     built: &'a HashMap<usize, State>,
 }
 
-/// A step done, for progress output.
+/// What the build is doing, for progress output.
 #[derive(Debug, Clone, Copy)]
-pub struct StepDone<'a> {
-    /// The stage's index in the Dockerfile.
-    pub stage: usize,
-    pub step: &'a Step,
-    /// Whether its layer came from the build cache.
-    pub cached: bool,
+pub enum Progress<'a> {
+    /// A step begins (`stage` is the stage's index in the Dockerfile).
+    Started { stage: usize, step: &'a Step },
+    /// A line a `RUN` step printed (without its newline).
+    Output {
+        stage: usize,
+        step: &'a Step,
+        line: &'a str,
+    },
+    /// A step is done; `cached` when its layer came from the build cache.
+    Done {
+        stage: usize,
+        step: &'a Step,
+        cached: bool,
+        elapsed: Duration,
+    },
 }
 
 /// A layer of the image being built.
@@ -134,13 +174,13 @@ fn default_shell() -> Vec<String> {
 
 impl Builder<'_> {
     /// Builds `stages` (dependencies first, the target last, as [`super::resolve::resolve`] gives
-    /// them) and stores the target as an image named `name`. `on_step` hears of each step when it is
-    /// done.
+    /// them) and stores the target as an image named `name`. `progress` hears of each step as it
+    /// starts, prints and ends.
     pub fn build(
         &self,
         stages: &[ResolvedStage],
         name: Option<&ImageRef>,
-        on_step: &mut dyn FnMut(StepDone<'_>),
+        progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Image, Error> {
         let mut built: HashMap<usize, State> = HashMap::new();
         let mut last = None;
@@ -161,8 +201,20 @@ impl Builder<'_> {
                 Base::Image(reference) => self.base(reference)?,
             };
             // SOURCE_DATE_EPOCH changes what every step writes.
-            state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.epoch));
+            state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.settings.epoch));
             for step in &stage.steps {
+                let begin = Instant::now();
+                progress(Progress::Started {
+                    stage: stage.index,
+                    step,
+                });
+                let mut output = |line: &str| {
+                    progress(Progress::Output {
+                        stage: stage.index,
+                        step,
+                        line,
+                    })
+                };
                 let cached = self.step(
                     &mut state,
                     step,
@@ -170,11 +222,13 @@ impl Builder<'_> {
                         stages,
                         built: &built,
                     },
+                    &mut output,
                 )?;
-                on_step(StepDone {
+                progress(Progress::Done {
                     stage: stage.index,
                     step,
                     cached,
+                    elapsed: begin.elapsed(),
                 });
             }
             last = Some(stage.index);
@@ -218,7 +272,13 @@ impl Builder<'_> {
     }
 
     /// Carries out one step; true if its layer came from the cache.
-    fn step(&self, state: &mut State, step: &Step, sources: &Sources<'_>) -> Result<bool, Error> {
+    fn step(
+        &self,
+        state: &mut State,
+        step: &Step,
+        sources: &Sources<'_>,
+        output: &mut dyn FnMut(&str),
+    ) -> Result<bool, Error> {
         let line = step.line;
         state.key = Self::cache_key(&state.key, &format!("{:?}", step.kind));
         let unsupported = |what: &str| Error::Step {
@@ -230,7 +290,7 @@ impl Builder<'_> {
             CommandKind::Run {
                 command, heredocs, ..
             } => {
-                return self.run(state, step, command, heredocs);
+                return self.run(state, step, command, heredocs, output);
             }
             CommandKind::Env(pairs) => {
                 let mut env = config.env().clone().unwrap_or_default();
@@ -341,7 +401,9 @@ impl Builder<'_> {
             }
             CommandKind::Onbuild(_) => return Err(unsupported("ONBUILD")),
         };
-        state.history.push(history(created_by, true, self.epoch));
+        state
+            .history
+            .push(history(created_by, true, self.settings.epoch));
         Ok(false)
     }
 
@@ -355,7 +417,7 @@ impl Builder<'_> {
 
     /// The cached layer of the current state's step, unless `--no-cache`.
     fn cached(&self, state: &State) -> Option<CachedStep> {
-        if self.no_cache {
+        if self.settings.no_cache {
             return None;
         }
         self.store.cached_step(&state.key)
@@ -387,6 +449,7 @@ impl Builder<'_> {
         step: &Step,
         command: &CommandLine,
         heredocs: &[super::dockerfile::Heredoc],
+        output: &mut dyn FnMut(&str),
     ) -> Result<bool, Error> {
         let line = step.line;
         let fail = |message: String| Error::Step { line, message };
@@ -423,7 +486,9 @@ impl Builder<'_> {
             };
             let empty = layer.is_none();
             self.add_layer(state, layer)?;
-            state.history.push(history(created_by, empty, self.epoch));
+            state
+                .history
+                .push(history(created_by, empty, self.settings.epoch));
             return Ok(true);
         }
         let spec = ContainerSpec {
@@ -432,12 +497,16 @@ impl Builder<'_> {
             env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             cwd: step.workdir.clone(),
             user,
-            // Build steps have no way out.
-            network: NetworkMode::None,
+            network: match self.settings.network {
+                StepNetwork::None => NetworkMode::None,
+                StepNetwork::Host => NetworkMode::Host,
+            },
+            hosts: (!self.settings.extra_hosts.is_empty()).then(|| self.hosts_file()),
+            shm_size: self.settings.shm_size,
             ..ContainerSpec::default()
         };
         let id = self.runtime.create(spec)?;
-        let outcome = self.run_container(&id, line);
+        let outcome = self.run_container(&id, line, output);
         let layer = match outcome {
             Ok(()) => self.capture(&id),
             Err(error) => Err(error),
@@ -446,23 +515,59 @@ impl Builder<'_> {
         let layer = layer?;
         let empty = layer.is_none();
         self.add_layer(state, layer)?;
-        state.history.push(history(created_by, empty, self.epoch));
+        state
+            .history
+            .push(history(created_by, empty, self.settings.epoch));
         Ok(false)
     }
 
-    fn run_container(&self, id: &str, line: usize) -> Result<(), Error> {
+    /// Runs the step's container to its end, passing each line it prints to `output` as it comes.
+    fn run_container(
+        &self,
+        id: &str,
+        line: usize,
+        output: &mut dyn FnMut(&str),
+    ) -> Result<(), Error> {
+        let mut log = crate::container::log::Tail::new(self.runtime.log_path(id));
+        let mut last = std::collections::VecDeque::with_capacity(FAILED_OUTPUT_LINES);
+        let mut relay = |log: &mut crate::container::log::Tail| {
+            for entry in log.read_new() {
+                let text = entry.log.strip_suffix('\n').unwrap_or(&entry.log);
+                output(text);
+                if last.len() == FAILED_OUTPUT_LINES {
+                    last.pop_front();
+                }
+                last.push_back(text.to_owned());
+            }
+        };
         self.runtime.start(id)?;
-        let state = self.runtime.wait(id, None)?;
+        let state = loop {
+            match self.runtime.wait(id, Some(Duration::from_millis(100))) {
+                Ok(state) => break state,
+                Err(crate::container::Error::Timeout(_)) => relay(&mut log),
+                Err(error) => return Err(error.into()),
+            }
+        };
+        relay(&mut log);
         let code = state.exit_code.unwrap_or(0);
         if code == 0 {
             return Ok(());
         }
-        let entries = self.runtime.logs(id).unwrap_or_default();
-        let text: String = entries.iter().map(|e| e.log.as_str()).collect();
-        let mut output: Vec<String> = text.lines().map(str::to_owned).collect();
-        let skip = output.len().saturating_sub(FAILED_OUTPUT_LINES);
-        output.drain(..skip);
-        Err(Error::RunFailed { line, code, output })
+        Err(Error::RunFailed {
+            line,
+            code,
+            output: last.into_iter().collect(),
+        })
+    }
+
+    /// `/etc/hosts` of a step with `extra_hosts`: localhost, then the entries.
+    fn hosts_file(&self) -> String {
+        let mut text =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for (name, address) in &self.settings.extra_hosts {
+            text.push_str(&format!("{address}\t{name}\n"));
+        }
+        text
     }
 
     /// The container's writable layer as a layer of the store (unpacked, so the next step can
@@ -487,21 +592,24 @@ impl Builder<'_> {
         {
             return Ok(None);
         }
-        let epoch = self.epoch;
+        let epoch = self.settings.epoch;
         let added = self
             .store
             .add_layer(|out| diff::write_layer(&upper, out, epoch).map(drop))?;
         Ok(Some(added))
     }
 
-    /// What `COPY --from=<from>` copies from: a stage built before (by name or index) or an image
-    /// of the store. (The cache key of such a copy is the content it copies, as for the context.)
+    /// What `COPY --from=<from>` copies from: a named context, a stage built before (by name or
+    /// index) or an image of the store. (The cache key of such a copy is the content it copies, as for the context.)
     fn copy_source(
         &self,
         from: &str,
         sources: &Sources<'_>,
         line: usize,
     ) -> Result<Context, Error> {
+        if let Some(named) = self.settings.named_contexts.get(from) {
+            return Ok(named.clone());
+        }
         let stage = sources
             .stages
             .iter()
@@ -571,10 +679,12 @@ impl Builder<'_> {
             None => {
                 let mut failure = None;
                 let added = self.store.add_layer(|out| {
-                    write_copy_layer(context, &request, &dirs, out, self.epoch).map_err(|message| {
-                        failure = Some(message.clone());
-                        std::io::Error::other(message)
-                    })
+                    write_copy_layer(context, &request, &dirs, out, self.settings.epoch).map_err(
+                        |message| {
+                            failure = Some(message.clone());
+                            std::io::Error::other(message)
+                        },
+                    )
                 });
                 match (added, failure) {
                     (Ok(added), _) => added,
@@ -584,20 +694,29 @@ impl Builder<'_> {
             }
         };
         self.add_layer(state, Some(layer))?;
-        state.history.push(history(created_by, false, self.epoch));
+        state
+            .history
+            .push(history(created_by, false, self.settings.epoch));
         Ok(hit)
     }
 
     /// Stores the built stage as an image.
     fn commit(&self, state: State, name: Option<&ImageRef>) -> Result<Image, Error> {
-        let created = crate::time::format_rfc3339(self.epoch.unwrap_or_else(crate::time::now_unix));
+        let created =
+            crate::time::format_rfc3339(self.settings.epoch.unwrap_or_else(crate::time::now_unix));
         let (os, arch) = crate::image::archive::host_platform();
         let config = (|| -> Result<ImageConfiguration, oci_spec::OciSpecError> {
             let mut config = ImageConfiguration::default();
             config.set_created(Some(created.clone()));
             config.set_os(Os::from(os));
             config.set_architecture(Arch::from(arch));
-            config.set_config(Some(state.config.clone()));
+            let mut inner = state.config.clone();
+            if !self.settings.labels.is_empty() {
+                let mut labels = inner.labels().clone().unwrap_or_default();
+                labels.extend(self.settings.labels.clone());
+                inner.set_labels(Some(labels));
+            }
+            config.set_config(Some(inner));
             config.set_rootfs(
                 RootFsBuilder::default()
                     .typ("layers")

@@ -168,6 +168,54 @@ pub fn read(path: &Path) -> io::Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// A log read as it grows: each call gives the complete entries appended since the last one (a
+/// line still being written waits for its end). A log that shrank was replaced (the container was
+/// recreated): reading starts over.
+#[derive(Debug)]
+pub struct Tail {
+    path: std::path::PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    pub fn new(path: std::path::PathBuf) -> Tail {
+        Tail {
+            path,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The entries appended since the last call (none when the file is missing or unreadable).
+    pub fn read_new(&mut self) -> Vec<Entry> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = File::open(&self.path) else {
+            return Vec::new();
+        };
+        let length = file.metadata().map_or(0, |m| m.len());
+        if length < self.offset {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let Ok(read) = file.read_to_end(&mut self.partial) else {
+            return Vec::new();
+        };
+        self.offset += read as u64;
+        let mut entries = Vec::new();
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            if let Ok(entry) = serde_json::from_slice::<Entry>(&line) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
