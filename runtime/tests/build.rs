@@ -364,17 +364,66 @@ fn builds_with_source_date_epoch_are_reproducible() {
 }
 
 #[test]
+fn add_extracts_archives_and_heredocs_become_files() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let context = fixture.dir.path().join("context");
+    let payload = fixture.dir.path().join("payload");
+    fs::create_dir_all(payload.join("lib")).unwrap();
+    fs::write(payload.join("lib/data.txt"), "from the archive\n").unwrap();
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&payload)
+        .arg("-czf")
+        .arg(context.join("payload.tgz"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let image = fixture
+        .build(
+            "FROM busybox:latest\nADD payload.tgz /opt/\nCOPY --chmod=755 <<EOF /usr/local/bin/report\n#!/bin/sh\ncat /opt/lib/data.txt\nEOF\nCMD [\"report\"]\n",
+            &[],
+            None,
+            "added:latest",
+        )
+        .unwrap();
+    assert_eq!(fixture.run(&image, &[]), "from the archive\n");
+    let error = fixture
+        .build(
+            "FROM busybox:latest\nADD https://example.com/x.tgz /x\n",
+            &[],
+            None,
+            "url:latest",
+        )
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 2: ADD https://example.com/x.tgz: sources from URLs"),
+        "{error}"
+    );
+}
+
+#[test]
 fn unsupported_instructions_are_errors_with_their_line() {
     if skip() {
         return;
     }
     let fixture = Fixture::new();
     let error = fixture
-        .build("FROM busybox:latest\nADD a /a\n", &[], None, "add:latest")
+        .build(
+            "FROM busybox:latest\nONBUILD RUN true\n",
+            &[],
+            None,
+            "onbuild:latest",
+        )
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "line 2: ADD is not supported by the builder yet"
+        "line 2: ONBUILD is not supported by the builder yet"
     );
 }
 

@@ -17,10 +17,15 @@
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use sha2::{Digest as _, Sha256};
+
+use super::archive;
+use super::hashes::FileHashes;
 use super::ignore::Ignore;
 use super::instructions::{CopyOptions, Source};
+use crate::image::digest::Digest;
 use crate::path::clean_relative;
 
 /// Where `COPY` takes files from: the build context (a directory and its `.dockerignore`), or,
@@ -66,6 +71,8 @@ pub struct CopyRequest<'a> {
     /// The working directory a relative destination is below.
     pub workdir: &'a str,
     pub options: &'a CopyOptions,
+    /// `ADD`: local tar archives are extracted, URLs refused.
+    pub add: bool,
 }
 
 /// Writes the layer a `COPY` from `context` makes on top of `layers` (the image's layer
@@ -77,18 +84,64 @@ pub fn write_copy_layer(
     out: impl Write,
     epoch: Option<i64>,
 ) -> Result<(), String> {
+    let mut builder = tar::Builder::new(out);
+    builder.mode(tar::HeaderMode::Deterministic);
+    let sink = copy_into(context, request, layers, TarSink { builder }, epoch)?;
+    sink.builder
+        .into_inner()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The digest of what a `COPY` copies: every entry's path, kind, mode, owner, link target and
+/// content (not times), the contents' hashes taken from `hashes` where it knows the file.
+pub fn copy_digest(
+    context: &Context,
+    request: &CopyRequest<'_>,
+    layers: &[PathBuf],
+    hashes: &FileHashes,
+) -> Result<Digest, String> {
+    let sink = DigestSink {
+        hasher: Sha256::new(),
+        hashes,
+    };
+    let sink = copy_into(context, request, layers, sink, None)?;
+    let bytes: [u8; 32] = sink.hasher.finalize().into();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Digest::from_hex(&hex).map_err(|e| e.to_string())
+}
+
+/// Carries out a `COPY` into `sink`.
+fn copy_into<S: Sink>(
+    context: &Context,
+    request: &CopyRequest<'_>,
+    layers: &[PathBuf],
+    sink: S,
+    epoch: Option<i64>,
+) -> Result<S, String> {
     let CopyRequest {
         sources,
         dest,
         workdir,
         options,
+        add,
     } = *request;
     let mut selected: Vec<String> = Vec::new();
+    let mut inline: Vec<(&str, &str)> = Vec::new();
     let mut wildcard = false;
     for source in sources {
-        let Source::Path(path) = source else {
-            return Err("COPY of heredoc content is not supported yet".into());
+        let path = match source {
+            Source::Path(path) => path,
+            Source::Inline { name, content, .. } => {
+                inline.push((name, content));
+                continue;
+            }
         };
+        if add && is_remote(path) {
+            return Err(format!(
+                "ADD {path}: sources from URLs and git repositories are not supported; download the file into the build context (or in a RUN step) and ADD or COPY it from there"
+            ));
+        }
         let clean = clean_relative(path);
         if has_wildcard(&clean) {
             wildcard = true;
@@ -109,8 +162,17 @@ pub fn write_copy_layer(
     } else {
         format!("{}/{dest}", workdir.trim_end_matches('/'))
     };
-    let any_dir = selected.iter().any(|source| context.is_dir(source));
-    let into_dir = dest.ends_with('/') || selected.len() > 1 || wildcard || any_dir;
+    // `ADD` extracts local tar archives into the destination (a directory then).
+    let is_archive = |source: &str| {
+        add && context
+            .path(source)
+            .filter(|path| fs::symlink_metadata(path).is_ok_and(|m| m.is_file()))
+            .is_some_and(|path| archive::is_archive(&path))
+    };
+    let any_dir = selected
+        .iter()
+        .any(|source| context.is_dir(source) || is_archive(source));
+    let into_dir = dest.ends_with('/') || selected.len() + inline.len() > 1 || wildcard || any_dir;
     let dest = resolve_in_layers(layers, &clean_relative(&dest))?;
     let owner = match &options.chown {
         Some(chown) => owner(chown, layers)?,
@@ -124,13 +186,13 @@ pub fn write_copy_layer(
         None => None,
     };
     let mut writer = Writer {
-        builder: tar::Builder::new(out),
+        sink,
         context,
         owner,
+        chowned: options.chown.is_some(),
         chmod,
         epoch,
     };
-    writer.builder.mode(tar::HeaderMode::Deterministic);
     // Parent directories the image lacks are made, root's and 0755.
     let dir_part = if into_dir {
         dest.clone()
@@ -153,6 +215,11 @@ pub fn write_copy_layer(
         if context.is_dir(source) {
             // A directory's contents go into the destination, never the directory itself.
             writer.tree(source, &dest)?;
+        } else if is_archive(source) {
+            let path = context
+                .path(source)
+                .ok_or_else(|| format!("{source}: not found"))?;
+            writer.archive(source, &path, &dest)?;
         } else {
             let name = source.rsplit('/').next().unwrap_or(source);
             let target = if into_dir {
@@ -163,7 +230,24 @@ pub fn write_copy_layer(
             writer.entry(source, &target)?;
         }
     }
-    writer.builder.finish().map_err(|e| e.to_string())
+    for (name, content) in inline {
+        let target = if into_dir {
+            join(&dest, name)
+        } else {
+            dest.clone()
+        };
+        let mode = chmod.unwrap_or(0o644);
+        let mtime = epoch.unwrap_or_else(crate::time::now_unix).max(0);
+        writer
+            .sink
+            .data(&target, content.as_bytes(), mode, owner, mtime)?;
+    }
+    Ok(writer.sink)
+}
+
+/// Whether an `ADD` source is a URL or a git repository rather than a path of the context.
+fn is_remote(source: &str) -> bool {
+    source.contains("://") || source.starts_with("git@")
 }
 
 fn not_found(path: &str) -> String {
@@ -434,15 +518,340 @@ fn owner(chown: &str, layers: &[PathBuf]) -> Result<(u32, u32), String> {
     Ok((uid, gid))
 }
 
-struct Writer<'a, W: Write> {
+/// Where the entries of a `COPY` go: a layer, or the digest of the step's cache key.
+trait Sink {
+    fn directory(
+        &mut self,
+        path: &str,
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String>;
+    fn symlink(
+        &mut self,
+        path: &str,
+        link: &Path,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String>;
+    /// A regular file with the content `data`.
+    fn data(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String>;
+    /// The entries of the tar archive at `host` (see [`archive`]) below the directory `dest`;
+    /// `owner` replaces the archive's owners when given, `epoch` clamps its times.
+    fn archive(
+        &mut self,
+        dest: &str,
+        host: &Path,
+        metadata: &fs::Metadata,
+        owner: Option<(u32, u32)>,
+        epoch: Option<i64>,
+    ) -> Result<(), String>;
+    /// A regular file: `host` is where its content is, `metadata` what `lstat` said of it.
+    fn file(
+        &mut self,
+        path: &str,
+        host: &Path,
+        metadata: &fs::Metadata,
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String>;
+}
+
+struct TarSink<W: Write> {
     builder: tar::Builder<W>,
+}
+
+impl<W: Write> TarSink<W> {
+    fn header(kind: tar::EntryType, mode: u32, owner: (u32, u32), mtime: i64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(owner.0.into());
+        header.set_gid(owner.1.into());
+        header.set_mtime(mtime as u64);
+        header.set_size(0);
+        header
+    }
+}
+
+impl<W: Write> Sink for TarSink<W> {
+    fn directory(
+        &mut self,
+        path: &str,
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String> {
+        let mut header = Self::header(tar::EntryType::Directory, mode, owner, mtime);
+        self.builder
+            .append_data(&mut header, format!("{path}/"), io::empty())
+            .map_err(|e| e.to_string())
+    }
+
+    fn symlink(
+        &mut self,
+        path: &str,
+        link: &Path,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String> {
+        let mut header = Self::header(tar::EntryType::Symlink, 0o777, owner, mtime);
+        self.builder
+            .append_link(&mut header, path, link)
+            .map_err(|e| e.to_string())
+    }
+
+    fn data(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String> {
+        let mut header = Self::header(tar::EntryType::Regular, mode, owner, mtime);
+        header.set_size(data.len() as u64);
+        self.builder
+            .append_data(&mut header, path, data)
+            .map_err(|e| e.to_string())
+    }
+
+    fn archive(
+        &mut self,
+        dest: &str,
+        host: &Path,
+        _: &fs::Metadata,
+        owner: Option<(u32, u32)>,
+        epoch: Option<i64>,
+    ) -> Result<(), String> {
+        let mut archive = archive::open(host).map_err(|e| format!("{}: {e}", host.display()))?;
+        for entry in archive.entries().map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| format!("{}: {e}", host.display()))?;
+            self.extracted(entry, dest, owner, epoch)?;
+        }
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        path: &str,
+        host: &Path,
+        metadata: &fs::Metadata,
+        mode: u32,
+        owner: (u32, u32),
+        mtime: i64,
+    ) -> Result<(), String> {
+        let mut header = Self::header(tar::EntryType::Regular, mode, owner, mtime);
+        header.set_size(metadata.len());
+        let file = fs::File::open(host).map_err(|e| format!("{path}: {e}"))?;
+        self.builder
+            .append_data(&mut header, path, file)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl<W: Write> TarSink<W> {
+    /// Adds the archive's entry under `dest`.
+    fn extracted(
+        &mut self,
+        mut entry: tar::Entry<'_, Box<dyn io::Read>>,
+        dest: &str,
+        owner: Option<(u32, u32)>,
+        epoch: Option<i64>,
+    ) -> Result<(), String> {
+        let name = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .display()
+            .to_string();
+        let relative = clean_relative(&name);
+        if relative.is_empty() {
+            return Ok(());
+        }
+        let target = join(dest, &relative);
+        let kind = entry.header().entry_type();
+        // A fresh header with the archive's fields (a field an archive left blank reads as 0).
+        let original = entry.header();
+        let (uid, gid) = owner.unwrap_or((
+            original.uid().unwrap_or(0) as u32,
+            original.gid().unwrap_or(0) as u32,
+        ));
+        let mtime = original.mtime().unwrap_or(0);
+        let mtime = epoch.map_or(mtime, |epoch| mtime.min(epoch.max(0) as u64));
+        let mut header = TarSink::<W>::header(
+            kind,
+            original.mode().unwrap_or(0o644),
+            (uid, gid),
+            mtime as i64,
+        );
+        header.set_size(entry.size());
+        let fail = |e: io::Error| format!("{name}: {e}");
+        match kind {
+            tar::EntryType::Directory => {
+                header.set_size(0);
+                self.builder
+                    .append_data(&mut header, format!("{target}/"), io::empty())
+                    .map_err(fail)
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                header.set_entry_type(tar::EntryType::Regular);
+                self.builder
+                    .append_data(&mut header, &target, &mut entry)
+                    .map_err(fail)
+            }
+            tar::EntryType::Symlink => {
+                let link = entry
+                    .link_name()
+                    .map_err(fail)?
+                    .unwrap_or_default()
+                    .into_owned();
+                self.builder
+                    .append_link(&mut header, &target, link)
+                    .map_err(fail)
+            }
+            // A hard link names another entry of the archive: it moves with it below `dest`.
+            tar::EntryType::Link => {
+                let link = entry.link_name().map_err(fail)?.unwrap_or_default();
+                let link = join(dest, &clean_relative(&link.display().to_string()));
+                self.builder
+                    .append_link(&mut header, &target, link)
+                    .map_err(fail)
+            }
+            tar::EntryType::Fifo => {
+                header.set_size(0);
+                self.builder
+                    .append_data(&mut header, &target, io::empty())
+                    .map_err(fail)
+            }
+            // Pax and GNU long-name records are read into the entries they describe.
+            tar::EntryType::XGlobalHeader => Ok(()),
+            other => Err(format!(
+                "{name}: archive entries of type {other:?} (devices) cannot be added"
+            )),
+        }
+    }
+}
+
+/// Hashes entries as `kind path mode uid gid` lines, with a file's content hash or a link's target.
+struct DigestSink<'a> {
+    hasher: Sha256,
+    hashes: &'a FileHashes,
+}
+
+impl DigestSink<'_> {
+    fn line(&mut self, kind: &str, path: &str, mode: u32, owner: (u32, u32), extra: &[u8]) {
+        self.hasher.update(format!(
+            "{kind} {} {mode:o} {} {} ",
+            path.len(),
+            owner.0,
+            owner.1
+        ));
+        self.hasher.update(path.as_bytes());
+        self.hasher.update(b" ");
+        self.hasher.update((extra.len() as u64).to_le_bytes());
+        self.hasher.update(extra);
+    }
+}
+
+impl Sink for DigestSink<'_> {
+    fn directory(
+        &mut self,
+        path: &str,
+        mode: u32,
+        owner: (u32, u32),
+        _: i64,
+    ) -> Result<(), String> {
+        self.line("dir", path, mode, owner, b"");
+        Ok(())
+    }
+
+    fn symlink(
+        &mut self,
+        path: &str,
+        link: &Path,
+        owner: (u32, u32),
+        _: i64,
+    ) -> Result<(), String> {
+        self.line(
+            "link",
+            path,
+            0o777,
+            owner,
+            link.as_os_str().as_encoded_bytes(),
+        );
+        Ok(())
+    }
+
+    fn data(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        owner: (u32, u32),
+        _: i64,
+    ) -> Result<(), String> {
+        let hash: [u8; 32] = Sha256::digest(data).into();
+        self.line("data", path, mode, owner, &hash);
+        Ok(())
+    }
+
+    fn archive(
+        &mut self,
+        dest: &str,
+        host: &Path,
+        metadata: &fs::Metadata,
+        owner: Option<(u32, u32)>,
+        _: Option<i64>,
+    ) -> Result<(), String> {
+        let hash = self
+            .hashes
+            .hash(host, metadata)
+            .map_err(|e| format!("{}: {e}", host.display()))?;
+        let (kind, owner) = match owner {
+            Some(owner) => ("archive-chown", owner),
+            None => ("archive", (0, 0)),
+        };
+        self.line(kind, dest, 0, owner, &hash);
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        path: &str,
+        host: &Path,
+        metadata: &fs::Metadata,
+        mode: u32,
+        owner: (u32, u32),
+        _: i64,
+    ) -> Result<(), String> {
+        let hash = self
+            .hashes
+            .hash(host, metadata)
+            .map_err(|e| format!("{path}: {e}"))?;
+        self.line("file", path, mode, owner, &hash);
+        Ok(())
+    }
+}
+
+struct Writer<'a, S: Sink> {
+    sink: S,
     context: &'a Context,
     owner: (u32, u32),
+    /// Whether `--chown` set `owner` (archives keep their owners otherwise).
+    chowned: bool,
     chmod: Option<u32>,
     epoch: Option<i64>,
 }
 
-impl<W: Write> Writer<'_, W> {
+impl<S: Sink> Writer<'_, S> {
     fn mtime(&self, metadata: &fs::Metadata) -> i64 {
         let mtime = metadata.mtime();
         self.epoch.map_or(mtime, |epoch| mtime.min(epoch)).max(0)
@@ -455,16 +864,7 @@ impl<W: Write> Writer<'_, W> {
         owner: (u32, u32),
         mtime: i64,
     ) -> Result<(), String> {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_mode(mode);
-        header.set_uid(owner.0.into());
-        header.set_gid(owner.1.into());
-        header.set_mtime(mtime as u64);
-        header.set_size(0);
-        self.builder
-            .append_data(&mut header, format!("{path}/"), io::empty())
-            .map_err(|e| e.to_string())
+        self.sink.directory(path, mode, owner, mtime)
     }
 
     /// The context's `source` as the layer's `target` (a directory entry for a directory).
@@ -480,32 +880,24 @@ impl<W: Write> Writer<'_, W> {
         if kind.is_dir() {
             return self.directory_entry(target, mode, self.owner, mtime);
         }
-        let mut header = tar::Header::new_gnu();
-        header.set_uid(self.owner.0.into());
-        header.set_gid(self.owner.1.into());
-        header.set_mtime(mtime as u64);
         if kind.is_symlink() {
             let link = fs::read_link(&path).map_err(|e| format!("{source}: {e}"))?;
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_mode(0o777);
-            header.set_size(0);
-            return self
-                .builder
-                .append_link(&mut header, target, link)
-                .map_err(|e| e.to_string());
+            return self.sink.symlink(target, &link, self.owner, mtime);
         }
         if !kind.is_file() {
             return Err(format!(
                 "{source}: only files, directories and symlinks can be copied"
             ));
         }
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(mode);
-        header.set_size(metadata.len());
-        let file = fs::File::open(&path).map_err(|e| format!("{source}: {e}"))?;
-        self.builder
-            .append_data(&mut header, target, file)
-            .map_err(|e| e.to_string())
+        self.sink
+            .file(target, &path, &metadata, mode, self.owner, mtime)
+    }
+
+    /// The archive `source` (at `host`) extracted below `dest`.
+    fn archive(&mut self, source: &str, host: &Path, dest: &str) -> Result<(), String> {
+        let metadata = fs::symlink_metadata(host).map_err(|e| format!("{source}: {e}"))?;
+        let owner = self.chowned.then_some(self.owner);
+        self.sink.archive(dest, host, &metadata, owner, self.epoch)
     }
 
     /// Everything below the context's directory `source`, not excluded, under `target`.

@@ -6,13 +6,13 @@
 //! So far: `RUN` (shell and exec forms, a heredoc script), `COPY` from the build context (see
 //! [`super::copy`]) and `--from` another stage or an image, `ENV`, `ARG`, `LABEL`, `WORKDIR`,
 //! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK` (docker's
-//! config field, see `image::health`); `ADD` and `ONBUILD` are refused with an error naming the
-//! line.
+//! config field, see `image::health`), `ADD` of local files and archives (see [`super::copy`]);
+//! `ONBUILD` is refused with an error naming the line.
 //!
 //! The cache: every state has a key, the hash of its parent's key (the base image's id at the
 //! start) and of the step as expanded; a `RUN` adds its command, environment, user and directory,
-//! a `COPY` the hash of the layer its sources make with all times at 0 (so contents, modes, owners
-//! and paths count and times do not). A step whose key the store remembers, with its layer still
+//! a `COPY` the digest of what it copies (contents, modes, owners and paths count, times do not;
+//! contents hashed once and then known by `stat`, see [`super::hashes`]). A step whose key the store remembers, with its layer still
 //! there, is not run again: a changed file re-runs its `COPY` and what follows, nothing before.
 //! Base images come from the store (pulling is the registry's job).
 
@@ -25,13 +25,14 @@ use oci_spec::image::{
     Arch, Config, History, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder,
 };
 
-use super::copy::{Context, CopyRequest, write_copy_layer};
+use super::copy::{Context, CopyRequest, copy_digest, write_copy_layer};
 use super::diff;
-use super::instructions::{CommandKind, CommandLine, CopyOptions, Health, Source};
+use super::hashes::FileHashes;
+use super::instructions::{CommandKind, CommandLine, Health, Source};
 use super::resolve::{Base, ResolvedStage, Step};
 use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
 use crate::image::compress::Compression;
-use crate::image::digest::{Digest, HashingWriter};
+use crate::image::digest::Digest;
 use crate::image::health::Healthcheck as HealthConfig;
 use crate::image::{AddedLayer, CachedStep, Image, ImageRef, ImageStore};
 
@@ -117,10 +118,12 @@ pub enum StepNetwork {
     Host,
 }
 
-/// What a step may copy from: the stages of the build and those built so far.
+/// What a step may read: the stages of the build and those built so far, and the hashes of files
+/// known from earlier builds.
 struct Sources<'a> {
     stages: &'a [ResolvedStage],
     built: &'a HashMap<usize, State>,
+    hashes: &'a FileHashes,
 }
 
 /// What the build is doing, for progress output.
@@ -183,6 +186,7 @@ impl Builder<'_> {
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Image, Error> {
         let mut built: HashMap<usize, State> = HashMap::new();
+        let hashes = FileHashes::open(self.store.root().join("filehashes"));
         let mut last = None;
         for stage in stages {
             let mut state = match &stage.base {
@@ -221,6 +225,7 @@ impl Builder<'_> {
                     &Sources {
                         stages,
                         built: &built,
+                        hashes: &hashes,
                     },
                     &mut output,
                 )?;
@@ -234,6 +239,8 @@ impl Builder<'_> {
             last = Some(stage.index);
             built.insert(stage.index, state);
         }
+        // Losing the table costs only reading the files again next time.
+        let _ = hashes.save();
         let target = last
             .and_then(|index| built.remove(&index))
             .ok_or_else(|| Error::Step {
@@ -384,14 +391,25 @@ impl Builder<'_> {
                 sources: copy_sources,
                 dest,
                 options,
+            }
+            | CommandKind::Add {
+                sources: copy_sources,
+                dest,
+                options,
             } => {
+                let request = CopyRequest {
+                    sources: copy_sources,
+                    dest,
+                    workdir: &step.workdir,
+                    options,
+                    add: matches!(step.kind, CommandKind::Add { .. }),
+                };
                 let from = match &options.from {
                     Some(from) => Some(self.copy_source(from, sources, line)?),
                     None => None,
                 };
-                return self.copy(state, step, copy_sources, dest, options, from);
+                return self.copy(state, step, &request, from, sources.hashes);
             }
-            CommandKind::Add { .. } => return Err(unsupported("ADD")),
             CommandKind::Healthcheck(health) => {
                 let check =
                     health_config(health).map_err(|message| Error::Step { line, message })?;
@@ -635,40 +653,32 @@ impl Builder<'_> {
         &self,
         state: &mut State,
         step: &Step,
-        sources: &[Source],
-        dest: &str,
-        options: &CopyOptions,
+        request: &CopyRequest<'_>,
         from: Option<Context>,
+        hashes: &FileHashes,
     ) -> Result<bool, Error> {
         let line = step.line;
+        let instruction = if request.add { "ADD" } else { "COPY" };
         let fail = |message: String| Error::Step { line, message };
         let context = match &from {
             Some(context) => context,
             None => self
                 .context
-                .ok_or_else(|| fail("COPY needs a build context".into()))?,
+                .ok_or_else(|| fail(format!("{instruction} needs a build context")))?,
         };
         let dirs: Vec<PathBuf> = state.layers.iter().map(|l| l.dir.clone()).collect();
-        let request = CopyRequest {
-            sources,
-            dest,
-            workdir: &step.workdir,
-            options,
-        };
-        // The content: the layer the sources make with every timestamp at 0, hashed (contents,
-        // modes, owners and paths count, times do not).
-        let mut hasher = HashingWriter::new(std::io::sink());
-        write_copy_layer(context, &request, &dirs, &mut hasher, Some(0)).map_err(fail)?;
-        let (content, _, _) = hasher.finish();
+        // The content: paths, modes, owners and contents count, times do not.
+        let content = copy_digest(context, request, &dirs, hashes).map_err(fail)?;
         state.key = Self::cache_key(&state.key, &format!("{content} {:?}", step.workdir));
-        let words: Vec<String> = sources
+        let words: Vec<String> = request
+            .sources
             .iter()
             .map(|s| match s {
                 Source::Path(path) => path.clone(),
                 Source::Inline { name, .. } => format!("<<{name}"),
             })
             .collect();
-        let created_by = format!("COPY {} {dest}", words.join(" "));
+        let created_by = format!("{instruction} {} {}", words.join(" "), request.dest);
         let cached = match self.cached(state) {
             Some(CachedStep::Layer(layer)) => Some(layer),
             _ => None,
@@ -679,7 +689,7 @@ impl Builder<'_> {
             None => {
                 let mut failure = None;
                 let added = self.store.add_layer(|out| {
-                    write_copy_layer(context, &request, &dirs, out, self.settings.epoch).map_err(
+                    write_copy_layer(context, request, &dirs, out, self.settings.epoch).map_err(
                         |message| {
                             failure = Some(message.clone());
                             std::io::Error::other(message)

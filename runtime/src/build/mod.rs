@@ -8,10 +8,12 @@
 //! upper directory) into a layer; `copy` writes the layer of a `COPY` from the build context;
 //! `execute` carries the resolved stages out on this runtime.
 
+pub mod archive;
 pub mod copy;
 pub mod diff;
 pub mod dockerfile;
 pub mod execute;
+pub mod hashes;
 pub mod ignore;
 pub mod instructions;
 pub mod resolve;

@@ -19,8 +19,9 @@ fn listing(layer: &[u8]) -> Vec<Entry> {
                 tar::EntryType::Symlink => 'l',
                 _ => 'f',
             };
-            let mut data = String::new();
-            entry.read_to_string(&mut data).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            let data = String::from_utf8_lossy(&bytes).into_owned();
             let link = entry.link_name().unwrap().map(|l| l.display().to_string());
             (
                 entry.path().unwrap().display().to_string(),
@@ -84,21 +85,41 @@ fn copy(
         .iter()
         .map(|s| Source::Path(s.to_string()))
         .collect();
+    layer_of(setup, &sources, dest, &options, false)
+}
+
+/// The layer a `COPY` (or with `add`, an `ADD`) of `sources` to `dest` makes.
+fn layer_of(
+    setup: &Setup,
+    sources: &[Source],
+    dest: &str,
+    options: &CopyOptions,
+    add: bool,
+) -> Result<Vec<Entry>, String> {
     let mut layer = Vec::new();
-    let request = CopyRequest {
-        sources: &sources,
-        dest,
-        workdir: "/work",
-        options: &options,
-    };
     write_copy_layer(
         &setup.context,
-        &request,
+        &request(sources, dest, options, add),
         &setup.layers,
         &mut layer,
         Some(1_000),
     )?;
     Ok(listing(&layer))
+}
+
+fn request<'a>(
+    sources: &'a [Source],
+    dest: &'a str,
+    options: &'a CopyOptions,
+    add: bool,
+) -> CopyRequest<'a> {
+    CopyRequest {
+        sources,
+        dest,
+        workdir: "/work",
+        options,
+        add,
+    }
 }
 
 fn paths(entries: &[Entry]) -> Vec<&str> {
@@ -239,14 +260,16 @@ fn from_layers_whiteouts_and_opaque_directories_apply() {
     assert_eq!(context.names("o").unwrap(), ["new"]);
     assert!(!context.exists("d/a"));
     let sources = [Source::Path("d".into())];
-    let request = CopyRequest {
-        sources: &sources,
-        dest: "/x/",
-        workdir: "/",
-        options: &CopyOptions::default(),
-    };
+    let options = CopyOptions::default();
     let mut layer = Vec::new();
-    write_copy_layer(&context, &request, &[], &mut layer, None).unwrap();
+    write_copy_layer(
+        &context,
+        &request(&sources, "/x/", &options, false),
+        &[],
+        &mut layer,
+        None,
+    )
+    .unwrap();
     assert_eq!(paths(&listing(&layer)), ["x/", "x/b", "x/c"]);
 }
 
@@ -263,4 +286,176 @@ fn chown_names_never_come_from_a_host_file_through_a_symlink() {
     };
     let error = copy(&setup, &["README.md"], "/r", options).unwrap_err();
     assert!(error.contains("no user \"root\""), "{error}");
+}
+
+/// A gzip-compressed tar of `dir/a` (owned by 7:8), a link to it, and `top`.
+fn write_archive(path: &std::path::Path) {
+    use std::io::Write;
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_size(0);
+    builder
+        .append_data(&mut header, "dir/", std::io::empty())
+        .unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o600);
+    header.set_uid(7);
+    header.set_gid(8);
+    header.set_size(2);
+    builder
+        .append_data(&mut header, "dir/a", &b"aa"[..])
+        .unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Link);
+    header.set_size(0);
+    builder
+        .append_link(&mut header, "dir/hard", "dir/a")
+        .unwrap();
+    // The tar crate refuses to write `..`: the name goes in by hand, as a hostile archive has it.
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(1);
+    header.as_old_mut().name[..6].copy_from_slice(b"../top");
+    header.set_cksum();
+    builder.append(&header, &b"t"[..]).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&builder.into_inner().unwrap()).unwrap();
+    fs::write(path, gzip.finish().unwrap()).unwrap();
+}
+
+#[test]
+fn add_extracts_local_archives_inside_the_destination() {
+    let setup = setup("");
+    let Tree::Dir(dir) = &setup.context.tree else {
+        unreachable!()
+    };
+    write_archive(&dir.join("app.tar.gz"));
+    let sources = [Source::Path("app.tar.gz".into())];
+    let entries = layer_of(&setup, &sources, "/opt/app", &CopyOptions::default(), true).unwrap();
+    let names = paths(&entries);
+    // Parents made, entries below the destination (`../top` cannot leave it), the hard link
+    // moved with its target, the archive's owners kept.
+    assert_eq!(
+        names,
+        [
+            "opt/",
+            "opt/app/",
+            "opt/app/dir/",
+            "opt/app/dir/a",
+            "opt/app/dir/hard",
+            "opt/app/top"
+        ]
+    );
+    let file = entries.iter().find(|e| e.0 == "opt/app/dir/a").unwrap();
+    assert_eq!(
+        (file.2, file.3, file.4, file.5.as_str()),
+        (0o600, 7, 8, "aa")
+    );
+    // `--chown` replaces the owners.
+    let options = CopyOptions {
+        chown: Some("app".into()),
+        ..CopyOptions::default()
+    };
+    let entries = layer_of(&setup, &sources, "/opt/app", &options, true).unwrap();
+    let file = entries.iter().find(|e| e.0 == "opt/app/dir/a").unwrap();
+    assert_eq!((file.3, file.4), (1000, 1001));
+    // COPY copies the archive as a file.
+    let entries = layer_of(&setup, &sources, "/opt/", &CopyOptions::default(), false).unwrap();
+    assert_eq!(paths(&entries), ["opt/", "opt/app.tar.gz"]);
+    // A compressed file that holds no tar is copied as it is.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, b"plain text").unwrap();
+    fs::write(dir.join("notes.gz"), gzip.finish().unwrap()).unwrap();
+    let sources = [Source::Path("notes.gz".into())];
+    let entries = layer_of(&setup, &sources, "/opt/", &CopyOptions::default(), true).unwrap();
+    assert_eq!(paths(&entries), ["opt/", "opt/notes.gz"]);
+}
+
+#[test]
+fn add_refuses_urls_with_a_hint() {
+    let setup = setup("");
+    let sources = [Source::Path("https://example.com/a.tar.gz".into())];
+    let error = layer_of(&setup, &sources, "/", &CopyOptions::default(), true).unwrap_err();
+    assert!(
+        error.contains("download the file into the build context"),
+        "{error}"
+    );
+}
+
+#[test]
+fn heredoc_sources_become_files() {
+    let setup = setup("");
+    let sources = [Source::Inline {
+        name: "run.sh".into(),
+        content: "echo hi\n".into(),
+        expand: false,
+    }];
+    let entries = layer_of(
+        &setup,
+        &sources,
+        "/usr/local/bin/",
+        &CopyOptions::default(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        entries.last().unwrap(),
+        &(
+            "usr/local/bin/run.sh".to_owned(),
+            'f',
+            0o644,
+            0,
+            0,
+            "echo hi\n".to_owned()
+        )
+    );
+    let options = CopyOptions {
+        chmod: Some("755".into()),
+        ..CopyOptions::default()
+    };
+    let entries = layer_of(&setup, &sources, "/start", &options, false).unwrap();
+    assert_eq!(entries.last().unwrap().0, "start");
+    assert_eq!(entries.last().unwrap().2, 0o755);
+}
+
+#[test]
+fn the_copy_digest_follows_content_modes_and_owners_not_times() {
+    let setup = setup("");
+    let Tree::Dir(dir) = &setup.context.tree else {
+        unreachable!()
+    };
+    let hashes = FileHashes::open(setup._dir.path().join("hashes"));
+    let sources = [Source::Path("src".into())];
+    let options = CopyOptions::default();
+    let digest = |options: &CopyOptions| {
+        copy_digest(
+            &setup.context,
+            &request(&sources, "/app/", options, false),
+            &setup.layers,
+            &hashes,
+        )
+        .unwrap()
+    };
+    let first = digest(&options);
+    // A newer time alone changes nothing.
+    let file = fs::File::options()
+        .write(true)
+        .open(dir.join("src/main.rs"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(digest(&options), first);
+    // Content, mode and owner do.
+    fs::write(dir.join("src/main.rs"), "fn main() { }\n").unwrap();
+    let changed = digest(&options);
+    assert_ne!(changed, first);
+    fs::set_permissions(dir.join("src/main.rs"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert_ne!(digest(&options), changed);
+    let chowned = CopyOptions {
+        chown: Some("1:1".into()),
+        ..CopyOptions::default()
+    };
+    assert_ne!(digest(&chowned), digest(&options));
 }
