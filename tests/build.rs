@@ -122,3 +122,113 @@ fn build_errors_name_the_dockerfile_line() {
     let error = fixture.fails(&["up", "-d", "--no-build"]);
     assert!(error.contains("rcompose build api"), "{error}");
 }
+
+/// Runs a one-off of `service` with `command` and returns its output.
+fn run_in(fixture: &Fixture, service: &str, command: &str) -> String {
+    fixture.ok(&["run", "--rm", "-T", service, "sh", "-c", command])
+}
+
+#[test]
+fn build_labels_tags_hosts_and_shm_size_are_applied() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildkeys",
+        "services:\n  api:\n    build:\n      context: ./api\n      labels: {com.example.team: backend}\n      tags: [\"example/api:1.0\"]\n      extra_hosts: [\"db.internal=10.1.2.3\"]\n      shm_size: 32m\n      network: none\n      cache_from: [\"type=local,src=/tmp/cache\"]\n    command: [\"sleep\", \"600\"]\n",
+    );
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nLABEL from.dockerfile=yes\nRUN grep db.internal /etc/hosts > /hosts && df -k /dev/shm | tail -1 > /shm\n",
+    )
+    .unwrap();
+    let build = fixture.command(&["build"]);
+    assert!(build.status.success(), "{build:?}");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        stderr.contains("build.cache_from has no meaning") && stderr.contains("\"api\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Image example/api:1.0 Built"), "{stderr}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&fixture.ok(&["image", "inspect", "buildkeys-api"])).unwrap();
+    let image = &inspect[0];
+    assert_eq!(image["Config"]["Labels"]["com.example.team"], "backend");
+    assert_eq!(image["Config"]["Labels"]["from.dockerfile"], "yes");
+    let tags = image["RepoTags"].to_string();
+    assert!(
+        tags.contains("buildkeys-api:latest") && tags.contains("example/api:1.0"),
+        "{tags}"
+    );
+    // The tag names the same image.
+    let tagged: serde_json::Value =
+        serde_json::from_str(&fixture.ok(&["image", "inspect", "example/api:1.0"])).unwrap();
+    assert_eq!(tagged[0]["Id"], image["Id"]);
+    // The RUN step saw the extra host and a 32 MiB /dev/shm.
+    let files = run_in(&fixture, "api", "cat /hosts /shm");
+    assert!(files.contains("10.1.2.3\tdb.internal"), "{files}");
+    assert!(files.contains(" 32768 "), "{files}");
+    // A network the builder does not have is an error naming the service.
+    fixture.write("services:\n  api:\n    build:\n      context: ./api\n      network: bridge\n");
+    let error = fixture.fails(&["build"]);
+    assert!(
+        error.contains("service \"api\"") && error.contains("build.network \"bridge\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn additional_contexts_dir_service_and_image_feed_copy_from() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildctx",
+        "services:\n  base:\n    build: ./base\n  api:\n    build:\n      context: ./api\n      additional_contexts:\n        extra: ./extra\n        basesvc: service:base\n        bb: docker-image://busybox:latest\n    command: [\"sleep\", \"600\"]\n",
+    );
+    let dir = fixture.path();
+    for sub in ["base", "api", "extra"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        dir.join("base/Dockerfile"),
+        "FROM busybox:latest\nRUN echo made by base > /base.txt\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("api/Dockerfile"),
+        "FROM busybox:latest\nCOPY --from=extra . /extra/\nCOPY --from=basesvc /base.txt /base.txt\nCOPY --from=bb /bin/busybox /copied-busybox\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("extra/data.txt"), "extra data\n").unwrap();
+    std::fs::write(dir.join("extra/private.key"), "not for images\n").unwrap();
+    std::fs::write(dir.join("extra/.dockerignore"), "*.key\n").unwrap();
+    // Building api alone builds base first: api reads its image.
+    let build = fixture.command(&["build", "api"]);
+    assert!(build.status.success(), "{build:?}");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    let base_at = stderr
+        .find("Image buildctx-base Built")
+        .expect("base built");
+    let api_at = stderr.find("Image buildctx-api Built").expect("api built");
+    assert!(base_at < api_at, "{stderr}");
+    let files = run_in(
+        &fixture,
+        "api",
+        "cat /extra/data.txt /base.txt; ls /extra; test -x /copied-busybox && echo copied",
+    );
+    assert!(
+        files.contains("extra data") && files.contains("made by base") && files.contains("copied"),
+        "{files}"
+    );
+    assert!(!files.contains("private.key"), "{files}");
+    // A context that is neither a directory, a service nor a local image is refused by name.
+    fixture.write("services:\n  api:\n    build:\n      context: ./api\n      additional_contexts:\n        extra: https://example.com/extra.git\n");
+    let error = fixture.fails(&["build"]);
+    assert!(
+        error.contains("service \"api\"") && error.contains("additional_contexts.extra"),
+        "{error}"
+    );
+}

@@ -171,7 +171,7 @@ fn converge(
     };
     let lock = scope.lock()?;
     if !args.no_build && !args.dry_run {
-        super::build::build_for_up(&scope, &args.services, args.build)?;
+        super::build::build_for_up(&scope, &args.services, args.build, !args.no_deps)?;
     }
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan(&scope.loaded.project, &snapshot, &options)?;

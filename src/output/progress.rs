@@ -42,7 +42,8 @@ pub fn configure(mode: ProgressMode) {
     MODE.store(resolved as u8, Ordering::Relaxed);
 }
 
-fn mode() -> ProgressMode {
+/// The mode in effect (`auto` resolved to `tty` or `plain`).
+pub fn mode() -> ProgressMode {
     match MODE.load(Ordering::Relaxed) {
         x if x == ProgressMode::Tty as u8 => ProgressMode::Tty,
         x if x == ProgressMode::Json as u8 => ProgressMode::Json,

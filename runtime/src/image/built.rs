@@ -2,8 +2,14 @@
 //! build step can stack on it), an image made of layers already in the store, and the build cache:
 //! a step's cache key and the layer it made (`buildcache/<key>` under the store, a line `layer
 //! <diff id>` or `none`).
+//!
+//! Emptying the cache (`builder prune`) forgets records first and removes layers after, through
+//! the collector: a layer goes only when neither an image nor a remaining record holds it, so a
+//! layer an image uses is never removed, and a prune killed half-way leaves layers that the next
+//! collection removes. Between its steps a build's layers are held by the cache alone, so builds
+//! hold the [`ImageStore::build_guard`] shared and a prune waits for it exclusively.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -12,7 +18,8 @@ use super::archive::{Blob, Prepared, make_manifest};
 use super::compress::Compression;
 use super::digest::{Digest, HashingWriter};
 use super::reference::ImageRef;
-use super::{Error, ImageStore};
+use super::{Error, ImageStore, PruneReport};
+use crate::store::lock::Lock;
 use crate::store::{IoError, ctx};
 
 /// A layer added by [`ImageStore::add_layer`].
@@ -158,5 +165,65 @@ impl ImageStore {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+    }
+}
+
+impl ImageStore {
+    fn build_lock(&self) -> PathBuf {
+        self.root.join("locks").join("build.lock")
+    }
+
+    /// Held while a command builds (shared: builds run side by side): the layers the cache holds
+    /// for it between steps stay until it is dropped. [`ImageStore::prune_build_cache`] waits for
+    /// every holder.
+    pub fn build_guard(&self) -> Result<Lock, Error> {
+        crate::store::create_dir_all(&self.root.join("locks"))?;
+        Ok(Lock::shared(&self.build_lock())?)
+    }
+
+    /// Empties the build cache (`builder prune`): forgets the cached steps whose layer no image
+    /// uses (the cache's alone: "dangling"), or with `all` every cached step, then removes the
+    /// layers no image and no remaining record holds. A layer an image uses is never removed;
+    /// with `all` the next build runs every step again. Waits for running builds.
+    /// Returns the keys of the records forgotten and what the collection freed.
+    pub fn prune_build_cache(&self, all: bool) -> Result<(Vec<String>, PruneReport), Error> {
+        crate::store::create_dir_all(&self.root.join("locks"))?;
+        let _builds = Lock::exclusive(&self.build_lock())?;
+        let _gc = Lock::exclusive(&self.gc_lock())?;
+        super::gc::recover(self)?;
+        let used: HashSet<Digest> = self
+            .images()?
+            .iter()
+            .flat_map(|image| image.layers.iter().map(|layer| layer.diff_id.clone()))
+            .collect();
+        let mut forgotten = Vec::new();
+        let dir = self.root.join("buildcache");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok((forgotten, PruneReport::default()));
+            }
+            Err(error) => return Err(IoError::new("list", &dir, error).into()),
+        };
+        for entry in entries {
+            let entry = entry.map_err(ctx("list", &dir))?;
+            let path = entry.path();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let text = text.trim();
+            let layer = text
+                .strip_prefix("layer sha256:")
+                .and_then(|hex| Digest::from_hex(hex).ok());
+            let dangling = match &layer {
+                Some(digest) => !used.contains(digest),
+                // A step that made no layer holds nothing; only `all` forgets it.
+                None => text != "none",
+            };
+            if all || dangling {
+                std::fs::remove_file(&path).map_err(ctx("remove", &path))?;
+                forgotten.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        forgotten.sort();
+        Ok((forgotten, super::gc::collect(self, true)?))
     }
 }

@@ -1,0 +1,326 @@
+//! Carrying out one [`Recipe`]: the Dockerfile read, parsed and resolved (errors as `path:line`),
+//! the contexts and secrets made ready, the runtime's builder run with the recipe's settings, and
+//! the image stored under every name the services sharing it want.
+//!
+//! Secrets from `environment:` are written for the build only: a 0600 file in a 0700 directory
+//! of the state root, removed when the build ends, and (should rcompose be killed) by the next
+//! build once the process that wrote it is gone.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use runtime::build::copy::Context;
+use runtime::build::dockerfile::{self, Instruction};
+use runtime::build::execute::{Builder, Progress, Settings, StepNetwork};
+use runtime::build::ignore::{Ignore, ignore_file};
+use runtime::build::instructions::program;
+use runtime::build::resolve::{BaseConfig, Options, Platform, resolve};
+use runtime::image::ImageStore;
+
+use super::recipe::{Dockerfile, ImageName, NamedContext, Network, Recipe, Secret};
+use super::report::Report;
+use crate::engine::Engine;
+
+/// One build to make: a recipe and who wants it.
+#[derive(Debug)]
+pub struct Job {
+    pub recipe: Recipe,
+    /// The services built by it (in name order; the first names the build in progress lines).
+    pub services: Vec<String>,
+    /// Every name the image gets (each service's image name and `tags`), the first given by the
+    /// builder, the others tagged after.
+    pub names: Vec<ImageName>,
+    /// For `additional_contexts: service:NAME`: the image name of each such service.
+    pub service_images: BTreeMap<String, String>,
+}
+
+/// Builds `job`; returns the image id.
+pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<String> {
+    let label = job.services.first().map_or("", String::as_str);
+    let recipe = &job.recipe;
+    let context_dir = &recipe.context;
+    if !context_dir.is_dir() {
+        bail!(
+            "the build context {} is not a directory",
+            context_dir.display()
+        );
+    }
+    let (dockerfile_path, text) = match &recipe.dockerfile {
+        Dockerfile::Inline(text) => (context_dir.join("Dockerfile"), text.clone()),
+        Dockerfile::Path(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the Dockerfile {}", path.display()))?;
+            (path.clone(), text)
+        }
+    };
+    let at = |error: dockerfile::Error| {
+        let hint = error
+            .hint
+            .map(|h| format!("\n  hint: {h}"))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "{}:{}: {}{hint}",
+            dockerfile_path.display(),
+            error.line,
+            error.message
+        )
+    };
+    let parsed = dockerfile::parse(&text).map_err(at)?;
+    let stages = program(&parsed).map_err(at)?;
+    let resolve_options = Options {
+        build_args: recipe.args.clone(),
+        target: recipe.target.clone(),
+        platform: Platform::host(),
+        escape: parsed.escape,
+    };
+    let images = &engine.images;
+    let base = |reference: &str| -> Result<BaseConfig, String> {
+        let image = images.image(reference).map_err(|_| {
+            format!(
+                "base image {reference} is not in the local store; load it with `rcompose image load` or `image import` (pulling from registries is not supported yet)"
+            )
+        })?;
+        let config = image.config.config().clone().unwrap_or_default();
+        Ok(BaseConfig {
+            env: config.env().clone().unwrap_or_default(),
+            workdir: config.working_dir().clone().unwrap_or_default(),
+        })
+    };
+    let resolved = resolve(&stages, &resolve_options, &base).map_err(at)?;
+    let ignore = read_ignore(ignore_file(&dockerfile_path, context_dir))?;
+    let context = Context::dir(context_dir.clone(), ignore);
+    let named_contexts = recipe
+        .contexts
+        .iter()
+        .map(|(name, named)| {
+            named_context(images, named, &job.service_images)
+                .map(|context| (name.clone(), context))
+                .with_context(|| format!("build.additional_contexts.{name}"))
+        })
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    let secret_files = SecretFiles::write(&engine.root, &recipe.secrets)?;
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .map(|v| {
+            v.parse::<i64>()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))
+        })
+        .transpose()?;
+    let mut settings = Settings {
+        epoch,
+        no_cache: recipe.no_cache,
+        labels: recipe.labels.clone(),
+        extra_hosts: recipe.extra_hosts.clone(),
+        shm_size: recipe.shm_size,
+        named_contexts,
+        secrets: secret_files.paths.clone(),
+        ..Settings::default()
+    };
+    // `default` (or nothing) leaves the runtime's default in place.
+    match recipe.network {
+        Network::Default => {}
+        Network::None => settings.network = StepNetwork::None,
+        Network::Host => settings.network = StepNetwork::Host,
+    }
+    let builder = Builder {
+        store: images,
+        runtime: &engine.containers,
+        context: Some(&context),
+        settings,
+    };
+    let Some((first, others)) = job.names.split_first() else {
+        bail!("a build without an image name");
+    };
+    let total: usize = resolved.iter().map(|s| s.steps.len()).sum();
+    let instructions: BTreeMap<usize, &Instruction> =
+        parsed.instructions.iter().map(|i| (i.line, i)).collect();
+    let text_of = |line: usize| {
+        instructions
+            .get(&line)
+            .map_or(String::new(), |i| one_line(&i.original))
+    };
+    let begin = Instant::now();
+    let image = first.text.clone();
+    report.started(label, &image);
+    let mut done = 0;
+    let mut progress = |progress: Progress<'_>| match progress {
+        Progress::Started { step, .. } => {
+            report.step_started(label, &image, done + 1, total, &text_of(step.line))
+        }
+        Progress::Output { line, .. } => report.output(label, line),
+        Progress::Done {
+            step,
+            cached,
+            elapsed,
+            ..
+        } => {
+            done += 1;
+            report.step_done(
+                label,
+                &image,
+                done,
+                total,
+                &text_of(step.line),
+                cached,
+                elapsed,
+            );
+        }
+    };
+    let built = builder.build(&resolved, Some(&first.reference), &mut progress);
+    drop(secret_files);
+    let built = match built {
+        Ok(built) => built,
+        Err(error) => {
+            report.failed(&image, begin.elapsed());
+            return Err(anyhow::anyhow!("{}: {error}", dockerfile_path.display()));
+        }
+    };
+    let id = built.id.to_string();
+    for name in others {
+        images
+            .tag(&id, &name.reference)
+            .with_context(|| format!("cannot tag the image as {}", name.text))?;
+    }
+    report.built(
+        &job.names
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>(),
+        begin.elapsed(),
+    );
+    Ok(id)
+}
+
+/// A `.dockerignore`, or none.
+fn read_ignore(path: Option<PathBuf>) -> anyhow::Result<Ignore> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => String::new(),
+    };
+    Ignore::parse(&text).map_err(|e| anyhow::anyhow!(".dockerignore: {e}"))
+}
+
+/// What `COPY --from=<name>` reads for an `additional_contexts` entry.
+fn named_context(
+    images: &ImageStore,
+    named: &NamedContext,
+    service_images: &BTreeMap<String, String>,
+) -> anyhow::Result<Context> {
+    let reference = match named {
+        NamedContext::Dir(dir) => {
+            if !dir.is_dir() {
+                bail!("{} is not a directory", dir.display());
+            }
+            let ignore = dir.join(".dockerignore");
+            let ignore = read_ignore(ignore.is_file().then_some(ignore))?;
+            return Ok(Context::dir(dir.clone(), ignore));
+        }
+        NamedContext::Service(service) => service_images
+            .get(service)
+            .cloned()
+            .with_context(|| format!("service {service:?} has no image name"))?,
+        NamedContext::Image(reference) => reference.clone(),
+    };
+    let image = images.image(&reference).map_err(|_| {
+        anyhow::anyhow!(
+            "image {reference} is not in the local store (pulling from registries is not supported yet)"
+        )
+    })?;
+    let dirs = image
+        .layer_dirs()
+        .with_context(|| format!("the layers of {reference} are not unpacked"))?;
+    Ok(Context::layers(dirs))
+}
+
+/// The files of a build's secrets: given files as they are, values written to private files
+/// that are removed on drop.
+struct SecretFiles {
+    paths: BTreeMap<String, PathBuf>,
+    written: Vec<PathBuf>,
+}
+
+impl SecretFiles {
+    fn write(root: &Path, secrets: &BTreeMap<String, Secret>) -> anyhow::Result<SecretFiles> {
+        let mut files = SecretFiles {
+            paths: BTreeMap::new(),
+            written: Vec::new(),
+        };
+        let dir = root.join("buildsecrets");
+        for (index, (id, secret)) in secrets.iter().enumerate() {
+            let path = match secret {
+                Secret::File(path) => {
+                    if !path.is_file() {
+                        bail!("build secret {id:?}: {} is not a file", path.display());
+                    }
+                    path.clone()
+                }
+                Secret::Value { value, .. } => {
+                    if files.written.is_empty() {
+                        runtime::store::private_dir(&dir)?;
+                        remove_stale_secrets(&dir);
+                    }
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    let path = dir.join(format!("{}-{nanos}-{index}", std::process::id()));
+                    write_private(&path, value.as_bytes())
+                        .with_context(|| format!("build secret {id:?}"))?;
+                    files.written.push(path.clone());
+                    path
+                }
+            };
+            files.paths.insert(id.clone(), path);
+        }
+        Ok(files)
+    }
+}
+
+impl Drop for SecretFiles {
+    fn drop(&mut self) {
+        for path in &self.written {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes `content` to a new file readable by its owner only.
+fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(content)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Removes secret files whose writer (the pid their name starts with) is gone: a build killed
+/// before it could remove them.
+fn remove_stale_secrets(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// An instruction on one line, shortened to 80 characters.
+fn one_line(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 80 {
+        format!("{}...", line.chars().take(77).collect::<String>())
+    } else {
+        line
+    }
+}
