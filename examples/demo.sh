@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The demo, offline, in a temporary state root that it removes at the end:
 #
-#   bash examples/demo.sh             examples/backend: an HTTP API in front of Redis. Builds both images
-#                                     (build-images.sh: Debian's redis packages, the API compiled by
-#                                     rustc), `up -d`, talks to the API on http://127.0.0.1:8080, shows
-#                                     that Redis's data survives `down` and `up` in its volume, `down -v`.
+#   bash examples/demo.sh             examples/backend: an HTTP API in front of Redis, on a copy of the
+#                                     example in the state root. Makes the base images (build-images.sh:
+#                                     Debian's redis, rustc 1.63 and busybox packages), `rcompose build`
+#                                     (api/Dockerfile compiles the API in a toolchain stage), `up -d`,
+#                                     talks to the API on http://127.0.0.1:8080, shows that Redis's data
+#                                     survives `down` and `up` in its volume, edits the API's source and
+#                                     runs `up --build -d` (the steps before `COPY main.rs` CACHED, only
+#                                     the API recreated, Redis running on with its data), `down -v`.
 #   bash examples/demo.sh jobs        examples/jobs: a job pipeline on busybox with completion
 #                                     conditions, replicas, a shared volume and attached logs.
 #
@@ -19,6 +23,11 @@ cargo build --release --quiet
 rcompose="$PWD/target/release/rcompose"
 state=$(mktemp -d /tmp/rcompose-demo.XXXXXX)
 compose="examples/$demo/compose.yaml"
+# The backend demo edits the API's source: it works on a copy, never on the repository's files.
+if [ "$demo" = backend ]; then
+  cp -r examples/backend "$state/backend"
+  compose="$state/backend/compose.yaml"
+fi
 trap '"$rcompose" --root "$state" -f "$compose" down -v -t 1 >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
@@ -70,10 +79,18 @@ wait_api() {
   return 1
 }
 
+# container_id SERVICE: the id of the service's container.
+container_id() { "$rcompose" --root "$state" -f "$compose" ps -q "$1"; }
+
 backend_demo() {
-  step "Images: redis:7-debian from Debian's packages, backend-api compiled by rustc (cached in target/backend-images)"
+  step "Base images from Debian's packages: redis, a Rust 1.63 toolchain, busybox (cached in target/backend-images)"
   RCOMPOSE=$rcompose bash examples/backend/build-images.sh --root "$state"
   "$rcompose" --root "$state" image ls
+
+  step "Build the API: api/Dockerfile compiles main.rs with rustc (no network), copies the binary onto busybox"
+  cat "$state/backend/api/Dockerfile"
+  run build
+  "$rcompose" --root "$state" image ls backend-api
 
   step "Start: Redis first, the API once Redis is healthy"
   run up -d
@@ -85,7 +102,9 @@ backend_demo() {
   http GET /hits
   http GET /hits
   http GET /hits
-  http POST /notes "rcompose was here at $(date -u +%H:%M:%S)"
+  local note
+  note="rcompose was here at $(date -u +%H:%M:%S)"
+  http POST /notes "$note"
   http GET /notes
   run logs --tail 6 api
 
@@ -95,6 +114,28 @@ backend_demo() {
   wait_api
   http GET /hits
   http GET /notes
+
+  step "Edit the API's source, up --build: the steps from COPY main.rs on run again, only the API is recreated"
+  local main="$state/backend/api/main.rs" redis_before api_before
+  sed -i 's/^const VERSION: &str = "1";$/const VERSION: \&str = "2";/' "$main"
+  grep -q '^const VERSION: &str = "2";$' "$main" || { echo "demo: no VERSION \"1\" in $main" >&2; return 1; }
+  diff -u --label api/main.rs --label api/main.rs examples/backend/api/main.rs "$main" || true
+  redis_before=$(container_id redis) api_before=$(container_id api)
+  run up --build -d
+  wait_api
+  run ps
+  local health notes
+  health=$(http GET /health)
+  echo "$health"
+  http GET /hits
+  notes=$(http GET /notes)
+  echo "$notes"
+  run exec redis redis-cli lrange notes 0 -1
+  [ "$(container_id redis)" = "$redis_before" ] || { echo "demo: Redis was recreated" >&2; return 1; }
+  [ "$(container_id api)" != "$api_before" ] || { echo "demo: the API was not recreated" >&2; return 1; }
+  [[ $health == *'"version":"2"'* ]] || { echo "demo: the API does not run the edited source" >&2; return 1; }
+  [[ $notes == *"$note"* ]] || { echo "demo: Redis lost the note" >&2; return 1; }
+  echo "Redis kept its container (${redis_before:0:12}) and its data; the API runs the rebuilt image."
 
   step "down -v: containers, network and volume removed"
   run down -v

@@ -1,9 +1,10 @@
-//! The backend example (`examples/backend`, README's demo) end to end: its images built the way the
-//! demo builds them (`examples/backend/build-images.sh`: Debian's redis packages through apt, the API
-//! compiled by rustc; cached under target/backend-images), the project brought up in a temporary state
-//! root with the API published on 127.0.0.1:18080 (the example's `.env` variable `API_PORT`), requests
-//! over HTTP that reach Redis by service name, Redis's data surviving `down` and `up` in its named
-//! volume, and `down -v` leaving no container, volume, network or bridge.
+//! The backend example (`examples/backend`, README's demo) end to end: its base images made the way the
+//! demo makes them (`examples/backend/build-images.sh`: Debian's redis, rustc and busybox packages
+//! through apt; cached under target/backend-images), the API built from its Dockerfile by `up` (the
+//! image is missing), the project brought up in a temporary state root with the API published on
+//! 127.0.0.1:18080 (the example's `.env` variable `API_PORT`), requests over HTTP that reach Redis by
+//! service name, Redis's data surviving `down` and `up` in its named volume, and `down -v` leaving no
+//! container, volume, network or bridge.
 //!
 //! Needs root, like tests/lifecycle.rs (skipped without, a failure when `RCOMPOSE_TEST_ROOT=1`), and
 //! apt-get with package lists the first time (CI runs `apt-get update`).
@@ -88,6 +89,15 @@ fn backend_example_serves_http_and_keeps_redis_data_across_down_and_up() {
     let compose = std::fs::read_to_string(example.join("compose.yaml")).unwrap();
     let fixture = Fixture::without_image("backendtest", &compose);
     std::fs::write(fixture.path().join(".env"), format!("API_PORT={PORT}\n")).unwrap();
+    // The API's build context (`build: ./api`), next to the copied compose.yaml.
+    std::fs::create_dir(fixture.path().join("api")).unwrap();
+    for file in ["Dockerfile", "main.rs"] {
+        std::fs::copy(
+            example.join("api").join(file),
+            fixture.path().join("api").join(file),
+        )
+        .unwrap();
+    }
 
     let build = Command::new("bash")
         .arg(example.join("build-images.sh"))
@@ -103,6 +113,7 @@ fn backend_example_serves_http_and_keeps_redis_data_across_down_and_up() {
         String::from_utf8_lossy(&build.stderr)
     );
 
+    // `up` builds the missing backend-api:latest first: rustc in the toolchain stage, no network.
     fixture.ok(&["up", "-d"]);
     wait_for_api(&fixture);
     // Both healthchecks pass: `redis-cli ping` in the Redis image, busybox wget on /health in the API's.

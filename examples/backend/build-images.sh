@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Builds the backend example's two images offline and imports them into an rcompose state root:
+# Makes the backend example's base images offline and imports them into an rcompose state root:
 #
-#   redis:7-debian      Debian's redis-server and redis-tools packages (apt-get download, dpkg-deb -x)
-#                       with the shared libraries they load, a `redis` user owning /data, busybox for a
-#                       shell; runs `redis-server /etc/redis/redis.conf` as `redis`.
-#   backend-api:latest  api/main.rs compiled by rustc into a static binary (std only, no crates) on a
-#                       busybox root filesystem (a shell, and wget for the healthcheck).
+#   redis:7-debian              Debian's redis-server and redis-tools packages (apt-get download,
+#                               dpkg-deb -x) with the shared libraries they load, a `redis` user owning
+#                               /data, busybox for a shell; runs `redis-server /etc/redis/redis.conf` as
+#                               `redis`.
+#   rust-toolchain:1.63-debian  Debian 12's rustc 1.63 and what it needs to link a static binary (gcc,
+#                               binutils, libc6-dev) with every package they depend on, the same way,
+#                               and busybox for /bin/sh: api/Dockerfile's build stage.
+#   busybox-base:latest         busybox alone (a shell, wget): api/Dockerfile's final stage.
+#
+# The API itself is not made here: `rcompose build` (or `up`, which builds what is missing) compiles
+# api/main.rs with api/Dockerfile on these bases, with no network.
 #
 # Usage: RCOMPOSE=path/to/rcompose build-images.sh --root STATE_ROOT
-# Needs root (the tarballs keep file owners), rustc, apt-get, and /bin/busybox (busybox-static).
+# Needs root (the tarballs keep file owners), apt-get, and /bin/busybox (busybox-static).
 #
 # The root filesystems are packed into tarballs under $BACKEND_CACHE (default: target/backend-images in
-# the repository) and rebuilt only when this script or api/main.rs is newer than them, so a second run
-# only imports. An image already in the state root is imported again only if its tarball was rebuilt.
+# the repository; the toolchain's is ~600 MiB) and rebuilt only when this script is newer than them, so a
+# second run only imports. An image already in the state root is imported again only if its tarball was
+# rebuilt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rcompose=${RCOMPOSE:-rcompose}
@@ -20,23 +27,35 @@ rcompose=${RCOMPOSE:-rcompose}
 root=$2
 cache=${BACKEND_CACHE:-$here/../../target/backend-images}
 mkdir -p "$cache"
+# Earlier versions of this script compiled the API into api.tar.
+rm -f "$cache/api.tar"
 work=$(mktemp -d "${TMPDIR:-/tmp}/backend-images.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# A busybox-static userland in $1/bin, and /etc/passwd and /etc/group with root, nobody and $2 (uid
-# and gid $3) whose home is $4.
+# A busybox-static userland in $1/bin, and /etc/passwd and /etc/group with root, nobody and, when given,
+# $2 (uid and gid $3) whose home is $4.
 busybox_rootfs() {
-  local rootfs=$1 user=$2 id=$3 home=$4
-  mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs$home"
+  local rootfs=$1 user=${2:-} id=${3:-} home=${4:-}
+  mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
   chmod 1777 "$rootfs/tmp"
   cp /bin/busybox "$rootfs/bin/"
   for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
   done
-  printf 'root:x:0:0:root:/root:/bin/sh\n%s:x:%s:%s:%s:%s:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
-    "$user" "$id" "$id" "$user" "$home" > "$rootfs/etc/passwd"
-  printf 'root:x:0:\n%s:x:%s:\nnogroup:x:65534:\n' "$user" "$id" > "$rootfs/etc/group"
-  chown "$id:$id" "$rootfs$home"
+  {
+    echo 'root:x:0:0:root:/root:/bin/sh'
+    [ -z "$user" ] || echo "$user:x:$id:$id:$user:$home:/bin/false"
+    echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false'
+  } > "$rootfs/etc/passwd"
+  {
+    echo 'root:x:0:'
+    [ -z "$user" ] || echo "$user:x:$id:"
+    echo 'nogroup:x:65534:'
+  } > "$rootfs/etc/group"
+  if [ -n "$user" ]; then
+    mkdir -p "$rootfs$home"
+    chown "$id:$id" "$rootfs$home"
+  fi
 }
 
 # Copies into $1 every shared library that the ELF files $2... load and $1 lacks, at the path where
@@ -55,9 +74,17 @@ add_libraries() {
     done
 }
 
-build_redis() {
-  local rootfs="$work/redis" debs="$work/debs"
+# download DIR PACKAGE...: the packages' .deb files into DIR.
+download() {
+  local debs=$1; shift
   mkdir -p "$debs"
+  # Stale lists name versions the archive no longer has: update them and try again.
+  (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "$@") ||
+    { apt-get update -q && (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "$@"); }
+}
+
+build_redis() {
+  local rootfs="$work/redis"
   # A machine that never ran `apt-get update` has no package lists.
   apt-cache show redis-server >/dev/null 2>&1 || apt-get update -q
   # The packages and the libraries they depend on directly (libc6 and the libraries of the host's own
@@ -65,11 +92,9 @@ build_redis() {
   local packages="redis-server redis-tools"
   packages+=" $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
     --no-enhances redis-tools | awk '$1 == "Depends:" && $2 ~ /^lib/ && $2 != "libc6" {print $2}' | sort -u | xargs)"
-  # Stale lists name versions the archive no longer has: update them and try again.
   # shellcheck disable=SC2086 # a list of package names
-  (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root $packages) ||
-    { apt-get update -q && (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root $packages); }
-  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$rootfs"; done
+  download "$work/redis-debs" $packages
+  for deb in "$work/redis-debs"/*.deb; do dpkg-deb -x "$deb" "$rootfs"; done
   # What a container does not use: docs, init scripts, systemd units, Debian's daemonizing config.
   rm -rf "$rootfs/usr/share" "$rootfs/etc/init.d" "$rootfs/etc/default" "$rootfs/etc/logrotate.d" \
     "$rootfs/lib/systemd" "$rootfs/etc/redis/redis.conf"
@@ -88,14 +113,31 @@ EOF
   mv "$work/redis.tar" "$cache/redis.tar"
 }
 
-build_api() {
-  local rootfs="$work/api"
-  busybox_rootfs "$rootfs" api 1000 /home/api
-  mkdir -p "$rootfs/usr/local/bin"
-  rustc --edition 2024 -O -C target-feature=+crt-static -C strip=symbols \
-    -o "$rootfs/usr/local/bin/backend-api" "$here/api/main.rs"
-  tar --numeric-owner -C "$rootfs" -cf "$work/api.tar" .
-  mv "$work/api.tar" "$cache/api.tar"
+build_toolchain() {
+  local rootfs="$work/toolchain"
+  apt-cache show rustc >/dev/null 2>&1 || apt-get update -q
+  # rustc, the C toolchain it links with (rustc's default linker is `cc`), the static C library, and
+  # everything they depend on, libc6 included: the toolchain runs on its own libraries, not the host's.
+  local packages
+  packages=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances rustc gcc binutils libc6-dev | awk '/^[a-z0-9]/ {print $1}' | sort -u | xargs)
+  # shellcheck disable=SC2086 # a list of package names
+  download "$work/toolchain-debs" $packages
+  for deb in "$work/toolchain-debs"/*.deb; do dpkg-deb -x "$deb" "$rootfs"; done
+  rm -rf "$rootfs/usr/share/doc" "$rootfs/usr/share/man" "$rootfs/usr/share/locale" \
+    "$rootfs/usr/share/lintian"
+  # What the packages' maintainer scripts would have made: gcc's postinst registers /usr/bin/cc.
+  ln -sf gcc "$rootfs/usr/bin/cc"
+  busybox_rootfs "$rootfs"
+  tar --numeric-owner -C "$rootfs" -cf "$work/rust-toolchain.tar" .
+  mv "$work/rust-toolchain.tar" "$cache/rust-toolchain.tar"
+}
+
+build_busybox() {
+  local rootfs="$work/busybox"
+  busybox_rootfs "$rootfs"
+  tar --numeric-owner -C "$rootfs" -cf "$work/busybox.tar" .
+  mv "$work/busybox.tar" "$cache/busybox.tar"
 }
 
 # import TARBALL REFERENCE REBUILT CHANGES...: imports unless the image is there and was not rebuilt.
@@ -111,18 +153,27 @@ import() {
   "$rcompose" --root "$root" image import "${changes[@]}" "$tar" "$ref" >/dev/null
 }
 
-redis_rebuilt=no api_rebuilt=no
-if [ ! -s "$cache/redis.tar" ] || [ "$0" -nt "$cache/redis.tar" ]; then
+# stale TARBALL: whether TARBALL is missing or older than this script.
+stale() { [ ! -s "$1" ] || [ "$0" -nt "$1" ]; }
+
+redis_rebuilt=no toolchain_rebuilt=no busybox_rebuilt=no
+if stale "$cache/redis.tar"; then
   echo "build-images: building redis:7-debian from Debian's packages"
   build_redis
   redis_rebuilt=yes
 fi
-if [ ! -s "$cache/api.tar" ] || [ "$0" -nt "$cache/api.tar" ] || [ "$here/api/main.rs" -nt "$cache/api.tar" ]; then
-  echo "build-images: compiling backend-api (rustc, static)"
-  build_api
-  api_rebuilt=yes
+if stale "$cache/rust-toolchain.tar"; then
+  echo "build-images: building rust-toolchain:1.63-debian from Debian's packages"
+  build_toolchain
+  toolchain_rebuilt=yes
 fi
+if stale "$cache/busybox.tar"; then
+  echo "build-images: building busybox-base:latest"
+  build_busybox
+  busybox_rebuilt=yes
+fi
+path='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 import "$cache/redis.tar" redis:7-debian "$redis_rebuilt" \
   'CMD ["redis-server", "/etc/redis/redis.conf"]' 'USER redis' 'WORKDIR /data'
-import "$cache/api.tar" backend-api:latest "$api_rebuilt" \
-  'CMD ["/usr/local/bin/backend-api"]' 'USER api' 'ENV LISTEN=0.0.0.0:8080'
+import "$cache/rust-toolchain.tar" rust-toolchain:1.63-debian "$toolchain_rebuilt" 'CMD ["sh"]' "$path"
+import "$cache/busybox.tar" busybox-base:latest "$busybox_rebuilt" 'CMD ["sh"]' "$path"

@@ -1,12 +1,14 @@
 //! backend-api: a small HTTP JSON API in front of Redis, written with the standard library only so that
 //! `rustc -O -C target-feature=+crt-static main.rs` makes a static binary with no build system, no
-//! crates and no network (see ../build-images.sh).
+//! crates and no network (see Dockerfile: Debian 12's rustc 1.63, so nothing newer than Rust 1.63 and
+//! edition 2021 here).
 //!
-//! Routes: `GET /health` (pings Redis), `GET /hits` (INCR a counter), `POST /notes` (RPUSH the body),
-//! `GET /notes` (LRANGE). Redis is reached by service name (`REDIS_ADDR`, default `redis:6379`), which
-//! the orchestrator resolves through the container's /etc/hosts; the name is resolved again at each
-//! reconnect, so a recreated Redis with a new address is found. One thread per HTTP connection; the
-//! Redis connection is shared behind a mutex and reopened when it fails.
+//! Routes: `GET /health` (pings Redis, says `VERSION`, which ../../demo.sh edits to show a rebuild),
+//! `GET /hits` (INCR a counter), `POST /notes` (RPUSH the body), `GET /notes` (LRANGE). Redis is
+//! reached by service name (`REDIS_ADDR`, default `redis:6379`), which the orchestrator resolves through
+//! the container's /etc/hosts; the name is resolved again at each reconnect, so a recreated Redis with a
+//! new address is found. One thread per HTTP connection; the Redis connection is shared behind a mutex
+//! and reopened when it fails.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -15,6 +17,8 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY: usize = 64 * 1024;
+/// Reported by `GET /health`.
+const VERSION: &str = "1";
 
 /// One RESP reply.
 #[derive(Debug)]
@@ -91,11 +95,14 @@ fn read_reply(conn: &mut BufReader<TcpStream>) -> io::Result<Reply> {
     }
     let line = line.trim_end_matches("\r\n");
     let invalid = || io::Error::new(io::ErrorKind::InvalidData, format!("bad reply {line:?}"));
-    let (kind, rest) = line.split_at_checked(1).ok_or_else(invalid)?;
+    let (kind, rest) = match (line.get(..1), line.get(1..)) {
+        (Some(kind), Some(rest)) => (kind, rest),
+        _ => return Err(invalid()),
+    };
     let number = || rest.parse::<i64>().map_err(|_| invalid());
     match kind {
         "+" => Ok(Reply::Status(rest.to_string())),
-        "-" => Err(io::Error::other(format!("redis: {rest}"))),
+        "-" => Err(other_error(format!("redis: {rest}"))),
         ":" => Ok(Reply::Int(number()?)),
         "$" if number()? < 0 => Ok(Reply::Bulk(None)),
         "$" => {
@@ -134,9 +141,14 @@ fn error(status: u16, message: &str) -> (u16, String) {
     (status, format!("{{\"error\":{}}}", json(message)))
 }
 
+/// An error of no particular kind (`io::Error::other` is newer than rustc 1.63).
+fn other_error(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::Other, message)
+}
+
 /// A reply of an unexpected type, as an error.
 fn unexpected(reply: Reply) -> io::Error {
-    io::Error::other(format!("unexpected reply {reply:?}"))
+    other_error(format!("unexpected reply {reply:?}"))
 }
 
 /// Answers one request: (status, JSON body).
@@ -149,7 +161,11 @@ fn route(redis: &Mutex<Redis>, method: &str, path: &str, body: &str) -> (u16, St
             ("GET", "/health") => match redis.call(&["PING"])? {
                 Reply::Status(pong) => (
                     200,
-                    format!("{{\"status\":\"ok\",\"redis\":{}}}", json(&pong)),
+                    format!(
+                        "{{\"status\":\"ok\",\"redis\":{},\"version\":{}}}",
+                        json(&pong),
+                        json(VERSION)
+                    ),
                 ),
                 other => return Err(unexpected(other)),
             },
@@ -229,7 +245,7 @@ fn serve(stream: TcpStream, redis: &Mutex<Redis>) -> io::Result<()> {
     )
 }
 
-unsafe extern "C" {
+extern "C" {
     fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
     fn _exit(code: i32) -> !;
 }
@@ -256,7 +272,11 @@ fn main() -> io::Result<()> {
         redis.lock().unwrap().addr
     );
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+        // (`let ... else` is newer than rustc 1.63.)
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(_) => continue,
+        };
         let redis = Arc::clone(&redis);
         std::thread::spawn(move || {
             if let Err(e) = serve(stream, &redis) {
