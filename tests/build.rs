@@ -232,3 +232,130 @@ fn additional_contexts_dir_service_and_image_feed_copy_from() {
         "{error}"
     );
 }
+
+/// The id of image `name`.
+fn image_id(fixture: &Fixture, name: &str) -> String {
+    let inspect: serde_json::Value =
+        serde_json::from_str(&fixture.ok(&["image", "inspect", name])).unwrap();
+    inspect[0]["Id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn services_sharing_a_build_are_built_once() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildshared",
+        "services:\n  dep:\n    build:\n      context: ./app\n      dockerfile_inline: \"FROM busybox:latest\\nLABEL dep=1\\n\"\n  web:\n    build: ./app\n    depends_on: [dep]\n  worker:\n    build:\n      context: ./app\n      dockerfile: Dockerfile\n  other:\n    build:\n      context: ./app\n      args: {FLAVOUR: other}\n",
+    );
+    let app = fixture.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM busybox:latest\nARG FLAVOUR=plain\nRUN echo \"$FLAVOUR\" > /flavour\n",
+    )
+    .unwrap();
+    let build = fixture.command(&["build", "web", "worker", "other"]);
+    assert!(build.status.success(), "{build:?}");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(!stderr.contains("buildshared-dep"), "{stderr}");
+    // web and worker: one build (its lines once), two names; other differs by an arg.
+    let runs = stderr.matches("RUN echo \"$FLAVOUR\" > /flavour").count();
+    assert_eq!(runs, 2, "{stderr}");
+    assert!(
+        stderr.contains("Image buildshared-web Built")
+            && stderr.contains("Image buildshared-worker Built"),
+        "{stderr}"
+    );
+    let web = image_id(&fixture, "buildshared-web");
+    assert_eq!(image_id(&fixture, "buildshared-worker"), web);
+    assert_ne!(image_id(&fixture, "buildshared-other"), web);
+    // `build -q` prints each service's image id; --with-dependencies builds dep too.
+    let ids = fixture.ok(&["build", "-q", "web", "worker"]);
+    assert_eq!(ids, format!("{web}\n{web}\n"));
+    let ids = fixture.ok(&["build", "-q", "--with-dependencies", "web"]);
+    let dep = image_id(&fixture, "buildshared-dep");
+    assert_eq!(ids, format!("{dep}\n{web}\n"));
+}
+
+#[test]
+fn parallel_builds_of_two_services_both_succeed() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildpar",
+        "services:\n  one:\n    build: ./one\n  two:\n    build: ./two\n",
+    );
+    for name in ["one", "two"] {
+        let dir = fixture.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!(
+                "FROM busybox:latest\nRUN date +%s > /start && sleep 2 && date +%s > /end && echo {name} > /name\n"
+            ),
+        )
+        .unwrap();
+    }
+    let build = fixture.command(&["build"]);
+    assert!(build.status.success(), "{build:?}");
+    let times = |service: &str| -> (u64, u64) {
+        let text = fixture.ok(&[
+            "run", "--rm", "-T", service, "cat", "/start", "/end", "/name",
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], service, "{text}");
+        (lines[0].parse().unwrap(), lines[1].parse().unwrap())
+    };
+    let (one_start, one_end) = times("one");
+    let (two_start, two_end) = times("two");
+    // Each RUN sleeps 2s: one after the other, a build starts no earlier than the other ends.
+    assert!(
+        one_start < two_end && two_start < one_end,
+        "not at once: one {one_start}..{one_end}, two {two_start}..{two_end}"
+    );
+}
+
+#[test]
+fn a_failing_build_names_its_service_and_line_and_the_others_finish() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildfail",
+        "services:\n  good:\n    build: ./good\n  bad:\n    build: ./bad\n",
+    );
+    for (name, dockerfile) in [
+        (
+            "good",
+            "FROM busybox:latest\nRUN sleep 1 && echo fine > /fine\n",
+        ),
+        (
+            "bad",
+            "FROM busybox:latest\nENV X=1\nRUN echo going wrong; exit 3\n",
+        ),
+    ] {
+        let dir = fixture.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    }
+    let build = fixture.command(&["build"]);
+    assert_eq!(build.status.code(), Some(1), "{build:?}");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        stderr.contains("service \"bad\": the build failed")
+            && stderr.contains("bad/Dockerfile: line 3: RUN exited with code 3")
+            && stderr.contains("going wrong"),
+        "{stderr}"
+    );
+    // good was building at the same time: it finished and is stored.
+    assert!(stderr.contains("Image buildfail-good Built"), "{stderr}");
+    image_id(&fixture, "buildfail-good");
+    assert!(
+        fixture
+            .fails(&["image", "inspect", "buildfail-bad"])
+            .contains("no such image")
+    );
+}
