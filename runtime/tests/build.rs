@@ -111,6 +111,22 @@ impl Fixture {
         no_cache: bool,
         name: &str,
     ) -> Result<(Image, Vec<(usize, bool)>), Error> {
+        let settings = Settings {
+            epoch,
+            no_cache,
+            ..Settings::default()
+        };
+        self.build_with(dockerfile, args, settings, name)
+    }
+
+    /// Builds with `settings`, and says for each step (by line) whether it came from the cache.
+    fn build_with(
+        &self,
+        dockerfile: &str,
+        args: &[(&str, &str)],
+        settings: Settings,
+        name: &str,
+    ) -> Result<(Image, Vec<(usize, bool)>), Error> {
         let parsed = parse(dockerfile).unwrap();
         let program = program(&parsed).unwrap();
         let options = Options {
@@ -142,11 +158,7 @@ impl Fixture {
             store: &self.store,
             runtime: &self.runtime,
             context: Some(&context),
-            settings: Settings {
-                epoch,
-                no_cache,
-                ..Settings::default()
-            },
+            settings,
         };
         let mut steps = Vec::new();
         let image = builder.build(
@@ -562,4 +574,107 @@ fn multi_stage_builds_copy_from_stages_and_images() {
         )
         .unwrap_err();
     assert!(error.to_string().contains("nowhere"), "{error}");
+}
+
+/// The files of the layer a step made (the image's last layer), as `path` lines.
+fn last_layer_paths(image: &Image) -> Vec<String> {
+    let dir = image.layer_dirs().unwrap().pop().unwrap();
+    let mut found = Vec::new();
+    let mut pending = vec![dir.clone()];
+    while let Some(current) = pending.pop() {
+        for entry in fs::read_dir(&current).unwrap().flatten() {
+            let path = entry.path();
+            found.push(path.strip_prefix(&dir).unwrap().display().to_string());
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn run_mounts_cache_bind_secret_and_tmpfs() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let context = fixture.dir.path().join("context");
+    fs::create_dir_all(context.join("conf")).unwrap();
+    fs::write(context.join("conf/app.conf"), "port=1\n").unwrap();
+    let secret = fixture.dir.path().join("token");
+    fs::write(&secret, "s3cret").unwrap();
+    let settings = || Settings {
+        no_cache: true,
+        secrets: [("token".to_owned(), secret.clone())].into(),
+        ..Settings::default()
+    };
+    // The cache keeps what a step put there for the next build (no layer cache: the step runs
+    // again); the bound context is read-only; the secret is readable at its default path; the
+    // tmpfs is empty and writable; none of them is in the layer.
+    let dockerfile = "FROM busybox:latest\nRUN --mount=type=cache,target=/var/cache/app --mount=target=/conf,source=conf --mount=type=secret,id=token --mount=type=tmpfs,target=/scratch \\\n    echo run >> /var/cache/app/runs && cat /var/cache/app/runs | wc -l > /count && cat /conf/app.conf > /seen && cat /run/secrets/token > /tmp/secret-copy && stat -c %a /run/secrets/token > /secret-mode && ! touch /conf/x && touch /scratch/x && test -z \"$(ls /var/cache/app/../app/runs 2>/dev/null | grep -v runs)\"\n";
+    let (first, _) = fixture
+        .build_with(dockerfile, &[], settings(), "mounts:one")
+        .unwrap();
+    let (second, _) = fixture
+        .build_with(dockerfile, &[], settings(), "mounts:two")
+        .unwrap();
+    assert_eq!(fixture.run(&first, &["cat", "/count"]).trim(), "1");
+    assert_eq!(fixture.run(&second, &["cat", "/count"]).trim(), "2");
+    assert_eq!(fixture.run(&second, &["cat", "/seen"]), "port=1\n");
+    assert_eq!(fixture.run(&second, &["cat", "/tmp/secret-copy"]), "s3cret");
+    assert_eq!(fixture.run(&second, &["cat", "/secret-mode"]).trim(), "400");
+    let paths = last_layer_paths(&second);
+    for absent in ["var", "conf", "run", "scratch"] {
+        assert!(!paths.iter().any(|p| p == absent), "{absent} in {paths:?}");
+    }
+    // The bound content is in the cache key, the secret is not.
+    let settings = |secret_file: &Path| Settings {
+        secrets: [("token".to_owned(), secret_file.to_owned())].into(),
+        ..Settings::default()
+    };
+    let dockerfile = "FROM busybox:latest\nRUN --mount=target=/conf,source=conf --mount=type=secret,id=token,required cat /conf/app.conf /run/secrets/token > /out\n";
+    let (_, steps) = fixture
+        .build_with(dockerfile, &[], settings(&secret), "mounts:keyed")
+        .unwrap();
+    assert_eq!(steps, [(2, false)]);
+    let other_secret = fixture.dir.path().join("other-token");
+    fs::write(&other_secret, "changed").unwrap();
+    let (_, steps) = fixture
+        .build_with(dockerfile, &[], settings(&other_secret), "mounts:keyed")
+        .unwrap();
+    assert_eq!(steps, [(2, true)], "a secret's content is not in the key");
+    fs::write(context.join("conf/app.conf"), "port=2\n").unwrap();
+    let (image, steps) = fixture
+        .build_with(dockerfile, &[], settings(&secret), "mounts:keyed")
+        .unwrap();
+    assert_eq!(steps, [(2, false)], "a bound file's content is");
+    assert_eq!(fixture.run(&image, &["cat", "/out"]), "port=2\ns3cret");
+    // A required secret the build lacks is an error naming it.
+    let error = fixture
+        .build_with(dockerfile, &[], Settings::default(), "mounts:nosecret")
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("secret \"token\" is required"),
+        "{error}"
+    );
+}
+
+#[test]
+fn run_heredocs_run_as_scripts_and_feed_commands() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let dockerfile = "FROM busybox:latest\nRUN <<EOF\necho one > /one\necho two >> /one\nEOF\nRUN <<'SCRIPT'\n#!/bin/sh -e\necho \"from $0\" > /two\nSCRIPT\nRUN cat <<A > /three && cat <<B >> /three\nfirst\nA\nsecond\nB\n";
+    let image = fixture
+        .build(dockerfile, &[], None, "heredocs:latest")
+        .unwrap();
+    assert_eq!(fixture.run(&image, &["cat", "/one"]), "one\ntwo\n");
+    assert_eq!(
+        fixture.run(&image, &["cat", "/two"]),
+        "from /dev/pipes/SCRIPT\n"
+    );
+    assert_eq!(fixture.run(&image, &["cat", "/three"]), "first\nsecond\n");
 }

@@ -408,6 +408,11 @@ fn glob_match(pattern: &str, path: &str) -> bool {
     go(&p, &s)
 }
 
+/// Whether the image the layers make has `relative`.
+pub(super) fn exists_in(layers: &[PathBuf], relative: &str) -> bool {
+    lookup(layers, relative).is_some()
+}
+
 /// The entry at `relative` in the image the layers make (the top-most layer that has it), or
 /// `None` when absent or deleted (a whiteout).
 fn lookup(layers: &[PathBuf], relative: &str) -> Option<(PathBuf, fs::Metadata)> {

@@ -3,7 +3,9 @@
 //! layers so far, its writable layer becomes a new layer (see [`super::diff`]), and the image
 //! config follows the metadata instructions; the last stage becomes an image in the store.
 //!
-//! So far: `RUN` (shell and exec forms, a heredoc script), `COPY` from the build context (see
+//! So far: `RUN` (shell and exec forms, heredocs: a script alone, run by the shell or by its own
+//! `#!`, or fed to the command; `--mount` of binds, caches, tmpfs and secrets, see
+//! [`super::mounts`]; `--network=none|default|host`), `COPY` from the build context (see
 //! [`super::copy`]) and `--from` another stage or an image, `ENV`, `ARG`, `LABEL`, `WORKDIR`,
 //! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK` (docker's
 //! config field, see `image::health`), `ADD` of local files and archives (see [`super::copy`]);
@@ -29,6 +31,7 @@ use super::copy::{Context, CopyRequest, copy_digest, write_copy_layer};
 use super::diff;
 use super::hashes::FileHashes;
 use super::instructions::{CommandKind, CommandLine, Health, Source};
+use super::mounts::{self, MountSources, RunMount};
 use super::resolve::{Base, ResolvedStage, Step};
 use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
 use crate::image::compress::Compression;
@@ -294,11 +297,7 @@ impl Builder<'_> {
         };
         let config = &mut state.config;
         let created_by = match &step.kind {
-            CommandKind::Run {
-                command, heredocs, ..
-            } => {
-                return self.run(state, step, command, heredocs, output);
-            }
+            CommandKind::Run { .. } => return self.run(state, step, sources, output),
             CommandKind::Env(pairs) => {
                 let mut env = config.env().clone().unwrap_or_default();
                 for pair in pairs {
@@ -465,37 +464,113 @@ impl Builder<'_> {
         &self,
         state: &mut State,
         step: &Step,
-        command: &CommandLine,
-        heredocs: &[super::dockerfile::Heredoc],
+        sources: &Sources<'_>,
         output: &mut dyn FnMut(&str),
     ) -> Result<bool, Error> {
+        let CommandKind::Run {
+            command,
+            heredocs,
+            mounts,
+            network,
+            ..
+        } = &step.kind
+        else {
+            unreachable!("run is called for RUN steps");
+        };
         let line = step.line;
         let fail = |message: String| Error::Step { line, message };
-        let args = match (command, heredocs) {
-            (command, []) => command_args(command, &state.shell),
-            // `RUN <<EOF` alone: the heredoc is the script.
-            (CommandLine::Shell(text), [heredoc]) if text.trim_start().starts_with("<<") => {
-                let mut args = state.shell.clone();
-                args.push(heredoc.text());
-                args
-            }
-            _ => return Err(fail("this form of RUN heredoc is not supported yet".into())),
-        };
         if state.layers.is_empty() {
             return Err(fail(
                 "RUN needs a root filesystem; the stage starts from scratch".into(),
             ));
         }
+        let mut mounts: Vec<RunMount> = mounts
+            .iter()
+            .map(|spec| mounts::parse(spec))
+            .collect::<Result<_, _>>()
+            .map_err(fail)?;
+        let script = |heredoc: &super::dockerfile::Heredoc| heredoc.text();
+        let args = match (command, heredocs.as_slice()) {
+            (command, []) => command_args(command, &state.shell),
+            // `RUN <<EOF` alone: the heredoc is the script, run by the shell, or as a program of
+            // its own when it starts with `#!`.
+            (CommandLine::Shell(text), [heredoc]) if is_bare_heredoc(text) => {
+                let body = script(heredoc);
+                if body.starts_with("#!") {
+                    mounts.push(RunMount::Script {
+                        target: format!("/dev/pipes/{}", heredoc.name),
+                        content: body,
+                    });
+                    vec![format!("/dev/pipes/{}", heredoc.name)]
+                } else {
+                    let mut args = state.shell.clone();
+                    args.push(body);
+                    args
+                }
+            }
+            // A command with heredocs (`RUN cat <<EOF > file`): the shell reads them, as BuildKit
+            // hands them over: the command line, then each content and its delimiter.
+            (CommandLine::Shell(text), heredocs) => {
+                let mut full = text.clone();
+                for heredoc in heredocs {
+                    full.push('\n');
+                    full.push_str(&heredoc.content);
+                    full.push_str(&heredoc.name);
+                }
+                let mut args = state.shell.clone();
+                args.push(full);
+                args
+            }
+            (CommandLine::Exec(_), _) => {
+                return Err(fail(
+                    "heredocs need the shell form of RUN (RUN cmd <<EOF), not the exec form".into(),
+                ));
+            }
+        };
+        let step_network = match network.as_deref() {
+            None | Some("default") => self.settings.network,
+            Some("none") => StepNetwork::None,
+            Some("host") if self.settings.network == StepNetwork::Host => StepNetwork::Host,
+            Some("host") => {
+                return Err(fail(
+                    "RUN --network=host needs the build's network to be host (`network: host` under the service's build:, with the network.host entitlement)".into(),
+                ));
+            }
+            Some(other) => {
+                return Err(fail(format!(
+                    "RUN --network={other}: none, default or host"
+                )));
+            }
+        };
+        let context_of = |from: &str| {
+            self.copy_source(from, sources, line)
+                .map_err(|e| e.to_string())
+        };
+        let prepared = mounts::prepare(
+            &mounts,
+            &MountSources {
+                root: self.store.root(),
+                context: self.context,
+                from: &context_of,
+                secrets: &self.settings.secrets,
+                hashes: sources.hashes,
+                workdir: &step.workdir,
+            },
+        )
+        .map_err(fail)?;
         let user = state.config.user().clone().unwrap_or_default();
         let created_by = match command {
             CommandLine::Shell(text) => format!("RUN {} {text}", state.shell.join(" ")),
             CommandLine::Exec(items) => format!("RUN {}", json(items)),
         };
         // What decides the result besides the step: the command as run, its environment (ARGs
-        // included), user and directory.
+        // included), user and directory, the network, and what bind mounts show.
         state.key = Self::cache_key(
             &state.key,
-            &format!("{args:?} {:?} {user:?} {:?}", step.env, step.workdir),
+            &format!(
+                "{args:?} {:?} {user:?} {:?} {step_network:?}\n{}",
+                step.env, step.workdir, prepared.key
+            ),
         );
         if let Some(cached) = self.cached(state) {
             let layer = match cached {
@@ -515,18 +590,20 @@ impl Builder<'_> {
             env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             cwd: step.workdir.clone(),
             user,
-            network: match self.settings.network {
+            network: match step_network {
                 StepNetwork::None => NetworkMode::None,
                 StepNetwork::Host => NetworkMode::Host,
             },
             hosts: (!self.settings.extra_hosts.is_empty()).then(|| self.hosts_file()),
             shm_size: self.settings.shm_size,
+            mounts: prepared.mounts.clone(),
             ..ContainerSpec::default()
         };
         let id = self.runtime.create(spec)?;
         let outcome = self.run_container(&id, line, output);
+        let targets: Vec<&str> = prepared.mounts.iter().map(|m| m.target.as_str()).collect();
         let layer = match outcome {
-            Ok(()) => self.capture(&id),
+            Ok(()) => self.capture(&id, &targets, &state.layers),
             Err(error) => Err(error),
         };
         self.runtime.remove(&id, true)?;
@@ -590,17 +667,40 @@ impl Builder<'_> {
 
     /// The container's writable layer as a layer of the store (unpacked, so the next step can
     /// stack on it), or `None` when the step changed nothing.
-    fn capture(&self, id: &str) -> Result<Option<AddedLayer>, Error> {
+    ///
+    /// The runtime's mount points stay out of it, and so do the `--mount` targets (`mounts`) and
+    /// their parents that the step's layers below (`lower`) lacked and that are left empty.
+    fn capture(
+        &self,
+        id: &str,
+        mounts: &[&str],
+        lower: &[LayerRef],
+    ) -> Result<Option<AddedLayer>, Error> {
         let upper = crate::container::Paths::new(self.runtime.root(), id).upper();
-        for stub in MOUNT_STUBS {
-            let path = upper.join(stub);
-            let empty = match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
+        let remove_if_empty = |path: &std::path::Path| {
+            let empty = match fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => fs::read_dir(path).is_ok_and(|mut d| d.next().is_none()),
                 Ok(m) => m.is_file() && m.len() == 0,
                 Err(_) => false,
             };
-            if empty {
-                let _ = fs::remove_dir(&path).or_else(|_| fs::remove_file(&path));
+            empty
+                && fs::remove_dir(path)
+                    .or_else(|_| fs::remove_file(path))
+                    .is_ok()
+        };
+        for stub in MOUNT_STUBS {
+            remove_if_empty(&upper.join(stub));
+        }
+        let lower: Vec<PathBuf> = lower.iter().map(|l| l.dir.clone()).collect();
+        for target in mounts {
+            let mut relative = crate::path::clean_relative(target);
+            while !relative.is_empty() && !super::copy::exists_in(&lower, &relative) {
+                if !remove_if_empty(&upper.join(&relative)) {
+                    break;
+                }
+                relative = relative
+                    .rsplit_once('/')
+                    .map_or(String::new(), |(parent, _)| parent.to_owned());
             }
         }
         if fs::read_dir(&upper)
@@ -770,6 +870,12 @@ fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_
         line: 1,
         message: format!("read {}: {error}", path.display()),
     }
+}
+
+/// Whether a shell-form command is a heredoc marker alone (`<<EOF`, `<<-"EOF"`).
+fn is_bare_heredoc(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("<<") && !text.contains(char::is_whitespace)
 }
 
 /// A command line as the config and the container take it: the exec form as is, the shell form

@@ -16,5 +16,6 @@ pub mod execute;
 pub mod hashes;
 pub mod ignore;
 pub mod instructions;
+pub mod mounts;
 pub mod resolve;
 pub mod shell;

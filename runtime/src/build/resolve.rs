@@ -329,6 +329,27 @@ pub fn resolve(
                     dest: word(dest, &env).map_err(fail)?,
                     options: expand_options(copy, &env, &word).map_err(fail)?,
                 },
+                CommandKind::Run {
+                    command,
+                    mounts,
+                    network,
+                    security,
+                    heredocs,
+                } => CommandKind::Run {
+                    command: command.clone(),
+                    mounts: mounts
+                        .iter()
+                        .map(|m| word(m, &env))
+                        .collect::<Result<_, _>>()
+                        .map_err(fail)?,
+                    network: network
+                        .as_ref()
+                        .map(|n| word(n, &env))
+                        .transpose()
+                        .map_err(fail)?,
+                    security: security.clone(),
+                    heredocs: heredocs.clone(),
+                },
                 other => other.clone(),
             };
             steps.push(Step {
