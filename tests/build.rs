@@ -359,3 +359,36 @@ fn a_failing_build_names_its_service_and_line_and_the_others_finish() {
             .contains("no such image")
     );
 }
+
+#[test]
+fn progress_quiet_prints_nothing_and_plain_prints_steps_and_output() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildquiet",
+        "services:\n  api:\n    build:\n      context: .\n      dockerfile_inline: \"FROM busybox:latest\\nRUN echo hello from the step\\n\"\n",
+    );
+    let quiet = fixture.command(&["--progress", "quiet", "build"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    image_id(&fixture, "buildquiet-api");
+    let plain = fixture.command(&["--progress", "plain", "build", "--no-cache"]);
+    assert!(plain.status.success(), "{plain:?}");
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        stderr.contains("api  | hello from the step")
+            && stderr.contains("[api 1/1] RUN echo hello from the step ")
+            && stderr.contains("✔ Image buildquiet-api Built"),
+        "{stderr}"
+    );
+    // -q: the id on stdout, nothing on stderr.
+    let ids = fixture.command(&["build", "-q"]);
+    assert!(ids.status.success(), "{ids:?}");
+    assert_eq!(String::from_utf8_lossy(&ids.stderr), "");
+    assert_eq!(
+        String::from_utf8_lossy(&ids.stdout).trim(),
+        image_id(&fixture, "buildquiet-api")
+    );
+}

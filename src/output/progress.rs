@@ -138,7 +138,7 @@ impl Progress {
             ProgressMode::Quiet | ProgressMode::Auto => {}
             ProgressMode::Plain => self.line(&format!(
                 " {} {resource:<width$}  {status:<9} {:>5.1}s",
-                super::paint("✔", "32"),
+                done_mark(status),
                 elapsed.as_secs_f64(),
                 width = self.width
             )),
@@ -207,6 +207,15 @@ impl Progress {
     }
 }
 
+/// The mark of an ended step: a green tick, or docker compose's red cross for `Error`.
+fn done_mark(status: &str) -> String {
+    if status == "Error" {
+        super::paint("✘", "31")
+    } else {
+        super::paint("✔", "32")
+    }
+}
+
 /// Rewrites the live view in place: cursor up over the last drawing, then every line again.
 fn redraw(view: &mut View, width: usize) {
     let mut text = String::new();
@@ -216,7 +225,7 @@ fn redraw(view: &mut View, width: usize) {
     let spinner = SPINNER[view.frame % SPINNER.len()];
     for entry in &view.entries {
         let (mark, elapsed) = match entry.elapsed {
-            Some(elapsed) => (super::paint("✔", "32"), elapsed),
+            Some(elapsed) => (done_mark(&entry.status), elapsed),
             None => (super::paint(spinner, "34"), entry.started.elapsed()),
         };
         text.push_str(&format!(
