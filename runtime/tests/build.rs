@@ -141,11 +141,7 @@ impl Fixture {
         let store = &self.store;
         let base = |reference: &str| -> Result<BaseConfig, String> {
             let image = store.image(reference).map_err(|e| e.to_string())?;
-            let config = image.config.config().clone().unwrap_or_default();
-            Ok(BaseConfig {
-                env: config.env().clone().unwrap_or_default(),
-                workdir: config.working_dir().clone().unwrap_or_default(),
-            })
+            Ok(BaseConfig::of_image(&image))
         };
         let stages = resolve(&program, &options, &base).unwrap();
         let context_dir = self.dir.path().join("context");
@@ -266,7 +262,7 @@ fn run_steps_become_layers_and_metadata_the_config() {
     );
     assert_eq!(config.exposed_ports().clone().unwrap(), ["8080/tcp"]);
     // Docker's Healthcheck field, which the OCI config lacks, and a container gets it.
-    let check = image.healthcheck.clone().unwrap();
+    let check = image.docker.healthcheck.clone().unwrap();
     assert_eq!(check.test, ["CMD-SHELL", "test -f /app/out"]);
     assert_eq!((check.interval, check.retries), (5_000_000_000, 2));
     let spec = ContainerSpec::from_image(&image).unwrap();
@@ -420,23 +416,41 @@ fn add_extracts_archives_and_heredocs_become_files() {
 }
 
 #[test]
-fn unsupported_instructions_are_errors_with_their_line() {
+fn onbuild_triggers_and_the_shell_pass_to_images_built_on_them() {
     if skip() {
         return;
     }
     let fixture = Fixture::new();
-    let error = fixture
+    fs::write(fixture.dir.path().join("context/hello"), "hello\n").unwrap();
+    let base = fixture
         .build(
-            "FROM busybox:latest\nONBUILD RUN true\n",
+            "FROM busybox:latest\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD COPY hello /hello\nONBUILD RUN echo \"triggered with $0 $-\" > /triggered\n",
             &[],
             None,
-            "onbuild:latest",
+            "onbase:latest",
         )
-        .unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "line 2: ONBUILD is not supported by the builder yet"
+        .unwrap();
+    assert_eq!(base.docker.on_build.len(), 2);
+    assert_eq!(base.docker.shell, ["/bin/sh", "-ec"]);
+    let child = fixture
+        .build(
+            "FROM onbase:latest\nRUN cat /hello /triggered > /both\n",
+            &[],
+            None,
+            "onchild:latest",
+        )
+        .unwrap();
+    assert!(
+        child.docker.on_build.is_empty(),
+        "triggers are not inherited"
     );
+    assert_eq!(child.docker.shell, ["/bin/sh", "-ec"], "the shell is");
+    let both = fixture.run(&child, &["cat", "/both"]);
+    // The trigger ran with the base's `SHELL` (`-e` among the shell's flags).
+    let flags = both
+        .strip_prefix("hello\ntriggered with /bin/sh ")
+        .unwrap_or_else(|| panic!("{both}"));
+    assert!(flags.contains('e'), "{both}");
 }
 
 #[test]

@@ -476,6 +476,19 @@ fn inspect(store: &ImageStore, args: InspectArgs) -> anyhow::Result<ExitCode> {
 
 /// docker's `image inspect` shape for one image.
 fn inspect_json(image: &Image) -> Value {
+    let mut value = inspect_fields(image);
+    if let Some(config) = value["Config"].as_object_mut() {
+        if let Some(check) = &image.docker.healthcheck {
+            config.insert("Healthcheck".into(), json!(check));
+        }
+        if !image.docker.shell.is_empty() {
+            config.insert("Shell".into(), json!(image.docker.shell));
+        }
+    }
+    value
+}
+
+fn inspect_fields(image: &Image) -> Value {
     let config = image.config.config().clone().unwrap_or_default();
     let as_map = |keys: &Option<Vec<String>>| {
         keys.as_ref().map(|keys| {
@@ -517,6 +530,8 @@ fn inspect_json(image: &Image) -> Value {
             "Entrypoint": config.entrypoint(),
             "Labels": labels,
             "StopSignal": config.stop_signal(),
+            // docker leaves out a missing healthcheck and shell, and shows no triggers as null.
+            "OnBuild": (!image.docker.on_build.is_empty()).then_some(&image.docker.on_build),
         },
         "Architecture": image.config.architecture().to_string(),
         "Os": image.config.os().to_string(),
@@ -764,7 +779,7 @@ mod tests {
             config: serde_json::from_slice(&config_bytes).unwrap(),
             names: vec![ImageRef::parse("example.com/app:1").unwrap()],
             layers: Vec::new(),
-            healthcheck: runtime::image::health::read(&config_bytes),
+            docker: runtime::image::docker_config::read(&config_bytes),
         }
     }
 

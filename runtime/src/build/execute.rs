@@ -8,8 +8,9 @@
 //! [`super::mounts`]; `--network=none|default|host`), `COPY` from the build context (see
 //! [`super::copy`]) and `--from` another stage or an image, `ENV`, `ARG`, `LABEL`, `WORKDIR`,
 //! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK` (docker's
-//! config field, see `image::health`), `ADD` of local files and archives (see [`super::copy`]);
-//! `ONBUILD` is refused with an error naming the line.
+//! config field, see `image::docker_config`), `ADD` of local files and archives (see
+//! [`super::copy`]), `ONBUILD` (triggers kept in the image's `OnBuild`, run by `resolve` in a stage
+//! built on it).
 //!
 //! The cache: every state has a key, the hash of its parent's key (the base image's id at the
 //! start) and of the step as expanded; a `RUN` adds its command, environment, user and directory,
@@ -36,7 +37,7 @@ use super::resolve::{Base, ResolvedStage, Step};
 use crate::container::{ContainerSpec, NetworkMode, Rootfs, Runtime};
 use crate::image::compress::Compression;
 use crate::image::digest::Digest;
-use crate::image::health::Healthcheck as HealthConfig;
+use crate::image::docker_config::{DockerConfig, Healthcheck as HealthConfig};
 use crate::image::{AddedLayer, CachedStep, Image, ImageRef, ImageStore};
 
 /// Why a build failed, and at which line.
@@ -165,13 +166,13 @@ struct State {
     layers: Vec<LayerRef>,
     config: Config,
     history: Vec<History>,
-    /// The shell of the shell form (`SHELL`; docker keeps it in its own config field, which the OCI
-    /// config lacks, so it lives here for the build).
+    /// The shell of the shell form (`SHELL`, or the base image's; default `/bin/sh -c`).
     shell: Vec<String>,
     /// The cache key of the state: the base and every step so far (see [`Builder::cache_key`]).
     key: String,
-    /// Docker's `config.Healthcheck` (not in the OCI config).
-    healthcheck: Option<HealthConfig>,
+    /// Docker's fields of the config (healthcheck, `ONBUILD` triggers, `SHELL`), not in the OCI
+    /// config.
+    docker: DockerConfig,
 }
 
 fn default_shell() -> Vec<String> {
@@ -199,7 +200,7 @@ impl Builder<'_> {
                     history: Vec::new(),
                     shell: default_shell(),
                     key: "scratch".into(),
-                    healthcheck: None,
+                    docker: DockerConfig::default(),
                 },
                 Base::Stage(index) => built.get(index).cloned().ok_or_else(|| Error::Step {
                     line: stage.steps.first().map_or(1, |s| s.line),
@@ -275,9 +276,17 @@ impl Builder<'_> {
             layers,
             config: image.config.config().clone().unwrap_or_default(),
             history: image.config.history().clone().unwrap_or_default(),
-            shell: default_shell(),
+            shell: if image.docker.shell.is_empty() {
+                default_shell()
+            } else {
+                image.docker.shell.clone()
+            },
             key: image.id.to_string(),
-            healthcheck: image.healthcheck.clone(),
+            // The base's triggers run in the stage (see `resolve`); its image does not keep them.
+            docker: DockerConfig {
+                on_build: Vec::new(),
+                ..image.docker.clone()
+            },
         })
     }
 
@@ -291,10 +300,6 @@ impl Builder<'_> {
     ) -> Result<bool, Error> {
         let line = step.line;
         state.key = Self::cache_key(&state.key, &format!("{:?}", step.kind));
-        let unsupported = |what: &str| Error::Step {
-            line,
-            message: format!("{what} is not supported by the builder yet"),
-        };
         let config = &mut state.config;
         let created_by = match &step.kind {
             CommandKind::Run { .. } => return self.run(state, step, sources, output),
@@ -354,6 +359,7 @@ impl Builder<'_> {
             }
             CommandKind::Shell(shell) => {
                 state.shell = shell.clone();
+                state.docker.shell = shell.clone();
                 format!("SHELL {}", json(shell))
             }
             CommandKind::Expose(ports) => {
@@ -413,10 +419,13 @@ impl Builder<'_> {
                 let check =
                     health_config(health).map_err(|message| Error::Step { line, message })?;
                 let words = json(&check.test);
-                state.healthcheck = Some(check);
+                state.docker.healthcheck = Some(check);
                 format!("HEALTHCHECK {words}")
             }
-            CommandKind::Onbuild(_) => return Err(unsupported("ONBUILD")),
+            CommandKind::Onbuild(trigger) => {
+                state.docker.on_build.push(trigger.clone());
+                format!("ONBUILD {trigger}")
+            }
         };
         state
             .history
@@ -847,9 +856,9 @@ impl Builder<'_> {
             message: format!("cannot make the image config: {e}"),
         })?;
         let bytes = serde_json::to_vec(&config)
-            .and_then(|bytes| match &state.healthcheck {
-                Some(check) => crate::image::health::write(&bytes, check),
-                None => Ok(bytes),
+            .and_then(|bytes| match state.docker == DockerConfig::default() {
+                true => Ok(bytes),
+                false => crate::image::docker_config::write(&bytes, &state.docker),
             })
             .map_err(|e| Error::Step {
                 line: 1,

@@ -140,6 +140,37 @@ pub enum CommandKind {
     Maintainer(String),
 }
 
+/// The commands of `ONBUILD` triggers (each an instruction as `ONBUILD` recorded it), run first in a
+/// stage built on an image or stage that has them; every command carries the `FROM` line `line`.
+pub fn triggers(texts: &[String], line: usize, escape: char) -> Result<Vec<Command>, Error> {
+    let mut commands = Vec::new();
+    for text in texts {
+        let fail = |message: String| Error {
+            line,
+            end_line: line,
+            message: format!("ONBUILD trigger {text:?} of the base: {message}"),
+            hint: None,
+        };
+        let parsed = super::dockerfile::parse(text).map_err(|e| fail(e.message))?;
+        for instruction in &parsed.instructions {
+            if matches!(
+                instruction.keyword,
+                Keyword::From | Keyword::Onbuild | Keyword::Maintainer
+            ) {
+                return Err(fail(format!(
+                    "{} isn't allowed as an ONBUILD trigger",
+                    instruction.keyword
+                )));
+            }
+            commands.push(Command {
+                line,
+                kind: command(instruction, escape).map_err(fail)?,
+            });
+        }
+    }
+    Ok(commands)
+}
+
 /// Turns a parsed Dockerfile into stages.
 pub fn program(dockerfile: &Dockerfile) -> Result<Program, Error> {
     let mut meta_args = Vec::new();

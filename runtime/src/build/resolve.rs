@@ -83,6 +83,20 @@ pub struct BaseConfig {
     /// `KEY=VALUE` entries.
     pub env: Vec<String>,
     pub workdir: String,
+    /// `ONBUILD` triggers (docker's `OnBuild`), run first in a stage on the image.
+    pub on_build: Vec<String>,
+}
+
+impl BaseConfig {
+    /// What a stage on `image` starts with.
+    pub fn of_image(image: &crate::image::Image) -> BaseConfig {
+        let config = image.config.config().clone().unwrap_or_default();
+        BaseConfig {
+            env: config.env().clone().unwrap_or_default(),
+            workdir: config.working_dir().clone().unwrap_or_default(),
+            on_build: image.docker.on_build.clone(),
+        }
+    }
 }
 
 /// Where a stage starts.
@@ -230,8 +244,17 @@ pub fn resolve(
     let mut done: BTreeMap<usize, ResolvedStage> = BTreeMap::new();
     for index in order {
         let stage = &program.stages[index];
+        let mut triggers: Vec<String> = Vec::new();
         let (mut env, mut config_env, mut workdir) = match &bases[index] {
             Base::Stage(parent) => {
+                triggers = program.stages[*parent]
+                    .commands
+                    .iter()
+                    .filter_map(|c| match &c.kind {
+                        CommandKind::Onbuild(text) => Some(text.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 let parent = &done[parent];
                 let last = parent.steps.last();
                 (
@@ -243,6 +266,7 @@ pub fn resolve(
             Base::Scratch => (Vec::new(), Vec::new(), "/".to_owned()),
             Base::Image(reference) => {
                 let config = base_config(reference).map_err(|e| at(stage.line, e))?;
+                triggers = config.on_build.clone();
                 let env: Vec<(String, String)> = config
                     .env
                     .iter()
@@ -259,8 +283,9 @@ pub fn resolve(
                 (env.clone(), env, workdir)
             }
         };
+        let triggered = super::instructions::triggers(&triggers, stage.line, options.escape)?;
         let mut steps = Vec::new();
-        for command in &stage.commands {
+        for command in triggered.iter().chain(&stage.commands) {
             let fail = |e: super::shell::Error| at(command.line, e.to_string());
             let word = |text: &str, env: &[(String, String)]| lexer.word(text, &lookup(env));
             let kind = match &command.kind {

@@ -231,7 +231,7 @@ pub struct Healthcheck {
 impl Healthcheck {
     /// An image's healthcheck (docker's `config.Healthcheck`) as the monitor runs it; `None` for
     /// none or `NONE`. Zero durations are docker's defaults.
-    pub fn from_image(image: &crate::image::health::Healthcheck) -> Option<Healthcheck> {
+    pub fn from_image(image: &crate::image::docker_config::Healthcheck) -> Option<Healthcheck> {
         let test = match image.test.split_first() {
             Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
             Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
@@ -347,7 +347,11 @@ impl ContainerSpec {
                 spec.labels = labels.clone().into_iter().collect();
             }
         }
-        spec.healthcheck = image.healthcheck.as_ref().and_then(Healthcheck::from_image);
+        spec.healthcheck = image
+            .docker
+            .healthcheck
+            .as_ref()
+            .and_then(Healthcheck::from_image);
         Some(spec)
     }
 

@@ -21,8 +21,8 @@ mod built;
 pub mod compress;
 pub mod config;
 pub mod digest;
+pub mod docker_config;
 mod gc;
-pub mod health;
 pub mod import;
 pub mod layer;
 pub mod layout;
@@ -138,8 +138,9 @@ pub struct Image {
     /// The names pointing at this image (empty for a dangling image), sorted.
     pub names: Vec<ImageRef>,
     pub layers: Vec<ImageLayer>,
-    /// Docker's `config.Healthcheck`, which `config` (the OCI shape) cannot hold.
-    pub healthcheck: Option<health::Healthcheck>,
+    /// Docker's fields (`Healthcheck`, `OnBuild`, `Shell`), which `config` (the OCI shape) cannot
+    /// hold.
+    pub docker: docker_config::DockerConfig,
 }
 
 impl Image {
@@ -345,7 +346,7 @@ impl ImageStore {
         let id = layout::from_oci(manifest.config().digest())?;
         let config_bytes = self.blobs.read(&id)?;
         let config: ImageConfiguration = parse_json("image config", &id, &config_bytes)?;
-        let healthcheck = health::read(&config_bytes);
+        let docker = docker_config::read(&config_bytes);
         let diff_ids = diff_ids(&config, &id)?;
         if diff_ids.len() != manifest.layers().len() {
             return Err(Error::Archive(format!(
@@ -373,7 +374,7 @@ impl ImageStore {
             config,
             names,
             layers,
-            healthcheck,
+            docker,
         })
     }
 

@@ -83,11 +83,7 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
                 "base image {reference} is not in the local store; load it with `rcompose image load` or `image import` (pulling from registries is not supported yet)"
             )
         })?;
-        let config = image.config.config().clone().unwrap_or_default();
-        Ok(BaseConfig {
-            env: config.env().clone().unwrap_or_default(),
-            workdir: config.working_dir().clone().unwrap_or_default(),
-        })
+        Ok(BaseConfig::of_image(&image))
     };
     let resolved = resolve(&stages, &resolve_options, &base).map_err(at)?;
     let ignore = read_ignore(ignore_file(&dockerfile_path, context_dir))?;

@@ -22,11 +22,23 @@ fn base(reference: &str) -> Result<BaseConfig, String> {
     match reference {
         "debian:12" | "busybox" => Ok(BaseConfig {
             env: vec!["PATH=/usr/bin:/bin".into(), "LANG=C".into()],
-            workdir: String::new(),
+            ..BaseConfig::default()
         }),
         "app:base" => Ok(BaseConfig {
             env: vec!["HOME=/root".into()],
             workdir: "/srv".into(),
+            ..BaseConfig::default()
+        }),
+        "app:onbuild" => Ok(BaseConfig {
+            on_build: vec![
+                "ARG GREETING=hi".into(),
+                "RUN echo $GREETING > /greeting".into(),
+            ],
+            ..BaseConfig::default()
+        }),
+        "app:bad-onbuild" => Ok(BaseConfig {
+            on_build: vec!["FROM debian:12".into()],
+            ..BaseConfig::default()
         }),
         other => Err(format!("no image {other}")),
     }
@@ -203,5 +215,38 @@ fn errors_carry_the_line() {
     assert_eq!(
         (error.line, error.message.as_str()),
         (1, "no image nowhere:1")
+    );
+}
+
+#[test]
+fn onbuild_triggers_of_the_base_run_first_at_the_from_line() {
+    let stages =
+        resolve_text("FROM app:onbuild\nRUN cat /greeting\n", &options(&[], None)).unwrap();
+    let steps = &stages[0].steps;
+    assert_eq!(steps.len(), 3);
+    assert_eq!((steps[0].line, steps[1].line, steps[2].line), (1, 1, 2));
+    assert!(matches!(steps[1].kind, CommandKind::Run { .. }));
+    assert!(
+        steps[1]
+            .env
+            .contains(&("GREETING".to_owned(), "hi".to_owned()))
+    );
+    // A stage's own ONBUILD runs in a stage on it.
+    let stages = resolve_text(
+        "FROM busybox AS base\nONBUILD RUN true\nFROM base\nRUN false\n",
+        &options(&[], None),
+    )
+    .unwrap();
+    let last = stages.last().unwrap();
+    assert_eq!(last.steps.len(), 2);
+    assert_eq!(last.steps[0].line, 3);
+    let error = resolve_text("FROM app:bad-onbuild\n", &options(&[], None)).unwrap_err();
+    assert_eq!(error.line, 1);
+    assert!(
+        error
+            .message
+            .contains("isn't allowed as an ONBUILD trigger"),
+        "{}",
+        error.message
     );
 }
