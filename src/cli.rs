@@ -114,6 +114,8 @@ pub enum Command {
     Version(commands::version::VersionArgs),
     /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history)
     Image(commands::image::ImageArgs),
+    /// Manage the build cache (prune)
+    Builder(commands::builder::BuilderArgs),
     /// Manage volumes (create, ls, inspect, rm, prune)
     Volume(commands::volume::VolumeArgs),
     /// List the project's volumes

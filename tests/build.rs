@@ -392,3 +392,169 @@ fn progress_quiet_prints_nothing_and_plain_prints_steps_and_output() {
         image_id(&fixture, "buildquiet-api")
     );
 }
+
+#[test]
+fn run_build_and_pull_policy_build_rebuild_before_running() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildrun",
+        "services:\n  api:\n    build: ./api\n    pull_policy: build\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n  tool:\n    build: ./tool\n",
+    );
+    for name in ["api", "tool"] {
+        let dir = fixture.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM busybox:latest\nCOPY msg /msg\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("msg"), format!("{name} one\n")).unwrap();
+    }
+    // `run` builds a missing image, then uses it as it is; `run --build` rebuilds.
+    assert_eq!(
+        fixture.ok(&["run", "--rm", "-T", "tool", "cat", "/msg"]),
+        "tool one\n"
+    );
+    std::fs::write(fixture.path().join("tool/msg"), "tool two\n").unwrap();
+    assert_eq!(
+        fixture.ok(&["run", "--rm", "-T", "tool", "cat", "/msg"]),
+        "tool one\n"
+    );
+    let run = fixture.command(&["run", "--build", "--rm", "-T", "tool", "cat", "/msg"]);
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "tool two\n");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("Image buildrun-tool Built"),
+        "{run:?}"
+    );
+    // pull_policy: build: every `up` builds api (a changed file recreates it), not tool.
+    fixture.ok(&["up", "-d", "api"]);
+    let first = fixture.id_of("api");
+    std::fs::write(fixture.path().join("api/msg"), "api two\n").unwrap();
+    let up = fixture.command(&["up", "-d", "api"]);
+    assert!(up.status.success(), "{up:?}");
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert!(
+        stderr.contains("[api 1/1] COPY msg /msg") && !stderr.contains("buildrun-tool"),
+        "{stderr}"
+    );
+    assert_ne!(fixture.id_of("api"), first, "api was not recreated");
+    let msg = fixture.ok(&["exec", "-T", "api", "cat", "/msg"]);
+    assert_eq!(msg, "api two\n");
+}
+
+/// How many layers the fixture's image store has (a record per layer).
+fn layer_count(fixture: &Fixture) -> usize {
+    std::fs::read_dir(fixture.root.join("image/layers/sha256"))
+        .map(|entries| entries.flatten().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn builder_prune_removes_cache_only_layers_and_a_rebuild_reruns_steps() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildprune",
+        "services:\n  api:\n    build: ./api\n    command: [\"sleep\", \"600\"]\n",
+    );
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    let version = |last: &str| {
+        std::fs::write(
+            api.join("Dockerfile"),
+            format!("FROM busybox:latest\nRUN echo one > /one\nRUN echo {last} > /{last}\n"),
+        )
+        .unwrap();
+    };
+    version("two");
+    let first = fixture.ok(&["build", "-q"]);
+    // A second version: the name moves to the new image, and once the first (dangling now) is
+    // removed, `RUN echo two`'s layer is held by the cache alone.
+    version("three");
+    fixture.ok(&["build"]);
+    fixture.ok(&["image", "rm", first.trim()]);
+    let before = layer_count(&fixture);
+    let prune = fixture.ok(&["builder", "prune", "-f"]);
+    assert!(
+        prune.starts_with("Deleted build cache objects:\n"),
+        "{prune}"
+    );
+    let reclaimed = prune
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("Total reclaimed space: "))
+        .unwrap_or_else(|| panic!("{prune}"));
+    assert!(reclaimed.ends_with('B') && reclaimed != "0B", "{prune}");
+    assert_eq!(layer_count(&fixture), before - 1, "{prune}");
+    // The image's layers stay: it still runs; its steps are still cached.
+    assert_eq!(run_in(&fixture, "api", "cat /one /three"), "one\nthree\n");
+    let build = fixture.command(&["build"]);
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        stderr.contains("RUN echo three > /three CACHED"),
+        "{stderr}"
+    );
+    // The first version again: its own step runs again, the shared one is cached.
+    version("two");
+    let build = fixture.command(&["build"]);
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        stderr.contains("RUN echo one > /one CACHED") && !stderr.contains("/two CACHED"),
+        "{stderr}"
+    );
+    // Nothing dangling left: nothing to reclaim.
+    assert_eq!(
+        fixture.ok(&["builder", "prune"]),
+        "Total reclaimed space: 0B\n"
+    );
+    // -a forgets every step, yet removes no layer an image uses: every step runs again.
+    let all = fixture.ok(&["builder", "prune", "-a", "-f"]);
+    assert!(all.starts_with("Deleted build cache objects:\n"), "{all}");
+    assert!(all.ends_with("Total reclaimed space: 0B\n"), "{all}");
+    let build = fixture.command(&["build"]);
+    assert!(build.status.success(), "{build:?}");
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(!stderr.contains("CACHED"), "{stderr}");
+}
+
+#[test]
+fn build_secrets_from_a_file_and_an_environment_variable_reach_run_mounts() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildsecret",
+        "services:\n  api:\n    build:\n      context: ./api\n      secrets: [token, {source: key, target: deploy_key}]\n    command: [\"sleep\", \"600\"]\nsecrets:\n  token:\n    environment: TOKEN\n  key:\n    file: ./deploy.key\n",
+    );
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(fixture.path().join(".env"), "TOKEN=s3cret-token\n").unwrap();
+    std::fs::write(fixture.path().join("deploy.key"), "key-material\n").unwrap();
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nRUN --mount=type=secret,id=token --mount=type=secret,id=deploy_key test \"$(cat /run/secrets/token)\" = s3cret-token && grep -q key-material /run/secrets/deploy_key && echo checked > /checked\n",
+    )
+    .unwrap();
+    let build = fixture.command(&["build"]);
+    assert!(build.status.success(), "{build:?}");
+    assert_eq!(run_in(&fixture, "api", "cat /checked"), "checked\n");
+    // The value written for the build is gone, and the image holds no secret.
+    let written: Vec<_> = std::fs::read_dir(fixture.root.join("buildsecrets"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    let files = run_in(&fixture, "api", "ls -A /run/secrets 2>/dev/null; echo end");
+    assert_eq!(files, "end\n");
+    // An unset variable is an error naming the service and the secret.
+    std::fs::write(fixture.path().join(".env"), "").unwrap();
+    let error = fixture.fails(&["build"]);
+    assert!(
+        error.contains("service \"api\"") && error.contains("TOKEN, which is not set"),
+        "{error}"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod build;
+pub mod builder;
 pub mod config;
 pub mod control;
 pub mod cp;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(&global, args),
         Command::Up(args) => up::run(&global, args),
         Command::Build(args) => build::run(&global, args),
+        Command::Builder(args) => builder::run(&global, args),
         Command::Create(args) => up::create(&global, args),
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),

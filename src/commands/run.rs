@@ -3,9 +3,11 @@
 //! planner never count it as a replica, and `down` removes it), with the service's settings and the
 //! command line's overrides, no restart policy and no published ports.
 //!
-//! The service's dependencies (unless `--no-deps`), networks and volumes are brought up first through
-//! the reconciler (the plan for the service, minus the service's own containers); the one-off's spec
-//! comes from the function that makes every service container (`reconcile::apply::container_spec`).
+//! Missing images of the service and its dependencies are built first (all of them with `--build`),
+//! as `up` builds them. The service's dependencies (unless `--no-deps`), networks and volumes are
+//! brought up first through the reconciler (the plan for the service, minus the service's own
+//! containers); the one-off's spec comes from the function that makes every service container
+//! (`reconcile::apply::container_spec`).
 //! Attached, it passes standard input through (a real terminal when ours is one) and exits with the
 //! container's exit code; `--rm` removes the container afterwards.
 
@@ -89,6 +91,9 @@ pub struct RunArgs {
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     remove_orphans: bool,
+    /// Build the image before starting the container (a missing image is built anyway)
+    #[arg(long)]
+    build: bool,
     /// The service
     service: String,
     /// The command and its arguments (default: the service's)
@@ -115,6 +120,12 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
     // Dependencies, then the one-off, under the project's lock; the session itself runs without it.
     let id = {
         let _lock = scope.lock()?;
+        super::build::build_for_up(
+            &scope,
+            std::slice::from_ref(&args.service),
+            args.build,
+            !args.no_deps,
+        )?;
         prepare(&scope, &args)?;
         let mut spec = apply::container_spec(
             &scope.engine,
