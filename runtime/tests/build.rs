@@ -692,3 +692,54 @@ fn run_heredocs_run_as_scripts_and_feed_commands() {
     );
     assert_eq!(fixture.run(&image, &["cat", "/three"]), "first\nsecond\n");
 }
+
+#[test]
+fn steps_on_a_bridge_get_an_endpoint_that_goes_with_them() {
+    if skip() {
+        return;
+    }
+    use runtime::build::execute::StepNetwork;
+    use runtime::network::{NetworkSpec, Networks};
+    let fixture = Fixture::new();
+    let networks = Networks::open(&fixture.dir.path().join("state")).unwrap();
+    let network = networks
+        .create(&NetworkSpec {
+            name: "build-test".into(),
+            masquerade: false,
+            ..NetworkSpec::default()
+        })
+        .unwrap();
+    let settings = |network: StepNetwork| Settings {
+        network,
+        no_cache: true,
+        ..Settings::default()
+    };
+    let dockerfile = "FROM busybox:latest\nRUN ip -o -4 addr show > /addresses\n";
+    let bridged = fixture.build_with(
+        dockerfile,
+        &[],
+        settings(StepNetwork::Bridge("build-test".into())),
+        "bridged:latest",
+    );
+    let isolated = fixture.build_with(
+        dockerfile,
+        &[],
+        settings(StepNetwork::None),
+        "isolated:latest",
+    );
+    // The step's endpoint is gone with its container.
+    let endpoints = networks.endpoints("build-test").unwrap();
+    networks.remove("build-test").unwrap();
+    let (bridged, _) = bridged.unwrap();
+    let (isolated, _) = isolated.unwrap();
+    assert!(endpoints.is_empty(), "{endpoints:?}");
+    let subnet = network.subnet.to_string();
+    let subnet = subnet.split('.').take(2).collect::<Vec<_>>().join(".");
+    let addresses = fixture.run(&bridged, &["cat", "/addresses"]);
+    assert!(
+        addresses.contains("eth0") && addresses.contains(&subnet),
+        "{addresses}"
+    );
+    let addresses = fixture.run(&isolated, &["cat", "/addresses"]);
+    assert!(!addresses.contains("eth0"), "{addresses}");
+}

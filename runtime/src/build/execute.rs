@@ -39,6 +39,7 @@ use crate::image::compress::Compression;
 use crate::image::digest::Digest;
 use crate::image::docker_config::{DockerConfig, Healthcheck as HealthConfig};
 use crate::image::{AddedLayer, CachedStep, Image, ImageRef, ImageStore};
+use crate::network::Attachment;
 
 /// Why a build failed, and at which line.
 #[derive(Debug, thiserror::Error)]
@@ -113,13 +114,16 @@ pub struct Settings {
 }
 
 /// The network of build steps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum StepNetwork {
     /// Loopback only: steps reach nothing outside.
     #[default]
     None,
     /// The host's network namespace (`network: host`).
     Host,
+    /// An endpoint on this network of the store, which the caller made (docker's default bridge
+    /// for builds: a way out through the bridge's NAT, when the network has it).
+    Bridge(String),
 }
 
 /// What a step may read: the stages of the build and those built so far, and the hashes of files
@@ -537,7 +541,7 @@ impl Builder<'_> {
             }
         };
         let step_network = match network.as_deref() {
-            None | Some("default") => self.settings.network,
+            None | Some("default") => self.settings.network.clone(),
             Some("none") => StepNetwork::None,
             Some("host") if self.settings.network == StepNetwork::Host => StepNetwork::Host,
             Some("host") => {
@@ -602,6 +606,10 @@ impl Builder<'_> {
             network: match step_network {
                 StepNetwork::None => NetworkMode::None,
                 StepNetwork::Host => NetworkMode::Host,
+                StepNetwork::Bridge(network) => NetworkMode::Networks(vec![Attachment {
+                    network,
+                    ..Attachment::default()
+                }]),
             },
             hosts: (!self.settings.extra_hosts.is_empty()).then(|| self.hosts_file()),
             shm_size: self.settings.shm_size,
