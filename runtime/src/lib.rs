@@ -16,6 +16,7 @@ pub mod image;
 pub mod monitor;
 pub mod network;
 pub mod path;
+pub mod registry;
 pub mod store;
 pub mod sys;
 pub mod time;

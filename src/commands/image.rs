@@ -331,6 +331,15 @@ fn ls(store: &ImageStore, args: LsArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         for name in &image.names {
+            // A repo digest gets its own row only for a repository the image has no tag in.
+            if name.digest().is_some()
+                && image
+                    .names
+                    .iter()
+                    .any(|other| other.tag().is_some() && other.repository() == name.repository())
+            {
+                continue;
+            }
             if patterns
                 .iter()
                 .all(|pattern| reference_matches(pattern, name))
@@ -418,6 +427,25 @@ fn has_label(image: &Image, key: &str, value: Option<&str>) -> bool {
     labels
         .and_then(|labels| labels.get(key))
         .is_some_and(|found| value.is_none_or(|value| found == value))
+}
+
+/// docker's `RepoDigests`: those a pull recorded (the digest the registry serves the image under,
+/// an index's when the tag names one), else each name's repository with the manifest digest.
+fn repo_digests(image: &Image) -> std::collections::BTreeSet<String> {
+    let recorded: std::collections::BTreeSet<String> = image
+        .names
+        .iter()
+        .filter(|name| name.digest().is_some())
+        .map(ImageRef::familiar)
+        .collect();
+    if !recorded.is_empty() {
+        return recorded;
+    }
+    image
+        .names
+        .iter()
+        .map(|name| format!("{}@{}", name.familiar_repository(), image.manifest_digest))
+        .collect()
 }
 
 /// A name's repository and tag as docker lists them (`<none>` for what is missing).
@@ -511,11 +539,7 @@ fn inspect_fields(image: &Image) -> Value {
     json!({
         "Id": image.id.to_string(),
         "RepoTags": image.names.iter().filter(|name| name.tag().is_some()).map(ImageRef::familiar).collect::<Vec<_>>(),
-        "RepoDigests": image
-            .names
-            .iter()
-            .map(|name| format!("{}@{}", name.familiar_repository(), image.manifest_digest))
-            .collect::<std::collections::BTreeSet<_>>(),
+        "RepoDigests": repo_digests(image),
         "Parent": "",
         "Comment": comment,
         "Created": image.config.created().clone().unwrap_or_default(),

@@ -53,7 +53,12 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<ExitCode>
             .image_id
             .as_deref()
             .and_then(|id| scope.engine.images.image(id).ok());
-        let name = used.or_else(|| image.as_ref().and_then(|i| i.names.first().cloned()));
+        let name = used.or_else(|| {
+            image.as_ref().and_then(|i| {
+                let tagged = i.names.iter().find(|name| name.tag().is_some());
+                tagged.or(i.names.first()).cloned()
+            })
+        });
         let (repository, tag) = super::image::split_name(name.as_ref());
         rows.push(Row {
             container: info.record.spec.name.clone(),

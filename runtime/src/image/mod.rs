@@ -27,6 +27,7 @@ pub mod import;
 pub mod layer;
 pub mod layout;
 mod op;
+pub mod pulled;
 pub mod reference;
 pub mod save;
 pub mod split;
@@ -45,6 +46,7 @@ pub use self::config::Change;
 pub use self::digest::Digest;
 pub use self::gc::PruneReport;
 pub use self::layer::Layer;
+pub use self::pulled::Pulling;
 use self::layer::Layers;
 use self::layout::IndexEntry;
 pub use self::reference::{ImageRef, ReferenceError};
@@ -417,6 +419,13 @@ impl ImageStore {
                 Some(name) => {
                     entries.retain(|entry| entry.name.as_ref() != Some(name));
                     removal.untagged.push(name.clone());
+                    // Its repo digests go with the image's last tag, as in docker.
+                    if !entries.iter().any(|entry| {
+                        entry.manifest == image.manifest_digest
+                            && entry.name.as_ref().is_some_and(|name| name.tag().is_some())
+                    }) {
+                        entries.retain(|entry| entry.manifest != image.manifest_digest);
+                    }
                 }
                 None => {
                     if image.names.len() > 1 && !force {
@@ -583,9 +592,13 @@ fn find<'a>(images: &'a [Image], query: &str) -> Result<&'a Image, Error> {
         && let Ok(name) = ImageRef::parse(query)
     {
         let found = match name.digest() {
-            Some(digest) => images
-                .iter()
-                .find(|image| &image.manifest_digest == digest || &image.id == digest),
+            // A repo digest names what the registry served: the image's manifest, or the index
+            // it was chosen from (recorded as a name by a pull).
+            Some(digest) => images.iter().find(|image| {
+                &image.manifest_digest == digest
+                    || &image.id == digest
+                    || image.names.contains(&name)
+            }),
             None => images.iter().find(|image| image.names.contains(&name)),
         };
         if let Some(image) = found {

@@ -1,0 +1,399 @@
+//! A pull: endpoints in order (mirrors, then the registry), the manifest (an index resolved to this
+//! platform), the config, then the layers the store lacks, downloaded on up to
+//! [`super::PARALLEL_LAYERS`] threads.
+//!
+//! Each layer streams through sha256 into the pull's work area, in a bounded buffer whatever its
+//! size; a connection that breaks mid-blob is resumed with a range request from the bytes received
+//! (a registry that ignores the range sends the whole blob, and the download starts over). A blob
+//! whose digest or size is not the descriptor's is refused before the store sees it; then it is
+//! adopted and unpacked at once, which checks its diff id, while the other layers download. Only
+//! then are the config, the manifest (as served) and the names committed: the tag, and the repo
+//! digest (the digest the tag resolved to, an index's for a multi-platform image).
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use super::manifest::{self, Descriptor, Manifest};
+use super::resolve::{Endpoint, Settings};
+use super::transport::{self, Payload, Session, read_json_body, status_error};
+use super::{Error, Progress, Report};
+use crate::image::{Digest, ImageRef, ImageStore, Pulling};
+
+/// Largest config blob read into memory.
+const CONFIG_LIMIT: u64 = 32 << 20;
+/// How often a download reports its bytes.
+const REPORT_EVERY: u64 = 1 << 20;
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The image id (its config digest).
+    pub id: Digest,
+    /// The digest the reference resolved to (an index's for a multi-platform image).
+    pub digest: Digest,
+    /// The names the image got (the tag, the repo digest).
+    pub names: Vec<ImageRef>,
+    /// Whether the store had this image already (docker's "Image is up to date").
+    pub up_to_date: bool,
+    /// Layers downloaded, and layers the store had.
+    pub downloaded: usize,
+    pub existing: usize,
+    /// Where it came from (a mirror or the registry), as `scheme://host`.
+    pub endpoint: String,
+}
+
+/// Pulls `reference` into the store.
+pub fn pull(
+    store: &ImageStore,
+    settings: &Settings,
+    reference: &ImageRef,
+    report: Report<'_>,
+) -> Result<Pulled, Error> {
+    let endpoints = settings.endpoints(reference)?;
+    let last = endpoints.len() - 1;
+    for (n, endpoint) in endpoints.iter().enumerate() {
+        match pull_from(store, endpoint, reference, report) {
+            Ok(pulled) => return Ok(pulled),
+            Err(error @ Error::Image(_)) => return Err(error),
+            Err(error) if n < last => report(Progress::Fallback {
+                endpoint: endpoint.base.clone(),
+                error: error.to_string(),
+            }),
+            Err(error) => return Err(error),
+        }
+    }
+    unreachable!("endpoints always end with the registry itself")
+}
+
+fn pull_from(
+    store: &ImageStore,
+    endpoint: &Endpoint,
+    reference: &ImageRef,
+    report: Report<'_>,
+) -> Result<Pulled, Error> {
+    let session = Session::open(endpoint, reference.path(), "pull", &[])?;
+    let wanted = match (reference.digest(), reference.tag()) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.to_owned(),
+        (None, None) => unreachable!("a reference has a tag or a digest"),
+    };
+    let shown = reference.familiar();
+    let (bytes, content_type, digest) =
+        fetch_manifest(&session, &wanted, reference.digest(), &shown)?;
+    report(Progress::Resolved {
+        digest: digest.clone(),
+    });
+    let (bytes, parsed, manifest_digest) = match Manifest::parse(&bytes, content_type.as_deref())? {
+        Manifest::Index(entries) => {
+            let host = manifest::host();
+            let chosen = manifest::choose(&entries, &host).ok_or_else(|| Error::NoPlatform {
+                reference: shown.clone(),
+                platform: host.to_string(),
+                available: manifest::offered(&entries),
+            })?;
+            let chosen_digest = chosen.digest()?;
+            let (bytes, content_type, chosen_digest) = fetch_manifest(
+                &session,
+                &chosen_digest.to_string(),
+                Some(&chosen_digest),
+                &shown,
+            )?;
+            match Manifest::parse(&bytes, content_type.as_deref())? {
+                Manifest::Index(_) => {
+                    return Err(Error::Invalid(format!(
+                        "{shown}: the index entry for this platform is another index"
+                    )));
+                }
+                image => (bytes, image, chosen_digest),
+            }
+        }
+        image => (bytes, image, digest.clone()),
+    };
+    let Manifest::Image { config, layers } = parsed else {
+        unreachable!("indexes were resolved above")
+    };
+    let config_digest = config.digest()?;
+    if config.size > CONFIG_LIMIT {
+        return Err(Error::Invalid(format!(
+            "{shown}: the image config is {} bytes, too big",
+            config.size
+        )));
+    }
+    let config_bytes = fetch_small_blob(&session, &config_digest, &shown)?;
+    let diff_ids = Pulling::diff_ids(&config_bytes)?;
+    if diff_ids.len() != layers.len() {
+        return Err(Error::Invalid(format!(
+            "{shown}: the config lists {} layers, the manifest {}",
+            diff_ids.len(),
+            layers.len()
+        )));
+    }
+    let up_to_date = store
+        .images()?
+        .iter()
+        .any(|image| image.manifest_digest == manifest_digest);
+    let mut names = vec![reference.with_digest(digest.clone())];
+    if reference.digest().is_none() {
+        names.push(reference.clone());
+    }
+
+    let pulling = store.begin_pull()?;
+    let mut todo = Vec::new();
+    let mut pairs = Vec::new();
+    let mut existing = 0;
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        let blob = layer.digest()?;
+        if layer.media_type.contains("foreign") {
+            pulling.abort();
+            return Err(Error::Invalid(format!(
+                "{shown}: layer {blob} is a foreign layer ({}), which only Windows images have",
+                layer.media_type
+            )));
+        }
+        pairs.push((blob.clone(), diff_id.clone()));
+        match pulling.has_layer(&blob, diff_id) {
+            Ok(true) => {
+                existing += 1;
+                report(Progress::Exists { digest: blob });
+            }
+            Ok(false) => {
+                if !todo.iter().any(|(d, _, _): &(Digest, _, _)| d == &blob) {
+                    todo.push((blob, layer.clone(), diff_id.clone()));
+                }
+            }
+            Err(error) => {
+                pulling.abort();
+                return Err(error.into());
+            }
+        }
+    }
+    let downloaded = todo.len();
+    if let Err(error) = download_layers(&session, &pulling, todo, &shown, report) {
+        pulling.abort();
+        return Err(error);
+    }
+    let loaded = pulling.commit(&bytes, &config_bytes, pairs, names)?;
+    Ok(Pulled {
+        id: loaded.id,
+        digest,
+        names: loaded.names,
+        up_to_date,
+        downloaded,
+        existing,
+        endpoint: endpoint.base.clone(),
+    })
+}
+
+/// GETs a manifest by tag or digest; checks it against `pinned` if given. Returns its bytes, content
+/// type and digest.
+fn fetch_manifest(
+    session: &Session,
+    wanted: &str,
+    pinned: Option<&Digest>,
+    shown: &str,
+) -> Result<(Vec<u8>, Option<String>, Digest), Error> {
+    let url = session.url(&format!("manifests/{wanted}"));
+    let response = session.send(
+        "GET",
+        &url,
+        &[("Accept", manifest::ACCEPT.to_owned())],
+        &Payload::Empty,
+    )?;
+    let status = response.status().as_u16();
+    if status == 404 {
+        let body = read_json_body(&url, response, status).unwrap_or_default();
+        return Err(Error::NotFound {
+            reference: shown.to_owned(),
+            registry: session.endpoint.registry.clone(),
+            message: transport::error_detail(&body).unwrap_or_default(),
+        });
+    }
+    if status != 200 {
+        return Err(status_error(&url, response));
+    }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let bytes = read_json_body(&url, response, status)?;
+    let actual = Digest::of(&bytes);
+    if let Some(pinned) = pinned
+        && &actual != pinned
+    {
+        return Err(Error::DigestMismatch {
+            what: "manifest",
+            expected: pinned.clone(),
+            actual,
+            registry: session.endpoint.registry.clone(),
+        });
+    }
+    Ok((bytes, content_type, actual))
+}
+
+/// GETs a small blob (a config) into memory, verified.
+fn fetch_small_blob(session: &Session, digest: &Digest, shown: &str) -> Result<Vec<u8>, Error> {
+    let url = session.url(&format!("blobs/{digest}"));
+    let response = session.send("GET", &url, &[], &Payload::Empty)?;
+    let status = response.status().as_u16();
+    if status == 404 {
+        return Err(Error::NotFound {
+            reference: format!("{shown}: blob {digest}"),
+            registry: session.endpoint.registry.clone(),
+            message: String::new(),
+        });
+    }
+    if status != 200 {
+        return Err(status_error(&url, response));
+    }
+    let bytes = response
+        .into_body()
+        .with_config()
+        .limit(CONFIG_LIMIT)
+        .read_to_vec()
+        .map_err(|error| Error::Connection {
+            url: url.clone(),
+            message: error.to_string(),
+        })?;
+    let actual = Digest::of(&bytes);
+    if &actual != digest {
+        return Err(Error::DigestMismatch {
+            what: "blob",
+            expected: digest.clone(),
+            actual,
+            registry: session.endpoint.registry.clone(),
+        });
+    }
+    Ok(bytes)
+}
+
+type Job = (Digest, Descriptor, Digest);
+
+fn download_layers(
+    session: &Session,
+    pulling: &Pulling<'_>,
+    todo: Vec<Job>,
+    shown: &str,
+    report: Report<'_>,
+) -> Result<(), Error> {
+    if todo.is_empty() {
+        return Ok(());
+    }
+    super::parallel(todo, |(blob, descriptor, diff_id)| {
+        let path = pulling.spool_path(blob.short());
+        download(session, &blob, descriptor.size, &path, shown, report)?;
+        pulling.add_layer(&path, &blob, &diff_id)?;
+        report(Progress::Done { digest: blob });
+        Ok(())
+    })
+}
+
+/// Streams blob `digest` of `size` bytes into `path`, verified, resuming broken transfers.
+fn download(
+    session: &Session,
+    digest: &Digest,
+    size: u64,
+    path: &Path,
+    shown: &str,
+    report: Report<'_>,
+) -> Result<(), Error> {
+    let url = session.url(&format!("blobs/{digest}"));
+    let file = File::create(path).map_err(crate::store::ctx("create", path))?;
+    let mut writer = BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut written: u64 = 0;
+    let mut attempt = 0;
+    let mut buffer = vec![0u8; 256 << 10];
+    let write_error = |error| crate::store::IoError::new("write", path, error);
+    loop {
+        let headers = if written > 0 {
+            vec![("Range", format!("bytes={written}-"))]
+        } else {
+            Vec::new()
+        };
+        let response = session.send("GET", &url, &headers, &Payload::Empty)?;
+        let status = response.status().as_u16();
+        match status {
+            206 if written > 0 => {}
+            200 => {
+                if written > 0 {
+                    // The registry ignored the range: start over.
+                    writer.flush().map_err(write_error)?;
+                    let file = writer.get_mut();
+                    file.set_len(0).map_err(write_error)?;
+                    file.seek(SeekFrom::Start(0)).map_err(write_error)?;
+                    hasher = Sha256::new();
+                    written = 0;
+                }
+            }
+            404 => {
+                return Err(Error::NotFound {
+                    reference: format!("{shown}: blob {digest}"),
+                    registry: session.endpoint.registry.clone(),
+                    message: String::new(),
+                });
+            }
+            _ => return Err(status_error(&url, response)),
+        }
+        let mut reader = response.into_body().into_reader();
+        let mut reported = written;
+        let result = loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    hasher.update(&buffer[..n]);
+                    writer.write_all(&buffer[..n]).map_err(write_error)?;
+                    written += n as u64;
+                    if written > size {
+                        return Err(Error::Invalid(format!(
+                            "{shown}: blob {digest} from {} is longer than its {size} bytes",
+                            session.endpoint.registry
+                        )));
+                    }
+                    if written - reported >= REPORT_EVERY {
+                        reported = written;
+                        report(Progress::Bytes {
+                            digest: digest.clone(),
+                            done: written,
+                            total: size,
+                        });
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => break Err(error),
+            }
+        };
+        match result {
+            Ok(()) if written < size && attempt + 1 < 5 => {
+                attempt += 1;
+                transport::backoff(attempt, None);
+            }
+            Ok(()) => break,
+            Err(_) if attempt + 1 < 5 => {
+                attempt += 1;
+                transport::backoff(attempt, None);
+            }
+            Err(error) => {
+                return Err(Error::Connection {
+                    url,
+                    message: format!("the download broke after {written} of {size} bytes: {error}"),
+                });
+            }
+        }
+    }
+    writer.flush().map_err(write_error)?;
+    let actual =
+        Digest::from_hex(&hex::encode(hasher.finalize())).expect("sha256 output is 64 hex digits");
+    if &actual != digest || written != size {
+        return Err(Error::DigestMismatch {
+            what: "blob",
+            expected: digest.clone(),
+            actual,
+            registry: session.endpoint.registry.clone(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The registry client against a real registry (Debian's `docker-registry` on 127.0.0.1, started per
+//! test): push and pull round trips with the same digests, HEAD skips, cross-repository mounts, a
+//! missing tag, a corrupted blob (refused, the store unchanged), and a mirror serving docker.io names.
+
+#[path = "../../tests/common/registry.rs"]
+mod registry_fixture;
+
+use std::sync::Mutex;
+
+use registry_fixture::{Registry, can_run_registry, multi_layer_archive};
+use runtime::image::{ImageRef, ImageStore};
+use runtime::registry::{self, Progress, Settings};
+
+fn store() -> (tempfile::TempDir, ImageStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(&dir.path().join("state")).unwrap();
+    (dir, store)
+}
+
+fn quiet(_: Progress) {}
+
+fn name(text: &str) -> ImageRef {
+    ImageRef::parse(text).unwrap()
+}
+
+/// A store with the three-layer test image loaded as `app:1`.
+fn store_with_app() -> (tempfile::TempDir, ImageStore) {
+    let (dir, store) = store();
+    store
+        .load(&multi_layer_archive("app:1", "hello from the registry")[..])
+        .unwrap();
+    (dir, store)
+}
+
+#[test]
+fn push_then_pull_gives_the_same_image() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let settings = Settings::default();
+    let (_dir, source) = store_with_app();
+    let original = source.image("app:1").unwrap();
+    let target = name(&format!("{}/team/app:1", registry.host()));
+
+    let pushed = registry::push(&source, &settings, "app:1", &target, &quiet).unwrap();
+    assert_eq!(pushed.digest, original.manifest_digest);
+    assert_eq!(
+        (pushed.uploaded, pushed.existing),
+        (4, 0),
+        "3 layers and the config"
+    );
+    let again = registry::push(&source, &settings, "app:1", &target, &quiet).unwrap();
+    assert_eq!(
+        (again.uploaded, again.existing),
+        (0, 4),
+        "HEAD finds every blob"
+    );
+
+    let (_dir2, store2) = store();
+    let seen = Mutex::new(Vec::new());
+    let record = |progress: Progress| seen.lock().unwrap().push(progress);
+    let pulled = registry::pull(&store2, &settings, &target, &record).unwrap();
+    assert_eq!(pulled.digest, pushed.digest);
+    assert_eq!(pulled.id, original.id);
+    assert_eq!((pulled.downloaded, pulled.existing), (3, 0));
+    assert!(!pulled.up_to_date);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|p| matches!(p, Progress::Bytes { total, .. } if *total > 1 << 20)),
+        "the big layer reports its bytes"
+    );
+    let image = store2.image(&target.to_string()).unwrap();
+    assert_eq!(image.manifest_digest, original.manifest_digest);
+    let diff_ids: Vec<_> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let original_diff_ids: Vec<_> = original.layers.iter().map(|l| l.diff_id.clone()).collect();
+    assert_eq!(diff_ids, original_diff_ids);
+    let dirs = image.layer_dirs().expect("every layer unpacked");
+    assert_eq!(
+        std::fs::read_to_string(dirs[1].join("srv/greeting")).unwrap(),
+        "hello from the registry\n"
+    );
+    // The repo digest names the image too.
+    let by_digest = format!("{}/team/app@{}", registry.host(), pulled.digest);
+    assert_eq!(store2.image(&by_digest).unwrap().id, original.id);
+
+    let again = registry::pull(&store2, &settings, &target, &quiet).unwrap();
+    assert!(again.up_to_date);
+    assert_eq!((again.downloaded, again.existing), (0, 3));
+
+    // Pulled by digest alone: the image is named by its repo digest.
+    let (_dir3, store3) = store();
+    let pinned = registry::pull(&store3, &settings, &name(&by_digest), &quiet).unwrap();
+    assert_eq!(pinned.id, original.id);
+    assert_eq!(pinned.names, vec![name(&by_digest)]);
+
+    // The pulled image pushes elsewhere on the registry by mounting its blobs.
+    let other = name(&format!("{}/other/app:2", registry.host()));
+    let mounted = registry::push(&store2, &settings, &target.to_string(), &other, &quiet).unwrap();
+    assert_eq!(mounted.digest, pushed.digest);
+    assert_eq!((mounted.mounted, mounted.uploaded), (4, 0), "{mounted:?}");
+}
+
+#[test]
+fn a_missing_tag_is_a_clear_error() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let (_dir, store) = store();
+    let missing = name(&format!("{}/team/app:nope", registry.host()));
+    let error = registry::pull(&store, &Settings::default(), &missing, &quiet).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("team/app:nope") && text.contains("not found"),
+        "{text}"
+    );
+    assert!(store.images().unwrap().is_empty());
+}
+
+#[test]
+fn a_corrupted_blob_is_refused_and_the_store_stays_unchanged() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let settings = Settings::default();
+    let (_dir, source) = store_with_app();
+    let target = name(&format!("{}/team/app:1", registry.host()));
+    registry::push(&source, &settings, "app:1", &target, &quiet).unwrap();
+    let image = source.image("app:1").unwrap();
+    let big = &image.layers[2].blob;
+    let on_disk = registry.blob_path(&big.to_string());
+    let mut bytes = std::fs::read(&on_disk).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&on_disk, bytes).unwrap();
+
+    let (dir2, store2) = store();
+    let error = registry::pull(&store2, &settings, &target, &quiet).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(&big.to_string()) && text.contains("does not match its digest"),
+        "{text}"
+    );
+    assert!(store2.images().unwrap().is_empty(), "no image");
+    assert!(store2.layers().list().unwrap().is_empty(), "no layer left");
+    let blobs: Vec<_> = std::fs::read_dir(dir2.path().join("state/image/blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(blobs.is_empty(), "no blob left: {blobs:?}");
+    let work: Vec<_> = std::fs::read_dir(dir2.path().join("state/image/tmp"))
+        .unwrap()
+        .collect();
+    assert!(work.is_empty(), "no work area left: {work:?}");
+}
+
+#[test]
+fn a_mirror_serves_docker_io_names_unchanged() {
+    if !can_run_registry() {
+        return;
+    }
+    let mirror = Registry::start();
+    let (_dir, source) = store_with_app();
+    let seeded = name(&format!("{}/library/redis:7", mirror.host()));
+    registry::push(&source, &Settings::default(), "app:1", &seeded, &quiet).unwrap();
+
+    let settings = Settings {
+        mirrors: vec![format!("http://{}", mirror.host())],
+        insecure: Vec::new(),
+    };
+    let (_dir2, store2) = store();
+    let pulled = registry::pull(&store2, &settings, &name("redis:7"), &quiet).unwrap();
+    assert_eq!(pulled.endpoint, format!("http://{}", mirror.host()));
+    let image = store2.image("redis:7").unwrap();
+    assert!(image.names.contains(&name("docker.io/library/redis:7")));
+    assert_eq!(image.id, source.image("app:1").unwrap().id);
+}
