@@ -179,7 +179,11 @@ pub fn read(
     let network = match build.network.as_deref() {
         None | Some("default") => Network::Default,
         Some("none") => Network::None,
-        Some("host") => Network::Host,
+        // As BuildKit: the host's network is an entitlement the compose file grants.
+        Some("host") if build.entitlements.iter().any(|e| e == "network.host") => Network::Host,
+        Some("host") => bail!(
+            "service {name:?}: build.network host needs the network.host entitlement; add `entitlements: [network.host]` under build:"
+        ),
         Some(other) => bail!(
             "service {name:?}: build.network {other:?} is not supported: RUN steps run without a network (`none`), on the host's (`host`), or on the builder's default (`default`)"
         ),
@@ -325,7 +329,7 @@ fn refuse_unsupported(name: &str, build: &Build) -> anyhow::Result<()> {
         ));
     }
     for entitlement in &build.entitlements {
-        // `network.host` lets steps use the host's network, which `network: host` asks for.
+        // `network.host` grants the host's network, which `network: host` asks for.
         if entitlement != "network.host" {
             keys.push(format!(
                 "entitlements {entitlement:?} (only `network.host` is granted)"
@@ -449,6 +453,7 @@ mod tests {
     fn keys_without_a_local_meaning_are_errors_naming_the_service() {
         for (build, expected) in [
             ("network: bridge", "build.network \"bridge\""),
+            ("network: host", "network.host entitlement"),
             ("pull: true", "registry client"),
             ("entitlements: [security.insecure]", "security.insecure"),
             (
@@ -473,6 +478,18 @@ mod tests {
                 "{build}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn the_host_network_is_granted_by_its_entitlement() {
+        let read = read_one(
+            "services:\n  api:\n    build:\n      context: /src\n      network: host\n      entitlements: [network.host]\n",
+            "api",
+        )
+        .unwrap();
+        assert_eq!(read.recipe.network, Network::Host);
+        let read = read_one("services:\n  api:\n    build: /src\n", "api").unwrap();
+        assert_eq!(read.recipe.network, Network::Default);
     }
 
     #[test]
