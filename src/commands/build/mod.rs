@@ -255,6 +255,29 @@ fn plan_jobs(
             job.service_images.insert(other, image);
         }
     }
+    // Two different builds under one name: the one that ends last keeps it.
+    let mut owners: BTreeMap<String, (&str, Vec<usize>)> = BTreeMap::new();
+    for (index, job) in jobs.iter().enumerate() {
+        for name in &job.names {
+            owners
+                .entry(name.reference.to_string())
+                .or_insert((name.text.as_str(), Vec::new()))
+                .1
+                .push(index);
+        }
+    }
+    for (name, builds) in owners.values() {
+        if builds.len() > 1 {
+            let services: Vec<&str> = builds
+                .iter()
+                .flat_map(|&index| jobs[index].services.iter().map(String::as_str))
+                .collect();
+            warnings.push(format!(
+                "services {} build different images named {name}: the last build to end keeps the name",
+                services.join(", ")
+            ));
+        }
+    }
     crate::output::warnings(&warnings);
     Ok(jobs)
 }
