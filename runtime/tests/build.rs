@@ -743,3 +743,34 @@ fn steps_on_a_bridge_get_an_endpoint_that_goes_with_them() {
     let addresses = fixture.run(&isolated, &["cat", "/addresses"]);
     assert!(!addresses.contains("eth0"), "{addresses}");
 }
+
+#[test]
+fn a_rebuild_giving_the_same_layers_gives_the_same_image() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let source = fixture.dir.path().join("context/src.txt");
+    fs::write(&source, "hello, first version\n").unwrap();
+    let dockerfile = "FROM busybox:latest AS build\nCOPY src.txt /src.txt\nRUN cut -c1-5 /src.txt > /out\nFROM busybox:latest\nCOPY --from=build /out /out\nCMD [\"cat\", \"/out\"]\n";
+    let (first, _) = fixture
+        .build_reporting(dockerfile, &[], None, false, "same:latest")
+        .unwrap();
+    // A second later: a step made now would carry another time.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (again, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "same:latest")
+        .unwrap();
+    // (The `CMD` at line 6 makes no layer: never cached.)
+    assert_eq!(steps, [(2, true), (3, true), (5, true), (6, false)]);
+    assert_eq!(first.id, again.id, "all from the cache: the same image");
+    // The build stage's input changes but its output does not: its steps run again, the final
+    // stage's come from the cache, and the image is the same.
+    fs::write(&source, "hello, second version\n").unwrap();
+    let (changed, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "same:latest")
+        .unwrap();
+    assert_eq!(steps, [(2, false), (3, false), (5, true), (6, false)]);
+    assert_eq!(first.id, changed.id);
+    assert_eq!(fixture.run(&changed, &[]), "hello\n");
+}

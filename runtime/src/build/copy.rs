@@ -13,6 +13,11 @@
 //!   `/etc/passwd` and `/etc/group`); `--chmod` (octal) sets files' and directories' modes;
 //!   symlinks are copied as symlinks, never followed (BuildKit follows a source path's own link);
 //!   modification times are kept (clamped to `SOURCE_DATE_EPOCH`).
+//! - `--exclude` patterns (`.dockerignore`'s rules) leave out paths relative to each source (a
+//!   directory source's own contents; a file by its name); `--parents` keeps each source's path
+//!   below the destination (from a `/./` pivot on, when the path has one), making the directories
+//!   on the way. `--link` is accepted: a `COPY` layer is written on its own already, though the
+//!   destination is still resolved through the image's symlinks (BuildKit's `--link` ignores them).
 
 use std::fs;
 use std::io::{self, Write};
@@ -126,7 +131,8 @@ fn copy_into<S: Sink>(
         options,
         add,
     } = *request;
-    let mut selected: Vec<String> = Vec::new();
+    // Each source path with the part of it `--parents` keeps below the destination.
+    let mut selected: Vec<(String, String)> = Vec::new();
     let mut inline: Vec<(&str, &str)> = Vec::new();
     let mut wildcard = false;
     for source in sources {
@@ -143,20 +149,40 @@ fn copy_into<S: Sink>(
             ));
         }
         let clean = clean_relative(path);
+        // `--parents` keeps a source's path below the destination, from the `/./` pivot on when
+        // the path has one.
+        let pivot = path
+            .split_once("/./")
+            .map_or(String::new(), |(before, _)| clean_relative(before));
+        let kept = |found: &str| -> String {
+            if !options.parents {
+                return String::new();
+            }
+            match found.strip_prefix(&pivot) {
+                Some(rest) if !pivot.is_empty() => rest.trim_start_matches('/').to_owned(),
+                _ => found.to_owned(),
+            }
+        };
         if has_wildcard(&clean) {
             wildcard = true;
             let matches = context.matching(&clean)?;
             if matches.is_empty() {
                 return Err(not_found(path));
             }
-            selected.extend(matches);
+            selected.extend(matches.into_iter().map(|m| {
+                let kept = kept(&m);
+                (m, kept)
+            }));
         } else {
             if !context.exists(&clean) {
                 return Err(not_found(path));
             }
-            selected.push(clean);
+            let kept = kept(&clean);
+            selected.push((clean, kept));
         }
     }
+    let exclude = Ignore::parse(&options.exclude.join("\n"))
+        .map_err(|e| format!("invalid --exclude pattern: {e}"))?;
     let dest = if dest.starts_with('/') {
         dest.to_owned()
     } else {
@@ -171,8 +197,12 @@ fn copy_into<S: Sink>(
     };
     let any_dir = selected
         .iter()
-        .any(|source| context.is_dir(source) || is_archive(source));
-    let into_dir = dest.ends_with('/') || selected.len() + inline.len() > 1 || wildcard || any_dir;
+        .any(|(source, _)| context.is_dir(source) || is_archive(source));
+    let into_dir = dest.ends_with('/')
+        || selected.len() + inline.len() > 1
+        || wildcard
+        || any_dir
+        || options.parents;
     let dest = resolve_in_layers(layers, &clean_relative(&dest))?;
     let owner = match &options.chown {
         Some(chown) => owner(chown, layers)?,
@@ -192,6 +222,7 @@ fn copy_into<S: Sink>(
         chowned: options.chown.is_some(),
         chmod,
         epoch,
+        exclude,
     };
     // Parent directories the image lacks are made, root's and 0755.
     let dir_part = if into_dir {
@@ -211,10 +242,30 @@ fn copy_into<S: Sink>(
             writer.directory_entry(&prefix, 0o755, (0, 0), epoch.unwrap_or(0).max(0))?;
         }
     }
-    for source in &selected {
+    let parent_of = |path: &str| {
+        path.rsplit_once('/')
+            .map_or("", |(parent, _)| parent)
+            .to_owned()
+    };
+    let mut made = std::collections::BTreeSet::new();
+    for (source, kept) in &selected {
+        // What `--parents` keeps: the directories on the way, made as the image lacks them.
+        let kept_dirs = if context.is_dir(source) {
+            kept.clone()
+        } else {
+            parent_of(kept)
+        };
+        let mut below = dest.clone();
+        for part in kept_dirs.split('/').filter(|p| !p.is_empty()) {
+            below = join(&below, part);
+            if lookup(layers, &below).is_none() && made.insert(below.clone()) {
+                writer.directory_entry(&below, 0o755, (0, 0), epoch.unwrap_or(0).max(0))?;
+            }
+        }
         if context.is_dir(source) {
-            // A directory's contents go into the destination, never the directory itself.
-            writer.tree(source, &dest)?;
+            // A directory's contents go into the destination, never the directory itself;
+            // `--exclude` patterns are relative to it.
+            writer.tree(source, &below, source)?;
         } else if is_archive(source) {
             let path = context
                 .path(source)
@@ -222,8 +273,11 @@ fn copy_into<S: Sink>(
             writer.archive(source, &path, &dest)?;
         } else {
             let name = source.rsplit('/').next().unwrap_or(source);
+            if writer.exclude.is_excluded(name) {
+                continue;
+            }
             let target = if into_dir {
-                join(&dest, name)
+                join(&below, name)
             } else {
                 dest.clone()
             };
@@ -852,6 +906,8 @@ struct Writer<'a, S: Sink> {
     owner: (u32, u32),
     /// Whether `--chown` set `owner` (archives keep their owners otherwise).
     chowned: bool,
+    /// `--exclude` patterns.
+    exclude: Ignore,
     chmod: Option<u32>,
     epoch: Option<i64>,
 }
@@ -905,21 +961,29 @@ impl<S: Sink> Writer<'_, S> {
         self.sink.archive(dest, host, &metadata, owner, self.epoch)
     }
 
-    /// Everything below the context's directory `source`, not excluded, under `target`.
-    fn tree(&mut self, source: &str, target: &str) -> Result<(), String> {
+    /// Everything below the context's directory `source`, not excluded, under `target`;
+    /// `--exclude` patterns match paths relative to `base` (the directory the `COPY` names).
+    fn tree(&mut self, source: &str, target: &str, base: &str) -> Result<(), String> {
         let names = self
             .context
             .names(source)
             .map_err(|e| format!("{source}: {e}"))?;
         for name in names {
             let path = join(source, &name);
-            let excluded = self.context.ignore.is_excluded(&path);
+            let relative = path
+                .strip_prefix(base)
+                .map_or(path.as_str(), |rest| rest.trim_start_matches('/'));
+            let ignored = self.context.ignore.is_excluded(&path);
+            let excluded = self.exclude.is_excluded(relative);
             let is_dir = self.context.is_dir(&path);
-            if !excluded {
+            if !ignored && !excluded {
                 self.entry(&path, &join(target, &name))?;
             }
-            if is_dir && (!excluded || self.context.ignore.may_include_below(&path)) {
-                self.tree(&path, &join(target, &name))?;
+            if is_dir
+                && (!ignored || self.context.ignore.may_include_below(&path))
+                && (!excluded || self.exclude.may_include_below(relative))
+            {
+                self.tree(&path, &join(target, &name), base)?;
             }
         }
         Ok(())

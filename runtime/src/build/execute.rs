@@ -17,6 +17,10 @@
 //! a `COPY` the digest of what it copies (contents, modes, owners and paths count, times do not;
 //! contents hashed once and then known by `stat`, see [`super::hashes`]). A step whose key the store remembers, with its layer still
 //! there, is not run again: a changed file re-runs its `COPY` and what follows, nothing before.
+//! Times in the image (its creation, its history) are those of the layers' first making, kept
+//! with the cache, so a rebuild whose steps all come from the cache makes the very same image,
+//! and so does one whose changed steps gave the same layers (a comment edited in a source the
+//! final stage copies only the binary of): nothing downstream is recreated.
 //! Base images come from the store (pulling is the registry's job).
 
 use std::collections::{BTreeMap, HashMap};
@@ -177,6 +181,10 @@ struct State {
     /// Docker's fields of the config (healthcheck, `ONBUILD` triggers, `SHELL`), not in the OCI
     /// config.
     docker: DockerConfig,
+    /// When the state's newest layer was first made (seconds since the epoch; the base image's
+    /// creation before any): the time of its history entries and of the image, so that a
+    /// rebuild from the cache makes the same image.
+    time: i64,
 }
 
 fn default_shell() -> Vec<String> {
@@ -205,6 +213,7 @@ impl Builder<'_> {
                     shell: default_shell(),
                     key: "scratch".into(),
                     docker: DockerConfig::default(),
+                    time: 0,
                 },
                 Base::Stage(index) => built.get(index).cloned().ok_or_else(|| Error::Step {
                     line: stage.steps.first().map_or(1, |s| s.line),
@@ -291,6 +300,12 @@ impl Builder<'_> {
                 on_build: Vec::new(),
                 ..image.docker.clone()
             },
+            time: image
+                .config
+                .created()
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339)
+                .unwrap_or(0),
         })
     }
 
@@ -431,9 +446,8 @@ impl Builder<'_> {
                 format!("ONBUILD {trigger}")
             }
         };
-        state
-            .history
-            .push(history(created_by, true, self.settings.epoch));
+        let created = self.time_of(state);
+        state.history.push(history(created_by, true, created));
         Ok(false)
     }
 
@@ -445,18 +459,36 @@ impl Builder<'_> {
             .to_owned()
     }
 
-    /// The cached layer of the current state's step, unless `--no-cache`.
-    fn cached(&self, state: &State) -> Option<CachedStep> {
+    /// The time of what a step adds to `state`: `SOURCE_DATE_EPOCH`, else the state's.
+    fn time_of(&self, state: &State) -> i64 {
+        self.settings.epoch.unwrap_or(state.time)
+    }
+
+    /// The cached layer of the current state's step and when it was made, unless `--no-cache`.
+    fn cached(&self, state: &State) -> Option<(CachedStep, i64)> {
         if self.settings.no_cache {
             return None;
         }
         self.store.cached_step(&state.key)
     }
 
-    /// Adds a step's layer (or none) to the state and remembers it for the key.
-    fn add_layer(&self, state: &mut State, layer: Option<AddedLayer>) -> Result<(), Error> {
-        self.store
-            .remember_step(&state.key, layer.as_ref().map(|l| &l.digest))?;
+    /// Adds a step's layer (or none) to the state: one the cache had (made at `cached`), or one
+    /// made now, which the cache remembers for the key. The state's time becomes the layer's.
+    fn add_layer(
+        &self,
+        state: &mut State,
+        layer: Option<AddedLayer>,
+        cached: Option<i64>,
+    ) -> Result<(), Error> {
+        state.time = match cached {
+            Some(time) => time,
+            None => {
+                let now = crate::time::now_unix();
+                self.store
+                    .remember_step(&state.key, layer.as_ref().map(|l| &l.digest), now)?;
+                now
+            }
+        };
         if let Some(added) = layer {
             state.layers.push(LayerRef {
                 blob: added.digest.clone(),
@@ -585,16 +617,15 @@ impl Builder<'_> {
                 step.env, step.workdir, prepared.key
             ),
         );
-        if let Some(cached) = self.cached(state) {
+        if let Some((cached, time)) = self.cached(state) {
             let layer = match cached {
                 CachedStep::Layer(layer) => Some(layer),
                 CachedStep::NoLayer => None,
             };
             let empty = layer.is_none();
-            self.add_layer(state, layer)?;
-            state
-                .history
-                .push(history(created_by, empty, self.settings.epoch));
+            self.add_layer(state, layer, Some(time))?;
+            let created = self.time_of(state);
+            state.history.push(history(created_by, empty, created));
             return Ok(true);
         }
         let spec = ContainerSpec {
@@ -626,10 +657,9 @@ impl Builder<'_> {
         self.runtime.remove(&id, true)?;
         let layer = layer?;
         let empty = layer.is_none();
-        self.add_layer(state, layer)?;
-        state
-            .history
-            .push(history(created_by, empty, self.settings.epoch));
+        self.add_layer(state, layer, None)?;
+        let created = self.time_of(state);
+        state.history.push(history(created_by, empty, created));
         Ok(false)
     }
 
@@ -797,12 +827,12 @@ impl Builder<'_> {
             .collect();
         let created_by = format!("{instruction} {} {}", words.join(" "), request.dest);
         let cached = match self.cached(state) {
-            Some(CachedStep::Layer(layer)) => Some(layer),
+            Some((CachedStep::Layer(layer), time)) => Some((layer, time)),
             _ => None,
         };
-        let hit = cached.is_some();
+        let hit = cached.as_ref().map(|(_, time)| *time);
         let layer = match cached {
-            Some(layer) => layer,
+            Some((layer, _)) => layer,
             None => {
                 let mut failure = None;
                 let added = self.store.add_layer(|out| {
@@ -820,17 +850,20 @@ impl Builder<'_> {
                 }
             }
         };
-        self.add_layer(state, Some(layer))?;
-        state
-            .history
-            .push(history(created_by, false, self.settings.epoch));
-        Ok(hit)
+        self.add_layer(state, Some(layer), hit)?;
+        let created = self.time_of(state);
+        state.history.push(history(created_by, false, created));
+        Ok(hit.is_some())
     }
 
     /// Stores the built stage as an image.
     fn commit(&self, state: State, name: Option<&ImageRef>) -> Result<Image, Error> {
-        let created =
-            crate::time::format_rfc3339(self.settings.epoch.unwrap_or_else(crate::time::now_unix));
+        // The newest layer's time (see `State::time`); now for an image of no layer at all.
+        let time = match self.time_of(&state) {
+            0 => crate::time::now_unix(),
+            time => time,
+        };
+        let created = crate::time::format_rfc3339(time);
         let (os, arch) = crate::image::archive::host_platform();
         let config = (|| -> Result<ImageConfiguration, oci_spec::OciSpecError> {
             let mut config = ImageConfiguration::default();
@@ -924,8 +957,8 @@ fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
     }
 }
 
-fn history(created_by: String, empty_layer: bool, epoch: Option<i64>) -> History {
-    let created = crate::time::format_rfc3339(epoch.unwrap_or_else(crate::time::now_unix));
+fn history(created_by: String, empty_layer: bool, created: i64) -> History {
+    let created = crate::time::format_rfc3339(created);
     let mut builder = HistoryBuilder::default()
         .created(created)
         .created_by(created_by)

@@ -1,7 +1,8 @@
 //! What the builder adds to the store: a layer it wrote (adopted as a blob and unpacked, so the next
 //! build step can stack on it), an image made of layers already in the store, and the build cache:
 //! a step's cache key and the layer it made (`buildcache/<key>` under the store, a line `layer
-//! <diff id>` or `none`).
+//! <diff id>` or `none`, then `created <unix seconds>`: when the step first ran, so that a rebuild
+//! from the cache writes the same history, and so the same image).
 //!
 //! Emptying the cache (`builder prune`) forgets records first and removes layers after, through
 //! the collector: a layer goes only when neither an image nor a remaining record holds it, so a
@@ -107,34 +108,71 @@ pub enum CachedStep {
     NoLayer,
 }
 
+/// A cache record as written: the step's layer (`None`: it changed nothing) and when it first ran
+/// (`None` in records older than the field).
+struct Record {
+    layer: Option<Digest>,
+    created: Option<i64>,
+}
+
+impl Record {
+    fn parse(text: &str) -> Option<Record> {
+        let mut lines = text.lines();
+        let layer = match lines.next()?.trim() {
+            "none" => None,
+            line => Some(Digest::from_hex(line.strip_prefix("layer sha256:")?).ok()?),
+        };
+        let created = lines
+            .find_map(|line| line.strip_prefix("created "))
+            .and_then(|value| value.trim().parse().ok());
+        Some(Record { layer, created })
+    }
+
+    fn read(path: &std::path::Path) -> Option<Record> {
+        Record::parse(&std::fs::read_to_string(path).ok()?)
+    }
+}
+
 impl ImageStore {
     fn cache_path(&self, key: &str) -> PathBuf {
         self.root.join("buildcache").join(key)
     }
 
-    /// The cached outcome of the step with `key`, if the cache has it and its layer is still here.
-    pub fn cached_step(&self, key: &str) -> Option<CachedStep> {
-        let text = std::fs::read_to_string(self.cache_path(key)).ok()?;
-        let text = text.trim();
-        if text == "none" {
-            return Some(CachedStep::NoLayer);
-        }
-        let digest = Digest::from_hex(text.strip_prefix("layer sha256:")?).ok()?;
+    /// The cached outcome of the step with `key`, if the cache has it and its layer is still here,
+    /// with when the step first ran (seconds since the epoch; the record's time for old records).
+    pub fn cached_step(&self, key: &str) -> Option<(CachedStep, i64)> {
+        let path = self.cache_path(key);
+        let record = Record::read(&path)?;
+        let created = record.created.unwrap_or_else(|| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&path).map_or(0, |m| m.mtime())
+        });
+        let Some(digest) = record.layer else {
+            return Some((CachedStep::NoLayer, created));
+        };
         let layer = self.layers.get(&digest).ok()??;
-        Some(CachedStep::Layer(AddedLayer {
-            digest,
-            size: layer.size,
-            dir: layer.dir,
-        }))
+        Some((
+            CachedStep::Layer(AddedLayer {
+                digest,
+                size: layer.size,
+                dir: layer.dir,
+            }),
+            created,
+        ))
     }
 
-    /// Records the outcome of the step with `key`.
-    pub fn remember_step(&self, key: &str, layer: Option<&Digest>) -> Result<(), Error> {
+    /// Records the outcome of the step with `key`, first run at `created` (seconds since the epoch).
+    pub fn remember_step(
+        &self,
+        key: &str,
+        layer: Option<&Digest>,
+        created: i64,
+    ) -> Result<(), Error> {
         let dir = self.root.join("buildcache");
         crate::store::create_dir_all(&dir)?;
         let text = match layer {
-            Some(digest) => format!("layer {digest}\n"),
-            None => "none\n".to_owned(),
+            Some(digest) => format!("layer {digest}\ncreated {created}\n"),
+            None => format!("none\ncreated {created}\n"),
         };
         crate::store::atomic::write_volatile(&self.cache_path(key), text.as_bytes())?;
         Ok(())
@@ -149,8 +187,7 @@ impl ImageStore {
         };
         entries
             .flatten()
-            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
-            .filter_map(|text| Digest::from_hex(text.trim().strip_prefix("layer sha256:")?).ok())
+            .filter_map(|entry| Record::read(&entry.path())?.layer)
             .collect()
     }
 
@@ -208,15 +245,15 @@ impl ImageStore {
         for entry in entries {
             let entry = entry.map_err(ctx("list", &dir))?;
             let path = entry.path();
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let text = text.trim();
-            let layer = text
-                .strip_prefix("layer sha256:")
-                .and_then(|hex| Digest::from_hex(hex).ok());
-            let dangling = match &layer {
-                Some(digest) => !used.contains(digest),
+            let dangling = match Record::read(&path) {
+                Some(Record {
+                    layer: Some(digest),
+                    ..
+                }) => !used.contains(&digest),
                 // A step that made no layer holds nothing; only `all` forgets it.
-                None => text != "none",
+                Some(Record { layer: None, .. }) => false,
+                // An unreadable record holds nothing either.
+                None => true,
             };
             if all || dangling {
                 std::fs::remove_file(&path).map_err(ctx("remove", &path))?;

@@ -459,3 +459,63 @@ fn the_copy_digest_follows_content_modes_and_owners_not_times() {
     };
     assert_ne!(digest(&chowned), digest(&options));
 }
+
+#[test]
+fn exclude_patterns_are_relative_to_each_source() {
+    let setup = setup("");
+    let options = CopyOptions {
+        exclude: vec!["*.key".into(), "lib".into()],
+        ..CopyOptions::default()
+    };
+    let entries = copy(&setup, &["src"], "/app/", options.clone()).unwrap();
+    assert_eq!(paths(&entries), ["app/", "app/link.rs", "app/main.rs"]);
+    // A file source matches by its name; `!` re-includes.
+    let entries = copy(&setup, &["src/secret.key", "app.py"], "/x/", options).unwrap();
+    assert_eq!(paths(&entries), ["x/", "x/app.py"]);
+    let options = CopyOptions {
+        exclude: vec!["**".into(), "!lib/mod.rs".into()],
+        ..CopyOptions::default()
+    };
+    let entries = copy(&setup, &["src"], "/app/", options).unwrap();
+    assert_eq!(paths(&entries), ["app/", "app/lib/mod.rs"]);
+}
+
+#[test]
+fn parents_keep_the_source_path_below_the_destination() {
+    let setup = setup("");
+    let options = CopyOptions {
+        parents: true,
+        ..CopyOptions::default()
+    };
+    let entries = copy(
+        &setup,
+        &["src/lib/mod.rs", "app.py"],
+        "/dst/",
+        options.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        paths(&entries),
+        [
+            "dst/",
+            "dst/src/",
+            "dst/src/lib/",
+            "dst/src/lib/mod.rs",
+            "dst/app.py"
+        ]
+    );
+    // From the `/./` pivot on.
+    let entries = copy(&setup, &["./src/./lib/mod.rs"], "/dst/", options.clone()).unwrap();
+    assert_eq!(paths(&entries), ["dst/", "dst/lib/", "dst/lib/mod.rs"]);
+    // A directory keeps its own path too; wildcards keep each match's.
+    let entries = copy(&setup, &["src/lib"], "/dst/", options.clone()).unwrap();
+    assert_eq!(
+        paths(&entries),
+        ["dst/", "dst/src/", "dst/src/lib/", "dst/src/lib/mod.rs"]
+    );
+    let entries = copy(&setup, &["src/*.rs"], "/dst", options).unwrap();
+    assert_eq!(
+        paths(&entries),
+        ["dst/", "dst/src/", "dst/src/link.rs", "dst/src/main.rs"]
+    );
+}
