@@ -112,7 +112,15 @@ pub enum Command {
     Images(commands::images::ImagesArgs),
     /// Show the rcompose version information
     Version(commands::version::VersionArgs),
-    /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history)
+    /// Pull service images
+    Pull(commands::pull::PullArgs),
+    /// Push service images
+    Push(commands::push::PushArgs),
+    /// Log in to a registry
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::login::LogoutArgs),
+    /// Manage images (import, load, save, ls, inspect, rm, tag, prune, history, pull, push)
     Image(commands::image::ImageArgs),
     /// Manage the build cache (prune)
     Builder(commands::builder::BuilderArgs),

@@ -43,6 +43,30 @@ enum ImageCommand {
     Prune(PruneArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+struct PullArgs {
+    /// The image (`redis:7`, `registry.example/team/app@sha256:...`)
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    name: String,
+    /// Print only the image name
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct PushArgs {
+    /// The image, named for the registry to push to
+    #[arg(value_name = "NAME[:TAG]")]
+    name: String,
+    /// Print nothing but errors
+    #[arg(short = 'q', long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +206,8 @@ pub fn run(global: &GlobalOptions, args: ImageArgs) -> anyhow::Result<ExitCode> 
         ImageCommand::Tag(args) => tag(&store, args),
         ImageCommand::Prune(args) => prune(&root, &store, args),
         ImageCommand::History(args) => history(&store, args),
+        ImageCommand::Pull(args) => super::pull::image_pull(&store, &root, &args.name, args.quiet),
+        ImageCommand::Push(args) => super::push::image_push(&store, &root, &args.name, args.quiet),
     }
 }
 

@@ -12,12 +12,15 @@ pub mod events;
 pub mod exec;
 pub mod image;
 pub mod images;
+pub mod login;
 pub mod logs;
 pub mod ls;
 pub mod pause;
 pub mod port;
 pub mod port_check;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod run;
 pub mod scope;
 pub mod stats;
@@ -69,6 +72,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rm(args) => control::rm(&global, args),
         Command::Version(args) => version::run(args),
         Command::Image(args) => image::run(&global, args),
+        Command::Pull(args) => pull::run(&global, args),
+        Command::Push(args) => push::run(&global, args),
+        Command::Login(args) => login::login(&global, args),
+        Command::Logout(args) => login::logout(args),
         Command::Volume(args) => volume::run(&global, args),
         Command::Volumes(args) => volume::volumes(&global, args),
     }

@@ -36,6 +36,9 @@ pub struct UpArgs {
     /// Don't build an image, even if it's missing
     #[arg(long)]
     no_build: bool,
+    /// Pull images before starting: always, missing or never (default: each service's pull_policy)
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<String>,
     /// Don't start linked services
     #[arg(long)]
     no_deps: bool,
@@ -119,6 +122,7 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         no_recreate: args.no_recreate,
         build: args.build,
         no_build: args.no_build,
+        pull: None,
         no_deps: false,
         no_start: true,
         remove_orphans: args.remove_orphans,
@@ -170,6 +174,13 @@ fn converge(
         start: !args.no_start,
     };
     let lock = scope.lock()?;
+    super::pull::pull_for_up(
+        &scope,
+        &args.services,
+        args.pull.as_deref(),
+        !args.no_deps,
+        args.dry_run,
+    )?;
     if !args.no_build && !args.dry_run {
         super::build::build_for_up(&scope, &args.services, args.build, !args.no_deps)?;
     }

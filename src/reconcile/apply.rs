@@ -428,7 +428,7 @@ fn image_of(
             )
         } else {
             anyhow::anyhow!(
-                "service {service_name:?}: image {reference} is not in the local store ({error}); import or load it first (`rcompose image import`, `rcompose image load`): pulling from registries is not supported yet"
+                "service {service_name:?}: image {reference} is not in the local store ({error}); pull it (`rcompose pull {service_name}`; `pull_policy: never` forbids `up` to), or import or load it (`rcompose image import`, `rcompose image load`)"
             )
         }
     })

@@ -235,7 +235,7 @@ impl Session {
                 _ => {
                     return Err(Error::Unauthorized {
                         registry: self.endpoint.registry.clone(),
-                        message: "the registry needs a user name and password".to_owned(),
+                        message: "the registry needs a login".to_owned(),
                     });
                 }
             },

@@ -1,0 +1,316 @@
+//! The registry commands end to end against a real registry (Debian's `docker-registry` on 127.0.0.1,
+//! started per test): `image push`, `pull`, `up` pulling what is missing, `login`/`logout` with
+//! htpasswd basic auth, a docker.io mirror serving unchanged names, and skopeo reading what we push and
+//! writing what we pull. Running the pulled image needs root (skipped without, unless
+//! `RCOMPOSE_TEST_ROOT=1`).
+
+mod common;
+#[path = "common/registry.rs"]
+mod registry_fixture;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use common::Fixture;
+use registry_fixture::{Registry, can_run_registry, multi_layer_archive};
+use serde_json::Value;
+
+/// A fixture whose store has the three-layer test image as `app:1`; a separate DOCKER_CONFIG.
+fn fixture(name: &str, compose: &str) -> Fixture {
+    let fixture = Fixture::without_image(name, compose);
+    let archive = fixture.path().join("app.tar");
+    std::fs::write(
+        &archive,
+        multi_layer_archive("app:1", "hello from the registry"),
+    )
+    .unwrap();
+    fixture.ok(&["image", "load", "-i", archive.to_str().unwrap()]);
+    fixture
+}
+
+fn with_env(fixture: &Fixture, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    let mut command = fixture.cmd(args);
+    command.env("DOCKER_CONFIG", fixture.path().join("docker"));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn inspect(fixture: &Fixture, name: &str) -> Value {
+    let out = fixture.ok(&["image", "inspect", name]);
+    serde_json::from_str::<Value>(&out).unwrap()[0].clone()
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let output = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo {args:?}: {}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn push_remove_pull_and_run_with_the_same_digests() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let image = format!("{}/team/app:1", registry.host());
+    let fixture = fixture(
+        "regpush",
+        &format!("services:\n  app:\n    image: {image}\n"),
+    );
+    let original = inspect(&fixture, "app:1");
+    fixture.ok(&["image", "tag", "app:1", &image]);
+    let pushed = fixture.ok(&["image", "push", &image]);
+    let digest = pushed
+        .split("digest: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in {pushed:?}"))
+        .to_owned();
+
+    // skopeo reads what we pushed, with the same digest.
+    let seen: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]))
+    .unwrap();
+    assert_eq!(seen["Digest"], digest.as_str());
+    assert_eq!(seen["Layers"].as_array().unwrap().len(), 3);
+
+    fixture.ok(&["image", "rm", "app:1"]);
+    fixture.ok(&["image", "rm", &image]);
+    assert!(
+        fixture
+            .fails(&["image", "inspect", &image])
+            .contains("no such image")
+    );
+
+    let output = with_env(&fixture, &["pull"], &[], "");
+    assert!(output.status.success(), "{}", text(&output));
+    let pulled = inspect(&fixture, &image);
+    assert_eq!(pulled["Id"], original["Id"]);
+    assert_eq!(
+        pulled["RepoDigests"],
+        serde_json::json!([format!("{}/team/app@{digest}", registry.host())])
+    );
+    assert_eq!(pulled["RepoTags"], serde_json::json!([image.clone()]));
+
+    // A second pull finds it up to date.
+    let again = fixture.ok(&["image", "pull", &image]);
+    assert_eq!(again.trim(), image);
+
+    if common::can_run() {
+        let out = fixture.ok(&["run", "--rm", "-T", "app"]);
+        assert_eq!(out.trim(), "hello from the registry");
+    }
+}
+
+#[test]
+fn up_pulls_what_is_missing_and_says_why() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let image = format!("{}/team/app:1", registry.host());
+    let fixture = fixture(
+        "regup",
+        &format!(
+            "services:\n  app:\n    image: {image}\n  pinned:\n    image: {image}\n    pull_policy: never\n    profiles: [never]\n"
+        ),
+    );
+    fixture.ok(&["image", "tag", "app:1", &image]);
+    fixture.ok(&["image", "push", "-q", &image]);
+    fixture.ok(&["image", "rm", &image]);
+
+    let plan = fixture.ok(&["up", "--dry-run"]);
+    assert!(
+        plan.contains(&format!("pull {image}: not in the store")),
+        "{plan}"
+    );
+    let error = fixture.fails(&["--profile", "never", "up", "--no-start", "pinned"]);
+    assert!(error.contains("pull_policy: never"), "{error}");
+
+    fixture.ok(&["up", "--no-start", "app"]);
+    assert!(
+        inspect(&fixture, &image)["RepoDigests"][0]
+            .as_str()
+            .unwrap()
+            .contains("/team/app@sha256:")
+    );
+    let plan = fixture.ok(&["up", "--dry-run", "app"]);
+    assert!(!plan.contains("pull "), "present now: {plan}");
+    let plan = fixture.ok(&["up", "--dry-run", "--pull", "always", "app"]);
+    assert!(plan.contains("pull_policy: always"), "{plan}");
+}
+
+#[test]
+fn login_with_basic_auth_and_a_wrong_password() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::with_user("alice", "s3cret");
+    let image = format!("{}/team/app:1", registry.host());
+    let fixture = fixture("reglogin", "services: {}\n");
+    fixture.ok(&["image", "tag", "app:1", &image]);
+
+    let denied = with_env(&fixture, &["image", "push", &image], &[], "");
+    assert!(!denied.status.success());
+    let message = text(&denied);
+    assert!(
+        message.contains("needs a login") && message.contains("rcompose login"),
+        "{message}"
+    );
+
+    let wrong = with_env(
+        &fixture,
+        &["login", &registry.host(), "-u", "alice", "--password-stdin"],
+        &[],
+        "wrong\n",
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong).contains("wrong user name or password"),
+        "{}",
+        text(&wrong)
+    );
+    assert!(!fixture.path().join("docker/config.json").exists());
+
+    let right = with_env(
+        &fixture,
+        &["login", &registry.host(), "-u", "alice", "--password-stdin"],
+        &[],
+        "s3cret\n",
+    );
+    assert!(right.status.success(), "{}", text(&right));
+    assert!(String::from_utf8_lossy(&right.stdout).contains("Login Succeeded"));
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(fixture.path().join("docker/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["auths"][registry.host()]["auth"],
+        "YWxpY2U6czNjcmV0",
+        "base64 of alice:s3cret, as docker writes it"
+    );
+
+    let pushed = with_env(&fixture, &["image", "push", &image], &[], "");
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    fixture.ok(&["image", "rm", &image]);
+    let pulled = with_env(&fixture, &["image", "pull", &image], &[], "");
+    assert!(pulled.status.success(), "{}", text(&pulled));
+
+    let out = with_env(&fixture, &["logout", &registry.host()], &[], "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Removing login credentials"));
+    let denied = with_env(&fixture, &["image", "pull", &image], &[], "");
+    assert!(!denied.status.success());
+}
+
+#[test]
+fn a_mirror_serves_docker_hub_names_unchanged() {
+    if !can_run_registry() {
+        return;
+    }
+    let mirror = Registry::start();
+    let fixture = fixture("regmirror", "services:\n  cache:\n    image: redis:7\n");
+    let seeded = format!("{}/library/redis:7", mirror.host());
+    fixture.ok(&["image", "tag", "app:1", &seeded]);
+    fixture.ok(&["image", "push", "-q", &seeded]);
+    fixture.ok(&["image", "rm", &seeded]);
+
+    let mirrors = format!("http://{}", mirror.host());
+    let output = with_env(
+        &fixture,
+        &["pull"],
+        &[("RCOMPOSE_REGISTRY_MIRRORS", &mirrors)],
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let tags = inspect(&fixture, "redis:7")["RepoTags"].clone();
+    assert!(
+        tags.as_array().unwrap().contains(&"redis:7".into()),
+        "{tags}"
+    );
+
+    // The same through the state root's settings file, for an image pulled by digest.
+    fixture.ok(&["image", "rm", "redis:7"]);
+    std::fs::write(
+        fixture.root.join("registries.json"),
+        format!(r#"{{"mirrors": ["{mirrors}"]}}"#),
+    )
+    .unwrap();
+    fixture.ok(&["image", "pull", "redis:7"]);
+}
+
+#[test]
+fn what_skopeo_pushes_rcompose_pulls() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let fixture = fixture("regskopeo", "services: {}\n");
+    let target = format!("{}/skopeo/app:1", registry.host());
+    // The store keeps uncompressed layers unpacked only (see image::split): skopeo reads a saved
+    // OCI archive.
+    let archive = fixture.path().join("app-oci.tar");
+    fixture.ok(&[
+        "image",
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        "app:1",
+    ]);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci-archive:{}", archive.display()),
+        &format!("docker://{target}"),
+    ]);
+    let seen: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{target}"),
+    ]))
+    .unwrap();
+    let out = fixture.ok(&["image", "pull", &target]);
+    assert_eq!(out.trim(), target);
+    let pulled = inspect(&fixture, &target);
+    assert_eq!(
+        pulled["RepoDigests"][0],
+        format!(
+            "{}/skopeo/app@{}",
+            registry.host(),
+            seen["Digest"].as_str().unwrap()
+        )
+    );
+    assert_eq!(pulled["Id"], inspect(&fixture, "app:1")["Id"]);
+}
