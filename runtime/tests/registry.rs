@@ -178,3 +178,68 @@ fn a_mirror_serves_docker_io_names_unchanged() {
     assert!(image.names.contains(&name("docker.io/library/redis:7")));
     assert_eq!(image.id, source.image("app:1").unwrap().id);
 }
+
+#[test]
+fn an_index_with_two_platforms_gives_this_machines_image() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let settings = Settings::default();
+    let (_dir, source) = store_with_app();
+    source
+        .load(&multi_layer_archive("other:1", "the other platform")[..])
+        .unwrap();
+    let ours = name(&format!("{}/team/app:ours", registry.host()));
+    let theirs = name(&format!("{}/team/app:theirs", registry.host()));
+    let ours_pushed = registry::push(&source, &settings, "app:1", &ours, &quiet).unwrap();
+    let theirs_pushed = registry::push(&source, &settings, "other:1", &theirs, &quiet).unwrap();
+    let entry = |digest: &runtime::image::Digest, size: u64, arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest.to_string(),
+            "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let foreign = if registry_fixture::host_arch() == "s390x" {
+        "riscv64"
+    } else {
+        "s390x"
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            entry(&theirs_pushed.digest, theirs_pushed.size, foreign),
+            entry(&ours_pushed.digest, ours_pushed.size, registry_fixture::host_arch()),
+        ],
+    });
+    let index = serde_json::to_vec(&index).unwrap();
+    let response = ureq::put(format!(
+        "http://{}/v2/team/app/manifests/multi",
+        registry.host()
+    ))
+    .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+    .send(&index[..])
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 201, "{}", registry.log());
+
+    let (_dir2, store2) = store();
+    let multi = name(&format!("{}/team/app:multi", registry.host()));
+    let pulled = registry::pull(&store2, &settings, &multi, &quiet).unwrap();
+    assert_eq!(
+        pulled.id,
+        source.image("app:1").unwrap().id,
+        "ours, not theirs"
+    );
+    let index_digest = runtime::image::Digest::of(&index);
+    assert_eq!(
+        pulled.digest, index_digest,
+        "the repo digest is the index's"
+    );
+    let image = store2.image(&multi.to_string()).unwrap();
+    assert_eq!(image.manifest_digest, ours_pushed.digest);
+    let by_index = format!("{}/team/app@{index_digest}", registry.host());
+    assert_eq!(store2.image(&by_index).unwrap().id, pulled.id);
+}
