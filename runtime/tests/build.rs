@@ -774,3 +774,33 @@ fn a_rebuild_giving_the_same_layers_gives_the_same_image() {
     assert_eq!(first.id, changed.id);
     assert_eq!(fixture.run(&changed, &[]), "hello\n");
 }
+
+#[test]
+fn independent_stages_are_built_at_the_same_time() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let stage = |name: &str| {
+        format!(
+            "FROM busybox:latest AS {name}\nRUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}FROM busybox:latest\nCOPY --from=one /start /one.start\nCOPY --from=one /end /one.end\nCOPY --from=two /start /two.start\nCOPY --from=two /end /two.end\n",
+        stage("one"),
+        stage("two")
+    );
+    let image = fixture
+        .build(&dockerfile, &[], None, "parallel:latest")
+        .unwrap();
+    let read = |path: &str| -> f64 { fixture.run(&image, &["cat", path]).trim().parse().unwrap() };
+    let (one, two) = (
+        (read("/one.start"), read("/one.end")),
+        (read("/two.start"), read("/two.end")),
+    );
+    assert!(
+        one.0 < two.1 && two.0 < one.1,
+        "the stages ran one after the other: {one:?} {two:?}"
+    );
+}

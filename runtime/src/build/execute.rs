@@ -158,6 +158,27 @@ pub enum Progress<'a> {
     },
 }
 
+/// What a stage's thread tells the build: [`Progress`] with the step by its position in the
+/// stage, and the stage's end.
+enum StageEvent {
+    Started {
+        stage: usize,
+        step: usize,
+    },
+    Output {
+        stage: usize,
+        step: usize,
+        line: String,
+    },
+    Done {
+        stage: usize,
+        step: usize,
+        cached: bool,
+        elapsed: Duration,
+    },
+    Finished(usize, Box<Result<State, Error>>),
+}
+
 /// A layer of the image being built.
 #[derive(Debug, Clone)]
 struct LayerRef {
@@ -201,70 +222,176 @@ impl Builder<'_> {
         name: Option<&ImageRef>,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Image, Error> {
-        let mut built: HashMap<usize, State> = HashMap::new();
+        // Between steps, the layers made so far are held by the cache alone: keep collections off.
+        let _guard = self.store.build_guard()?;
         let hashes = FileHashes::open(self.store.root().join("filehashes"));
-        let mut last = None;
-        for stage in stages {
-            let mut state = match &stage.base {
-                Base::Scratch => State {
-                    layers: Vec::new(),
-                    config: Config::default(),
-                    history: Vec::new(),
-                    shell: default_shell(),
-                    key: "scratch".into(),
-                    docker: DockerConfig::default(),
-                    time: 0,
-                },
-                Base::Stage(index) => built.get(index).cloned().ok_or_else(|| Error::Step {
-                    line: stage.steps.first().map_or(1, |s| s.line),
-                    message: format!("stage {index} was not built before the stage on it"),
-                })?,
-                Base::Image(reference) => self.base(reference)?,
-            };
-            // SOURCE_DATE_EPOCH changes what every step writes.
-            state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.settings.epoch));
-            for step in &stage.steps {
-                let begin = Instant::now();
-                progress(Progress::Started {
-                    stage: stage.index,
-                    step,
-                });
-                let mut output = |line: &str| {
-                    progress(Progress::Output {
-                        stage: stage.index,
-                        step,
-                        line,
-                    })
-                };
-                let cached = self.step(
-                    &mut state,
-                    step,
-                    &Sources {
-                        stages,
-                        built: &built,
-                        hashes: &hashes,
-                    },
-                    &mut output,
-                )?;
-                progress(Progress::Done {
-                    stage: stage.index,
-                    step,
-                    cached,
-                    elapsed: begin.elapsed(),
-                });
-            }
-            last = Some(stage.index);
-            built.insert(stage.index, state);
-        }
+        let result = self.build_stages(stages, &hashes, progress);
         // Losing the table costs only reading the files again next time.
         let _ = hashes.save();
-        let target = last
-            .and_then(|index| built.remove(&index))
+        let mut built = result?;
+        let target = stages
+            .last()
+            .and_then(|stage| built.remove(&stage.index))
             .ok_or_else(|| Error::Step {
                 line: 1,
                 message: "nothing to build".into(),
             })?;
         self.commit(target, name)
+    }
+
+    /// Builds every stage, each as soon as the stages it needs are built: independent stages at
+    /// the same time, on threads of their own. Their progress reaches `progress` here, in order
+    /// per stage. After a failure no stage starts; those running finish; the first error is
+    /// returned.
+    fn build_stages(
+        &self,
+        stages: &[ResolvedStage],
+        hashes: &FileHashes,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<HashMap<usize, State>, Error> {
+        let position: HashMap<usize, usize> = stages
+            .iter()
+            .enumerate()
+            .map(|(position, stage)| (stage.index, position))
+            .collect();
+        let mut built: HashMap<usize, State> = HashMap::new();
+        let mut started = vec![false; stages.len()];
+        let mut running = 0;
+        let mut failure: Option<Error> = None;
+        std::thread::scope(|scope| {
+            let (sender, events) = std::sync::mpsc::channel::<StageEvent>();
+            loop {
+                if failure.is_none() {
+                    for (at, stage) in stages.iter().enumerate() {
+                        let ready = stage
+                            .needs
+                            .iter()
+                            .all(|need| built.contains_key(need) || !position.contains_key(need));
+                        if started[at] || !ready {
+                            continue;
+                        }
+                        started[at] = true;
+                        running += 1;
+                        // What the stage reads of the stages before it.
+                        let inputs: HashMap<usize, State> = stage
+                            .needs
+                            .iter()
+                            .filter_map(|need| Some((*need, built.get(need)?.clone())))
+                            .collect();
+                        let sender = sender.clone();
+                        scope.spawn(move || {
+                            let report = |event: StageEvent| {
+                                let _ = sender.send(event);
+                            };
+                            let result = self.build_stage(stage, stages, &inputs, hashes, &report);
+                            report(StageEvent::Finished(stage.index, Box::new(result)));
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok(event) = events.recv() else { break };
+                match event {
+                    StageEvent::Started { stage, step } => progress(Progress::Started {
+                        stage,
+                        step: &stages[position[&stage]].steps[step],
+                    }),
+                    StageEvent::Output { stage, step, line } => progress(Progress::Output {
+                        stage,
+                        step: &stages[position[&stage]].steps[step],
+                        line: &line,
+                    }),
+                    StageEvent::Done {
+                        stage,
+                        step,
+                        cached,
+                        elapsed,
+                    } => progress(Progress::Done {
+                        stage,
+                        step: &stages[position[&stage]].steps[step],
+                        cached,
+                        elapsed,
+                    }),
+                    StageEvent::Finished(index, result) => {
+                        running -= 1;
+                        match *result {
+                            Ok(state) => {
+                                built.insert(index, state);
+                            }
+                            Err(error) => {
+                                failure.get_or_insert(error);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        match failure {
+            Some(error) => Err(error),
+            None if built.len() < stages.len() => Err(Error::Step {
+                line: 1,
+                message: "stages depend on each other in a cycle".into(),
+            }),
+            None => Ok(built),
+        }
+    }
+
+    /// Builds one stage on the states of the stages it needs (`inputs`), telling `report` of each
+    /// step.
+    fn build_stage(
+        &self,
+        stage: &ResolvedStage,
+        stages: &[ResolvedStage],
+        inputs: &HashMap<usize, State>,
+        hashes: &FileHashes,
+        report: &dyn Fn(StageEvent),
+    ) -> Result<State, Error> {
+        let mut state = match &stage.base {
+            Base::Scratch => State {
+                layers: Vec::new(),
+                config: Config::default(),
+                history: Vec::new(),
+                shell: default_shell(),
+                key: "scratch".into(),
+                docker: DockerConfig::default(),
+                time: 0,
+            },
+            Base::Stage(index) => inputs.get(index).cloned().ok_or_else(|| Error::Step {
+                line: stage.steps.first().map_or(1, |s| s.line),
+                message: format!("stage {index} was not built before the stage on it"),
+            })?,
+            Base::Image(reference) => self.base(reference)?,
+        };
+        // SOURCE_DATE_EPOCH changes what every step writes.
+        state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.settings.epoch));
+        let sources = Sources {
+            stages,
+            built: inputs,
+            hashes,
+        };
+        for (at, step) in stage.steps.iter().enumerate() {
+            let begin = Instant::now();
+            report(StageEvent::Started {
+                stage: stage.index,
+                step: at,
+            });
+            let mut output = |line: &str| {
+                report(StageEvent::Output {
+                    stage: stage.index,
+                    step: at,
+                    line: line.to_owned(),
+                })
+            };
+            let cached = self.step(&mut state, step, &sources, &mut output)?;
+            report(StageEvent::Done {
+                stage: stage.index,
+                step: at,
+                cached,
+                elapsed: begin.elapsed(),
+            });
+        }
+        Ok(state)
     }
 
     fn base(&self, reference: &str) -> Result<State, Error> {

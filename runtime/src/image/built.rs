@@ -210,12 +210,25 @@ impl ImageStore {
         self.root.join("locks").join("build.lock")
     }
 
-    /// Held while a command builds (shared: builds run side by side): the layers the cache holds
-    /// for it between steps stay until it is dropped. [`ImageStore::prune_build_cache`] waits for
-    /// every holder.
+    /// Held while a build runs (shared: builds run side by side; [`crate::build`] takes it): the
+    /// layers the cache holds for it between steps stay until it is dropped.
+    /// [`ImageStore::prune_build_cache`] and `prune` wait for every holder, and `remove` does not
+    /// collect while one holds it.
     pub fn build_guard(&self) -> Result<Lock, Error> {
         crate::store::create_dir_all(&self.root.join("locks"))?;
         Ok(Lock::shared(&self.build_lock())?)
+    }
+
+    /// Waits until no build runs, and keeps builds from starting while held.
+    pub(crate) fn build_exclusive(&self) -> Result<Lock, Error> {
+        crate::store::create_dir_all(&self.root.join("locks"))?;
+        Ok(Lock::exclusive(&self.build_lock())?)
+    }
+
+    /// [`Self::build_exclusive`] if no build runs now.
+    pub(crate) fn try_build_exclusive(&self) -> Result<Option<Lock>, Error> {
+        crate::store::create_dir_all(&self.root.join("locks"))?;
+        Ok(Lock::try_exclusive(&self.build_lock())?)
     }
 
     /// Empties the build cache (`builder prune`): forgets the cached steps whose layer no image
@@ -224,8 +237,7 @@ impl ImageStore {
     /// with `all` the next build runs every step again. Waits for running builds.
     /// Returns the keys of the records forgotten and what the collection freed.
     pub fn prune_build_cache(&self, all: bool) -> Result<(Vec<String>, PruneReport), Error> {
-        crate::store::create_dir_all(&self.root.join("locks"))?;
-        let _builds = Lock::exclusive(&self.build_lock())?;
+        let _builds = self.build_exclusive()?;
         let _gc = Lock::exclusive(&self.gc_lock())?;
         super::gc::recover(self)?;
         let used: HashSet<Digest> = self

@@ -453,7 +453,9 @@ impl ImageStore {
             }
             Ok(removal)
         })?;
-        if removal.deleted.is_some() {
+        // A running build holds layers the cache does not record yet: collect when none runs (what
+        // is left now goes with the next collection).
+        if removal.deleted.is_some() && let Some(_builds) = self.try_build_exclusive()? {
             gc::collect(self, true)?;
         }
         Ok(removal)
@@ -466,6 +468,8 @@ impl ImageStore {
 
     /// [`ImageStore::prune`], keeping the dangling images in `keep` (those containers still use).
     pub fn prune_except(&self, keep: &[Digest]) -> Result<PruneReport, Error> {
+        // The build cache goes too: wait for running builds, whose layers it holds.
+        let _builds = self.build_exclusive()?;
         let _gc = Lock::exclusive(&self.gc_lock())?;
         gc::recover(self)?;
         let mut report = PruneReport::default();

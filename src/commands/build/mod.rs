@@ -170,7 +170,6 @@ fn build_services(
             .flat_map(|job| job.names.iter().map(|n| n.text.as_str())),
         options.quiet,
     );
-    let _guard = scope.engine.images.build_guard()?;
     let (results, complete) = run_jobs(scope, &jobs, &report);
     drop(report);
     let mut ids = BTreeMap::new();
