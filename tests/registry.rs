@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 
 use common::Fixture;
-use registry_fixture::{Registry, can_run_registry, multi_layer_archive};
+use registry_fixture::{Registry, TokenFront, can_run_registry, multi_layer_archive};
 use serde_json::Value;
 
 /// A fixture whose store has the three-layer test image as `app:1`; a separate DOCKER_CONFIG.
@@ -313,4 +313,51 @@ fn what_skopeo_pushes_rcompose_pulls() {
         )
     );
     assert_eq!(pulled["Id"], inspect(&fixture, "app:1")["Id"]);
+}
+
+#[test]
+fn bearer_tokens_from_the_challenge_with_login_and_expiry() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    // Each token is good for 3 requests: a push and a pull need several.
+    let front = TokenFront::start(registry.port, Some(("bob", "hunter2")), 3);
+    let image = format!("{}/team/app:1", front.host());
+    let fixture = fixture("regtoken", "services: {}\n");
+    fixture.ok(&["image", "tag", "app:1", &image]);
+
+    let anonymous = with_env(&fixture, &["image", "push", &image], &[], "");
+    assert!(!anonymous.status.success());
+    assert!(
+        text(&anonymous).contains("token server refused an anonymous token"),
+        "{}",
+        text(&anonymous)
+    );
+    let wrong = with_env(
+        &fixture,
+        &["login", &front.host(), "-u", "bob", "--password-stdin"],
+        &[],
+        "hunter3",
+    );
+    assert!(!wrong.status.success(), "{}", text(&wrong));
+    let right = with_env(
+        &fixture,
+        &["login", &front.host(), "-u", "bob", "--password-stdin"],
+        &[],
+        "hunter2",
+    );
+    assert!(right.status.success(), "{}", text(&right));
+
+    let before = front.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let pushed = with_env(&fixture, &["image", "push", &image], &[], "");
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    let during = front.issued.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        during >= 3,
+        "tokens expired mid-push and were renewed: {during}"
+    );
+    fixture.ok(&["image", "rm", &image]);
+    let pulled = with_env(&fixture, &["image", "pull", &image], &[], "");
+    assert!(pulled.status.success(), "{}", text(&pulled));
 }

@@ -313,3 +313,222 @@ pub fn host_arch() -> &'static str {
         other => other,
     }
 }
+
+/// A token server and bearer-auth front for a [`Registry`], as Docker Hub's flow works: a request
+/// without a valid `Bearer` token gets a 401 with a `WWW-Authenticate: Bearer realm=…/token,…`
+/// challenge; `GET /token` hands out tokens (to `user`/`password` by basic auth, if set, else to
+/// anyone), each good for `uses` requests, so a long push sees its token expire. Everything else is
+/// forwarded to the registry, one request per connection.
+pub struct TokenFront {
+    pub port: u16,
+    /// Tokens handed out so far.
+    pub issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenFront {
+    pub fn start(upstream: u16, user: Option<(&str, &str)>, uses: usize) -> TokenFront {
+        use std::collections::HashMap;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let issued = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tokens: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let basic = user.map(|(user, password)| {
+            format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+        });
+        let (issued2, stop2) = (issued.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                let stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                let (tokens, issued, basic) = (tokens.clone(), issued2.clone(), basic.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(
+                        stream,
+                        upstream,
+                        port,
+                        &tokens,
+                        &issued,
+                        basic.as_deref(),
+                        uses,
+                    );
+                });
+            }
+        });
+        TokenFront { port, issued, stop }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TokenFront {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn read_line(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte)?;
+        line.push(byte[0]);
+    }
+    Ok(line)
+}
+
+fn serve(
+    mut stream: TcpStream,
+    upstream: u16,
+    port: u16,
+    tokens: &std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    issued: &std::sync::atomic::AtomicUsize,
+    basic: Option<&str>,
+    uses: usize,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let request_line = String::from_utf8_lossy(&read_line(&mut stream)?).into_owned();
+    let mut headers = Vec::new();
+    loop {
+        let line = String::from_utf8_lossy(&read_line(&mut stream)?).into_owned();
+        if line == "\r\n" {
+            break;
+        }
+        let (name, value) = line
+            .trim_end()
+            .split_once(':')
+            .unwrap_or((line.trim_end(), ""));
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let line = read_line(&mut stream)?;
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0u8; size + 2];
+            stream.read_exact(&mut chunk)?;
+            body.extend_from_slice(&line);
+            body.extend_from_slice(&chunk);
+            if size == 0 {
+                break;
+            }
+        }
+    } else if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(length, 0);
+        stream.read_exact(&mut body)?;
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let respond = |stream: &mut TcpStream, status: &str, extra: &str, body: &str| {
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    if path.starts_with("/token") {
+        if basic.is_some() && header("authorization").as_deref() != basic {
+            return respond(
+                &mut stream,
+                "401 Unauthorized",
+                "",
+                r#"{"details":"bad credentials"}"#,
+            );
+        }
+        let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let token = format!("token-{n}");
+        tokens.lock().unwrap().insert(token.clone(), uses);
+        return respond(
+            &mut stream,
+            "200 OK",
+            "",
+            &format!(r#"{{"token":"{token}"}}"#),
+        );
+    }
+    let valid = header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer ").map(str::to_owned))
+        .is_some_and(|token| {
+            let mut tokens = tokens.lock().unwrap();
+            match tokens.get_mut(&token) {
+                Some(left) if *left > 0 => {
+                    *left -= 1;
+                    true
+                }
+                _ => false,
+            }
+        });
+    if !valid {
+        let repository = path
+            .strip_prefix("/v2/")
+            .and_then(|rest| rest.split("/manifests/").next())
+            .and_then(|rest| rest.split("/blobs/").next())
+            .unwrap_or("");
+        let action = if matches!(method, "GET" | "HEAD") {
+            "pull"
+        } else {
+            "pull,push"
+        };
+        let scope = if repository.is_empty() {
+            String::new()
+        } else {
+            format!(",scope=\"repository:{repository}:{action}\"")
+        };
+        let challenge = format!(
+            "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"{scope}\r\n"
+        );
+        return respond(
+            &mut stream,
+            "401 Unauthorized",
+            &challenge,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+        );
+    }
+    let mut upstream_stream = TcpStream::connect(("127.0.0.1", upstream))?;
+    write!(upstream_stream, "{method} {path} HTTP/1.1\r\n")?;
+    for (name, value) in &headers {
+        if name != "authorization" && name != "connection" {
+            write!(upstream_stream, "{name}: {value}\r\n")?;
+        }
+    }
+    write!(upstream_stream, "connection: close\r\n\r\n")?;
+    upstream_stream.write_all(&body)?;
+    std::io::copy(&mut upstream_stream, &mut stream)?;
+    Ok(())
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
