@@ -694,52 +694,60 @@ fn run_heredocs_run_as_scripts_and_feed_commands() {
 }
 
 #[test]
-fn steps_on_a_bridge_get_an_endpoint_that_goes_with_them() {
+fn steps_on_the_builds_bridge_get_an_address_and_the_bridge_goes_with_the_build() {
     if skip() {
         return;
     }
+    use runtime::build::bridge::BuildBridge;
     use runtime::build::execute::StepNetwork;
-    use runtime::network::{NetworkSpec, Networks};
+    use runtime::network::Networks;
     let fixture = Fixture::new();
     let networks = Networks::open(&fixture.dir.path().join("state")).unwrap();
-    let network = networks
-        .create(&NetworkSpec {
-            name: "build-test".into(),
+    let bridged = || Settings {
+        network: StepNetwork::Bridge(BuildBridge {
+            networks: networks.clone(),
             masquerade: false,
-            ..NetworkSpec::default()
-        })
-        .unwrap();
-    let settings = |network: StepNetwork| Settings {
-        network,
-        no_cache: true,
+        }),
         ..Settings::default()
     };
-    let dockerfile = "FROM busybox:latest\nRUN ip -o -4 addr show > /addresses\n";
-    let bridged = fixture.build_with(
-        dockerfile,
-        &[],
-        settings(StepNetwork::Bridge("build-test".into())),
-        "bridged:latest",
-    );
-    let isolated = fixture.build_with(
-        dockerfile,
-        &[],
-        settings(StepNetwork::None),
-        "isolated:latest",
-    );
-    // The step's endpoint is gone with its container.
-    let endpoints = networks.endpoints("build-test").unwrap();
-    networks.remove("build-test").unwrap();
-    let (bridged, _) = bridged.unwrap();
-    let (isolated, _) = isolated.unwrap();
-    assert!(endpoints.is_empty(), "{endpoints:?}");
-    let subnet = network.subnet.to_string();
-    let subnet = subnet.split('.').take(2).collect::<Vec<_>>().join(".");
-    let addresses = fixture.run(&bridged, &["cat", "/addresses"]);
+    let dockerfile =
+        "FROM busybox:latest\nRUN ip -o -4 addr show > /addresses && ip route > /routes\n";
+    let (image, steps) = fixture
+        .build_with(dockerfile, &[], bridged(), "bridged:latest")
+        .unwrap();
+    assert_eq!(steps, [(2, false)]);
     assert!(
-        addresses.contains("eth0") && addresses.contains(&subnet),
-        "{addresses}"
+        networks.list().unwrap().is_empty(),
+        "the build's bridge is gone"
     );
+    let addresses = fixture.run(&image, &["cat", "/addresses"]);
+    assert!(addresses.contains("eth0"), "{addresses}");
+    let routes = fixture.run(&image, &["cat", "/routes"]);
+    assert!(routes.starts_with("default via"), "a way out: {routes}");
+    // A build from the cache makes no bridge; one of a build killed before is removed by the next.
+    let (_, steps) = fixture
+        .build_with(dockerfile, &[], bridged(), "bridged:latest")
+        .unwrap();
+    assert_eq!(steps, [(2, true)]);
+    networks
+        .create(&runtime::network::NetworkSpec {
+            name: "build-999999999-1-0".into(),
+            labels: [("com.rcompose.build".to_owned(), "true".to_owned())].into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let settings = Settings {
+        no_cache: true,
+        ..bridged()
+    };
+    fixture
+        .build_with(dockerfile, &[], settings, "bridged:latest")
+        .unwrap();
+    assert!(networks.list().unwrap().is_empty());
+    // Without a network, a step has loopback alone.
+    let (isolated, _) = fixture
+        .build_with(dockerfile, &[], Settings::default(), "isolated:latest")
+        .unwrap();
     let addresses = fixture.run(&isolated, &["cat", "/addresses"]);
     assert!(!addresses.contains("eth0"), "{addresses}");
 }

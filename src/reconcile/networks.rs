@@ -80,7 +80,7 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 /// Whether networks get a way out by default: yes, as with docker, unless `RCOMPOSE_MASQUERADE` says
 /// no (the test suites do: their traffic must stay on the machine).
-fn masquerade_default() -> anyhow::Result<bool> {
+pub(crate) fn masquerade_default() -> anyhow::Result<bool> {
     match std::env::var("RCOMPOSE_MASQUERADE") {
         Ok(value) if !value.is_empty() => parse_bool(&value)
             .with_context(|| format!("RCOMPOSE_MASQUERADE must be true or false, not {value:?}")),

@@ -32,6 +32,7 @@ use oci_spec::image::{
     Arch, Config, History, HistoryBuilder, ImageConfiguration, Os, RootFsBuilder,
 };
 
+use super::bridge::{BuildBridge, StepBridge};
 use super::copy::{Context, CopyRequest, copy_digest, write_copy_layer};
 use super::diff;
 use super::hashes::FileHashes;
@@ -118,16 +119,16 @@ pub struct Settings {
 }
 
 /// The network of build steps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum StepNetwork {
     /// Loopback only: steps reach nothing outside.
     #[default]
     None,
     /// The host's network namespace (`network: host`).
     Host,
-    /// An endpoint on this network of the store, which the caller made (docker's default bridge
-    /// for builds: a way out through the bridge's NAT, when the network has it).
-    Bridge(String),
+    /// An endpoint on a bridge made for the build (docker's default for builds: a way out
+    /// through the bridge's NAT, when asked for; see [`super::bridge`]).
+    Bridge(BuildBridge),
 }
 
 /// What a step may read: the stages of the build and those built so far, and the hashes of files
@@ -136,6 +137,8 @@ struct Sources<'a> {
     stages: &'a [ResolvedStage],
     built: &'a HashMap<usize, State>,
     hashes: &'a FileHashes,
+    /// The build's bridge, when steps are bridged.
+    bridge: Option<&'a StepBridge<'a>>,
 }
 
 /// What the build is doing, for progress output.
@@ -225,7 +228,12 @@ impl Builder<'_> {
         // Between steps, the layers made so far are held by the cache alone: keep collections off.
         let _guard = self.store.build_guard()?;
         let hashes = FileHashes::open(self.store.root().join("filehashes"));
-        let result = self.build_stages(stages, &hashes, progress);
+        let bridge = match &self.settings.network {
+            StepNetwork::Bridge(bridge) => Some(StepBridge::new(bridge)),
+            _ => None,
+        };
+        let result = self.build_stages(stages, &hashes, bridge.as_ref(), progress);
+        drop(bridge);
         // Losing the table costs only reading the files again next time.
         let _ = hashes.save();
         let mut built = result?;
@@ -247,6 +255,7 @@ impl Builder<'_> {
         &self,
         stages: &[ResolvedStage],
         hashes: &FileHashes,
+        bridge: Option<&StepBridge<'_>>,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<HashMap<usize, State>, Error> {
         let position: HashMap<usize, usize> = stages
@@ -283,7 +292,13 @@ impl Builder<'_> {
                             let report = |event: StageEvent| {
                                 let _ = sender.send(event);
                             };
-                            let result = self.build_stage(stage, stages, &inputs, hashes, &report);
+                            let sources = Sources {
+                                stages,
+                                built: &inputs,
+                                hashes,
+                                bridge,
+                            };
+                            let result = self.build_stage(stage, &sources, &report);
                             report(StageEvent::Finished(stage.index, Box::new(result)));
                         });
                     }
@@ -342,9 +357,7 @@ impl Builder<'_> {
     fn build_stage(
         &self,
         stage: &ResolvedStage,
-        stages: &[ResolvedStage],
-        inputs: &HashMap<usize, State>,
-        hashes: &FileHashes,
+        sources: &Sources<'_>,
         report: &dyn Fn(StageEvent),
     ) -> Result<State, Error> {
         let mut state = match &stage.base {
@@ -357,19 +370,18 @@ impl Builder<'_> {
                 docker: DockerConfig::default(),
                 time: 0,
             },
-            Base::Stage(index) => inputs.get(index).cloned().ok_or_else(|| Error::Step {
-                line: stage.steps.first().map_or(1, |s| s.line),
-                message: format!("stage {index} was not built before the stage on it"),
-            })?,
+            Base::Stage(index) => sources
+                .built
+                .get(index)
+                .cloned()
+                .ok_or_else(|| Error::Step {
+                    line: stage.steps.first().map_or(1, |s| s.line),
+                    message: format!("stage {index} was not built before the stage on it"),
+                })?,
             Base::Image(reference) => self.base(reference)?,
         };
         // SOURCE_DATE_EPOCH changes what every step writes.
         state.key = Self::cache_key(&state.key, &format!("epoch {:?}", self.settings.epoch));
-        let sources = Sources {
-            stages,
-            built: inputs,
-            hashes,
-        };
         for (at, step) in stage.steps.iter().enumerate() {
             let begin = Instant::now();
             report(StageEvent::Started {
@@ -383,7 +395,7 @@ impl Builder<'_> {
                     line: line.to_owned(),
                 })
             };
-            let cached = self.step(&mut state, step, &sources, &mut output)?;
+            let cached = self.step(&mut state, step, sources, &mut output)?;
             report(StageEvent::Done {
                 stage: stage.index,
                 step: at,
@@ -702,7 +714,7 @@ impl Builder<'_> {
         let step_network = match network.as_deref() {
             None | Some("default") => self.settings.network.clone(),
             Some("none") => StepNetwork::None,
-            Some("host") if self.settings.network == StepNetwork::Host => StepNetwork::Host,
+            Some("host") if matches!(self.settings.network, StepNetwork::Host) => StepNetwork::Host,
             Some("host") => {
                 return Err(fail(
                     "RUN --network=host needs the build's network to be host (`network: host` under the service's build:, with the network.host entitlement)".into(),
@@ -740,8 +752,15 @@ impl Builder<'_> {
         state.key = Self::cache_key(
             &state.key,
             &format!(
-                "{args:?} {:?} {user:?} {:?} {step_network:?}\n{}",
-                step.env, step.workdir, prepared.key
+                "{args:?} {:?} {user:?} {:?} {}\n{}",
+                step.env,
+                step.workdir,
+                match step_network {
+                    StepNetwork::None => "none",
+                    StepNetwork::Host => "host",
+                    StepNetwork::Bridge(_) => "bridge",
+                },
+                prepared.key
             ),
         );
         if let Some((cached, time)) = self.cached(state) {
@@ -764,8 +783,12 @@ impl Builder<'_> {
             network: match step_network {
                 StepNetwork::None => NetworkMode::None,
                 StepNetwork::Host => NetworkMode::Host,
-                StepNetwork::Bridge(network) => NetworkMode::Networks(vec![Attachment {
-                    network,
+                StepNetwork::Bridge(_) => NetworkMode::Networks(vec![Attachment {
+                    network: sources
+                        .bridge
+                        .ok_or_else(|| fail("no bridge for the step".into()))?
+                        .name()
+                        .map_err(|e| fail(format!("the build's network: {e}")))?,
                     ..Attachment::default()
                 }]),
             },

@@ -9,6 +9,7 @@
 //! `execute` carries the resolved stages out on this runtime.
 
 pub mod archive;
+pub mod bridge;
 pub mod copy;
 pub mod diff;
 pub mod dockerfile;

@@ -14,6 +14,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use runtime::build::copy::Context;
 use runtime::build::dockerfile::{self, Instruction};
+use runtime::build::bridge::BuildBridge;
 use runtime::build::execute::{Builder, Progress, Settings, StepNetwork};
 use runtime::build::ignore::{Ignore, ignore_file};
 use runtime::build::instructions::program;
@@ -115,12 +116,16 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
         secrets: secret_files.paths.clone(),
         ..Settings::default()
     };
-    // `default` (or nothing) leaves the runtime's default in place.
-    match recipe.network {
-        Network::Default => {}
-        Network::None => settings.network = StepNetwork::None,
-        Network::Host => settings.network = StepNetwork::Host,
-    }
+    settings.network = match recipe.network {
+        // As docker's builds: a bridge with a way out (unless RCOMPOSE_MASQUERADE says no), made
+        // for the build and removed after it.
+        Network::Default => StepNetwork::Bridge(BuildBridge {
+            networks: engine.networks.clone(),
+            masquerade: crate::reconcile::networks::masquerade_default()?,
+        }),
+        Network::None => StepNetwork::None,
+        Network::Host => StepNetwork::Host,
+    };
     let builder = Builder {
         store: images,
         runtime: &engine.containers,
