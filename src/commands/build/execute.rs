@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+use runtime::build::bridge::BuildBridge;
 use runtime::build::copy::Context;
 use runtime::build::dockerfile::{self, Instruction};
-use runtime::build::bridge::BuildBridge;
 use runtime::build::execute::{Builder, Progress, Settings, StepNetwork};
 use runtime::build::ignore::{Ignore, ignore_file};
-use runtime::build::instructions::program;
-use runtime::build::resolve::{BaseConfig, Options, Platform, resolve};
+use runtime::build::instructions::{CommandKind, program};
+use runtime::build::resolve::{BaseConfig, Options, Platform, ResolvedStage, Step, resolve};
 use runtime::image::ImageStore;
 
 use super::recipe::{Dockerfile, ImageName, NamedContext, Network, Recipe, Secret};
@@ -135,7 +135,6 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
     let Some((first, others)) = job.names.split_first() else {
         bail!("a build without an image name");
     };
-    let total: usize = resolved.iter().map(|s| s.steps.len()).sum();
     let instructions: BTreeMap<usize, &Instruction> =
         parsed.instructions.iter().map(|i| (i.line, i)).collect();
     let text_of = |line: usize| {
@@ -143,13 +142,29 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
             .get(&line)
             .map_or(String::new(), |i| one_line(&i.original))
     };
+    let numbering = Numbering::new(label, &resolved, &stages, &text_of);
     let begin = Instant::now();
     let image = first.text.clone();
     report.started(label, &image);
-    let mut done = 0;
+    let mut from_shown = std::collections::HashSet::new();
     let mut progress = |progress: Progress<'_>| match progress {
-        Progress::Started { step, .. } => {
-            report.step_started(label, &image, done + 1, total, &text_of(step.line))
+        Progress::Started { stage, step } => {
+            let Some(shown) = numbering.step(step) else {
+                return;
+            };
+            // The stage's FROM first, as docker shows it.
+            if from_shown.insert(stage)
+                && let Some(from) = numbering.from(stage)
+            {
+                report.stage_from(&from.label, from.total, &from.text);
+            }
+            report.step_started(
+                &shown.label,
+                &image,
+                shown.number,
+                shown.total,
+                &text_of(step.line),
+            )
         }
         Progress::Output { line, .. } => report.output(label, line),
         Progress::Done {
@@ -158,16 +173,17 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
             elapsed,
             ..
         } => {
-            done += 1;
-            report.step_done(
-                label,
-                &image,
-                done,
-                total,
-                &text_of(step.line),
-                cached,
-                elapsed,
-            );
+            if let Some(shown) = numbering.step(step) {
+                report.step_done(
+                    &shown.label,
+                    &image,
+                    shown.number,
+                    shown.total,
+                    &text_of(step.line),
+                    cached,
+                    elapsed,
+                );
+            }
         }
     };
     let built = builder.build(&resolved, Some(&first.reference), &mut progress);
@@ -323,5 +339,87 @@ fn one_line(text: &str) -> String {
         format!("{}...", line.chars().take(77).collect::<String>())
     } else {
         line
+    }
+}
+
+/// How a build's steps are shown, as docker shows them: numbered per stage (`[api build 2/4]`, the
+/// stage's name after the service's when the build has several stages), the `FROM` first, then
+/// the steps that change files (`RUN`, `COPY`, `ADD`, `WORKDIR`); steps that only set the config
+/// (`ENV`, `CMD`, ...) are not shown.
+struct Numbering {
+    /// By the step's address in the resolved stages.
+    steps: std::collections::HashMap<*const Step, Shown>,
+    /// The `FROM` of each stage, by its index.
+    froms: std::collections::HashMap<usize, Shown>,
+}
+
+struct Shown {
+    label: String,
+    number: usize,
+    total: usize,
+    text: String,
+}
+
+impl Numbering {
+    fn new(
+        service: &str,
+        resolved: &[ResolvedStage],
+        program: &runtime::build::instructions::Program,
+        text_of: &dyn Fn(usize) -> String,
+    ) -> Numbering {
+        let mut steps = std::collections::HashMap::new();
+        let mut froms = std::collections::HashMap::new();
+        for stage in resolved {
+            let label = match (resolved.len(), &stage.name) {
+                (1, _) => service.to_owned(),
+                (_, Some(name)) => format!("{service} {name}"),
+                (_, None) => format!("{service} stage-{}", stage.index),
+            };
+            let shown: Vec<&Step> = stage
+                .steps
+                .iter()
+                .filter(|step| {
+                    matches!(
+                        step.kind,
+                        CommandKind::Run { .. }
+                            | CommandKind::Copy { .. }
+                            | CommandKind::Add { .. }
+                            | CommandKind::Workdir(_)
+                    )
+                })
+                .collect();
+            let total = shown.len() + 1;
+            if let Some(from) = program.stages.get(stage.index) {
+                froms.insert(
+                    stage.index,
+                    Shown {
+                        label: label.clone(),
+                        number: 1,
+                        total,
+                        text: text_of(from.line),
+                    },
+                );
+            }
+            for (at, step) in shown.into_iter().enumerate() {
+                steps.insert(
+                    step as *const Step,
+                    Shown {
+                        label: label.clone(),
+                        number: at + 2,
+                        total,
+                        text: String::new(),
+                    },
+                );
+            }
+        }
+        Numbering { steps, froms }
+    }
+
+    fn step(&self, step: &Step) -> Option<&Shown> {
+        self.steps.get(&(step as *const Step))
+    }
+
+    fn from(&self, stage: usize) -> Option<&Shown> {
+        self.froms.get(&stage)
     }
 }

@@ -1,7 +1,8 @@
 //! What builds print, in the mode `--progress` picks, shared by the builds running at once:
 //!
 //! - `plain` (and `auto` off a terminal): a line per step as it ends, prefixed with the build's
-//!   service and its step count (`[api 3/7] RUN make 1.2s`, `... CACHED`), `RUN` output as
+//!   service, its stage when it has several, and its step count in the stage as docker counts
+//!   (`[api build 3/4] RUN make 1.2s`, `... CACHED`; `FROM` is step 1), `RUN` output as
 //!   `api  | line`, and `✔ Image NAME Built 4.2s` per name at the end;
 //! - `tty` (and `auto` on a terminal): the live view of `output::progress`, a line per image with
 //!   the step it is on; `RUN` output is left out (a failed step's last lines are in its error);
@@ -51,6 +52,13 @@ impl Report {
                 text.to_owned()
             };
             live.start("Image", image, &format!("[{number}/{total}] {text}"));
+        }
+    }
+
+    /// A stage begins on its base (`FROM ...`, step 1 of `total`).
+    pub fn stage_from(&self, label: &str, total: usize, text: &str) {
+        if self.mode == ProgressMode::Plain {
+            output::stderr_line(&format!("[{label} 1/{total}] {text}"));
         }
     }
 
