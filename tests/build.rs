@@ -559,3 +559,56 @@ fn build_secrets_from_a_file_and_an_environment_variable_reach_run_mounts() {
         "{error}"
     );
 }
+
+fn skopeo_json(args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo (installed by .ci/run)");
+    assert!(output.status.success(), "skopeo {args:?}: {output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn a_built_image_round_trips_through_image_save_and_skopeo() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("buildsave", "services:\n  api:\n    build: ./app\n");
+    let app = fixture.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM busybox:latest\nCOPY msg /msg\nRUN cat /msg > /copy\nCMD [\"cat\", \"/copy\"]\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("msg"), "saved\n").unwrap();
+    fixture.ok(&["build"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&fixture.ok(&["image", "inspect", "buildsave-api"])).unwrap();
+    let id = inspect[0]["Id"].as_str().unwrap().to_owned();
+    let layers = inspect[0]["RootFS"]["Layers"].clone();
+    assert_eq!(layers.as_array().unwrap().len(), 3, "{layers}");
+    for format in ["oci-archive", "docker-archive"] {
+        let archive = fixture.path().join(format!("{format}.tar"));
+        let archive = archive.display().to_string();
+        fixture.ok(&[
+            "image",
+            "save",
+            "--format",
+            format,
+            "-o",
+            &archive,
+            "buildsave-api",
+        ]);
+        let source = format!("{format}:{archive}");
+        let config = skopeo_json(&["inspect", "--config", &source]);
+        assert_eq!(config["rootfs"]["diff_ids"], layers, "{format}");
+        let raw = skopeo_json(&["inspect", "--raw", &source]);
+        assert_eq!(
+            raw["config"]["digest"].as_str(),
+            Some(id.as_str()),
+            "{format}"
+        );
+    }
+}
