@@ -361,3 +361,46 @@ fn bearer_tokens_from_the_challenge_with_login_and_expiry() {
     let pulled = with_env(&fixture, &["image", "pull", &image], &[], "");
     assert!(pulled.status.success(), "{}", text(&pulled));
 }
+
+#[test]
+fn a_build_pulls_a_missing_base_image_and_pulls_again_with_pull() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let base = format!("{}/base/app:1", registry.host());
+    let fixture = fixture("regbuild", "services:\n  api:\n    build: ./api\n");
+    fixture.ok(&["image", "tag", "app:1", &base]);
+    fixture.ok(&["image", "push", &base]);
+    fixture.ok(&["image", "rm", "app:1"]);
+    fixture.ok(&["image", "rm", &base]);
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(
+        api.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n"),
+    )
+    .unwrap();
+    let build = with_env(&fixture, &["--progress", "plain", "build"], &[], "");
+    assert!(build.status.success(), "{}", text(&build));
+    assert!(
+        inspect(&fixture, &base)["Id"].is_string(),
+        "the base was pulled"
+    );
+    let run = fixture.ok(&["run", "--rm", "api"]);
+    assert_eq!(run.trim(), "built");
+    // With --pull the base is fetched again (up to date here), the build comes from the cache.
+    let again = with_env(
+        &fixture,
+        &["--progress", "plain", "build", "--pull"],
+        &[],
+        "",
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("RUN echo built > /built CACHED"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Pulled"), "pulled again: {stderr}");
+}

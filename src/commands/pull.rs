@@ -163,6 +163,12 @@ pub fn ensure_image(store: &ImageStore, root: &Path, reference: &str) -> anyhow:
     if let Ok(image) = store.image(reference) {
         return Ok(image);
     }
+    pull_image(store, root, reference)
+}
+
+/// The image `reference` pulled from its registry now (`build --pull`), with progress on standard
+/// error.
+pub fn pull_image(store: &ImageStore, root: &Path, reference: &str) -> anyhow::Result<Image> {
     let name = ImageRef::parse(reference)?;
     let view = View::new([name.familiar().as_str()], false);
     let started = Instant::now();

@@ -18,6 +18,7 @@ use runtime::build::dockerfile::{self, Instruction};
 use runtime::build::execute::{Builder, Progress, Settings, StepNetwork};
 use runtime::build::ignore::{Ignore, ignore_file};
 use runtime::build::instructions::{CommandKind, program};
+use runtime::build::mounts::RunMount;
 use runtime::build::resolve::{BaseConfig, Options, Platform, ResolvedStage, Step, resolve};
 use runtime::image::ImageStore;
 
@@ -78,22 +79,33 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
         escape: parsed.escape,
     };
     let images = &engine.images;
+    // Base images come from the store, pulled when it lacks them (each once per build with
+    // `pull`).
+    let pulled = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let fetch = |reference: &str| -> anyhow::Result<runtime::image::Image> {
+        if recipe.pull && pulled.borrow_mut().insert(reference.to_owned()) {
+            return crate::commands::pull::pull_image(images, &engine.root, reference);
+        }
+        crate::commands::pull::ensure_image(images, &engine.root, reference)
+    };
     let base = |reference: &str| -> Result<BaseConfig, String> {
-        let image = images.image(reference).map_err(|_| {
-            format!(
-                "base image {reference} is not in the local store; load it with `rcompose image load` or `image import` (pulling from registries is not supported yet)"
-            )
-        })?;
+        let image =
+            fetch(reference).map_err(|error| format!("base image {reference}: {error:#}"))?;
         Ok(BaseConfig::of_image(&image))
     };
     let resolved = resolve(&stages, &resolve_options, &base).map_err(at)?;
+    // Images `COPY --from` and `RUN --mount=from=` read, fetched as the bases are.
+    for reference in images_read(&resolved, &recipe.contexts) {
+        fetch(&reference)
+            .with_context(|| format!("{}: image {reference}", dockerfile_path.display()))?;
+    }
     let ignore = read_ignore(ignore_file(&dockerfile_path, context_dir))?;
     let context = Context::dir(context_dir.clone(), ignore);
     let named_contexts = recipe
         .contexts
         .iter()
         .map(|(name, named)| {
-            named_context(images, named, &job.service_images)
+            named_context(images, &engine.root, named, &job.service_images)
                 .map(|context| (name.clone(), context))
                 .with_context(|| format!("build.additional_contexts.{name}"))
         })
@@ -221,9 +233,46 @@ fn read_ignore(path: Option<PathBuf>) -> anyhow::Result<Ignore> {
     Ignore::parse(&text).map_err(|e| anyhow::anyhow!(".dockerignore: {e}"))
 }
 
+/// The images that `COPY --from` and `RUN --mount=from=` name: words that are neither a stage
+/// (by name or index) nor a named context.
+fn images_read(
+    resolved: &[ResolvedStage],
+    contexts: &BTreeMap<String, NamedContext>,
+) -> std::collections::BTreeSet<String> {
+    let is_stage = |word: &str| {
+        word.parse::<usize>().is_ok()
+            || resolved
+                .iter()
+                .any(|stage| stage.name.as_deref() == Some(word.to_ascii_lowercase().as_str()))
+    };
+    let mut found = std::collections::BTreeSet::new();
+    for step in resolved.iter().flat_map(|stage| &stage.steps) {
+        let words: Vec<String> = match &step.kind {
+            CommandKind::Copy { options, .. } | CommandKind::Add { options, .. } => {
+                options.from.iter().cloned().collect()
+            }
+            CommandKind::Run { mounts, .. } => mounts
+                .iter()
+                .filter_map(|spec| match runtime::build::mounts::parse(spec) {
+                    Ok(RunMount::Bind { from, .. }) => from,
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        found.extend(
+            words
+                .into_iter()
+                .filter(|word| !is_stage(word) && !contexts.contains_key(word)),
+        );
+    }
+    found
+}
+
 /// What `COPY --from=<name>` reads for an `additional_contexts` entry.
 fn named_context(
     images: &ImageStore,
+    root: &Path,
     named: &NamedContext,
     service_images: &BTreeMap<String, String>,
 ) -> anyhow::Result<Context> {
@@ -242,11 +291,7 @@ fn named_context(
             .with_context(|| format!("service {service:?} has no image name"))?,
         NamedContext::Image(reference) => reference.clone(),
     };
-    let image = images.image(&reference).map_err(|_| {
-        anyhow::anyhow!(
-            "image {reference} is not in the local store (pulling from registries is not supported yet)"
-        )
-    })?;
+    let image = crate::commands::pull::ensure_image(images, root, &reference)?;
     let dirs = image
         .layer_dirs()
         .with_context(|| format!("the layers of {reference} are not unpacked"))?;

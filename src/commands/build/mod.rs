@@ -48,12 +48,17 @@ pub struct BuildArgs {
     /// Also build the services the selected ones depend on
     #[arg(long)]
     with_dependencies: bool,
+    /// Always pull the base images again
+    #[arg(long)]
+    pull: bool,
 }
 
 /// What a build is asked for beyond the services' own `build:`.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub no_cache: bool,
+    /// Pull base images again (`--pull`).
+    pub pull: bool,
     /// `--build-arg` values, over the services' `args` (`None`: the project's variable).
     pub build_args: BTreeMap<String, Option<String>>,
     pub quiet: bool,
@@ -72,6 +77,7 @@ pub fn run(global: &GlobalOptions, args: BuildArgs) -> anyhow::Result<ExitCode> 
         .collect();
     let options = BuildOptions {
         no_cache: args.no_cache,
+        pull: args.pull,
         build_args,
         quiet: args.quiet,
     };
@@ -229,6 +235,7 @@ fn plan_jobs(
             &variables,
             &options.build_args,
             options.no_cache,
+            options.pull,
         )?;
         warnings.extend(read.warnings);
         let service = &project.services[name];

@@ -41,6 +41,8 @@ pub struct Recipe {
     /// Build secrets by id (`RUN --mount=type=secret,id=...`).
     pub secrets: BTreeMap<String, Secret>,
     pub no_cache: bool,
+    /// `pull: true` or `build --pull`: base images are pulled again, not taken from the store.
+    pub pull: bool,
 }
 
 /// Where the Dockerfile comes from.
@@ -103,10 +105,6 @@ pub struct Read {
     pub warnings: Vec<String>,
 }
 
-/// `build:`'s `pull: true`: the base images would come from a registry.
-const NO_REGISTRY: &str = "pulling base images needs a registry client, which rcompose does not have yet; \
-     load the base image (`rcompose image load`) and remove `pull: true`";
-
 /// Reads service `name`'s `build:` into a recipe. `variables` looks up the project's variables
 /// (a bare `args` name, a secret's `environment:`); `build_args` are `--build-arg` values (`None`:
 /// the project's variable of that name).
@@ -116,6 +114,7 @@ pub fn read(
     variables: &dyn Fn(&str) -> Option<String>,
     build_args: &BTreeMap<String, Option<String>>,
     no_cache: bool,
+    pull: bool,
 ) -> anyhow::Result<Read> {
     let Some(service) = project.services.get(name) else {
         bail!("no such service: {name}");
@@ -262,6 +261,7 @@ pub fn read(
             contexts,
             secrets,
             no_cache,
+            pull: pull || build.pull,
         },
         warnings,
     })
@@ -303,9 +303,6 @@ fn named_context(
 
 /// The `build:` keys that ask for what rcompose's builder cannot do: an error naming them.
 fn refuse_unsupported(name: &str, build: &Build) -> anyhow::Result<()> {
-    if build.pull {
-        bail!("service {name:?}: build.pull: {NO_REGISTRY}");
-    }
     let mut keys = Vec::new();
     if !build.ssh.is_empty() {
         keys.push("ssh (no SSH agent is forwarded to RUN steps)".to_owned());
@@ -402,7 +399,14 @@ mod tests {
     fn read_one(yaml: &str, service: &str) -> anyhow::Result<Read> {
         let project = project(yaml);
         let variables = |name: &str| (name == "TOKEN").then(|| "s3cret".to_owned());
-        read(&project, service, &variables, &BTreeMap::new(), false)
+        read(
+            &project,
+            service,
+            &variables,
+            &BTreeMap::new(),
+            false,
+            false,
+        )
     }
 
     #[test]
@@ -454,7 +458,6 @@ mod tests {
         for (build, expected) in [
             ("network: bridge", "build.network \"bridge\""),
             ("network: host", "network.host entitlement"),
-            ("pull: true", "registry client"),
             ("entitlements: [security.insecure]", "security.insecure"),
             (
                 "additional_contexts: {x: \"https://example.com/x.git\"}",
@@ -499,7 +502,7 @@ mod tests {
         );
         let variables = |_: &str| None;
         let recipe = |name| {
-            read(&project, name, &variables, &BTreeMap::new(), false)
+            read(&project, name, &variables, &BTreeMap::new(), false, false)
                 .unwrap()
                 .recipe
         };
