@@ -455,7 +455,9 @@ impl ImageStore {
         })?;
         // A running build holds layers the cache does not record yet: collect when none runs (what
         // is left now goes with the next collection).
-        if removal.deleted.is_some() && let Some(_builds) = self.try_build_exclusive()? {
+        if removal.deleted.is_some()
+            && let Some(_builds) = self.try_build_exclusive()?
+        {
             gc::collect(self, true)?;
         }
         Ok(removal)
