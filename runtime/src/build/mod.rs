@@ -5,7 +5,9 @@
 //! stages a target needs and what each step says with its variables expanded, and the environment
 //! it runs with; `shell` expands variables and splits words as BuildKit's shell lexer does;
 //! `ignore` applies `.dockerignore` as Docker does; `diff` turns what a step changed (an overlay's
-//! upper directory) into a layer; `copy` writes the layer of a `COPY` from the build context;
+//! upper directory) into a layer; `copy` writes the layer of a `COPY` or `ADD` (`archive`: the tar
+//! archives `ADD` extracts) and the digest its cache key takes, with `hashes` keeping file hashes
+//! by `stat`; `mounts` readies `RUN --mount`s; `bridge` is the network steps get by default;
 //! `execute` carries the resolved stages out on this runtime.
 
 pub mod archive;
