@@ -404,3 +404,24 @@ fn a_build_pulls_a_missing_base_image_and_pulls_again_with_pull() {
     );
     assert!(stderr.contains("Pulled"), "pulled again: {stderr}");
 }
+
+#[test]
+fn run_pulls_a_missing_image_and_honours_pull_never() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let image = format!("{}/team/runner:1", registry.host());
+    let fixture = fixture(
+        "regrun",
+        &format!("services:\n  app:\n    image: {image}\n"),
+    );
+    fixture.ok(&["image", "tag", "app:1", &image]);
+    fixture.ok(&["image", "push", &image]);
+    fixture.ok(&["image", "rm", "app:1"]);
+    fixture.ok(&["image", "rm", &image]);
+    let refused = fixture.fails(&["run", "--rm", "-T", "--pull", "never", "app"]);
+    assert!(refused.contains(&image), "{refused}");
+    let out = fixture.ok(&["run", "--rm", "-T", "app"]);
+    assert_eq!(out.trim(), "hello from the registry");
+}

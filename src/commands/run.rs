@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// Build the image before starting the container (a missing image is built anyway)
     #[arg(long)]
     build: bool,
+    /// Pull the image before running: always, missing or never (default: the service's pull_policy)
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<String>,
     /// The service
     service: String,
     /// The command and its arguments (default: the service's)
@@ -120,6 +123,13 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
     // Dependencies, then the one-off, under the project's lock; the session itself runs without it.
     let id = {
         let _lock = scope.lock()?;
+        super::pull::pull_for_up(
+            &scope,
+            std::slice::from_ref(&args.service),
+            args.pull.as_deref(),
+            !args.no_deps,
+            false,
+        )?;
         super::build::build_for_up(
             &scope,
             std::slice::from_ref(&args.service),
