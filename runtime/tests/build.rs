@@ -401,18 +401,82 @@ fn add_extracts_archives_and_heredocs_become_files() {
     assert_eq!(fixture.run(&image, &[]), "from the archive\n");
     let error = fixture
         .build(
-            "FROM busybox:latest\nADD https://example.com/x.tgz /x\n",
+            "FROM busybox:latest\nADD git@github.com:moby/moby.git /x\n",
             &[],
             None,
-            "url:latest",
+            "git:latest",
         )
         .unwrap_err();
     assert!(
-        error
-            .to_string()
-            .starts_with("line 2: ADD https://example.com/x.tgz: sources from URLs"),
+        error.to_string().contains("clone into the build context"),
         "{error}"
     );
+}
+
+/// Serves `body` to every GET on 127.0.0.1 (a thread per server, ended with the process); its
+/// port.
+fn serve(body: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    port
+}
+
+#[test]
+fn add_downloads_urls_with_their_checksum() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let port = serve(b"downloaded\n");
+    let sum = "sha256:b0a9b3e06ee8b6bc1a51d6dc5c37a2a6b8ceb39d6b7ba22765b1de3b05e8a2dc";
+    let digest = {
+        use std::process::Stdio;
+        let mut child = Command::new("sha256sum")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"downloaded\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        format!(
+            "sha256:{}",
+            String::from_utf8_lossy(&out.stdout)
+                .split(' ')
+                .next()
+                .unwrap()
+        )
+    };
+    let dockerfile = format!(
+        "FROM busybox:latest\nADD --checksum={digest} http://127.0.0.1:{port}/files/notes.txt?v=1 /srv/\nCMD [\"sh\", \"-c\", \"cat /srv/notes.txt; stat -c '%a %Y' /srv/notes.txt\"]\n"
+    );
+    let (image, steps) = fixture
+        .build_reporting(&dockerfile, &[], None, false, "url:latest")
+        .unwrap();
+    assert_eq!(steps, [(2, false), (3, false)]);
+    // Named after the URL's path, 0600, the server's time, not extracted.
+    assert_eq!(fixture.run(&image, &[]), "downloaded\n600 784111777\n");
+    // The same content again: downloaded, and a cache hit.
+    let (_, steps) = fixture
+        .build_reporting(&dockerfile, &[], None, false, "url:latest")
+        .unwrap();
+    assert_eq!(steps, [(2, true), (3, false)]);
+    let wrong = dockerfile.replace(&digest, sum);
+    let error = fixture.build(&wrong, &[], None, "url:wrong").unwrap_err();
+    assert!(error.to_string().contains("not the --checksum"), "{error}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::archive;
+use super::fetch::Fetched;
 use super::hashes::FileHashes;
 use super::ignore::Ignore;
 use super::instructions::{CopyOptions, Source};
@@ -76,8 +77,10 @@ pub struct CopyRequest<'a> {
     /// The working directory a relative destination is below.
     pub workdir: &'a str,
     pub options: &'a CopyOptions,
-    /// `ADD`: local tar archives are extracted, URLs refused.
+    /// `ADD`: local tar archives are extracted, URLs taken from `fetched`.
     pub add: bool,
+    /// `ADD`'s URL sources, downloaded: the URL, the file, where it is.
+    pub fetched: &'a [(String, Fetched, PathBuf)],
 }
 
 /// Writes the layer a `COPY` from `context` makes on top of `layers` (the image's layer
@@ -130,10 +133,12 @@ fn copy_into<S: Sink>(
         workdir,
         options,
         add,
+        fetched,
     } = *request;
     // Each source path with the part of it `--parents` keeps below the destination.
     let mut selected: Vec<(String, String)> = Vec::new();
     let mut inline: Vec<(&str, &str)> = Vec::new();
+    let mut remote: Vec<&(String, Fetched, PathBuf)> = Vec::new();
     let mut wildcard = false;
     for source in sources {
         let path = match source {
@@ -144,9 +149,17 @@ fn copy_into<S: Sink>(
             }
         };
         if add && is_remote(path) {
-            return Err(format!(
-                "ADD {path}: sources from URLs and git repositories are not supported; download the file into the build context (or in a RUN step) and ADD or COPY it from there"
-            ));
+            let download = fetched.iter().find(|(url, ..)| url == path).ok_or_else(|| {
+                if path.starts_with("http://") || path.starts_with("https://") {
+                    format!("ADD {path}: not downloaded")
+                } else {
+                    format!(
+                        "ADD {path}: only http and https URLs can be added (git repositories are not supported; clone into the build context and COPY from there)"
+                    )
+                }
+            })?;
+            remote.push(download);
+            continue;
         }
         let clean = clean_relative(path);
         // `--parents` keeps a source's path below the destination, from the `/./` pivot on when
@@ -199,7 +212,7 @@ fn copy_into<S: Sink>(
         .iter()
         .any(|(source, _)| context.is_dir(source) || is_archive(source));
     let into_dir = dest.ends_with('/')
-        || selected.len() + inline.len() > 1
+        || selected.len() + inline.len() + remote.len() > 1
         || wildcard
         || any_dir
         || options.parents;
@@ -295,6 +308,26 @@ fn copy_into<S: Sink>(
         writer
             .sink
             .data(&target, content.as_bytes(), mode, owner, mtime)?;
+    }
+    // Downloads, as BuildKit adds them: 0600 unless `--chmod`, the server's time.
+    for (url, file, host) in remote {
+        let target = if into_dir {
+            join(&dest, &file.name)
+        } else {
+            dest.clone()
+        };
+        let metadata = fs::symlink_metadata(host).map_err(|e| format!("{url}: {e}"))?;
+        let mtime = epoch
+            .map_or(file.mtime, |epoch| file.mtime.min(epoch))
+            .max(0);
+        writer.sink.file(
+            &target,
+            host,
+            &metadata,
+            chmod.unwrap_or(0o600),
+            owner,
+            mtime,
+        )?;
     }
     Ok(writer.sink)
 }

@@ -9,7 +9,7 @@
 //! [`super::copy`]) and `--from` another stage or an image, `ENV`, `ARG`, `LABEL`, `WORKDIR`,
 //! `USER`, `CMD`, `ENTRYPOINT`, `SHELL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK` (docker's
 //! config field, see `image::docker_config`), `ADD` of local files and archives (see
-//! [`super::copy`]), `ONBUILD` (triggers kept in the image's `OnBuild`, run by `resolve` in a stage
+//! [`super::copy`]) and of URLs (see [`super::fetch`]), `ONBUILD` (triggers kept in the image's `OnBuild`, run by `resolve` in a stage
 //! built on it).
 //!
 //! The cache: every state has a key, the hash of its parent's key (the base image's id at the
@@ -35,6 +35,7 @@ use oci_spec::image::{
 use super::bridge::{BuildBridge, StepBridge};
 use super::copy::{Context, CopyRequest, copy_digest, write_copy_layer};
 use super::diff;
+use super::fetch;
 use super::hashes::FileHashes;
 use super::instructions::{CommandKind, CommandLine, Health, Source};
 use super::mounts::{self, MountSources, RunMount};
@@ -560,12 +561,31 @@ impl Builder<'_> {
                 dest,
                 options,
             } => {
+                let add = matches!(step.kind, CommandKind::Add { .. });
+                // `ADD <url>`: downloaded first, into scratch space that goes with `scratch`.
+                let mut scratch = mounts::Prepared::default();
+                let mut fetched = Vec::new();
+                for source in copy_sources.iter().filter(|_| add) {
+                    let Source::Path(url) = source else { continue };
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        continue;
+                    }
+                    let fail = |message: String| Error::Step { line, message };
+                    let into = scratch
+                        .scratch_dir(self.store.root())
+                        .map_err(fail)?
+                        .join("download");
+                    let file =
+                        fetch::download(url, &into, options.checksum.as_deref()).map_err(fail)?;
+                    fetched.push((url.clone(), file, into));
+                }
                 let request = CopyRequest {
                     sources: copy_sources,
                     dest,
                     workdir: &step.workdir,
                     options,
-                    add: matches!(step.kind, CommandKind::Add { .. }),
+                    add,
+                    fetched: &fetched,
                 };
                 let from = match &options.from {
                     Some(from) => Some(self.copy_source(from, sources, line)?),

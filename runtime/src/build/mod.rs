@@ -16,6 +16,7 @@ pub mod copy;
 pub mod diff;
 pub mod dockerfile;
 pub mod execute;
+pub mod fetch;
 pub mod hashes;
 pub mod ignore;
 pub mod instructions;

@@ -227,6 +227,13 @@ pub struct Prepared {
     _locks: Vec<Lock>,
 }
 
+impl Prepared {
+    /// A private scratch directory removed with `self` (for `ADD <url>` downloads, too).
+    pub(super) fn scratch_dir(&mut self, root: &Path) -> Result<PathBuf, String> {
+        scratch(root, self)
+    }
+}
+
 impl Drop for Prepared {
     fn drop(&mut self) {
         for dir in &self.scratch {
@@ -281,6 +288,7 @@ pub fn prepare(mounts: &[RunMount], sources: &MountSources<'_>) -> Result<Prepar
                     workdir: "/",
                     options: &options,
                     add: false,
+                    fetched: &[],
                 };
                 let digest = copy_digest(&context, &request, &[], sources.hashes)?;
                 prepared.key.push_str(&format!("bind {target} {digest}\n"));

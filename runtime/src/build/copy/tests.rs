@@ -119,6 +119,7 @@ fn request<'a>(
         workdir: "/work",
         options,
         add,
+        fetched: &[],
     }
 }
 
@@ -374,14 +375,11 @@ fn add_extracts_local_archives_inside_the_destination() {
 }
 
 #[test]
-fn add_refuses_urls_with_a_hint() {
+fn add_refuses_git_repositories_with_a_hint() {
     let setup = setup("");
-    let sources = [Source::Path("https://example.com/a.tar.gz".into())];
+    let sources = [Source::Path("git@github.com:moby/buildkit.git".into())];
     let error = layer_of(&setup, &sources, "/", &CopyOptions::default(), true).unwrap_err();
-    assert!(
-        error.contains("download the file into the build context"),
-        "{error}"
-    );
+    assert!(error.contains("clone into the build context"), "{error}");
 }
 
 #[test]
