@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::project::model::Service;
+use crate::project::model::{Content, Project, Service};
 
 /// The attributes left out of the hash.
 pub const EXCLUDED: [&str; 6] = [
@@ -31,6 +31,51 @@ pub fn service_hash(service: &Service) -> String {
 pub fn digest(value: &serde_json::Value) -> String {
     let digest = Sha256::digest(value.to_string().as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The hash a service's containers carry: [`service_hash`] over [`container_config`], so that a
+/// changed secret or config content recreates them (their files are copies made at create).
+pub fn container_hash(project: &Project, service: &Service) -> String {
+    digest(&container_config(project, service))
+}
+
+/// [`hashed_config`] with, under `contents`, the SHA-256 of each secret's and config's content
+/// the service uses (never the content itself: the label is readable by anyone who can list
+/// containers). Without secrets or configs it is exactly [`hashed_config`].
+pub fn container_config(project: &Project, service: &Service) -> serde_json::Value {
+    let mut value = hashed_config(service);
+    let digests = |references: &[crate::project::model::FileReference],
+                   resolved: &dyn Fn(&str) -> Option<Content>| {
+        let mut digests = serde_json::Map::new();
+        for reference in references {
+            if let Some(content) = resolved(&reference.source) {
+                let hex: String = Sha256::digest(&content.0)
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect();
+                digests.insert(reference.source.clone(), serde_json::Value::String(hex));
+            }
+        }
+        digests
+    };
+    let mut contents = serde_json::Map::new();
+    let secrets = digests(&service.secrets, &|key| {
+        project.secrets.get(key).and_then(|s| s.resolved.clone())
+    });
+    let configs = digests(&service.configs, &|key| {
+        project.configs.get(key).and_then(|c| c.resolved.clone())
+    });
+    for (kind, digests) in [("secrets", secrets), ("configs", configs)] {
+        if !digests.is_empty() {
+            contents.insert(kind.to_string(), serde_json::Value::Object(digests));
+        }
+    }
+    if !contents.is_empty()
+        && let Some(map) = value.as_object_mut()
+    {
+        map.insert("contents".to_string(), serde_json::Value::Object(contents));
+    }
+    value
 }
 
 /// The part of a service the hash covers, as canonical JSON. Containers keep it (in a label) so that a

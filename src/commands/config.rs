@@ -127,7 +127,10 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         let mut out = String::new();
         for (name, service) in &project.services {
             if wanted.contains(&"*") || wanted.contains(&name.as_str()) {
-                out.push_str(&format!("{name} {}\n", crate::hash::service_hash(service)));
+                out.push_str(&format!(
+                    "{name} {}\n",
+                    crate::hash::container_hash(project, service)
+                ));
             }
         }
         if let Some(name) = wanted

@@ -106,6 +106,7 @@ pub struct RunArgs {
 pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope::open(global, std::slice::from_ref(&args.service))?;
     scope.check_services(std::slice::from_ref(&args.service))?;
+    crate::project::refuse::check(&scope.loaded, std::slice::from_ref(&args.service))?;
     let project = &scope.loaded.project;
     let service = one_off_service(&scope, &project.services[&args.service], &args)?;
     let slug = random_slug()?;

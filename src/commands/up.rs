@@ -149,6 +149,7 @@ fn converge(
 ) -> anyhow::Result<Option<(Scope, ApplyOptions)>> {
     let scope = Scope::open(global, &args.services)?;
     scope.check_services(&args.services)?;
+    crate::project::refuse::check(&scope.loaded, &args.services)?;
     let mut scale = BTreeMap::new();
     for entry in &args.scale {
         let (service, count) = entry

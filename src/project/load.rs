@@ -629,3 +629,47 @@ pub fn parent_dir(path: &Path, fallback: &Path) -> PathBuf {
         })
         .unwrap_or_else(|| fallback.to_path_buf())
 }
+
+/// Reads the content of every secret and config a service uses (`content:`, the `environment:`
+/// variable, a regular `file:`), for the containers' files and their config hash. What cannot be
+/// read stays `None`; creating a container that needs it says why.
+pub fn read_contents(project: &mut super::model::Project, environment: &Environment) {
+    use super::model::Content;
+    let used = |pick: fn(&super::model::Service) -> &Vec<super::model::FileReference>| {
+        project
+            .services
+            .values()
+            .flat_map(|service| pick(service).iter().map(|r| r.source.clone()))
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let (secrets, configs) = (used(|s| &s.secrets), used(|s| &s.configs));
+    let read = |content: Option<&String>, variable: Option<&String>, file: Option<&String>| {
+        if let Some(content) = content {
+            return Some(Content(content.clone().into_bytes()));
+        }
+        if let Some(variable) = variable {
+            return environment
+                .value(variable)
+                .map(|value| Content(value.into_bytes()));
+        }
+        let file = Path::new(file?);
+        if !std::fs::metadata(file).ok()?.is_file() {
+            return None;
+        }
+        std::fs::read(file).ok().map(Content)
+    };
+    for (key, secret) in &mut project.secrets {
+        if secrets.contains(key) && !secret.external {
+            secret.resolved = read(None, secret.environment.as_ref(), secret.file.as_ref());
+        }
+    }
+    for (key, config) in &mut project.configs {
+        if configs.contains(key) && !config.external {
+            config.resolved = read(
+                config.content.as_ref(),
+                config.environment.as_ref(),
+                config.file.as_ref(),
+            );
+        }
+    }
+}

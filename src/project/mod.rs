@@ -29,6 +29,7 @@ pub mod model;
 pub mod normalize;
 pub mod paths;
 pub mod profiles;
+pub mod refuse;
 pub mod typed;
 pub mod units;
 pub mod validate;
@@ -124,11 +125,12 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
     let interpolated = loader.options.interpolate;
     // Without interpolation values may hold `${...}`: the tree cannot be typed or validated.
     let project = if interpolated {
-        let project = typed::to_project(&root)?;
+        let mut project = typed::to_project(&root)?;
         let problems = validate::check(&project, &root);
         if !problems.is_empty() {
             return Err(Diagnostics(problems));
         }
+        load::read_contents(&mut project, &loader.seen_environment);
         project
     } else {
         Project {

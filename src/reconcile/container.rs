@@ -252,7 +252,147 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
     spec.labels.extend(compose_labels(instance));
     spec.healthcheck =
         healthcheck(service, spec.healthcheck.take()).map_err(|message| unsupported(&message))?;
+    secrets_and_configs(instance, &mut spec).map_err(|message| unsupported(&message))?;
     Ok(spec)
+}
+
+/// The service's `secrets` and `configs` as the container's files: a copy of the content (inline,
+/// from a variable, or a regular file's, as the loader read it), owned by `uid:gid` (default
+/// 0:0) with `mode` (default 0444), bound read-only at the target before the process starts. A
+/// secret's target defaults to `/run/secrets/<name>` (a relative one is below it), a config's to
+/// `/<name>`. A `file:` that is a directory is bound read-only as it is, as docker compose binds
+/// every `file:` (which also ignores `uid`, `gid` and `mode` there, with a warning; here they
+/// apply to files). A service volume at the same target wins, as with docker compose.
+fn secrets_and_configs(instance: &Instance<'_>, spec: &mut ContainerSpec) -> Result<(), String> {
+    use crate::project::model::Content;
+    let project = instance.project;
+    let service = instance.service;
+    struct Source<'a> {
+        kind: &'static str,
+        name: &'a str,
+        external: bool,
+        unsupported_driver: Option<&'static str>,
+        environment: Option<&'a String>,
+        file: Option<&'a String>,
+        resolved: Option<&'a Content>,
+    }
+    let mut references = Vec::new();
+    for reference in &service.secrets {
+        let secret = project
+            .secrets
+            .get(&reference.source)
+            .ok_or_else(|| format!("secret {:?} is not defined", reference.source))?;
+        let target = match reference.target.as_deref() {
+            None | Some("") => format!("/run/secrets/{}", reference.source),
+            Some(target) if target.starts_with('/') => target.to_string(),
+            Some(target) => format!("/run/secrets/{target}"),
+        };
+        let source = Source {
+            kind: "secret",
+            name: secret.name.as_deref().unwrap_or(&reference.source),
+            external: secret.external,
+            unsupported_driver: if secret.driver.is_some() {
+                Some("secrets.*.driver")
+            } else if secret.template_driver.is_some() {
+                Some("secrets.*.template_driver")
+            } else {
+                None
+            },
+            environment: secret.environment.as_ref(),
+            file: secret.file.as_ref(),
+            resolved: secret.resolved.as_ref(),
+        };
+        references.push((reference, target, source));
+    }
+    for reference in &service.configs {
+        let config = project
+            .configs
+            .get(&reference.source)
+            .ok_or_else(|| format!("config {:?} is not defined", reference.source))?;
+        let target = match reference.target.as_deref() {
+            None | Some("") => format!("/{}", reference.source),
+            Some(target) if target.starts_with('/') => target.to_string(),
+            Some(target) => format!("/{target}"),
+        };
+        let source = Source {
+            kind: "config",
+            name: config.name.as_deref().unwrap_or(&reference.source),
+            external: config.external,
+            unsupported_driver: config
+                .template_driver
+                .is_some()
+                .then_some("configs.*.template_driver"),
+            environment: config.environment.as_ref(),
+            file: config.file.as_ref(),
+            resolved: config.resolved.as_ref(),
+        };
+        references.push((reference, target, source));
+    }
+    let id = |what: &str, value: Option<&String>| -> Result<u32, String> {
+        match value.map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(0),
+            Some(text) => text
+                .parse()
+                .map_err(|_| format!("{what} {text:?} is not a number")),
+        }
+    };
+    for (reference, target, source) in references {
+        let Source { kind, name, .. } = source;
+        if source.external {
+            return Err(format!("unsupported external {kind} {name}"));
+        }
+        if let Some(key) = source.unsupported_driver {
+            return Err(format!("Docker Compose does not support {key}"));
+        }
+        if spec.mounts.iter().any(|m| m.target == target) {
+            continue;
+        }
+        let owner = (
+            id("uid", reference.uid.as_ref())?,
+            id("gid", reference.gid.as_ref())?,
+        );
+        if let Some(content) = source.resolved {
+            spec.files.push(rt::spec::FileMount {
+                target,
+                content: content.0.clone(),
+                uid: owner.0,
+                gid: owner.1,
+                mode: reference.mode.unwrap_or(0o444),
+            });
+            continue;
+        }
+        if let Some(variable) = source.environment {
+            return Err(format!(
+                "environment variable {variable:?} required by {kind} {name:?} is not set"
+            ));
+        }
+        let Some(file) = source.file else {
+            return Err(format!(
+                "{kind} {name:?} has no content: give it `file:`, `environment:` or `content:`"
+            ));
+        };
+        match std::fs::metadata(file) {
+            Err(_) => return Err(format!("{kind} {name:?}: file {file} does not exist")),
+            Ok(metadata) if metadata.is_dir() => {
+                if reference.uid.is_some() || reference.gid.is_some() || reference.mode.is_some() {
+                    return Err(format!(
+                        "{kind} {name:?}: uid, gid and mode apply to files; {file} is a directory"
+                    ));
+                }
+                spec.mounts.push(Mount {
+                    target,
+                    kind: MountKind::Bind {
+                        source: PathBuf::from(file),
+                    },
+                    read_only: true,
+                    recursive: BindRecursive::default(),
+                    subpath: None,
+                });
+            }
+            Ok(_) => return Err(format!("{kind} {name:?}: cannot read {file}")),
+        }
+    }
+    Ok(())
 }
 
 /// `tty` and `stdin_open`: the container's process gets a pseudo-terminal, or a stdin that stays
@@ -376,11 +516,11 @@ fn compose_labels(instance: &Instance<'_>) -> BTreeMap<String, String> {
         ),
         (
             labels::CONFIG_HASH.to_string(),
-            crate::hash::service_hash(service),
+            crate::hash::container_hash(instance.project, service),
         ),
         (
             labels::CONFIG.to_string(),
-            crate::hash::hashed_config(service).to_string(),
+            crate::hash::container_config(instance.project, service).to_string(),
         ),
         (labels::IMAGE.to_string(), instance.image_id.clone()),
         (

@@ -508,8 +508,8 @@ fn plan_service(
     restart_reasons: &[String],
 ) -> ServiceOutcome {
     let mut outcome = ServiceOutcome::default();
-    let expected_hash = hash::service_hash(service);
-    let expected_config = hash::hashed_config(service);
+    let expected_hash = hash::container_hash(project, service);
+    let expected_config = hash::container_config(project, service);
     let expected_image = snapshot
         .images
         .get(&image_name(project, service_name, service));

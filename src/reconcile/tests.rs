@@ -21,8 +21,8 @@ fn running(project: &Project, service: &str, number: u32) -> ObservedContainer {
         number,
         oneoff: false,
         state: State::Running,
-        config_hash: hash::service_hash(definition),
-        config: Some(hash::hashed_config(definition)),
+        config_hash: hash::container_hash(project, definition),
+        config: Some(hash::container_config(project, definition)),
         image_id: None,
     }
 }

@@ -474,6 +474,18 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Binds the spec's `files` (secrets, configs; written at create) read-only at their targets, after
+/// the user's mounts so that a volume at `/run` does not hide `/run/secrets/x`.
+fn file_mounts(root: &Path, spec: &ContainerSpec, paths: &Paths) -> Result<(), Failure> {
+    for (index, file) in spec.files.iter().enumerate() {
+        let source = paths.file(index);
+        let target = open_target(root, &file.target, true)?;
+        bind(&source, &target, true, spec::BindRecursive::Disabled)
+            .context(|| format!("bind {} on {}", source.display(), file.target))?;
+    }
+    Ok(())
+}
+
 /// Binds `source` on `target`: a detached copy of the source's mount (with the mounts below it
 /// unless `recursive` is `disabled`), made read-only before it is attached when the bind is. A
 /// remount read-only changes only the one mount it names, so with `/:/host:ro` the host's
@@ -650,6 +662,7 @@ fn setup(
         )?;
     }
     user_mounts(&root, spec)?;
+    file_mounts(&root, spec, paths)?;
     if !released() {
         return Err(Failure::setup(
             "the monitor did not release the container init",

@@ -400,6 +400,14 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
             ));
         }
     }
+    for file in &spec.files {
+        if !file.target.starts_with('/') || Path::new(&file.target).starts_with("/proc") {
+            return invalid(format!(
+                "file target {:?} is not an absolute path outside /proc",
+                file.target
+            ));
+        }
+    }
     for mount in &spec.mounts {
         if !mount.target.starts_with('/') {
             return invalid(format!("mount target {:?} is not absolute", mount.target));
@@ -416,6 +424,35 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
                 PROC_MOUNTS_ALLOWED.join(", ")
             ));
         }
+    }
+    Ok(())
+}
+
+/// Writes a spec's `files` into the container's directory (see [`spec::FileMount`]): private to
+/// root on the host side (the directory is 0700), owned and moded as asked inside.
+fn write_files(paths: &Paths, files: &[spec::FileMount]) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if files.is_empty() {
+        return Ok(());
+    }
+    crate::store::private_dir(&paths.files())?;
+    for (index, file) in files.iter().enumerate() {
+        let path = paths.file(index);
+        let mut handle = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(ctx("create", &path))?;
+        handle
+            .write_all(&file.content)
+            .map_err(ctx("write", &path))?;
+        std::os::unix::fs::fchown(&handle, Some(file.uid), Some(file.gid))
+            .map_err(ctx("chown", &path))?;
+        handle
+            .set_permissions(fs::Permissions::from_mode(file.mode & 0o7777))
+            .map_err(ctx("chmod", &path))?;
     }
     Ok(())
 }
@@ -512,6 +549,7 @@ impl Runtime {
             .hosts
             .clone()
             .unwrap_or_else(|| DEFAULT_HOSTS.to_owned());
+        write_files(&paths, &spec.files)?;
         for (name, contents) in [
             ("hostname", format!("{hostname}\n")),
             ("hosts", hosts),

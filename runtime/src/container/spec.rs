@@ -213,6 +213,39 @@ pub struct ContainerSpec {
     pub log_max_size: u64,
     /// Log files kept in all when rotating (json-file `max-file`; 0 means 1).
     pub log_max_files: u32,
+    /// Files made for the container (secrets, configs), bound read-only at their targets after
+    /// `mounts`.
+    pub files: Vec<FileMount>,
+}
+
+/// A file made for a container (a secret or a config): written at create into the container's
+/// directory, owned by `uid:gid` with `mode`, bound read-only at `target` before the process
+/// starts (so not even the container's root can change it), and removed with the container. The
+/// content is not kept in the record.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileMount {
+    /// Absolute path in the container.
+    pub target: String,
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits (docker's default for secrets and configs is 0444).
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for FileMount {
+    /// Never the content: it may be a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileMount")
+            .field("target", &self.target)
+            .field("content", &format_args!("<{} bytes>", self.content.len()))
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
 }
 
 /// A healthcheck, already resolved: `test` is the command to exec (`CMD-SHELL x` is

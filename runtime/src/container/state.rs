@@ -7,6 +7,7 @@
 //! upper/ work/    the overlay's writable layer and work directory
 //! rootfs/         the mount point of the root (mounted only inside the container's mount namespace)
 //! hostname hosts resolv.conf   bind-mounted onto the container's /etc files
+//! files/N         the spec's `files` (secrets, configs), bound read-only at their targets
 //! container.log   stdout and stderr, one JSON object per line (docker's json-file format)
 //! monitor.log     the monitor's own diagnostics
 //! stopping        present while a stop is requested (the monitor then does not restart)
@@ -174,6 +175,13 @@ impl Paths {
     }
     pub fn etc_file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+    /// The spec's `files` (secrets, configs), by index.
+    pub fn files(&self) -> PathBuf {
+        self.dir.join("files")
+    }
+    pub fn file(&self, index: usize) -> PathBuf {
+        self.files().join(index.to_string())
     }
 }
 

