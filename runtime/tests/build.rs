@@ -239,7 +239,11 @@ fn run_steps_become_layers_and_metadata_the_config() {
     let image = fixture
         .build(DOCKERFILE, &[("FLAVOR", "spicy")], None, "built:latest")
         .unwrap();
-    assert_eq!(image.layers.len(), base_layers + 3, "one layer per RUN");
+    assert_eq!(
+        image.layers.len(),
+        base_layers + 4,
+        "one layer per RUN, and WORKDIR's new /app"
+    );
     let config = image.config.config().clone().unwrap();
     let env = config.env().clone().unwrap();
     assert!(env.contains(&"GREETING=hello".to_string()), "{env:?}");
@@ -875,4 +879,38 @@ fn independent_stages_are_built_at_the_same_time() {
         one.0 < two.1 && two.0 < one.1,
         "the stages ran one after the other: {one:?} {two:?}"
     );
+}
+
+#[test]
+fn workdir_makes_its_directory_owned_by_the_user() {
+    if skip() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let dockerfile = "FROM busybox:latest\nUSER nobody\nWORKDIR /data/app\nRUN touch made-by-nobody\nWORKDIR /data/app\nWORKDIR /tmp\nCMD [\"stat\", \"-c\", \"%U %a %n\", \"/data\", \"/data/app\", \"/data/app/made-by-nobody\"]\n";
+    let (image, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "workdir:latest")
+        .unwrap();
+    // The existing directories make no layer (and nothing runs for them).
+    assert_eq!(
+        steps,
+        [
+            (2, false),
+            (3, false),
+            (4, false),
+            (5, true),
+            (6, true),
+            (7, false)
+        ]
+    );
+    assert_eq!(image.layers.len(), 3, "busybox, the directories, the RUN");
+    assert_eq!(
+        fixture.run(&image, &[]),
+        "nobody 755 /data\nnobody 755 /data/app\nnobody 644 /data/app/made-by-nobody\n"
+    );
+    let (again, steps) = fixture
+        .build_reporting(dockerfile, &[], None, false, "workdir:latest")
+        .unwrap();
+    assert_eq!(steps[1], (3, true));
+    assert_eq!(again.id, image.id);
 }

@@ -167,9 +167,11 @@ fn a_mirror_serves_docker_io_names_unchanged() {
     let seeded = name(&format!("{}/library/redis:7", mirror.host()));
     registry::push(&source, &Settings::default(), "app:1", &seeded, &quiet).unwrap();
 
+    // Offline: if the mirror failed, docker.io itself is never tried.
     let settings = Settings {
         mirrors: vec![format!("http://{}", mirror.host())],
-        insecure: Vec::new(),
+        offline: true,
+        ..Settings::default()
     };
     let (_dir2, store2) = store();
     let pulled = registry::pull(&store2, &settings, &name("redis:7"), &quiet).unwrap();

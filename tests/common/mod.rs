@@ -141,8 +141,10 @@ impl Fixture {
             .args(args)
             .current_dir(self.dir.path())
             .env("RCOMPOSE_TEST", "1")
-            // Tests keep their traffic on the machine: no masquerade (see reconcile::networks).
-            .env("RCOMPOSE_MASQUERADE", "0");
+            // Tests keep their traffic on the machine: no masquerade (see reconcile::networks), no
+            // registry off it (see runtime::registry::resolve).
+            .env("RCOMPOSE_MASQUERADE", "0")
+            .env("RCOMPOSE_OFFLINE", "1");
         command
     }
 

@@ -495,6 +495,49 @@ fn glob_match(pattern: &str, path: &str) -> bool {
     go(&p, &s)
 }
 
+/// The directories `WORKDIR dir` must make in the image the layers make (the missing ones on the
+/// way, symlinks followed inside the image), each with its path relative to the root; none when
+/// the directory is there.
+pub(super) fn missing_workdir(layers: &[PathBuf], dir: &str) -> Result<Vec<String>, String> {
+    let resolved = resolve_in_layers(layers, &clean_relative(dir))?;
+    let mut missing = Vec::new();
+    let mut prefix = String::new();
+    for part in resolved.split('/').filter(|p| !p.is_empty()) {
+        prefix = join(&prefix, part);
+        if lookup(layers, &prefix).is_none() {
+            missing.push(prefix.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// Writes a layer of the directories `dirs` (0755, owned by `user` as the image's files name it,
+/// root's when empty).
+pub(super) fn write_dirs_layer(
+    layers: &[PathBuf],
+    dirs: &[String],
+    user: &str,
+    out: impl Write,
+    mtime: i64,
+) -> Result<(), String> {
+    let owner = if user.is_empty() {
+        (0, 0)
+    } else {
+        owner(user, layers)?
+    };
+    let mut sink = TarSink {
+        builder: tar::Builder::new(out),
+    };
+    sink.builder.mode(tar::HeaderMode::Deterministic);
+    for dir in dirs {
+        sink.directory(dir, 0o755, owner, mtime)?;
+    }
+    sink.builder
+        .into_inner()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// Whether the image the layers make has `relative`.
 pub(super) fn exists_in(layers: &[PathBuf], relative: &str) -> bool {
     lookup(layers, relative).is_some()

@@ -498,7 +498,7 @@ impl Builder<'_> {
             }
             CommandKind::Workdir(dir) => {
                 config.set_working_dir(Some(dir.clone()));
-                format!("WORKDIR {dir}")
+                return self.workdir(state, step, dir);
             }
             CommandKind::User(user) => {
                 config.set_user(Some(user.clone()));
@@ -934,6 +934,65 @@ impl Builder<'_> {
         Ok(Some(added))
     }
 
+    /// Adds the layer `write` writes to the store; an error of its own (a message) is the step's,
+    /// at `line`.
+    fn write_layer(
+        &self,
+        line: usize,
+        write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
+    ) -> Result<AddedLayer, Error> {
+        let mut failure = None;
+        let added = self.store.add_layer(|out| {
+            write(out).map_err(|message| {
+                failure = Some(message.clone());
+                std::io::Error::other(message)
+            })
+        });
+        match (added, failure) {
+            (Ok(added), _) => Ok(added),
+            (Err(_), Some(message)) => Err(Error::Step { line, message }),
+            (Err(error), None) => Err(error.into()),
+        }
+    }
+
+    /// `WORKDIR`: the directory is made in the image when it is missing (as BuildKit makes it,
+    /// owned by the stage's user), a layer of its own; true when nothing was to be made or the
+    /// layer came from the cache.
+    fn workdir(&self, state: &mut State, step: &Step, dir: &str) -> Result<bool, Error> {
+        let fail = |message: String| Error::Step {
+            line: step.line,
+            message,
+        };
+        let dirs: Vec<PathBuf> = state.layers.iter().map(|l| l.dir.clone()).collect();
+        let missing = super::copy::missing_workdir(&dirs, dir).map_err(fail)?;
+        let created_by = format!("WORKDIR {dir}");
+        if missing.is_empty() {
+            let created = self.time_of(state);
+            state.history.push(history(created_by, true, created));
+            return Ok(true);
+        }
+        let user = state.config.user().clone().unwrap_or_default();
+        state.key = Self::cache_key(&state.key, &format!("mkdir {missing:?} {user:?}"));
+        let hit = match self.cached(state) {
+            Some((CachedStep::Layer(layer), time)) => Some((layer, time)),
+            _ => None,
+        };
+        let (layer, time) = match hit {
+            Some((layer, time)) => (layer, Some(time)),
+            None => {
+                let mtime = self.settings.epoch.unwrap_or_else(crate::time::now_unix);
+                let added = self.write_layer(step.line, |out| {
+                    super::copy::write_dirs_layer(&dirs, &missing, &user, out, mtime)
+                })?;
+                (added, None)
+            }
+        };
+        self.add_layer(state, Some(layer), time)?;
+        let created = self.time_of(state);
+        state.history.push(history(created_by, false, created));
+        Ok(time.is_some())
+    }
+
     /// What `COPY --from=<from>` copies from: a named context, a stage built before (by name or
     /// index) or an image of the store. (The cache key of such a copy is the content it copies, as for the context.)
     fn copy_source(
@@ -1003,22 +1062,9 @@ impl Builder<'_> {
         let hit = cached.as_ref().map(|(_, time)| *time);
         let layer = match cached {
             Some((layer, _)) => layer,
-            None => {
-                let mut failure = None;
-                let added = self.store.add_layer(|out| {
-                    write_copy_layer(context, request, &dirs, out, self.settings.epoch).map_err(
-                        |message| {
-                            failure = Some(message.clone());
-                            std::io::Error::other(message)
-                        },
-                    )
-                });
-                match (added, failure) {
-                    (Ok(added), _) => added,
-                    (Err(_), Some(message)) => return Err(fail(message)),
-                    (Err(error), None) => return Err(error.into()),
-                }
-            }
+            None => self.write_layer(line, |out| {
+                write_copy_layer(context, request, &dirs, out, self.settings.epoch)
+            })?,
         };
         self.add_layer(state, Some(layer), hit)?;
         let created = self.time_of(state);

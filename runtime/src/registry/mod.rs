@@ -56,6 +56,14 @@ pub enum Error {
     Io(#[from] IoError),
     #[error("cannot reach {url}: {message}")]
     Connection { url: String, message: String },
+    #[error(
+        "{reference} would come from {registry}, but registries off this machine are not used (RCOMPOSE_OFFLINE or `offline` in {file}); load the image, or serve it from a registry or mirror on 127.0.0.1"
+    )]
+    Offline {
+        reference: String,
+        registry: String,
+        file: &'static str,
+    },
     #[error("{url}: the registry answered {status}{}", detail(.message))]
     Status {
         url: String,

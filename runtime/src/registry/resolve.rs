@@ -7,8 +7,10 @@
 //! system's roots, and no fallback.
 //!
 //! Settings come from the environment (`RCOMPOSE_REGISTRY_MIRRORS`, `RCOMPOSE_INSECURE_REGISTRIES`,
-//! comma-separated) and from `<state root>/registries.json` (`{"mirrors": [...], "insecure": [...]}`),
-//! the environment first.
+//! comma-separated; `RCOMPOSE_OFFLINE=1`) and from `<state root>/registries.json` (`{"mirrors":
+//! [...], "insecure": [...], "offline": true}`), the environment first. Offline, only registries on
+//! this machine (loopback) are used: an air-gapped host, and test suites whose traffic must stay on
+//! the machine, get a clear error instead of a connection to the world.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -35,6 +37,9 @@ pub struct Settings {
     /// Registries (`host[:port]`) reached over plain HTTP.
     #[serde(default)]
     pub insecure: Vec<String>,
+    /// Use no registry off this machine.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 impl Settings {
@@ -52,6 +57,10 @@ impl Settings {
         };
         settings.mirrors = list("RCOMPOSE_REGISTRY_MIRRORS");
         settings.insecure = list("RCOMPOSE_INSECURE_REGISTRIES");
+        settings.offline = matches!(
+            std::env::var("RCOMPOSE_OFFLINE").as_deref(),
+            Ok("1" | "true" | "yes")
+        );
         let path = state_root.join(SETTINGS_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => {
@@ -59,6 +68,7 @@ impl Settings {
                     .map_err(|error| Error::Invalid(format!("{}: {error}", path.display())))?;
                 settings.mirrors.extend(file.mirrors);
                 settings.insecure.extend(file.insecure);
+                settings.offline |= file.offline;
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
@@ -77,6 +87,19 @@ impl Settings {
             }
         }
         endpoints.push(self.endpoint(reference.domain()));
+        if self.offline {
+            endpoints.retain(|endpoint| {
+                let host = endpoint.base.split_once("://").map_or("", |(_, host)| host);
+                is_loopback(host_without_port(host))
+            });
+            if endpoints.is_empty() {
+                return Err(Error::Offline {
+                    reference: reference.familiar(),
+                    registry: self.endpoint(reference.domain()).base,
+                    file: SETTINGS_FILE,
+                });
+            }
+        }
         Ok(endpoints)
     }
 
@@ -189,7 +212,36 @@ mod tests {
                 "https://mirror.example".to_owned(),
             ],
             insecure: vec!["registry.lan:5000".to_owned()],
+            offline: false,
         }
+    }
+
+    #[test]
+    fn offline_only_registries_on_this_machine_are_used() {
+        let offline = Settings {
+            offline: true,
+            ..settings()
+        };
+        let redis = ImageRef::parse("redis").unwrap();
+        let bases: Vec<String> = offline
+            .endpoints(&redis)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.base)
+            .collect();
+        assert_eq!(
+            bases,
+            ["http://127.0.0.1:5001"],
+            "the loopback mirror alone"
+        );
+        let local = ImageRef::parse("localhost:5000/app").unwrap();
+        assert_eq!(offline.endpoints(&local).unwrap().len(), 1);
+        let remote = ImageRef::parse("ghcr.io/org/app:1").unwrap();
+        let error = offline.endpoints(&remote).unwrap_err().to_string();
+        assert!(
+            error.starts_with("ghcr.io/org/app:1 would come from https://ghcr.io, but registries off this machine are not used"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -233,7 +285,7 @@ mod tests {
         }
         let error = Settings {
             mirrors: vec!["http://mirror.example".to_owned()],
-            insecure: Vec::new(),
+            ..Settings::default()
         }
         .endpoints(&ImageRef::parse("redis:7").unwrap())
         .unwrap_err();
