@@ -128,7 +128,14 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
         secrets: secret_files.paths.clone(),
         ..Settings::default()
     };
+    let offline = matches!(
+        std::env::var("RCOMPOSE_OFFLINE").as_deref(),
+        Ok("1" | "true" | "yes")
+    );
     settings.network = match recipe.network {
+        // Offline (RCOMPOSE_OFFLINE), a step reaches nothing off this machine: no network unless
+        // the build asks for one.
+        Network::Default if offline => StepNetwork::None,
         // As docker's builds: a bridge with a way out (unless RCOMPOSE_MASQUERADE says no), made
         // for the build and removed after it.
         Network::Default => StepNetwork::Bridge(BuildBridge {
