@@ -483,6 +483,13 @@ pub fn container_spec(
         super::networks::mode(&loaded.project, service_name, service, &|name| {
             Ok(engine.containers.find(name)?)
         })?;
+    super::namespaces::apply(
+        &loaded.project,
+        service_name,
+        service,
+        &|name| Ok(engine.containers.find(name)?),
+        &mut container_spec,
+    )?;
     Ok(container_spec)
 }
 

@@ -368,15 +368,16 @@ pub fn plan(
                 .filter_map(|source| outcomes.get(source))
                 .flat_map(|outcome| outcome.created.iter().copied()),
         );
-        // A container that joins another's network namespace (`network_mode: service:X`) is created
-        // after that one.
-        if let Some(shared) = service
-            .network_mode
-            .as_deref()
-            .and_then(|mode| mode.strip_prefix("service:"))
-            && let Some(outcome) = outcomes.get(shared)
-        {
-            prerequisites.extend(outcome.created.iter().copied());
+        // A container that joins another's namespace (`network_mode`, `pid` or `ipc`: `service:X`)
+        // is created after that one.
+        for mode in [&service.network_mode, &service.pid, &service.ipc] {
+            if let Some(shared) = mode
+                .as_deref()
+                .and_then(|mode| mode.strip_prefix("service:"))
+                && let Some(outcome) = outcomes.get(shared)
+            {
+                prerequisites.extend(outcome.created.iter().copied());
+            }
         }
         let restart_reasons: Vec<String> = service
             .depends_on

@@ -19,6 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use super::namespaces;
 use super::spec::{self, ContainerSpec, MountKind, Rootfs};
 use super::state::{Paths, Record};
 use super::user;
@@ -400,6 +401,32 @@ fn setup_dev(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A shared IPC namespace shares `/dev/shm` too, as docker shares it: the host's for `ipc: host`,
+/// the donor's for `container:`. A mount of another mount namespace cannot be bound from here, so
+/// the init enters the donor's for a moment, opens its `/dev/shm` there inside its root (a symlink
+/// of the donor's making must not lead to the host's files), clones that mount into a detached
+/// tree, comes back and attaches the tree over its own `/dev/shm`.
+fn share_shm(root: &Path, spec: &ContainerSpec, joins: &namespaces::Joins) -> Result<(), Failure> {
+    let tree = match (&spec.ipc, &joins.ipc_mounts) {
+        (spec::NamespaceMode::Host, _) => m::detached_bind(Path::new("/dev/shm"), false)
+            .context(|| "bind the host's /dev/shm".into())?,
+        (spec::NamespaceMode::Container(_), Some(donor)) => {
+            let home = fs::File::open("/proc/self/ns/mnt")
+                .context(|| "open this mount namespace".into())?;
+            p::setns(donor.as_fd(), p::ns::MOUNT)
+                .context(|| "enter the donor container's mount namespace".into())?;
+            let tree = sys::open_in_root(Path::new("/"), "/dev/shm")
+                .and_then(|shm| m::detached_bind_fd(shm.as_fd(), false));
+            p::setns(home.as_fd(), p::ns::MOUNT)
+                .context(|| "return to the container's mount namespace".into())?;
+            tree.context(|| "clone the donor container's /dev/shm".into())?
+        }
+        _ => return Ok(()),
+    };
+    let target = open_target(root, "/dev/shm", false)?;
+    m::attach(&tree, &target).context(|| "share /dev/shm".into())
+}
+
 /// Privileged containers get every device node of the host's `/dev` (top level), as docker gives
 /// them.
 fn host_devices(dev: &Path) -> Result<(), Failure> {
@@ -526,12 +553,13 @@ fn bind(
 pub(crate) fn run(
     record: &Record,
     paths: &Paths,
+    joins: &namespaces::Joins,
     netns: &Netns,
     stdio: Stdio,
     released: impl FnOnce() -> bool,
     report_fd: RawFd,
 ) -> Failure {
-    match setup(record, paths, netns, stdio, released) {
+    match setup(record, paths, joins, netns, stdio, released) {
         Ok(mut process) => {
             process.keep_fds = vec![report_fd];
             process.exec()
@@ -563,6 +591,7 @@ pub(crate) struct Stdio {
 fn setup(
     record: &Record,
     paths: &Paths,
+    joins: &namespaces::Joins,
     netns: &Netns,
     stdio: Stdio,
     released: impl FnOnce() -> bool,
@@ -587,6 +616,13 @@ fn setup(
         p::dup2(fd, target).context(|| format!("set up descriptor {target}"))?;
     }
     drop((stdin, stdout, stderr));
+    namespaces::join(joins)
+        .context(|| "join the IPC and UTS namespaces of another container".into())?;
+    let ns_id = |path: &str| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+    // The host's IPC namespace is PID 1's (the host's procfs is still mounted here): `ipc: host`,
+    // or `container:` of a container that has it. Its sysctls are the host's.
+    let shares_host_ipc = ns_id("/proc/self/ns/ipc").is_some()
+        && ns_id("/proc/self/ns/ipc") == ns_id("/proc/1/ns/ipc");
     // Without a new network namespace this process is still in the monitor's, the host's.
     let netns_id = || {
         fs::metadata("/proc/self/ns/net")
@@ -633,6 +669,7 @@ fn setup(
         None,
     )?;
     setup_dev(&root, spec)?;
+    share_shm(&root, spec, joins)?;
     let sys_dir = mount_target(&root, "/sys", false)?;
     mount_at(
         Some(Path::new("sysfs")),
@@ -675,6 +712,10 @@ fn setup(
         .map_err(|e| join(e.to_string()))?;
     crate::cgroup::Cgroup::join_v1(&mut tasks).map_err(|e| join(e.to_string()))?;
     drop(tasks);
+    // In all of its cgroups now: a cgroup namespace made here is rooted at them.
+    if spec.cgroupns_private {
+        p::unshare(p::ns::CGROUP).context(|| "create a cgroup namespace".into())?;
+    }
     m::pivot_root(&root).context(|| format!("pivot_root into {}", root.display()))?;
     // Sysctls are written once nothing outside the container's root can be named, through no
     // symlink, into a file that is procfs's (runc's CVE-2025-52881: writes redirected to the host's
@@ -685,6 +726,15 @@ fn setup(
         if shares_host_netns && key.starts_with("net.") {
             return Err(Failure::setup(format!(
                 "sysctl {key} is not allowed: the container shares the host's network namespace"
+            )));
+        }
+        let ipc_key = key.starts_with("kernel.shm")
+            || key.starts_with("kernel.msg")
+            || key == "kernel.sem"
+            || key.starts_with("fs.mqueue.");
+        if shares_host_ipc && ipc_key {
+            return Err(Failure::setup(format!(
+                "sysctl {key} is not allowed: the container shares the host's IPC namespace"
             )));
         }
         let path = format!("sys/{}", key.replace('.', "/"));
@@ -708,7 +758,14 @@ fn setup(
             None,
         )?;
     }
-    p::sethostname(&record.hostname).context(|| format!("set hostname {}", record.hostname))?;
+    // With the host's UTS namespace (`uts: host`) the name is the host's: never set it.
+    if spec.uts == spec::NamespaceMode::Private {
+        p::sethostname(&record.hostname).context(|| format!("set hostname {}", record.hostname))?;
+        if !spec.domainname.is_empty() {
+            p::setdomainname(&spec.domainname)
+                .context(|| format!("set domain name {}", spec.domainname))?;
+        }
+    }
     if let Some(socket) = pty_socket {
         // A terminal from the container's own devpts: its slave becomes this session's controlling
         // terminal and stdio; the master goes to the monitor, which relays it.

@@ -17,6 +17,7 @@
 pub mod events;
 pub mod init;
 pub mod log;
+pub(crate) mod namespaces;
 pub mod network;
 pub mod spec;
 pub mod state;
@@ -33,8 +34,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::log::{Entry as LogEntry, Stream};
 pub use self::spec::{
-    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NetworkMode,
-    RestartPolicy, Rootfs, Seccomp, Ulimit,
+    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NamespaceMode,
+    NetworkMode, RestartPolicy, Rootfs, Seccomp, Ulimit,
 };
 pub use self::state::{Health, HealthResult, Paths, Record, State, Status};
 use crate::cgroup::{self, Hierarchy};
@@ -356,6 +357,18 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
             spec.name
         ));
     }
+    if spec.uts == NamespaceMode::Host && !spec.hostname.is_empty() {
+        return invalid("conflicting options: hostname and the UTS mode".into());
+    }
+    if matches!(
+        spec.uts,
+        NamespaceMode::Shareable | NamespaceMode::Container(_)
+    ) || spec.pid == NamespaceMode::Shareable
+    {
+        return invalid(
+            "pid and uts namespaces are private, host or (pid) another container's".into(),
+        );
+    }
     let mut host_names = vec![&spec.hostname, &spec.domainname];
     if let NetworkMode::Networks(attachments) = &spec.network {
         for attachment in attachments {
@@ -533,7 +546,12 @@ impl Runtime {
         // leaves the marker, and `recover` removes the container rather than let it be started
         // without its endpoints.
         fs::write(paths.incomplete(), b"").map_err(ctx("write", &paths.incomplete()))?;
-        let hostname = if spec.hostname.is_empty() {
+        let hostname = if spec.uts == NamespaceMode::Host {
+            // The host's UTS namespace: its name, which the container cannot change.
+            fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|name| name.trim().to_owned())
+                .unwrap_or_default()
+        } else if spec.hostname.is_empty() {
             id[..12].to_owned()
         } else {
             spec.hostname.clone()

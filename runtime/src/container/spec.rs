@@ -94,6 +94,21 @@ pub enum NetworkMode {
     Join(PathBuf),
 }
 
+/// How a container has its pid, IPC or UTS namespace (docker's `--pid`, `--ipc`, `--uts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NamespaceMode {
+    /// A namespace of its own (docker's `private`).
+    #[default]
+    Private,
+    /// IPC: a namespace of its own that other containers may join (docker's `shareable`; joining a
+    /// `private` one is refused, as dockerd refuses it).
+    Shareable,
+    /// The host's.
+    Host,
+    /// Another container's, by id: its init's namespace, resolved at each start.
+    Container(String),
+}
+
 /// A resource limit (`ulimits: {nofile: {soft: 1024, hard: 2048}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ulimit {
@@ -198,6 +213,15 @@ pub struct ContainerSpec {
     pub init: Option<PathBuf>,
     /// How the container is networked (default: a namespace of its own with loopback only).
     pub network: NetworkMode,
+    /// The pid namespace (`pid: host`, `container:`): a new one by default, whose PID 1 is the init.
+    pub pid: NamespaceMode,
+    /// The IPC namespace (`ipc: host | shareable | private | container:`).
+    pub ipc: NamespaceMode,
+    /// The UTS namespace (`uts: host`: the host's name, and no hostname is set).
+    pub uts: NamespaceMode,
+    /// A cgroup namespace of its own (`cgroup: private`), rooted at the container's cgroups; docker's
+    /// default on a host with cgroup v1 is the host's.
+    pub cgroupns_private: bool,
     /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.

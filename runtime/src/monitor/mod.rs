@@ -411,7 +411,9 @@ impl Monitor {
         };
         let namespace =
             container_network::namespace(self.paths.root(), &self.record).map_err(setup)?;
-        let mut namespaces = ns::MOUNT | ns::PID | ns::UTS | ns::IPC;
+        let (mut namespaces, joins) =
+            crate::container::namespaces::resolve(self.paths.root(), &self.record)
+                .map_err(setup)?;
         let netns = match namespace {
             Namespace::New => {
                 namespaces |= ns::NET;
@@ -429,21 +431,25 @@ impl Monitor {
             None => None,
         };
         let clone_error = |e: io::Error| setup(format!("clone the container init: {e}"));
-        let (fork, born_in_v2) = match &v2_dir {
-            Some(dir) => match p::fork_into_cgroup(namespaces, dir.as_fd()) {
-                Ok(fork) => (fork, true),
-                Err(error)
-                    if matches!(
-                        error.raw_os_error(),
-                        Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
-                    ) =>
-                {
-                    (p::fork_into(namespaces).map_err(clone_error)?, false)
-                }
-                Err(error) => return Err(clone_error(error)),
-            },
-            None => (p::fork_into(namespaces).map_err(clone_error)?, true),
-        };
+        let (fork, born_in_v2) =
+            crate::container::namespaces::fork_in_pid_namespace(joins.pid.as_ref(), || {
+                Ok(match &v2_dir {
+                    Some(dir) => match p::fork_into_cgroup(namespaces, dir.as_fd()) {
+                        Ok(fork) => (fork, true),
+                        Err(error)
+                            if matches!(
+                                error.raw_os_error(),
+                                Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+                            ) =>
+                        {
+                            (p::fork_into(namespaces)?, false)
+                        }
+                        Err(error) => return Err(error),
+                    },
+                    None => (p::fork_into(namespaces)?, true),
+                })
+            })
+            .map_err(clone_error)?;
         drop(v2_dir);
         match fork {
             Fork::Child => {
@@ -461,6 +467,7 @@ impl Monitor {
                 let failure = init::run(
                     &self.record,
                     &self.paths,
+                    &joins,
                     &netns,
                     stdio,
                     released,
@@ -1135,11 +1142,11 @@ fn relay_terminal(child: i32, master: OwnedFd, signals: &OwnedFd) -> i32 {
 /// Joins the init's namespaces: in one step through the pidfd (kernel 5.8+), else through
 /// `/proc/<pid>/ns/*` files (mount last: after it the host's /proc is out of sight).
 fn join_namespaces(pidfd: &OwnedFd, pid: i32) -> io::Result<()> {
-    let flags = ns::IPC | ns::UTS | ns::PID | ns::NET | ns::MOUNT;
+    let flags = ns::IPC | ns::UTS | ns::PID | ns::NET | ns::CGROUP | ns::MOUNT;
     if p::setns(pidfd.as_fd(), flags).is_ok() {
         return Ok(());
     }
-    let names = ["ipc", "uts", "pid", "net", "mnt"];
+    let names = ["ipc", "uts", "pid", "net", "cgroup", "mnt"];
     let files: Vec<fs::File> = names
         .iter()
         .map(|name| fs::File::open(format!("/proc/{pid}/ns/{name}")))

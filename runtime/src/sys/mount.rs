@@ -153,6 +153,30 @@ pub fn detached_bind(path: &Path, recursive: bool) -> io::Result<std::os::fd::Ow
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
+/// Like [`detached_bind`], of what the descriptor `fd` (an `O_PATH` one is enough) refers to.
+pub fn detached_bind_fd(
+    fd: std::os::fd::BorrowedFd<'_>,
+    recursive: bool,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let empty = str_cstring("")?;
+    let flags = OPEN_TREE_CLONE
+        | OPEN_TREE_CLOEXEC
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: fd is open for the call; the empty string is NUL-terminated and outlives it.
+    let tree = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), empty.as_ptr(), flags) };
+    if tree < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(tree as std::os::fd::RawFd) })
+}
+
 /// Makes a detached mount (see [`detached_bind`]) read-only, with every mount below it when
 /// `recursive`.
 pub fn set_readonly(tree: &std::os::fd::OwnedFd, recursive: bool) -> io::Result<()> {

@@ -208,6 +208,11 @@ pub fn sethostname(name: &str) -> io::Result<()> {
     check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
 }
 
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes.
+    check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
 /// Joins the namespace(s) `fd` refers to: a `/proc/<pid>/ns/*` file (with `nstype` 0 or its type) or a
 /// pidfd (with a mask of [`ns`] flags, kernel 5.8+).
 pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
