@@ -176,3 +176,84 @@ fn external_secrets_are_refused_with_their_line() {
     // `config` shows the file as docker compose does.
     fixture.ok(&["config"]);
 }
+
+/// The container directory of a service's first container.
+fn container_dir(fixture: &Fixture, service: &str) -> std::path::PathBuf {
+    let id = fixture.id_of(service);
+    assert!(!id.is_empty(), "no container for {service}");
+    std::fs::read_dir(fixture.root.join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.file_name().unwrap().to_string_lossy().starts_with(&id))
+        .expect("the container's directory")
+}
+
+/// `logging`: `none` keeps no log (and `logs` says so, as docker compose does); json-file's
+/// `max-size`, `max-file` and `compress` rotate the log, which `logs` reads back whole and in
+/// order; drivers that need a daemon of their own are refused at their line.
+#[test]
+fn logging_drivers_and_rotation() {
+    if !can_run() {
+        return;
+    }
+    let compose = "services:
+  quiet:
+    image: busybox
+    command: [sh, -c, 'echo hello; sleep 1000']
+    stop_signal: SIGKILL
+    logging: {driver: none}
+  rotated:
+    image: busybox
+    command: [sh, -c, 'i=0; while [ $$i -lt 300 ]; do i=$$((i+1)); echo \"line $$i ..............................\"; done; sleep 1000']
+    stop_signal: SIGKILL
+    logging:
+      driver: json-file
+      options: {max-size: 4k, max-file: \"3\", compress: \"true\"}
+";
+    let fixture = Fixture::new("logging", compose);
+    fixture.ok(&["up", "-d"]);
+    // Every line is logged once the last one is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let lines = loop {
+        let logs = fixture.ok(&["logs", "--no-log-prefix", "rotated"]);
+        if logs.contains("line 300 ") || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let numbers: Vec<u32> = lines
+        .lines()
+        .filter_map(|l| l.strip_prefix("line ")?.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(numbers.last(), Some(&300), "{lines}");
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    assert!(numbers.len() < 300, "three files of 4 kB do not hold 300 lines");
+    assert!(numbers.len() > 60, "the rotated files are read too: {}", numbers.len());
+    let dir = container_dir(&fixture, "rotated");
+    assert!(std::fs::metadata(dir.join("container.log")).unwrap().len() <= 4000);
+    assert!(dir.join("container.log.1.gz").exists());
+    assert!(dir.join("container.log.2.gz").exists());
+    assert!(!dir.join("container.log.3.gz").exists());
+    assert!(!dir.join("container.log.1").exists());
+
+    let output = fixture.command(&["logs", "quiet"]);
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("configured logging driver does not support reading"),
+        "{stderr}"
+    );
+    assert!(!container_dir(&fixture, "quiet").join("container.log").exists());
+    fixture.ok(&["down"]);
+
+    fixture.write(
+        "services:\n  app:\n    image: busybox\n    logging:\n      driver: syslog\n      options: {syslog-address: \"udp://127.0.0.1:514\"}\n",
+    );
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("compose.yaml:5") && stderr.contains("logging driver \"syslog\" is not supported"),
+        "{stderr}"
+    );
+}

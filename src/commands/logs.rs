@@ -195,6 +195,7 @@ impl Streams {
         let containers: Vec<Stream> = scope
             .containers(services, false)?
             .into_iter()
+            .filter(|(observed, info)| readable_log(observed, info))
             .map(|(observed, _)| Stream {
                 tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
                 // docker compose prefixes lines with `web-1`, the name without the project.
@@ -224,7 +225,9 @@ impl Streams {
     fn print_existing(&mut self, window: &Window) {
         let mut all: Vec<(String, usize, LogEntry)> = Vec::new();
         for (index, stream) in self.containers.iter_mut().enumerate() {
-            let mut entries = read_new(stream);
+            // What rotation moved aside first (docker's `logs` reads the rotated files too).
+            let mut entries = stream.tail.read_rotated();
+            entries.extend(read_new(stream));
             entries.retain(|e| window.contains(e));
             if let Some(tail) = self.tail {
                 let skip = entries.len().saturating_sub(tail);
@@ -248,6 +251,22 @@ impl Streams {
             }
         }
     }
+}
+
+/// Whether a container keeps a log to read; for one that does not (`logging: {driver: none}`),
+/// docker compose's warning.
+fn readable_log(
+    observed: &crate::reconcile::snapshot::ObservedContainer,
+    info: &runtime::container::Info,
+) -> bool {
+    if info.record.spec.log_none {
+        crate::output::warnings(&[format!(
+            "Can't retrieve logs for {:?}: configured logging driver does not support reading",
+            observed.name
+        )]);
+        return false;
+    }
+    true
 }
 
 /// The complete entries appended to a container's log since the last read.

@@ -253,7 +253,20 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
     spec.healthcheck =
         healthcheck(service, spec.healthcheck.take()).map_err(|message| unsupported(&message))?;
     secrets_and_configs(instance, &mut spec).map_err(|message| unsupported(&message))?;
+    logging(service, &mut spec).map_err(|message| unsupported(&message))?;
     Ok(spec)
+}
+
+/// `logging`: the monitor's log rotation (json-file and local `max-size`, `max-file`, `compress`)
+/// or no log at all (`none`). `up` refused anything else at its line (`project::refuse`).
+fn logging(service: &Service, spec: &mut ContainerSpec) -> Result<(), String> {
+    let settings = crate::project::refuse::log_settings(service.logging.as_ref())
+        .map_err(|(_, message)| message)?;
+    spec.log_none = settings.none;
+    spec.log_max_size = settings.max_size;
+    spec.log_max_files = settings.max_files;
+    spec.log_compress = settings.compress;
+    Ok(())
 }
 
 /// The service's `secrets` and `configs` as the container's files: a copy of the content (inline,

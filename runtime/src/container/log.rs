@@ -2,7 +2,8 @@
 //! `{"log":"hello\n","stream":"stdout","time":"2026-11-29T05:00:00.123456789Z"}`, so tools that read
 //! docker's logs read ours. Lines longer than 16 KiB are split, as docker does; a final line without a
 //! newline is written when the stream ends. With a size limit (`max-size`), the file is rotated to
-//! `container.log.1`, `.2`, ... keeping `max-file` files in all, as docker's json-file driver does.
+//! `container.log.1`, `.2`, ... keeping `max-file` files in all, as docker's json-file driver does
+//! (`container.log.1.gz`, ... with `compress`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -43,12 +44,21 @@ pub struct Writer {
     max_size: u64,
     /// Files kept in all, the current one included (at least 1).
     max_files: u32,
+    /// Gzip the rotated files (`container.log.1.gz`, ...), as docker's `compress` option does.
+    compress: bool,
 }
 
 /// The name of rotated file `n` (1 is the newest).
 pub fn rotated(path: &Path, n: u32) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".{n}"));
+    name.into()
+}
+
+/// The name of compressed rotated file `n`.
+pub fn rotated_gz(path: &Path, n: u32) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}.gz"));
     name.into()
 }
 
@@ -67,7 +77,14 @@ impl Writer {
             path: path.to_owned(),
             max_size,
             max_files: max_files.max(1),
+            compress: false,
         })
+    }
+
+    /// Gzips the files it rotates (from then on).
+    pub fn compressed(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -82,6 +99,21 @@ impl Writer {
     fn rotate(&mut self) -> io::Result<()> {
         let keep = self.max_files - 1;
         if keep == 0 {
+            self.file.set_len(0)?;
+        } else if self.compress {
+            // The newest rotated file is the current one gzipped, written beside and renamed in,
+            // then the current file starts over (readers that follow it see it shrink).
+            for n in (1..keep).rev() {
+                let _ = std::fs::rename(rotated_gz(&self.path, n), rotated_gz(&self.path, n + 1));
+            }
+            let partial = rotated(&self.path, 1);
+            let mut encoder = flate2::write::GzEncoder::new(
+                File::create(&partial)?,
+                flate2::Compression::default(),
+            );
+            io::copy(&mut File::open(&self.path)?, &mut encoder)?;
+            encoder.finish()?.sync_all()?;
+            std::fs::rename(&partial, rotated_gz(&self.path, 1))?;
             self.file.set_len(0)?;
         } else {
             for n in (1..keep).rev() {
@@ -111,6 +143,12 @@ impl Writer {
                 _ => break,
             };
             let line: Vec<u8> = buffer.drain(..cut).collect();
+            // With rotation, each entry is checked against the size limit on its own (a read can
+            // bring many lines at once), as docker's driver writes message by message.
+            if self.max_size > 0 && !out.is_empty() {
+                self.write(&out)?;
+                out.clear();
+            }
             encode(&mut out, &line, stream, &time);
         }
         if !out.is_empty() {
@@ -144,22 +182,43 @@ fn encode(out: &mut Vec<u8>, line: &[u8], stream: Stream, time: &str) {
 /// Reads every entry of a log, rotated files first (a missing file is an empty log; a torn last line
 /// is skipped).
 pub fn read(path: &Path) -> io::Result<Vec<Entry>> {
+    let mut entries = read_rotated(path)?;
+    entries.extend(read_files(vec![(path.to_owned(), false)])?);
+    Ok(entries)
+}
+
+/// Reads the entries of a log's rotated files only (plain or gzipped), oldest first.
+pub fn read_rotated(path: &Path) -> io::Result<Vec<Entry>> {
     let mut files = Vec::new();
     let mut n = 1;
-    while rotated(path, n).exists() {
-        files.push(rotated(path, n));
+    loop {
+        if rotated(path, n).exists() {
+            files.push((rotated(path, n), false));
+        } else if rotated_gz(path, n).exists() {
+            files.push((rotated_gz(path, n), true));
+        } else {
+            break;
+        }
         n += 1;
     }
     files.reverse();
-    files.push(path.to_owned());
+    read_files(files)
+}
+
+fn read_files(files: Vec<(std::path::PathBuf, bool)>) -> io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
-    for file in files {
+    for (file, gzipped) in files {
         let file = match File::open(&file) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
             Err(error) => return Err(error),
         };
-        for line in BufReader::new(file).lines() {
+        let reader: Box<dyn io::Read> = if gzipped {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        for line in BufReader::new(reader).lines() {
             if let Ok(entry) = serde_json::from_str(&line?) {
                 entries.push(entry);
             }
@@ -185,6 +244,11 @@ impl Tail {
             offset: 0,
             partial: Vec::new(),
         }
+    }
+
+    /// The entries of the rotated files before the one it follows (none when unreadable).
+    pub fn read_rotated(&self) -> Vec<Entry> {
+        read_rotated(&self.path).unwrap_or_default()
     }
 
     /// The entries appended since the last call (none when the file is missing or unreadable).
@@ -271,5 +335,27 @@ mod tests {
         }
         assert!(std::fs::metadata(dir.path().join("one")).unwrap().len() <= 200);
         assert!(!rotated(&dir.path().join("one"), 1).exists());
+    }
+
+    #[test]
+    fn compressed_rotation_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut writer = Writer::open_rotating(&path, 300, 3)
+            .unwrap()
+            .compressed(true);
+        // One read may bring many lines: each is checked against the limit.
+        let text: String = (0..40).map(|n| format!("line {n}\n")).collect();
+        writer.push(Stream::Stdout, text.as_bytes()).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() <= 300);
+        assert!(rotated_gz(&path, 1).exists() && rotated_gz(&path, 2).exists());
+        assert!(!rotated_gz(&path, 3).exists() && !rotated(&path, 1).exists());
+        let numbers: Vec<usize> = read(&path)
+            .unwrap()
+            .iter()
+            .map(|e| e.log.trim().trim_start_matches("line ").parse().unwrap())
+            .collect();
+        assert_eq!(*numbers.last().unwrap(), 39);
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
     }
 }

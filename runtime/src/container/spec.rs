@@ -237,6 +237,10 @@ pub struct ContainerSpec {
     pub log_max_size: u64,
     /// Log files kept in all when rotating (json-file `max-file`; 0 means 1).
     pub log_max_files: u32,
+    /// Gzip rotated log files (json-file and local `compress`).
+    pub log_compress: bool,
+    /// Keep no log: the output is read and dropped (docker's `none` logging driver).
+    pub log_none: bool,
     /// Files made for the container (secrets, configs), bound read-only at their targets after
     /// `mounts`.
     pub files: Vec<FileMount>,

@@ -176,11 +176,18 @@ fn monitor(root: &Path, id: &str) -> i32 {
         p::set_child_subreaper()?;
         // SIGUSR1: a request to run the healthcheck now (`Runtime::probe_health_now`).
         let signals = p::signalfd(&[libc::SIGCHLD, libc::SIGUSR1])?;
-        let writer = Writer::open_rotating(
-            &paths.log(),
-            record.spec.log_max_size,
-            record.spec.log_max_files,
-        )?;
+        // The `none` driver: the output is still read (a full pipe would block the process),
+        // and written nowhere (never rotated: /dev/null is not renamed).
+        let writer = if record.spec.log_none {
+            Writer::open_rotating(Path::new("/dev/null"), 0, 1)?
+        } else {
+            Writer::open_rotating(
+                &paths.log(),
+                record.spec.log_max_size,
+                record.spec.log_max_files,
+            )?
+            .compressed(record.spec.log_compress)
+        };
         Ok((signals, writer))
     })();
     let (signals, writer) = match setup {
