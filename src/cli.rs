@@ -128,6 +128,8 @@ pub enum Command {
     Volume(commands::volume::VolumeArgs),
     /// List the project's volumes
     Volumes(commands::volume::VolumesArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(commands::watch::WatchArgs),
 }
 
 #[cfg(test)]

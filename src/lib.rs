@@ -14,3 +14,4 @@ pub mod names;
 pub mod output;
 pub mod project;
 pub mod reconcile;
+pub mod watch;

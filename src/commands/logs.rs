@@ -67,6 +67,9 @@ pub struct Follow {
     pub color: bool,
     /// Lines per container to show first (`None`: all).
     pub tail: Option<usize>,
+    /// Follow containers that appear later and drop removed ones, and go on when all have
+    /// stopped (`up --watch`, whose rebuilds replace containers).
+    pub replaced: bool,
 }
 
 pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +87,7 @@ pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
         prefix: !args.no_log_prefix,
         color: !args.no_color,
         tail,
+        replaced: false,
     };
     let now = runtime::time::now_unix();
     let window = Window {
@@ -142,11 +146,17 @@ pub fn follow_until_exit(
         if runtime::sys::interrupt::interrupted() {
             return Ok(FollowEnd::Interrupted);
         }
+        if follow.replaced {
+            streams.refresh(scope, services)?;
+        }
         streams.print_new();
         let mut running = 0;
         let mut exited = Vec::new();
         for container in &streams.containers {
-            let state = scope.engine.containers.state(&container.id)?;
+            let state = match scope.engine.containers.state(&container.id) {
+                Err(_) if follow.replaced => continue,
+                state => state?,
+            };
             if state.status.is_active() {
                 running += 1;
             } else if !reported.contains_key(&container.id) {
@@ -168,7 +178,7 @@ pub fn follow_until_exit(
                 return Ok(FollowEnd::Aborted { service, code });
             }
         }
-        if running == 0 {
+        if running == 0 && !follow.replaced {
             streams.print_new();
             return Ok(FollowEnd::AllExited);
         }
@@ -219,6 +229,33 @@ impl Streams {
             printer,
             tail: follow.tail,
         })
+    }
+
+    /// Follows the containers of `services` created since, and drops the removed ones.
+    fn refresh(&mut self, scope: &Scope, services: &[String]) -> anyhow::Result<()> {
+        let current = scope.containers(services, false)?;
+        self.containers
+            .retain(|stream| current.iter().any(|(observed, _)| observed.id == stream.id));
+        for (observed, _) in current {
+            if self
+                .containers
+                .iter()
+                .any(|stream| stream.id == observed.id)
+            {
+                continue;
+            }
+            self.containers.push(Stream {
+                tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
+                name: observed
+                    .name
+                    .strip_prefix(&format!("{}-", scope.loaded.project.name))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| observed.name.clone()),
+                id: observed.id,
+                service: observed.service,
+            });
+        }
+        Ok(())
     }
 
     /// Prints what the logs hold now, interleaved by time, `tail` lines per container at most.

@@ -30,6 +30,7 @@ pub mod up;
 pub mod version;
 pub mod volume;
 pub mod wait;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout(args) => login::logout(args),
         Command::Volume(args) => volume::run(&global, args),
         Command::Volumes(args) => volume::volumes(&global, args),
+        Command::Watch(args) => watch::run(&global, args),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
 use crate::reconcile::plan::{self, PlanOptions, Recreate};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct UpArgs {
     /// Services to start (with their dependencies)
     services: Vec<String>,
@@ -84,6 +84,9 @@ pub struct UpArgs {
     /// Do not attach (stream logs) to these services (repeatable)
     #[arg(long, value_name = "SERVICE")]
     no_attach: Vec<String>,
+    /// Watch source code and update services when files change (see `watch`)
+    #[arg(short, long, conflicts_with_all = ["detach", "wait", "dry_run"])]
+    watch: bool,
 }
 
 /// `rcompose create`: `up --no-start`.
@@ -138,6 +141,7 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         exit_code_from: None,
         attach: Vec::new(),
         no_attach: Vec::new(),
+        watch: false,
     };
     converge(global, &up).map(|_| ExitCode::SUCCESS)
 }
@@ -148,6 +152,28 @@ fn converge(
     args: &UpArgs,
 ) -> anyhow::Result<Option<(Scope, ApplyOptions)>> {
     let scope = Scope::open(global, &args.services)?;
+    Ok(converge_scope(&scope, args)?.map(|options| (scope, options)))
+}
+
+/// `up -d` of `services` on a loaded project, for `watch`: builds what is missing (every selected
+/// image with `build`), plans and applies; `no_deps` leaves the dependencies alone.
+pub(crate) fn up_detached(
+    scope: &Scope,
+    services: &[String],
+    build: bool,
+    no_deps: bool,
+) -> anyhow::Result<()> {
+    let args = UpArgs {
+        services: services.to_vec(),
+        detach: true,
+        build,
+        no_deps,
+        ..UpArgs::default()
+    };
+    converge_scope(scope, &args).map(drop)
+}
+
+fn converge_scope(scope: &Scope, args: &UpArgs) -> anyhow::Result<Option<ApplyOptions>> {
     scope.check_services(&args.services)?;
     crate::project::refuse::check(&scope.loaded, &args.services)?;
     let mut scale = BTreeMap::new();
@@ -176,14 +202,14 @@ fn converge(
     };
     let lock = scope.lock()?;
     super::pull::pull_for_up(
-        &scope,
+        scope,
         &args.services,
         args.pull.as_deref(),
         !args.no_deps,
         args.dry_run,
     )?;
     if !args.no_build && !args.dry_run {
-        super::build::build_for_up(&scope, &args.services, args.build, !args.no_deps)?;
+        super::build::build_for_up(scope, &args.services, args.build, !args.no_deps)?;
     }
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan(&scope.loaded.project, &snapshot, &options)?;
@@ -197,7 +223,7 @@ fn converge(
     }
     output::warnings(&plan.warnings);
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
-    super::port_check::check(&scope, &plan)?;
+    super::port_check::check(scope, &plan)?;
     let progress = super::scope::plan_progress(&plan);
     let apply_options = ApplyOptions {
         timeout: args.timeout,
@@ -210,7 +236,7 @@ fn converge(
         &progress,
     )?;
     drop(lock);
-    Ok(Some((scope, apply_options)))
+    Ok(Some(apply_options))
 }
 
 pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -233,6 +259,38 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.detach {
         return Ok(ExitCode::SUCCESS);
     }
+    if !args.watch {
+        return attached(&scope, &args, &apply_options);
+    }
+    // `--watch`: the watch on a thread of its own (with its own view of the project, which it
+    // loads again when the compose files change), the logs here; Ctrl-C ends both.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let options = crate::watch::Options {
+        services: args.services.clone(),
+        prune: true,
+    };
+    std::thread::scope(|threads| {
+        let watcher = threads.spawn(|| -> anyhow::Result<()> {
+            let scope = Scope::open(global, &args.services)?;
+            crate::watch::run(global, scope, &options, &stop)
+        });
+        let code = attached(&scope, &args, &apply_options);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let watched = watcher
+            .join()
+            .unwrap_or_else(|_| bail!("the watch thread panicked"));
+        let code = code?;
+        watched.map(|()| code)
+    })
+}
+
+/// Follows the attached services' logs until they exit, Ctrl-C or an abort, then stops the
+/// project as docker compose does; returns the exit code.
+fn attached(
+    scope: &Scope,
+    args: &UpArgs,
+    apply_options: &ApplyOptions,
+) -> anyhow::Result<ExitCode> {
     scope.check_services(&args.attach)?;
     scope.check_services(&args.no_attach)?;
     let mut attached: Vec<String> = if args.attach.is_empty() && args.services.is_empty() {
@@ -251,9 +309,10 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
         prefix: !args.no_log_prefix,
         color: !args.no_color,
         tail: None,
+        replaced: args.watch,
     };
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
-    let end = super::logs::follow_until_exit(&scope, &attached, &follow, abort)?;
+    let end = super::logs::follow_until_exit(scope, &attached, &follow, abort)?;
     let mut code = 0;
     match &end {
         FollowEnd::AllExited => {}
@@ -267,7 +326,7 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if end != FollowEnd::AllExited || abort {
-        stop_gracefully(&scope, apply_options.timeout)?;
+        stop_gracefully(scope, apply_options.timeout)?;
     }
     if let Some(service) = &args.exit_code_from {
         let containers = scope.containers(std::slice::from_ref(service), false)?;

@@ -1074,6 +1074,12 @@ impl Runtime {
         self.helper_for_running(id, "cp-in", dir)
     }
 
+    /// A command that applies a tar from its stdin to directory `dir` of the running container,
+    /// made if missing: owners kept, and `.wh.NAME` entries remove `NAME` (`watch`'s sync).
+    pub fn copy_sync_command(&self, id: &str, dir: &str) -> Result<Command, Error> {
+        self.helper_for_running(id, "cp-sync", dir)
+    }
+
     fn helper_for_running(&self, id: &str, verb: &str, arg: &str) -> Result<Command, Error> {
         if !self.state(id)?.status.is_active() {
             return Err(Error::NotRunning(id.to_owned()));

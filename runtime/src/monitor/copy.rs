@@ -4,6 +4,11 @@
 //! container sees them, volumes and tmpfs included, and no symlink can lead outside its root (the
 //! namespace's root is the container's). The caller turns files into tar streams and back, so it
 //! decides docker's naming rules (`cp a b` vs `cp a b/`).
+//!
+//! `cp-sync` is `cp-in` for `watch`'s sync: the directory is made if missing, the archive's owners
+//! are kept (the caller writes the container user's ids), and an entry named `.wh.NAME` (the OCI
+//! layer whiteout) removes `NAME` instead, so one stream carries a batch's deletions too and the
+//! image needs neither `tar` nor `rm`.
 
 use std::fs;
 use std::io;
@@ -50,6 +55,70 @@ pub(super) fn copy_in(root: &Path, id: &str, dir: &str) -> i32 {
     }))
 }
 
+/// The prefix of an entry that removes its name (the OCI layer whiteout).
+pub const WHITEOUT: &str = ".wh.";
+
+/// `cp-sync <root> <id> <dir>`: makes directory `dir` of the container if missing, then applies a
+/// tar from stdin to it: whiteout entries remove what they name (a directory with its contents; a
+/// missing one is no error), the others are unpacked with their modes, times and owners.
+pub(super) fn copy_sync(root: &Path, id: &str, dir: &str) -> i32 {
+    report(enter(root, id).and_then(|()| {
+        let target = Path::new(dir);
+        fs::create_dir_all(target).map_err(|e| format!("create {dir}: {e}"))?;
+        let mut archive = tar::Archive::new(io::stdin().lock());
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_ownerships(true);
+        archive.set_overwrite(true);
+        let entries = archive
+            .entries()
+            .map_err(|e| format!("read the archive: {e}"))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| format!("read the archive: {e}"))?;
+            let path = entry
+                .path()
+                .map_err(|e| format!("read the archive: {e}"))?
+                .into_owned();
+            match whiteout_target(&path) {
+                Some(Ok(removed)) => remove(&target.join(removed))?,
+                Some(Err(())) => return Err(format!("invalid entry {}", path.display())),
+                None => {
+                    entry
+                        .unpack_in(target)
+                        .map_err(|e| format!("extract {} into {dir}: {e}", path.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }))
+}
+
+/// What a whiteout entry removes, relative to the target (`a/.wh.b` → `a/b`); `None` for other
+/// entries, an error for a path that would leave the target.
+fn whiteout_target(path: &Path) -> Option<Result<std::path::PathBuf, ()>> {
+    let name = path.file_name()?.to_str()?.strip_prefix(WHITEOUT)?;
+    let removed = path.with_file_name(name);
+    let inside = !name.is_empty()
+        && removed
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    Some(if inside { Ok(removed) } else { Err(()) })
+}
+
+/// Removes a file, a symbolic link (not what it points to) or a directory with its contents.
+fn remove(path: &Path) -> Result<(), String> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(error) => Err(error),
+    };
+    match result {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => {
+            Err(format!("remove {}: {error}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn report(result: Result<(), String>) -> i32 {
     match result {
         Ok(()) => 0,
@@ -79,4 +148,20 @@ fn enter(root: &Path, id: &str) -> Result<(), String> {
     }
     p::setns(std::os::fd::AsFd::as_fd(&pidfd), p::ns::MOUNT)
         .map_err(|e| format!("join the container's mount namespace: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whiteouts_name_what_they_remove() {
+        let target = |p: &str| whiteout_target(Path::new(p));
+        assert_eq!(target("a/.wh.b"), Some(Ok("a/b".into())));
+        assert_eq!(target(".wh.top"), Some(Ok("top".into())));
+        assert_eq!(target("a/b"), None);
+        assert_eq!(target("../.wh.x"), Some(Err(())));
+        assert_eq!(target("a/.wh."), Some(Err(())));
+        assert_eq!(target("a/.wh...").map(|r| r.is_ok()), Some(false));
+    }
 }

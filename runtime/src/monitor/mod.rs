@@ -16,7 +16,7 @@
 //! container's user, environment, capabilities and filter; it forwards signals and exits with the
 //! process's status. The caller gave it its stdio.
 //!
-//! `cp-out` / `cp-in`: tar streams out of and into a running container (see `copy`).
+//! `cp-out` / `cp-in` / `cp-sync`: tar streams out of and into a running container (see `copy`).
 
 mod copy;
 mod health;
@@ -88,10 +88,13 @@ pub fn main(args: &[String]) -> i32 {
             copy::copy_out(Path::new(root), id, path)
         }
         [command, root, id, dir] if command == "cp-in" => copy::copy_in(Path::new(root), id, dir),
+        [command, root, id, dir] if command == "cp-sync" => {
+            copy::copy_sync(Path::new(root), id, dir)
+        }
         _ => {
             eprintln!(
                 "usage: monitor <root> <id> | exec <root> <id> <json> | cp-out <root> <id> <path> \
-                 | cp-in <root> <id> <dir>"
+                 | cp-in <root> <id> <dir> | cp-sync <root> <id> <dir>"
             );
             2
         }

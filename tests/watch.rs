@@ -1,0 +1,347 @@
+//! `rcompose watch` with real containers: sync (edits, renames, deletions, new directories, a
+//! 1,000-file batch, ignored paths, atime-only changes, after a restart and a recreation),
+//! sync+exec, rebuild (new image, named volume kept) and edits of the compose file (applied; a
+//! broken one leaves the project running). Root and busybox-static needed.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Fixture;
+
+/// A running `rcompose watch` (or `up --watch`), its stderr in a file; stopped with SIGINT on drop.
+struct Watcher {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Watcher {
+    fn start(fixture: &Fixture, args: &[&str]) -> Watcher {
+        let log = fixture
+            .path()
+            .join(format!("watch-{}.log", fastrand::u32(..)));
+        let file = fs::File::create(&log).unwrap();
+        let child = fixture
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start rcompose watch");
+        let watcher = Watcher { child, log };
+        watcher.wait_for("Watch enabled", Duration::from_secs(60));
+        watcher
+    }
+
+    fn output(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the output has `text` (at least `count` times, see [`Watcher::wait_count`]).
+    fn wait_for(&self, text: &str, timeout: Duration) {
+        self.wait_count(text, 1, timeout);
+    }
+
+    fn wait_count(&self, text: &str, count: usize, timeout: Duration) {
+        let started = Instant::now();
+        while self.output().matches(text).count() < count {
+            assert!(
+                started.elapsed() < timeout,
+                "no {count}× {text:?} in the watch output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(mut self) -> String {
+        self.interrupt();
+        self.output()
+    }
+
+    fn interrupt(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.interrupt();
+        }
+    }
+}
+
+/// Runs `sh -c script` in service `service`'s container; its stdout, or `None` if it failed.
+fn sh(fixture: &Fixture, service: &str, script: &str) -> Option<String> {
+    let output = fixture.command(&["exec", "-T", service, "sh", "-c", script]);
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Waits until `check` holds, polling.
+fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+const SYNC_PROJECT: &str = r#"services:
+  web:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /app
+          ignore: [ignored, "*.tmp"]
+        - action: sync+exec
+          path: ./hooks
+          target: /hooks
+          exec:
+            command: ["sh", "-c", "cat /hooks/* > /tmp/exec-ran"]
+            environment:
+              MARK: exec
+"#;
+
+#[test]
+fn sync_follows_edits_deletions_new_directories_and_big_batches() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchsync", SYNC_PROJECT);
+    let src = fixture.path().join("src");
+    write(&src.join("first.txt"), "one");
+    fs::create_dir_all(fixture.path().join("hooks")).unwrap();
+    let watcher = Watcher::start(&fixture, &["watch"]);
+    let cat = |path: &str| sh(&fixture, "web", &format!("cat {path}"));
+
+    // An edit, then an editor's save (a temporary file renamed over the old one).
+    write(&src.join("first.txt"), "two");
+    eventually("first.txt = two", WAIT, || {
+        cat("/app/first.txt").as_deref() == Some("two")
+    });
+    write(&src.join(".first.txt.tmp-save"), "three");
+    fs::rename(src.join(".first.txt.tmp-save"), src.join("first.txt")).unwrap();
+    eventually("first.txt = three", WAIT, || {
+        cat("/app/first.txt").as_deref() == Some("three")
+    });
+
+    // A deletion.
+    write(&src.join("doomed.txt"), "x");
+    eventually("doomed.txt", WAIT, || cat("/app/doomed.txt").is_some());
+    fs::remove_file(src.join("doomed.txt")).unwrap();
+    eventually("doomed.txt removed", WAIT, || {
+        cat("/app/doomed.txt").is_none()
+    });
+
+    // A new directory tree with files, made at once.
+    fs::create_dir_all(src.join("new/deep/er")).unwrap();
+    write(&src.join("new/deep/er/leaf.txt"), "leaf");
+    write(&src.join("new/top.txt"), "top");
+    eventually("new directory", WAIT, || {
+        cat("/app/new/deep/er/leaf.txt").as_deref() == Some("leaf")
+            && cat("/app/new/top.txt").as_deref() == Some("top")
+    });
+    // A directory removed with its files.
+    fs::remove_dir_all(src.join("new")).unwrap();
+    eventually("new removed", WAIT, || {
+        sh(&fixture, "web", "test -e /app/new").is_none()
+    });
+
+    // 1,000 files at once (a branch switch): every one arrives.
+    let before = watcher.output().matches("synced").count();
+    for i in 0..1000 {
+        write(&src.join(format!("many/file-{i:04}.txt")), &format!("{i}"));
+    }
+    eventually("1,000 files", WAIT, || {
+        sh(&fixture, "web", "ls /app/many | wc -l").as_deref() == Some("1000")
+    });
+    assert_eq!(cat("/app/many/file-0999.txt").as_deref(), Some("999"));
+    let batches = watcher.output().matches("synced").count() - before;
+    eprintln!(
+        "the 1,000 files came in {batches} batch(es):\n{}",
+        watcher.output()
+    );
+
+    // Ignored paths, editor swap files, .git and access times cause nothing.
+    let lines_before = watcher.output().lines().count();
+    write(&src.join("ignored/secret.txt"), "no");
+    write(&src.join("scratch.tmp"), "no");
+    write(&src.join(".first.txt.swp"), "no");
+    write(&src.join(".git/HEAD"), "ref: no");
+    let status = std::process::Command::new("touch")
+        .arg("-a")
+        .arg(src.join("first.txt"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        watcher.output().lines().count(),
+        lines_before,
+        "ignored changes acted:\n{}",
+        watcher.output()
+    );
+    assert!(cat("/app/ignored/secret.txt").is_none());
+    assert!(cat("/app/scratch.tmp").is_none());
+    assert!(cat("/app/.git/HEAD").is_none());
+
+    // sync+exec: the files, then the command, with the rule's environment.
+    write(&fixture.path().join("hooks/hook.txt"), "hooked");
+    eventually("the exec ran", WAIT, || {
+        cat("/tmp/exec-ran").as_deref() == Some("hooked")
+    });
+    watcher.wait_for("ran \"sh -c", WAIT);
+
+    // After a restart, and after a recreation, syncing goes on.
+    fixture.ok(&["restart", "web"]);
+    write(&src.join("after-restart.txt"), "restarted");
+    eventually("synced after restart", WAIT, || {
+        cat("/app/after-restart.txt").as_deref() == Some("restarted")
+    });
+    fixture.ok(&["up", "-d", "--force-recreate"]);
+    write(&src.join("after-recreate.txt"), "recreated");
+    eventually("synced after recreate", WAIT, || {
+        cat("/app/after-recreate.txt").as_deref() == Some("recreated")
+    });
+
+    let output = watcher.stop();
+    assert!(
+        output.contains("web: synced 1 file (first.txt) in watchsync-web-1"),
+        "{output}"
+    );
+    assert!(output.contains("removed 1 path (doomed.txt)"), "{output}");
+    assert!(!output.contains("failed"), "{output}");
+    // The containers keep running after the watch ends.
+    assert_eq!(cat("/app/after-recreate.txt").as_deref(), Some("recreated"));
+}
+
+const REBUILD_PROJECT: &str = r#"services:
+  api:
+    build: .
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    volumes: [data:/data]
+    develop:
+      watch:
+        - action: rebuild
+          path: ./version
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn rebuild_runs_the_new_image_and_keeps_named_volumes() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchbuild", REBUILD_PROJECT);
+    write(
+        &fixture.path().join("Dockerfile"),
+        "FROM busybox:latest\nCOPY version /version\n",
+    );
+    write(&fixture.path().join("version"), "v1");
+    let watcher = Watcher::start(&fixture, &["watch", "--quiet"]);
+    let before = fixture.id_of("api");
+    assert_eq!(sh(&fixture, "api", "cat /version").as_deref(), Some("v1"));
+    sh(&fixture, "api", "echo kept > /data/mark").unwrap();
+
+    write(&fixture.path().join("version"), "v2");
+    watcher.wait_for("api: rebuilt and recreated", Duration::from_secs(60));
+    assert_eq!(sh(&fixture, "api", "cat /version").as_deref(), Some("v2"));
+    assert_eq!(
+        sh(&fixture, "api", "cat /data/mark").as_deref(),
+        Some("kept")
+    );
+    assert_ne!(fixture.id_of("api"), before);
+    let output = watcher.stop();
+    assert!(!output.contains("failed"), "{output}");
+    // --prune: the replaced image went with its last user.
+    let dangling = fixture.ok(&["image", "ls", "-q", "--filter", "dangling=true"]);
+    assert!(dangling.trim().is_empty(), "{dangling}");
+}
+
+const CONFIG_PROJECT: &str = r#"services:
+  app:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    environment:
+      GREETING: one
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /src
+"#;
+
+#[test]
+fn compose_file_edits_are_applied_and_broken_ones_keep_the_project_running() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchconfig", CONFIG_PROJECT);
+    fs::create_dir_all(fixture.path().join("src")).unwrap();
+    let watcher = Watcher::start(&fixture, &["up", "--watch"]);
+    let greeting = || sh(&fixture, "app", "echo $GREETING");
+    eventually("app up", WAIT, || greeting().as_deref() == Some("one"));
+
+    fixture.write(&CONFIG_PROJECT.replace("GREETING: one", "GREETING: two"));
+    eventually("GREETING = two", WAIT, || {
+        greeting().as_deref() == Some("two")
+    });
+    watcher.wait_for("compose.yaml changed: project applied", WAIT);
+
+    // A broken edit: the error names the line; the project keeps running as it was (looked at
+    // through a copy of the last good file, since commands cannot load the broken one).
+    let good = CONFIG_PROJECT.replace("GREETING: one", "GREETING: two");
+    write(&fixture.path().join("good.yaml"), &good);
+    fixture.write(&CONFIG_PROJECT.replace("GREETING: one", "GREETING: [unclosed"));
+    watcher.wait_for("does not load", WAIT);
+    let output = watcher.output();
+    assert!(output.contains("compose.yaml:"), "{output}");
+    let in_good = |script: &str| {
+        let output = fixture.command(&["-f", "good.yaml", "exec", "-T", "app", "sh", "-c", script]);
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    assert_eq!(in_good("echo $GREETING"), "two");
+    // Syncing goes on meanwhile, and the fixed file is applied.
+    write(&fixture.path().join("src/f.txt"), "still");
+    eventually("sync while broken", WAIT, || {
+        in_good("cat /src/f.txt") == "still"
+    });
+    fixture.write(&CONFIG_PROJECT.replace("GREETING: one", "GREETING: three"));
+    eventually("GREETING = three", WAIT, || {
+        greeting().as_deref() == Some("three")
+    });
+    let output = watcher.stop();
+    assert!(!output.contains("failed"), "{output}");
+}
