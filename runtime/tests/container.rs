@@ -278,6 +278,7 @@ fn a_memory_limit_oom_kills_an_allocation_over_it() {
             memory: Some(32 << 20),
             nano_cpus: Some(500_000_000),
             pids: Some(64),
+            ..Limits::default()
         },
         ..fx.spec("echo start; dd if=/dev/zero of=/dev/null bs=200M count=1; echo survived")
     };
@@ -323,6 +324,7 @@ fn limits_reach_the_cgroup_and_ulimits_stay_under_the_hard_limit() {
             memory: Some(64 << 20),
             nano_cpus: Some(1_500_000_000),
             pids: Some(100),
+            ..Limits::default()
         },
         ulimits: vec![Ulimit {
             name: "nofile".into(),

@@ -490,6 +490,22 @@ pub fn container_spec(
         &|name| Ok(engine.containers.find(name)?),
         &mut container_spec,
     )?;
+    // dockerd's warnings for what it would discard on this host, as docker compose shows them.
+    let mut warnings = super::resources::platform_warnings(service);
+    warnings.extend(
+        engine
+            .containers
+            .check_limits(&container_spec.limits)
+            .map_err(|message| anyhow::anyhow!("service {service_name:?}: {message}"))?,
+    );
+    if !warnings.is_empty() {
+        crate::output::warnings(
+            &warnings
+                .iter()
+                .map(|warning| format!("{name}: {warning}"))
+                .collect::<Vec<_>>(),
+        );
+    }
     Ok(container_spec)
 }
 

@@ -218,6 +218,7 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
         .or(service.pids_limit)
         .filter(|p| *p > 0)
         .map(|p| p as u64);
+    super::resources::apply(service, &mut spec).map_err(|message| unsupported(&message))?;
 
     spec.ports = port_forwards(service).map_err(|message| unsupported(&message))?;
     terminal(service, &mut spec);

@@ -12,6 +12,7 @@ pub mod namespaces;
 pub mod networks;
 pub mod observe;
 pub mod plan;
+pub mod resources;
 pub mod snapshot;
 pub mod volumes;
 

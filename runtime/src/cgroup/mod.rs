@@ -54,6 +54,11 @@ fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 /// `freezer` for pause, `devices` for the device allow-list.
 pub const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "freezer", "devices"];
 
+/// v1 controllers a container gets a directory in only when its limits need them: a `cpuset`
+/// directory must be given CPUs and memory nodes before it takes a process, and `blkio` has nothing
+/// to do without a weight or a throttle.
+pub const V1_OPTIONAL_CONTROLLERS: [&str; 2] = ["cpuset", "blkio"];
+
 /// Where the cgroup filesystems are mounted.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Hierarchy {
@@ -101,7 +106,9 @@ impl Hierarchy {
                 }
                 "cgroup" => {
                     for option in options.split(',') {
-                        if V1_CONTROLLERS.contains(&option) {
+                        if V1_CONTROLLERS.contains(&option)
+                            || V1_OPTIONAL_CONTROLLERS.contains(&option)
+                        {
                             controllers
                                 .entry(option.to_owned())
                                 .or_insert_with(|| mount_point.clone());
@@ -125,6 +132,17 @@ impl Hierarchy {
 
     /// The cgroup `<parent>/<name>` in this hierarchy (nothing is created yet).
     pub fn cgroup(&self, parent: &str, name: &str) -> Cgroup {
+        self.cgroup_for(parent, name, &Limits::default())
+    }
+
+    /// The cgroup `<parent>/<name>` for a container with `limits`: with a v1 `cpuset` or `blkio`
+    /// directory only when the limits use them.
+    pub fn cgroup_for(&self, parent: &str, name: &str, limits: &Limits) -> Cgroup {
+        let wanted = |controller: &str| match controller {
+            "cpuset" => limits.cpuset_cpus.is_some() || limits.cpuset_mems.is_some(),
+            "blkio" => limits.uses_blkio(),
+            _ => true,
+        };
         let relative = Path::new(parent).join(name);
         match self {
             Self::V2 { root } => Cgroup {
@@ -148,11 +166,160 @@ impl Hierarchy {
                     .filter(|(name, _)| {
                         unified.is_none() || !matches!(name.as_str(), "freezer" | "cpuacct")
                     })
+                    .filter(|(name, _)| wanted(name))
                     .map(|(name, root)| (name.clone(), root.join(&relative)))
                     .collect(),
             },
         }
     }
+}
+
+impl Hierarchy {
+    /// What this host can do with `limits`, checked as dockerd checks a container's resources
+    /// (`verifyContainerResources`), with its words: an error for what cannot be had (real-time
+    /// scheduling without the kernel's RT group scheduling, CPUs the host does not have), and a
+    /// warning for each setting the kernel has no file for, which is then discarded.
+    pub fn check(&self, limits: &Limits) -> Result<Vec<String>, String> {
+        let mut warnings = Vec::new();
+        let (v1_root, v2_root) = match self {
+            Self::V2 { root } => (None, Some(root)),
+            Self::V1 { controllers, .. } => (Some(controllers), None),
+        };
+        let v1_has = |controller: &str, files: &[&str]| {
+            v1_root
+                .and_then(|c| c.get(controller))
+                .is_some_and(|dir| files.iter().any(|f| dir.join(f).exists()))
+        };
+        let v2_has = |controller: &str| {
+            v2_root.is_some_and(|root| {
+                fs::read_to_string(root.join("cgroup.controllers"))
+                    .is_ok_and(|text| text.split_whitespace().any(|c| c == controller))
+            })
+        };
+        if limits.cpu_rt_period.is_some_and(|p| p > 0) && !v1_has("cpu", &["cpu.rt_period_us"]) {
+            return Err("Your kernel does not support cgroup cpu real-time period".into());
+        }
+        if limits.cpu_rt_runtime.is_some_and(|r| r > 0) && !v1_has("cpu", &["cpu.rt_runtime_us"]) {
+            return Err("Your kernel does not support cgroup cpu real-time runtime".into());
+        }
+        if let (Some(runtime), Some(period)) = (limits.cpu_rt_runtime, limits.cpu_rt_period)
+            && runtime > 0
+            && runtime as u64 > period
+        {
+            return Err("cpu real-time runtime cannot be higher than cpu real-time period".into());
+        }
+        if let Some(cpus) = &limits.cpuset_cpus {
+            let available = fs::read_to_string("/sys/devices/system/cpu/online")
+                .map(|text| text.trim().to_owned())
+                .unwrap_or_default();
+            let wanted = parse_cpu_list(cpus)
+                .ok_or_else(|| format!("Invalid value {cpus} for cpuset cpus"))?;
+            let have = parse_cpu_list(&available).unwrap_or_default();
+            if !wanted.iter().all(|cpu| have.contains(cpu)) {
+                return Err(format!(
+                    "Requested CPUs are not available - requested {cpus}, available: {available}"
+                ));
+            }
+        }
+        let mut warn = |supported: bool, asked: bool, text: &str| {
+            if asked && !supported {
+                warnings.push(text.to_owned());
+            }
+        };
+        let memory_v2 = v2_has("memory");
+        warn(
+            v1_has("memory", &["memory.memsw.limit_in_bytes"]) || memory_v2,
+            limits.memory.is_some() && limits.memory_swap.is_some_and(|s| s != -1),
+            "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.",
+        );
+        warn(
+            v1_has("memory", &["memory.soft_limit_in_bytes"]) || memory_v2,
+            limits.memory_reservation.is_some(),
+            "Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.",
+        );
+        warn(
+            v1_has("memory", &["memory.swappiness"]),
+            limits.memory_swappiness.is_some(),
+            "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.",
+        );
+        warn(
+            v1_has("memory", &["memory.oom_control"]),
+            limits.oom_kill_disable,
+            "Your kernel does not support OomKillDisable. OomKillDisable discarded.",
+        );
+        warn(
+            limits.memory.is_some(),
+            limits.oom_kill_disable,
+            "OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.",
+        );
+        warn(
+            v1_has("cpuset", &["cpuset.cpus"]) || v2_has("cpuset"),
+            limits.cpuset_cpus.is_some() || limits.cpuset_mems.is_some(),
+            "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.",
+        );
+        let v2_weight = v2_root.is_some_and(|root| {
+            v2_has("io")
+                && fs::read_dir(root).is_ok_and(|entries| {
+                    entries.flatten().any(|e| {
+                        let name = e.file_name();
+                        name == "io.weight" || name == "io.bfq.weight"
+                    })
+                })
+        });
+        warn(
+            v1_has("blkio", &["blkio.weight", "blkio.bfq.weight"]) || v2_weight,
+            limits.blkio_weight.is_some(),
+            "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.",
+        );
+        warn(
+            v1_has("blkio", &["blkio.weight_device", "blkio.bfq.weight_device"]) || v2_weight,
+            !limits.blkio_weight_devices.is_empty(),
+            "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.",
+        );
+        for (kind, text) in [
+            (
+                ThrottleKind::ReadBps,
+                "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.",
+            ),
+            (
+                ThrottleKind::WriteBps,
+                "Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. Block I/O BPS write limit discarded.",
+            ),
+            (
+                ThrottleKind::ReadIops,
+                "Your kernel does not support IOPS Block read limit or the cgroup is not mounted. Block I/O IOPS read limit discarded.",
+            ),
+            (
+                ThrottleKind::WriteIops,
+                "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.",
+            ),
+        ] {
+            warn(
+                v1_has("blkio", &[kind.names().0]) || v2_has("io"),
+                limits.blkio_throttle.iter().any(|t| t.kind == kind),
+                text,
+            );
+        }
+        Ok(warnings)
+    }
+}
+
+/// The CPUs of a list like `0-3,6` (None if malformed).
+fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((start, end)) => {
+                let (start, end): (u32, u32) = (start.parse().ok()?, end.parse().ok()?);
+                if end < start || end - start > 4096 {
+                    return None;
+                }
+                cpus.extend(start..=end);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
 }
 
 /// Mount points in mountinfo escape space, tab, newline and backslash as octal.
@@ -178,6 +345,7 @@ fn unescape(text: &str) -> PathBuf {
 
 /// Resource limits. `None` leaves the kernel's default (unlimited).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Memory in bytes.
     pub memory: Option<u64>,
@@ -185,6 +353,77 @@ pub struct Limits {
     pub nano_cpus: Option<u64>,
     /// Maximum number of processes (tasks).
     pub pids: Option<u64>,
+    /// Relative CPU weight (docker's `--cpu-shares`, 2 to 262144; 1024 is the default weight).
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds per `cpu_period` (`-1`: none); unused when `nano_cpus` is set.
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds (docker's default 100000).
+    pub cpu_period: Option<u64>,
+    /// Real-time runtime in microseconds per `cpu_rt_period` (cgroup v1 with RT group scheduling).
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_rt_period: Option<u64>,
+    /// CPUs the container may run on (`0-3`, `0,1`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use.
+    pub cpuset_mems: Option<String>,
+    /// Memory soft limit in bytes (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`).
+    pub memory_reservation: Option<u64>,
+    /// Memory plus swap in bytes (`-1`: unlimited swap); where the kernel accounts swap.
+    pub memory_swap: Option<i64>,
+    /// 0 to 100 (v1).
+    pub memory_swappiness: Option<u64>,
+    /// The OOM killer leaves the container alone (v1).
+    pub oom_kill_disable: bool,
+    /// Block I/O weight, 10 to 1000.
+    pub blkio_weight: Option<u16>,
+    /// Block I/O weight per device.
+    pub blkio_weight_devices: Vec<DeviceValue>,
+    /// Block I/O rate limits per device.
+    pub blkio_throttle: Vec<Throttle>,
+}
+
+impl Limits {
+    /// Whether any block I/O setting is asked for.
+    pub fn uses_blkio(&self) -> bool {
+        self.blkio_weight.is_some()
+            || !self.blkio_weight_devices.is_empty()
+            || !self.blkio_throttle.is_empty()
+    }
+}
+
+/// A value for one block device, by its device numbers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceValue {
+    pub major: u32,
+    pub minor: u32,
+    pub value: u64,
+}
+
+/// A block I/O rate limit on one device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Throttle {
+    pub kind: ThrottleKind,
+    pub device: DeviceValue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ThrottleKind {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+impl ThrottleKind {
+    /// The v1 file (`blkio.throttle.<name>`) and the v2 `io.max` key.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::ReadBps => ("blkio.throttle.read_bps_device", "rbps"),
+            Self::WriteBps => ("blkio.throttle.write_bps_device", "wbps"),
+            Self::ReadIops => ("blkio.throttle.read_iops_device", "riops"),
+            Self::WriteIops => ("blkio.throttle.write_iops_device", "wiops"),
+        }
+    }
 }
 
 /// The CFS period Docker uses, in microseconds.
@@ -245,7 +484,7 @@ impl Cgroup {
             let mut ancestor = root.clone();
             let relative = dir.strip_prefix(root).unwrap_or(dir);
             for component in relative.components() {
-                for controller in ["+memory", "+cpu", "+pids"] {
+                for controller in ["+memory", "+cpu", "+pids", "+cpuset", "+io"] {
                     let _ = fs::write(ancestor.join("cgroup.subtree_control"), controller);
                 }
                 ancestor.push(component);
@@ -337,7 +576,7 @@ impl Cgroup {
             if let Some(pids) = limits.pids {
                 write(&dir.join("pids.max"), &pids.to_string())?;
             }
-            return Ok(());
+            return apply_v2(dir, limits);
         }
         if let (Some(memory), Some(dir)) = (limits.memory, self.v1.get("memory")) {
             write(&dir.join("memory.limit_in_bytes"), &memory.to_string())?;
@@ -354,6 +593,103 @@ impl Cgroup {
         }
         if let (Some(pids), Some(dir)) = (limits.pids, self.v1.get("pids")) {
             write(&dir.join("pids.max"), &pids.to_string())?;
+        }
+        self.apply_v1(limits)
+    }
+
+    /// The v1 settings beyond memory, CPUs and pids. A file the kernel lacks (no swap accounting,
+    /// no CFQ/BFQ weight) is skipped: the caller warned about it when the container was made
+    /// ([`Hierarchy::unsupported`]), as dockerd discards those settings with a warning.
+    fn apply_v1(&self, limits: &Limits) -> Result<(), Error> {
+        let optional = |path: PathBuf, value: &str| {
+            if path.exists() {
+                write(&path, value)
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(dir) = self.v1.get("cpu") {
+            if let Some(shares) = limits.cpu_shares {
+                write(&dir.join("cpu.shares"), &shares.to_string())?;
+            }
+            if limits.nano_cpus.is_none() {
+                if let Some(period) = limits.cpu_period {
+                    write(&dir.join("cpu.cfs_period_us"), &period.to_string())?;
+                }
+                if let Some(quota) = limits.cpu_quota {
+                    write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                }
+            }
+            if let Some(period) = limits.cpu_rt_period {
+                write(&dir.join("cpu.rt_period_us"), &period.to_string())?;
+            }
+            if let Some(runtime) = limits.cpu_rt_runtime {
+                let period = limits.cpu_rt_period.unwrap_or(1_000_000).max(1);
+                raise_rt_ancestors(dir, runtime, period)?;
+                write(&dir.join("cpu.rt_runtime_us"), &runtime.to_string())?;
+            }
+        }
+        if let Some(dir) = self.v1.get("cpuset") {
+            fill_cpuset_ancestors(dir)?;
+            for (file, value) in [
+                ("cpuset.cpus", &limits.cpuset_cpus),
+                ("cpuset.mems", &limits.cpuset_mems),
+            ] {
+                if let Some(value) = value {
+                    write(&dir.join(file), value)?;
+                }
+            }
+        }
+        if let Some(dir) = self.v1.get("memory") {
+            if let Some(reservation) = limits.memory_reservation {
+                write(
+                    &dir.join("memory.soft_limit_in_bytes"),
+                    &reservation.to_string(),
+                )?;
+            }
+            if let Some(swap) = limits.memory_swap {
+                optional(dir.join("memory.memsw.limit_in_bytes"), &swap.to_string())?;
+            }
+            if let Some(swappiness) = limits.memory_swappiness {
+                optional(dir.join("memory.swappiness"), &swappiness.to_string())?;
+            }
+            if limits.oom_kill_disable {
+                optional(dir.join("memory.oom_control"), "1")?;
+            }
+        }
+        if let Some(dir) = self.v1.get("blkio") {
+            let weight_file = ["blkio.weight", "blkio.bfq.weight"]
+                .into_iter()
+                .map(|name| dir.join(name))
+                .find(|path| path.exists());
+            if let (Some(weight), Some(file)) = (limits.blkio_weight, &weight_file) {
+                write(file, &weight.to_string())?;
+            }
+            let device_file = ["blkio.weight_device", "blkio.bfq.weight_device"]
+                .into_iter()
+                .map(|name| dir.join(name))
+                .find(|path| path.exists());
+            if let Some(file) = &device_file {
+                for device in &limits.blkio_weight_devices {
+                    let DeviceValue {
+                        major,
+                        minor,
+                        value,
+                    } = device;
+                    write(file, &format!("{major}:{minor} {value}"))?;
+                }
+            }
+            for throttle in &limits.blkio_throttle {
+                let DeviceValue {
+                    major,
+                    minor,
+                    value,
+                } = &throttle.device;
+                write(
+                    &dir.join(throttle.kind.names().0),
+                    &format!("{major}:{minor} {value}"),
+                )?;
+            }
         }
         Ok(())
     }
@@ -560,6 +896,131 @@ impl Cgroup {
     }
 }
 
+/// The v2 settings beyond memory, CPUs and pids (the kernel's interface files; settings cgroup v2
+/// has no file for were refused or warned about when the container was made).
+fn apply_v2(dir: &Path, limits: &Limits) -> Result<(), Error> {
+    if let Some(shares) = limits.cpu_shares {
+        // runc's conversion of the v1 shares [2, 262144] onto the v2 weight [1, 10000].
+        let weight = 1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142;
+        write(&dir.join("cpu.weight"), &weight.to_string())?;
+    }
+    if limits.nano_cpus.is_none() && (limits.cpu_quota.is_some() || limits.cpu_period.is_some()) {
+        let quota = match limits.cpu_quota {
+            Some(quota) if quota > 0 => quota.to_string(),
+            _ => "max".to_owned(),
+        };
+        let period = limits.cpu_period.unwrap_or(CPU_PERIOD);
+        write(&dir.join("cpu.max"), &format!("{quota} {period}"))?;
+    }
+    for (file, value) in [
+        ("cpuset.cpus", &limits.cpuset_cpus),
+        ("cpuset.mems", &limits.cpuset_mems),
+    ] {
+        if let Some(value) = value {
+            write(&dir.join(file), value)?;
+        }
+    }
+    if let Some(reservation) = limits.memory_reservation {
+        write(&dir.join("memory.low"), &reservation.to_string())?;
+    }
+    if let (Some(swap), Some(memory)) = (limits.memory_swap, limits.memory) {
+        let file = dir.join("memory.swap.max");
+        if file.exists() {
+            let value = if swap < 0 {
+                "max".to_owned()
+            } else {
+                (swap as u64).saturating_sub(memory).to_string()
+            };
+            write(&file, &value)?;
+        }
+    }
+    if let Some(weight) = limits.blkio_weight {
+        // io.weight is 1-10000 (cfq's 10-1000 scaled as runc does); BFQ takes the v1 range.
+        if dir.join("io.bfq.weight").exists() {
+            write(&dir.join("io.bfq.weight"), &weight.to_string())?;
+        } else if dir.join("io.weight").exists() {
+            let scaled = 1 + (u64::from(weight).clamp(10, 1000) - 10) * 9999 / 990;
+            write(&dir.join("io.weight"), &format!("default {scaled}"))?;
+        }
+    }
+    for device in &limits.blkio_weight_devices {
+        let DeviceValue {
+            major,
+            minor,
+            value,
+        } = device;
+        if dir.join("io.bfq.weight").exists() {
+            write(
+                &dir.join("io.bfq.weight"),
+                &format!("{major}:{minor} {value}"),
+            )?;
+        }
+    }
+    for throttle in &limits.blkio_throttle {
+        let DeviceValue {
+            major,
+            minor,
+            value,
+        } = &throttle.device;
+        write(
+            &dir.join("io.max"),
+            &format!("{major}:{minor} {}={value}", throttle.kind.names().1),
+        )?;
+    }
+    Ok(())
+}
+
+/// A v1 cpuset directory takes no process until it has CPUs and memory nodes, and a new one has
+/// none: each ancestor below the hierarchy's root (made by `create`) gets its parent's, top down,
+/// then the container's directory gets its parent's as the default.
+fn fill_cpuset_ancestors(dir: &Path) -> Result<(), Error> {
+    let mut chain: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|path| path.join("cpuset.cpus").exists())
+        .collect();
+    chain.reverse();
+    for pair in chain.windows(2) {
+        let (parent, child) = (pair[0], pair[1]);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let current = fs::read_to_string(child.join(file)).unwrap_or_default();
+            if current.trim().is_empty() {
+                let path = parent.join(file);
+                let value = fs::read_to_string(&path).map_err(io_error("read", &path))?;
+                write(&child.join(file), value.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A v1 cgroup gets real-time runtime only from what its parent has: each ancestor below the
+/// hierarchy's root is raised, top down, to at least the container's share of a second.
+fn raise_rt_ancestors(dir: &Path, runtime: i64, period: u64) -> Result<(), Error> {
+    if runtime <= 0 {
+        return Ok(());
+    }
+    let mut chain: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|path| path.join("cpu.rt_runtime_us").exists())
+        .collect();
+    // The topmost is the hierarchy's root: the host's own budget, never changed.
+    chain.pop();
+    chain.reverse();
+    for ancestor in chain {
+        let own_period = read_number(&ancestor.join("cpu.rt_period_us")).unwrap_or(1_000_000);
+        let needed = (runtime as u64).saturating_mul(own_period).div_ceil(period);
+        let current = fs::read_to_string(ancestor.join("cpu.rt_runtime_us"))
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        if current >= 0 && (current as u64) < needed {
+            write(&ancestor.join("cpu.rt_runtime_us"), &needed.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 fn read_number(path: &Path) -> Option<u64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -665,6 +1126,7 @@ mod tests {
                 memory: Some(64 << 20),
                 nano_cpus: Some(1_500_000_000),
                 pids: Some(50),
+                ..Limits::default()
             })
             .unwrap();
         let read = |path: &str| fs::read_to_string(dir.path().join(path)).unwrap();
@@ -693,19 +1155,165 @@ mod tests {
                 memory: Some(1 << 20),
                 nano_cpus: Some(500_000_000),
                 pids: None,
+                ..Limits::default()
             })
             .unwrap();
         let read = |path: &str| fs::read_to_string(dir.path().join(path)).unwrap();
         assert_eq!(read("rcompose/c1/memory.max"), "1048576");
         assert_eq!(read("rcompose/c1/cpu.max"), "50000 100000");
         // A plain directory keeps only the last write; the kernel accumulates them.
-        assert_eq!(read("rcompose/cgroup.subtree_control"), "+pids");
+        assert_eq!(read("rcompose/cgroup.subtree_control"), "+io");
         fs::write(
             dir.path().join("rcompose/c1/memory.events"),
             "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
         )
         .unwrap();
         assert_eq!(cgroup.oom_kills(), 1);
+    }
+
+    #[test]
+    fn v1_extras_go_to_their_files_and_cpuset_and_blkio_only_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let controllers = ["memory", "cpu", "pids", "cpuset", "blkio"]
+            .iter()
+            .map(|name| (name.to_string(), root.join(name)))
+            .collect();
+        let hierarchy = Hierarchy::V1 {
+            controllers,
+            unified: None,
+        };
+        assert!(!hierarchy.cgroup("rcompose", "c0").v1.contains_key("cpuset"));
+        for (file, value) in [
+            ("cpuset/cpuset.cpus", "0-1"),
+            ("cpuset/cpuset.mems", "0"),
+            ("cpu/cpu.rt_runtime_us", "950000"),
+            ("cpu/cpu.rt_period_us", "1000000"),
+        ] {
+            fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            fs::write(root.join(file), value).unwrap();
+        }
+        let limits = Limits {
+            cpu_shares: Some(512),
+            cpu_quota: Some(50_000),
+            cpu_period: Some(200_000),
+            cpu_rt_runtime: Some(10_000),
+            cpu_rt_period: Some(100_000),
+            cpuset_cpus: Some("1".into()),
+            memory_reservation: Some(8 << 20),
+            memory_swappiness: Some(10),
+            oom_kill_disable: true,
+            blkio_throttle: vec![Throttle {
+                kind: ThrottleKind::ReadBps,
+                device: DeviceValue {
+                    major: 254,
+                    minor: 0,
+                    value: 1 << 20,
+                },
+            }],
+            ..Limits::default()
+        };
+        let cgroup = hierarchy.cgroup_for("rcompose", "c1", &limits);
+        assert!(cgroup.v1.contains_key("cpuset") && cgroup.v1.contains_key("blkio"));
+        cgroup.create().unwrap();
+        // What the kernel shows in new directories: an empty cpuset, no RT runtime, these files.
+        for file in [
+            "cpuset/rcompose/cpuset.cpus",
+            "cpuset/rcompose/cpuset.mems",
+            "cpuset/rcompose/c1/cpuset.cpus",
+            "cpuset/rcompose/c1/cpuset.mems",
+        ] {
+            fs::write(root.join(file), "").unwrap();
+        }
+        for file in ["cpu/rcompose", "cpu/rcompose/c1"] {
+            fs::write(root.join(file).join("cpu.rt_runtime_us"), "0").unwrap();
+            fs::write(root.join(file).join("cpu.rt_period_us"), "1000000").unwrap();
+        }
+        fs::write(root.join("memory/rcompose/c1/memory.swappiness"), "60").unwrap();
+        fs::write(root.join("memory/rcompose/c1/memory.oom_control"), "").unwrap();
+        cgroup.apply(&limits).unwrap();
+        let read = |path: &str| fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(read("cpu/rcompose/c1/cpu.shares"), "512");
+        assert_eq!(read("cpu/rcompose/c1/cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu/rcompose/c1/cpu.cfs_period_us"), "200000");
+        // The parent gets the runtime's share of its own (1 s) period: 10 ms per 100 ms.
+        assert_eq!(read("cpu/rcompose/cpu.rt_runtime_us"), "100000");
+        assert_eq!(read("cpu/cpu.rt_runtime_us"), "950000");
+        assert_eq!(read("cpu/rcompose/c1/cpu.rt_runtime_us"), "10000");
+        assert_eq!(read("cpu/rcompose/c1/cpu.rt_period_us"), "100000");
+        assert_eq!(read("cpuset/rcompose/cpuset.cpus"), "0-1");
+        assert_eq!(read("cpuset/rcompose/c1/cpuset.cpus"), "1");
+        assert_eq!(read("cpuset/rcompose/c1/cpuset.mems"), "0");
+        assert_eq!(
+            read("memory/rcompose/c1/memory.soft_limit_in_bytes"),
+            "8388608"
+        );
+        assert_eq!(read("memory/rcompose/c1/memory.swappiness"), "10");
+        assert_eq!(read("memory/rcompose/c1/memory.oom_control"), "1");
+        assert_eq!(
+            read("blkio/rcompose/c1/blkio.throttle.read_bps_device"),
+            "254:0 1048576"
+        );
+    }
+
+    #[test]
+    fn v2_extras_and_the_shares_to_weight_conversion() {
+        let dir = tempfile::tempdir().unwrap();
+        let cgroup = Hierarchy::V2 {
+            root: dir.path().to_owned(),
+        }
+        .cgroup("rcompose", "c1");
+        cgroup.create().unwrap();
+        fs::write(dir.path().join("rcompose/c1/io.weight"), "").unwrap();
+        cgroup
+            .apply(&Limits {
+                cpu_shares: Some(1024),
+                cpu_quota: Some(25_000),
+                cpuset_cpus: Some("0".into()),
+                memory_reservation: Some(1 << 20),
+                blkio_weight: Some(500),
+                ..Limits::default()
+            })
+            .unwrap();
+        let read = |path: &str| fs::read_to_string(dir.path().join(path)).unwrap();
+        assert_eq!(read("rcompose/c1/cpu.weight"), "39");
+        assert_eq!(read("rcompose/c1/cpu.max"), "25000 100000");
+        assert_eq!(read("rcompose/c1/cpuset.cpus"), "0");
+        assert_eq!(read("rcompose/c1/memory.low"), "1048576");
+        assert_eq!(read("rcompose/c1/io.weight"), "default 4950");
+    }
+
+    #[test]
+    fn check_refuses_real_time_without_the_kernel_and_warns_of_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let hierarchy = fake_v1(dir.path());
+        fs::create_dir_all(dir.path().join("memory")).unwrap();
+        let rt = Limits {
+            cpu_rt_runtime: Some(10_000),
+            ..Limits::default()
+        };
+        assert_eq!(
+            hierarchy.check(&rt).unwrap_err(),
+            "Your kernel does not support cgroup cpu real-time runtime"
+        );
+        let swap = Limits {
+            memory: Some(1 << 30),
+            memory_swap: Some(2 << 30),
+            ..Limits::default()
+        };
+        assert_eq!(
+            hierarchy.check(&swap).unwrap(),
+            [
+                "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
+            ]
+        );
+        let cpus = Limits {
+            cpuset_cpus: Some("0-100000".into()),
+            ..Limits::default()
+        };
+        assert!(hierarchy.check(&cpus).is_err());
+        assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpu_list("x"), None);
     }
 
     #[test]

@@ -616,6 +616,10 @@ fn setup(
         p::dup2(fd, target).context(|| format!("set up descriptor {target}"))?;
     }
     drop((stdin, stdout, stderr));
+    if let Some(adj) = spec.oom_score_adj {
+        fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .context(|| format!("set oom_score_adj {adj}"))?;
+    }
     namespaces::join(joins)
         .context(|| "join the IPC and UTS namespaces of another container".into())?;
     let ns_id = |path: &str| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();

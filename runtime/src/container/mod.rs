@@ -369,6 +369,31 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
             "pid and uts namespaces are private, host or (pid) another container's".into(),
         );
     }
+    let parent = Path::new(&spec.cgroup_parent);
+    if parent.is_absolute()
+        || parent
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return invalid(format!(
+            "invalid cgroup parent {:?}: a relative path of plain names",
+            spec.cgroup_parent
+        ));
+    }
+    for rule in &spec.device_cgroup_rules {
+        cgroup::devices::Rule::parse(rule).map_err(|message| {
+            Error::InvalidSpec(format!("device cgroup rule {rule:?}: {message}"))
+        })?;
+    }
+    if spec
+        .oom_score_adj
+        .is_some_and(|adj| !(-1000..=1000).contains(&adj))
+    {
+        return invalid(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            spec.oom_score_adj.unwrap_or_default()
+        ));
+    }
     let mut host_names = vec![&spec.hostname, &spec.domainname];
     if let NetworkMode::Networks(attachments) = &spec.network {
         for attachment in attachments {
@@ -483,6 +508,12 @@ impl Runtime {
     }
 
     /// A runtime with explicit cgroup mounts and parent (tests, nested setups).
+    /// What this host's cgroups make of `limits`: dockerd's warnings for settings it would discard
+    /// here, or its error for what cannot be had (see [`Hierarchy::check`]).
+    pub fn check_limits(&self, limits: &cgroup::Limits) -> Result<Vec<String>, String> {
+        self.hierarchy.check(limits)
+    }
+
     pub fn with_cgroups(root: &Path, helper: Helper, hierarchy: Hierarchy, parent: &str) -> Self {
         Self {
             root: root.to_owned(),
@@ -507,6 +538,9 @@ impl Runtime {
     /// Creates a container (files only: no process, no cgroup, no mount yet) and returns its id.
     pub fn create(&self, spec: ContainerSpec) -> Result<String, Error> {
         validate(&spec)?;
+        self.hierarchy
+            .check(&spec.limits)
+            .map_err(Error::InvalidSpec)?;
         let containers = self.containers_dir();
         crate::store::private_dir(&containers)?;
         if matches!(spec.rootfs, Rootfs::Layers(_))
@@ -577,7 +611,15 @@ impl Runtime {
             fs::write(&path, contents).map_err(ctx("write", &path))?;
         }
         let record = Record {
-            cgroup: self.hierarchy.cgroup(&self.cgroup_parent, &id),
+            cgroup: self.hierarchy.cgroup_for(
+                if spec.cgroup_parent.is_empty() {
+                    &self.cgroup_parent
+                } else {
+                    &spec.cgroup_parent
+                },
+                &id,
+                &spec.limits,
+            ),
             id: id.clone(),
             created: state::now_rfc3339_nanos(),
             spec,

@@ -222,6 +222,14 @@ pub struct ContainerSpec {
     /// A cgroup namespace of its own (`cgroup: private`), rooted at the container's cgroups; docker's
     /// default on a host with cgroup v1 is the host's.
     pub cgroupns_private: bool,
+    /// Extra device rules of the v1 syntax (`c 1:3 mr`, `a *:* rwm`: docker's
+    /// `--device-cgroup-rule`), allowed in the devices cgroup after the defaults.
+    pub device_cgroup_rules: Vec<String>,
+    /// The init's `oom_score_adj` (-1000 to 1000), inherited by the container's processes.
+    pub oom_score_adj: Option<i32>,
+    /// The cgroup the container's cgroup is made under, relative to each hierarchy's root (empty:
+    /// the runtime's own, `rcompose`).
+    pub cgroup_parent: String,
     /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.

@@ -509,6 +509,7 @@ impl Monitor {
                     } else {
                         let rules: Vec<String> = (self.record.spec.devices.iter())
                             .filter_map(|d| device_rule(&d.host_path, &d.permissions))
+                            .chain(self.record.spec.device_cgroup_rules.iter().cloned())
                             .collect();
                         for rule in &rules {
                             cgroup.allow_device(rule)?;
