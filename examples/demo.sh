@@ -3,7 +3,9 @@
 #
 #   bash examples/demo.sh             examples/backend: an HTTP API in front of Redis, on a copy of the
 #                                     example in the state root. Makes the base images (build-images.sh:
-#                                     Debian's redis, rustc 1.63 and busybox packages), `rcompose build`
+#                                     Debian's redis, rustc 1.63 and busybox packages), serves `redis:7`
+#                                     from a local registry (Debian's docker-registry on 127.0.0.1) as
+#                                     docker.io's mirror, which `up` pulls it from, `rcompose build`
 #                                     (api/Dockerfile compiles the API in a toolchain stage), `up -d`,
 #                                     talks to the API on http://127.0.0.1:8080, shows that Redis's data
 #                                     survives `down` and `up` in its volume, edits the API's source and
@@ -19,6 +21,11 @@ cd "$(dirname "$0")/.."
 demo=${1:-backend}
 case $demo in backend | jobs) ;; *) echo "usage: $0 [backend|jobs]" >&2; exit 2 ;; esac
 if [ ! -x /bin/busybox ]; then apt-get install -y -q busybox-static >/dev/null; fi
+if [ "$demo" = backend ] && [ ! -x /usr/bin/docker-registry ]; then
+  apt-get install -y -q --no-install-recommends docker-registry >/dev/null
+fi
+# Nothing the demo does leaves this machine: registries on 127.0.0.1 only, builds without network.
+export RCOMPOSE_OFFLINE=1
 cargo build --release --quiet
 rcompose="$PWD/target/release/rcompose"
 state=$(mktemp -d /tmp/rcompose-demo.XXXXXX)
@@ -28,7 +35,13 @@ if [ "$demo" = backend ]; then
   cp -r examples/backend "$state/backend"
   compose="$state/backend/compose.yaml"
 fi
-trap '"$rcompose" --root "$state" -f "$compose" down -v -t 1 >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
+registry_pid=
+cleanup() {
+  "$rcompose" --root "$state" -f "$compose" down -v -t 1 >/dev/null 2>&1 || true
+  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
+  rm -rf "$state"
+}
+trap cleanup EXIT
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
@@ -79,6 +92,35 @@ wait_api() {
   return 1
 }
 
+# Starts Debian's docker-registry on a free port of 127.0.0.1 with its storage in the state root; sets
+# registry_port and registry_pid.
+start_registry() {
+  registry_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+    echo 45000)
+  mkdir -p "$state/registry"
+  cat > "$state/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $state/registry/data
+http:
+  addr: 127.0.0.1:$registry_port
+EOF
+  /usr/bin/docker-registry serve "$state/registry/config.yml" >"$state/registry/log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 1 100); do
+    if /bin/busybox wget -q -O /dev/null "http://127.0.0.1:$registry_port/v2/" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "demo: the registry did not start:" >&2
+  cat "$state/registry/log" >&2
+  return 1
+}
+
 # container_id SERVICE: the id of the service's container.
 container_id() { "$rcompose" --root "$state" -f "$compose" ps -q "$1"; }
 
@@ -87,12 +129,22 @@ backend_demo() {
   RCOMPOSE=$rcompose bash examples/backend/build-images.sh --root "$state"
   "$rcompose" --root "$state" image ls
 
+  step "A team's registry: redis:7 served by a registry on 127.0.0.1, as docker.io's mirror"
+  start_registry
+  local seeded="127.0.0.1:$registry_port/library/redis:7"
+  echo "+ rcompose image tag redis:7 $seeded && rcompose image push $seeded"
+  "$rcompose" --root "$state" image tag redis:7 "$seeded"
+  "$rcompose" --root "$state" image push "$seeded"
+  "$rcompose" --root "$state" image rm redis:7 "$seeded" >/dev/null
+  export RCOMPOSE_REGISTRY_MIRRORS="http://127.0.0.1:$registry_port"
+  echo "RCOMPOSE_REGISTRY_MIRRORS=$RCOMPOSE_REGISTRY_MIRRORS: compose.yaml's \`image: redis:7\` comes from it"
+
   step "Build the API: api/Dockerfile compiles main.rs with rustc (no network), copies the binary onto busybox"
   cat "$state/backend/api/Dockerfile"
   run build
   "$rcompose" --root "$state" image ls backend-api
 
-  step "Start: Redis first, the API once Redis is healthy"
+  step "Start: pull redis:7 (through the mirror), Redis first, the API once Redis is healthy"
   run up -d
   run ps
   wait_api

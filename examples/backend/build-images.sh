@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Makes the backend example's base images offline and imports them into an rcompose state root:
 #
-#   redis:7-debian              Debian's redis-server and redis-tools packages (apt-get download,
+#   redis:7                     Debian's redis-server and redis-tools packages (apt-get download,
 #                               dpkg-deb -x) with the shared libraries they load, a `redis` user owning
 #                               /data, busybox for a shell; runs `redis-server /etc/redis/redis.conf` as
-#                               `redis`.
+#                               `redis`. Named as Docker Hub's image is (docker.io/library/redis:7), so
+#                               compose.yaml says what a team's would; ../demo.sh serves it from a
+#                               local registry as docker.io's mirror.
 #   rust-toolchain:1.63-debian  Debian 12's rustc 1.63 and what it needs to link a static binary (gcc,
 #                               binutils, libc6-dev) with every package they depend on, the same way,
 #                               and busybox for /bin/sh: api/Dockerfile's build stage.
@@ -158,7 +160,7 @@ stale() { [ ! -s "$1" ] || [ "$0" -nt "$1" ]; }
 
 redis_rebuilt=no toolchain_rebuilt=no busybox_rebuilt=no
 if stale "$cache/redis.tar"; then
-  echo "build-images: building redis:7-debian from Debian's packages"
+  echo "build-images: building redis:7 from Debian's packages"
   build_redis
   redis_rebuilt=yes
 fi
@@ -173,7 +175,7 @@ if stale "$cache/busybox.tar"; then
   busybox_rebuilt=yes
 fi
 path='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-import "$cache/redis.tar" redis:7-debian "$redis_rebuilt" \
+import "$cache/redis.tar" redis:7 "$redis_rebuilt" \
   'CMD ["redis-server", "/etc/redis/redis.conf"]' 'USER redis' 'WORKDIR /data'
 import "$cache/rust-toolchain.tar" rust-toolchain:1.63-debian "$toolchain_rebuilt" 'CMD ["sh"]' "$path"
 import "$cache/busybox.tar" busybox-base:latest "$busybox_rebuilt" 'CMD ["sh"]' "$path"
