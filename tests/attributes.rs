@@ -228,8 +228,15 @@ fn logging_drivers_and_rotation() {
         .collect();
     assert_eq!(numbers.last(), Some(&300), "{lines}");
     assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
-    assert!(numbers.len() < 300, "three files of 4 kB do not hold 300 lines");
-    assert!(numbers.len() > 60, "the rotated files are read too: {}", numbers.len());
+    assert!(
+        numbers.len() < 300,
+        "three files of 4 kB do not hold 300 lines"
+    );
+    assert!(
+        numbers.len() > 60,
+        "the rotated files are read too: {}",
+        numbers.len()
+    );
     let dir = container_dir(&fixture, "rotated");
     assert!(std::fs::metadata(dir.join("container.log")).unwrap().len() <= 4000);
     assert!(dir.join("container.log.1.gz").exists());
@@ -245,7 +252,11 @@ fn logging_drivers_and_rotation() {
         stderr.contains("configured logging driver does not support reading"),
         "{stderr}"
     );
-    assert!(!container_dir(&fixture, "quiet").join("container.log").exists());
+    assert!(
+        !container_dir(&fixture, "quiet")
+            .join("container.log")
+            .exists()
+    );
     fixture.ok(&["down"]);
 
     fixture.write(
@@ -253,7 +264,66 @@ fn logging_drivers_and_rotation() {
     );
     let stderr = fixture.fails(&["up", "-d"]);
     assert!(
-        stderr.contains("compose.yaml:5") && stderr.contains("logging driver \"syslog\" is not supported"),
+        stderr.contains("compose.yaml:5")
+            && stderr.contains("logging driver \"syslog\" is not supported"),
+        "{stderr}"
+    );
+}
+
+/// `post_start` runs in the container right after it starts, with the hook's user, working
+/// directory, environment and privileges; `pre_stop` runs before `stop` and `down` stop it; a
+/// failing `post_start` fails `up` with docker compose's message.
+#[test]
+fn lifecycle_hooks_run_in_the_container() {
+    if !can_run() {
+        return;
+    }
+    let compose = "services:
+  app:
+    image: busybox
+    command: sleep 1000
+    stop_signal: SIGKILL
+    volumes: [./out:/out]
+    post_start:
+      - command: [sh, -c, 'echo \"$$GREETING $$(id -u) $$(pwd)\" > /out/post_start']
+        user: nobody
+        working_dir: /tmp
+        environment: {GREETING: hi}
+      - command: [sh, -c, 'grep CapEff /proc/self/status > /out/caps']
+        privileged: true
+    pre_stop:
+      - command: [sh, -c, 'echo stopping >> /out/pre_stop']
+";
+    let fixture = Fixture::new("hooks", compose);
+    let out = fixture.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("post_start")).unwrap(),
+        "hi 65534 /tmp\n"
+    );
+    let caps = std::fs::read_to_string(out.join("caps")).unwrap();
+    assert!(!caps.contains("00000000a80425fb"), "privileged: {caps}");
+    assert!(!out.join("pre_stop").exists());
+    fixture.ok(&["stop"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("pre_stop")).unwrap(),
+        "stopping\n"
+    );
+    fixture.ok(&["start"]);
+    fixture.ok(&["down"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("pre_stop")).unwrap(),
+        "stopping\nstopping\n"
+    );
+
+    fixture.write(
+        "services:\n  bad:\n    image: busybox\n    command: sleep 1000\n    stop_signal: SIGKILL\n    post_start:\n      - command: [sh, -c, 'echo almost; echo broken >&2; exit 3']\n",
+    );
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("bad hook exited with status 3: broken"),
         "{stderr}"
     );
 }

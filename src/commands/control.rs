@@ -158,6 +158,8 @@ fn stop_one(
         &ApplyOptions { timeout },
         scope.loaded.project.services.get(&container.service),
     );
+    let project = &scope.loaded.project;
+    crate::reconcile::hooks::pre_stop(&scope.engine, project, &container.service, &container.id)?;
     scope
         .engine
         .containers
@@ -172,6 +174,8 @@ fn start_one(scope: &Scope, container: &ObservedContainer) -> anyhow::Result<()>
         .containers
         .start(&container.id)
         .with_context(|| format!("cannot start {}", container.name))?;
+    let project = &scope.loaded.project;
+    crate::reconcile::hooks::post_start(&scope.engine, project, &container.service, &container.id)?;
     Ok(())
 }
 

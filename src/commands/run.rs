@@ -184,6 +184,7 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
         runtime
             .start(&id)
             .with_context(|| format!("cannot start container {name}"))?;
+        crate::reconcile::hooks::post_start(&scope.engine, project, &args.service, &id)?;
         output::stdout(&format!("{id}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -200,6 +201,16 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = runtime.remove(&id, true);
         }
         return Ok(ExitCode::from(code.clamp(1, 255) as u8));
+    }
+    // The session replays the output from the start, so the hooks may run first.
+    if let Err(error) =
+        crate::reconcile::hooks::post_start(&scope.engine, project, &args.service, &id)
+    {
+        output::report_error(&error);
+        if args.rm {
+            let _ = runtime.remove(&id, true);
+        }
+        return Ok(ExitCode::FAILURE);
     }
     let session = Session {
         stdin: true,

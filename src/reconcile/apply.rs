@@ -220,13 +220,14 @@ fn run(
                 .insert(name.clone(), id);
             progress.done("Container", name, "Created", started.elapsed());
         }
-        (ActionKind::StartContainer, target @ Target::Container { name, .. }) => {
+        (ActionKind::StartContainer, target @ Target::Container { service, name, .. }) => {
             let id = container_id(target)?;
             progress.start("Container", name, "Starting");
             engine
                 .containers
                 .start(&id)
                 .with_context(|| format!("cannot start container {name}"))?;
+            super::hooks::post_start(engine, project, service, &id)?;
             progress.done("Container", name, "Started", started.elapsed());
         }
         (ActionKind::Wait(condition), target @ Target::Container { service, name, .. }) => {
@@ -260,6 +261,7 @@ fn run(
             let id = container_id(target)?;
             progress.start("Container", name, "Stopping");
             let timeout = stop_timeout(options, project.services.get(service));
+            super::hooks::pre_stop(engine, project, service, &id)?;
             engine
                 .containers
                 .stop(&id, Some(timeout))
@@ -279,6 +281,7 @@ fn run(
             let id = container_id(target)?;
             progress.start("Container", name, "Restarting");
             let timeout = stop_timeout(options, project.services.get(service));
+            super::hooks::pre_stop(engine, project, service, &id)?;
             engine
                 .containers
                 .stop(&id, Some(timeout))
@@ -287,6 +290,7 @@ fn run(
                 .containers
                 .start(&id)
                 .with_context(|| format!("cannot start container {name}"))?;
+            super::hooks::post_start(engine, project, service, &id)?;
             progress.done("Container", name, "Restarted", started.elapsed());
         }
         (ActionKind::RemoveVolume, Target::Volume { name, .. }) => {

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod container;
 pub mod diff;
+pub mod hooks;
 pub mod namespaces;
 pub mod networks;
 pub mod observe;
