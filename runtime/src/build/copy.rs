@@ -380,13 +380,15 @@ impl Context {
             .is_some_and(|m| m.is_dir())
     }
 
-    /// The names in the directory `relative`, in byte order.
-    fn names(&self, relative: &str) -> io::Result<Vec<String>> {
-        let layers = match &self.tree {
-            Tree::Dir(dir) => std::slice::from_ref(dir),
-            Tree::Layers(layers) => layers.as_slice(),
+    /// The entries of the directory `relative`, in byte order, each with where it is and what
+    /// `lstat` says of it (the top-most layer's), from one read of each directory: a walk of the
+    /// context stats each file once.
+    fn list(&self, relative: &str) -> io::Result<Vec<Listed>> {
+        let (layers, layered) = match &self.tree {
+            Tree::Dir(dir) => (std::slice::from_ref(dir), false),
+            Tree::Layers(layers) => (layers.as_slice(), true),
         };
-        let mut names = std::collections::BTreeSet::new();
+        let mut found: std::collections::BTreeMap<String, Listed> = Default::default();
         let mut deleted = std::collections::BTreeSet::new();
         for layer in layers.iter().rev() {
             let dir = layer.join(relative);
@@ -401,18 +403,35 @@ impl Context {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let metadata = entry.metadata()?;
                 use std::os::unix::fs::FileTypeExt;
-                if metadata.file_type().is_char_device() && metadata.rdev() == 0 {
+                if layered && metadata.file_type().is_char_device() && metadata.rdev() == 0 {
                     deleted.insert(name);
-                } else if !deleted.contains(&name) {
-                    names.insert(name);
+                } else if !deleted.contains(&name) && !found.contains_key(&name) {
+                    let path = entry.path();
+                    found.insert(
+                        name.clone(),
+                        Listed {
+                            name,
+                            path,
+                            metadata,
+                        },
+                    );
                 }
+            }
+            if !layered {
+                break;
             }
             let opaque = crate::sys::lgetxattr(&dir, b"trusted.overlay.opaque")?;
             if opaque.as_deref() == Some(b"y") {
                 break;
             }
         }
-        Ok(names.into_iter().collect())
+        Ok(found.into_values().collect())
+    }
+
+    /// The names in the directory `relative`, in byte order.
+    #[cfg(test)]
+    fn names(&self, relative: &str) -> io::Result<Vec<String>> {
+        Ok(self.list(relative)?.into_iter().map(|l| l.name).collect())
     }
 
     /// The context's paths (not excluded) that `pattern` matches, in byte order.
@@ -437,9 +456,9 @@ impl Context {
         depth: usize,
         visit: &mut dyn FnMut(&str),
     ) -> io::Result<()> {
-        for name in self.names(dir)? {
-            let path = join(dir, &name);
-            let is_dir = self.is_dir(&path);
+        for listed in self.list(dir)? {
+            let path = join(dir, &listed.name);
+            let is_dir = listed.metadata.is_dir();
             let excluded = self.ignore.is_excluded(&path);
             if !excluded {
                 visit(&path);
@@ -450,6 +469,14 @@ impl Context {
         }
         Ok(())
     }
+}
+
+/// An entry of a context's directory (see [`Context::list`]).
+struct Listed {
+    name: String,
+    /// Where it is on the host (in the top-most layer that has it).
+    path: PathBuf,
+    metadata: fs::Metadata,
 }
 
 /// Go's `filepath.Match` over a whole relative path: `*` and `?` do not match `/`.
@@ -1011,14 +1038,25 @@ impl<S: Sink> Writer<'_, S> {
             .path(source)
             .ok_or_else(|| format!("{source}: not found"))?;
         let metadata = fs::symlink_metadata(&path).map_err(|e| format!("{source}: {e}"))?;
+        self.entry_at(source, &path, &metadata, target)
+    }
+
+    /// [`Self::entry`] of a source already found at `path`, with what `lstat` said of it.
+    fn entry_at(
+        &mut self,
+        source: &str,
+        path: &Path,
+        metadata: &fs::Metadata,
+        target: &str,
+    ) -> Result<(), String> {
         let kind = metadata.file_type();
         let mode = self.chmod.unwrap_or(metadata.permissions().mode() & 0o7777);
-        let mtime = self.mtime(&metadata);
+        let mtime = self.mtime(metadata);
         if kind.is_dir() {
             return self.directory_entry(target, mode, self.owner, mtime);
         }
         if kind.is_symlink() {
-            let link = fs::read_link(&path).map_err(|e| format!("{source}: {e}"))?;
+            let link = fs::read_link(path).map_err(|e| format!("{source}: {e}"))?;
             return self.sink.symlink(target, &link, self.owner, mtime);
         }
         if !kind.is_file() {
@@ -1027,7 +1065,7 @@ impl<S: Sink> Writer<'_, S> {
             ));
         }
         self.sink
-            .file(target, &path, &metadata, mode, self.owner, mtime)
+            .file(target, path, metadata, mode, self.owner, mtime)
     }
 
     /// The archive `source` (at `host`) extracted below `dest`.
@@ -1040,20 +1078,25 @@ impl<S: Sink> Writer<'_, S> {
     /// Everything below the context's directory `source`, not excluded, under `target`;
     /// `--exclude` patterns match paths relative to `base` (the directory the `COPY` names).
     fn tree(&mut self, source: &str, target: &str, base: &str) -> Result<(), String> {
-        let names = self
+        let listed = self
             .context
-            .names(source)
+            .list(source)
             .map_err(|e| format!("{source}: {e}"))?;
-        for name in names {
+        for Listed {
+            name,
+            path: host,
+            metadata,
+        } in listed
+        {
             let path = join(source, &name);
             let relative = path
                 .strip_prefix(base)
                 .map_or(path.as_str(), |rest| rest.trim_start_matches('/'));
             let ignored = self.context.ignore.is_excluded(&path);
             let excluded = self.exclude.is_excluded(relative);
-            let is_dir = self.context.is_dir(&path);
+            let is_dir = metadata.is_dir();
             if !ignored && !excluded {
-                self.entry(&path, &join(target, &name))?;
+                self.entry_at(&path, &host, &metadata, &join(target, &name))?;
             }
             if is_dir
                 && (!ignored || self.context.ignore.may_include_below(&path))
