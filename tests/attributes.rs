@@ -327,3 +327,86 @@ fn lifecycle_hooks_run_in_the_container() {
         "{stderr}"
     );
 }
+
+/// An image's HEALTHCHECK survives `image save` and `image load`, is its services' when they set
+/// none, and gives its test to a service `healthcheck` with timings only; `depends_on:
+/// service_healthy` on a container with no healthcheck at all fails at once, as docker compose
+/// does, rather than wait forever.
+#[test]
+fn healthchecks_from_the_image_and_none_at_all() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "health",
+        "services:\n  img:\n    build: ./hc\n    image: hc:latest\n",
+    );
+    let dir = fixture.path();
+    std::fs::create_dir(dir.join("hc")).unwrap();
+    std::fs::write(
+        dir.join("hc/Dockerfile"),
+        "FROM busybox:latest\nHEALTHCHECK --interval=1s --timeout=2s CMD test -f /tmp/ready\n",
+    )
+    .unwrap();
+    fixture.ok(&["build"]);
+    let archive = dir.join("hc.tar");
+    fixture.ok(&[
+        "image",
+        "save",
+        "-o",
+        archive.to_str().unwrap(),
+        "hc:latest",
+    ]);
+    fixture.ok(&["image", "rm", "hc:latest"]);
+    fixture.ok(&["image", "load", "-i", archive.to_str().unwrap()]);
+
+    fixture.write(
+        "services:
+  db:
+    image: hc:latest
+    command: [sh, -c, 'sleep 1; touch /tmp/ready; exec sleep 1000']
+    stop_signal: SIGKILL
+  timed:
+    image: hc:latest
+    command: [sh, -c, 'touch /tmp/ready; exec sleep 1000']
+    stop_signal: SIGKILL
+    healthcheck: {interval: 500ms, retries: 2}
+  app:
+    image: busybox
+    command: sleep 1000
+    stop_signal: SIGKILL
+    depends_on:
+      db: {condition: service_healthy}
+      timed: {condition: service_healthy}
+",
+    );
+    fixture.ok(&["up", "-d"]);
+    for container in fixture.containers() {
+        if container["Service"] != "app" {
+            assert_eq!(container["Health"], "healthy", "{container}");
+        }
+    }
+    fixture.ok(&["down"]);
+
+    // No healthcheck anywhere (timings only, and an image without one): fails at once.
+    fixture.write(
+        "services:
+  db:
+    image: busybox
+    command: sleep 1000
+    stop_signal: SIGKILL
+    healthcheck: {interval: 1s}
+  app:
+    image: busybox
+    command: sleep 1000
+    depends_on: {db: {condition: service_healthy}}
+",
+    );
+    let started = std::time::Instant::now();
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("container health-db-1 has no healthcheck configured"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

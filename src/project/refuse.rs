@@ -24,6 +24,7 @@ pub fn check(loaded: &Loaded, services: &[String]) -> Result<(), Diagnostics> {
         .filter(|(name, _)| services.is_empty() || services.contains(name));
     for (name, service) in selected {
         problems.extend(external_files(project, name, service, &at));
+        problems.extend(engine_only(name, service, &at));
         if let Err((key, message)) = log_settings(service.logging.as_ref()) {
             let mut path = vec!["services", name.as_str(), "logging"];
             path.extend(key.iter().map(String::as_str));
@@ -39,6 +40,56 @@ pub fn check(loaded: &Loaded, services: &[String]) -> Result<(), Diagnostics> {
     } else {
         Err(Diagnostics(problems))
     }
+}
+
+/// Settings only another engine or runtime could honour, refused as dockerd refuses them on a Linux
+/// host with overlay2 on ext4 (docker's default `runc` is this runtime's counterpart), or, for
+/// `use_api_socket`, because there is no Docker API here to give the container.
+fn engine_only(name: &str, service: &Service, at: &dyn Fn(&[&str]) -> Span) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let mut refuse = |key: &str, message: String, hint: &str| {
+        problems.push(
+            Diagnostic::at(
+                &at(&["services", name, key]),
+                format!("service {name:?}: {message}"),
+            )
+            .with_hint(hint.to_string()),
+        );
+    };
+    if let Some(runtime) = service.runtime.as_deref()
+        && !matches!(runtime, "" | "runc" | "io.containerd.runc.v2")
+    {
+        refuse(
+            "runtime",
+            format!("Unknown runtime specified {runtime}"),
+            "rcompose runs containers with its own runtime, docker's runc counterpart: remove `runtime:` or set it to runc",
+        );
+    }
+    if !service.storage_opt.is_empty() {
+        refuse(
+            "storage_opt",
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+                .into(),
+            "a container's writable layer has no size limit here; remove `storage_opt`",
+        );
+    }
+    if let Some(isolation) = service.isolation.as_deref()
+        && !matches!(isolation, "" | "default")
+    {
+        refuse(
+            "isolation",
+            format!("Invalid isolation: {isolation:?} - linux only supports 'default'"),
+            "`isolation` chooses Windows container technologies; remove it",
+        );
+    }
+    if service.use_api_socket {
+        refuse(
+            "use_api_socket",
+            "use_api_socket: there is no Docker API socket to give the container (rcompose has no daemon)".into(),
+            "bind a socket of your own with `volumes:` if the service needs one",
+        );
+    }
+    problems
 }
 
 /// `external: true` secrets and configs live in a swarm, which a single engine does not have:

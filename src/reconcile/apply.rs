@@ -232,12 +232,11 @@ fn run(
         }
         (ActionKind::Wait(condition), target @ Target::Container { service, name, .. }) => {
             let id = container_id(target)?;
-            let definition = &project.services[service];
             match condition {
                 Condition::ServiceStarted => {}
                 Condition::ServiceHealthy => {
                     progress.start("Container", name, "Waiting");
-                    wait_healthy(engine, &id, service, definition)?;
+                    wait_healthy(engine, &id, service)?;
                     progress.done("Container", name, "Healthy", started.elapsed());
                 }
                 Condition::ServiceCompletedSuccessfully => {
@@ -449,6 +448,17 @@ pub fn container_spec(
     name: &str,
 ) -> anyhow::Result<ContainerSpec> {
     let image = image_of(engine, &loaded.project, service_name, service)?;
+    if let Some(platform) = service.platform.as_deref().filter(|p| !p.is_empty()) {
+        let config = &image.config;
+        super::resources::check_platform(
+            platform,
+            service.image.as_deref().unwrap_or(service_name),
+            &config.os().to_string(),
+            &config.architecture().to_string(),
+            config.variant().as_deref(),
+        )
+        .map_err(|message| anyhow::anyhow!("service {service_name:?}: {message}"))?;
+    }
     let image_spec = ContainerSpec::from_image(&image).with_context(|| {
         format!(
             "image {} has layers that are not unpacked; load it again",
@@ -519,25 +529,19 @@ pub fn container_spec(
 /// this asks it for one at once every few hundred milliseconds instead of waiting for the
 /// `interval`, so a dependency that is up is found healthy at once, and what `up` saw is what `ps`
 /// shows. Health is reset at every start, so only results of the latest start count.
-fn wait_healthy(
-    engine: &Engine,
-    id: &str,
-    service_name: &str,
-    service: &Service,
-) -> anyhow::Result<()> {
-    let Some(check) = service
-        .healthcheck
-        .as_ref()
-        .filter(|c| !c.disable && c.test.first().map(String::as_str) != Some("NONE"))
-    else {
+///
+/// The healthcheck is the container's (the service's, or the image's `HEALTHCHECK`, whose test a
+/// service `healthcheck` with timings only inherits): without one, it fails at once with docker
+/// compose's message.
+fn wait_healthy(engine: &Engine, id: &str, service_name: &str) -> anyhow::Result<()> {
+    let info = engine.containers.inspect(id)?;
+    let Some(check) = info.record.spec.healthcheck else {
         bail!(
-            "service {service_name:?} has no healthcheck, but a dependent waits for it to be healthy; add a `healthcheck:` or use `condition: service_started`"
+            "container {} has no healthcheck configured (service {service_name:?} has no `healthcheck:` and its image no HEALTHCHECK; add one, or wait with `condition: service_started`)",
+            info.record.spec.name
         );
     };
-    let start_period = check
-        .start_period
-        .and_then(|d| d.to_std())
-        .unwrap_or_default();
+    let start_period = Duration::from_millis(check.start_period_ms);
     const NUDGE: Duration = Duration::from_millis(250);
     let mut nudged: Option<Instant> = None;
     loop {

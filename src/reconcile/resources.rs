@@ -135,7 +135,109 @@ pub fn apply(service: &Service, spec: &mut ContainerSpec) -> Result<(), String> 
     if let Some(parent) = service.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
         spec.cgroup_parent = parent.trim_start_matches('/').to_string();
     }
+    spec.devices.extend(gpu_devices(service)?);
+    for option in &service.security_opt {
+        if let Some(profile) = option
+            .strip_prefix("apparmor=")
+            .or_else(|| option.strip_prefix("apparmor:"))
+            && profile != "unconfined"
+            && apparmor_enabled()
+        {
+            return Err(format!(
+                "security_opt {option:?}: AppArmor profiles are not supported by rcompose's runtime (this host enforces AppArmor, where dockerd would load the profile)"
+            ));
+        }
+    }
     Ok(())
+}
+
+/// `gpus` and `deploy.resources.reservations.devices`: dockerd selects a device driver for each
+/// request (only NVIDIA's exists); where no `/dev/nvidia*` device exists it fails, naming the
+/// request, and so does this. Where they exist, GPU requests get every one of them (device nodes
+/// and cgroup rules; the driver's libraries are the image's to bring).
+fn gpu_devices(service: &Service) -> Result<Vec<runtime::container::Device>, String> {
+    use crate::project::model::Gpus;
+    let mut requests: Vec<(String, Vec<String>)> = Vec::new();
+    match &service.gpus {
+        None => {}
+        Some(Gpus::All) => requests.push((String::new(), vec!["gpu".into()])),
+        Some(Gpus::Devices(devices)) => {
+            for device in devices {
+                let mut capabilities = device.capabilities.clone();
+                capabilities.push("gpu".into());
+                requests.push((device.driver.clone().unwrap_or_default(), capabilities));
+            }
+        }
+    }
+    let reserved = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.as_ref())
+        .and_then(|r| r.reservations.as_ref())
+        .map(|r| r.devices.as_slice())
+        .unwrap_or_default();
+    for device in reserved {
+        requests.push((
+            device.driver.clone().unwrap_or_default(),
+            device.capabilities.clone(),
+        ));
+    }
+    let Some((driver, capabilities)) = requests.first() else {
+        return Ok(Vec::new());
+    };
+    let nvidia: Vec<std::path::PathBuf> = std::fs::read_dir("/dev")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("nvidia"))
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_char_device()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    let usable = |driver: &str, capabilities: &[String]| {
+        matches!(driver, "" | "nvidia") && capabilities.iter().any(|c| c == "gpu")
+    };
+    let refused = |driver: &str, capabilities: &[String], why: &str| {
+        format!(
+            "could not select device driver {driver:?} with capabilities: [[{}]] ({why})",
+            capabilities.join(" ")
+        )
+    };
+    if nvidia.is_empty() {
+        return Err(refused(
+            driver,
+            capabilities,
+            "no /dev/nvidia* device on this host",
+        ));
+    }
+    if let Some((driver, capabilities)) = requests.iter().find(|(d, c)| !usable(d, c)) {
+        return Err(refused(
+            driver,
+            capabilities,
+            "only NVIDIA GPUs can be given",
+        ));
+    }
+    Ok(nvidia
+        .into_iter()
+        .map(|path| runtime::container::Device {
+            container_path: path.display().to_string(),
+            host_path: path,
+            permissions: "rwm".into(),
+        })
+        .collect())
+}
+
+/// Whether this host enforces AppArmor (dockerd applies profiles only then, and ignores
+/// `apparmor=` otherwise).
+fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|text| text.trim() == "Y")
+}
+
+/// Whether SELinux is enabled on this host (dockerd ignores `label=` otherwise).
+fn selinux_enabled() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
 /// Warnings dockerd gives for settings Linux has no meaning for (Windows ones), which it discards.
@@ -147,7 +249,61 @@ pub fn platform_warnings(service: &Service) -> Vec<String> {
     if service.cpu_count.is_some_and(|c| c > 0) {
         warnings.push("linux does not support CPU count. Count discarded.".to_string());
     }
+    for option in &service.security_opt {
+        let apparmor = option.starts_with("apparmor=") || option.starts_with("apparmor:");
+        let label = option.starts_with("label=") || option.starts_with("label:");
+        if apparmor && !apparmor_enabled() {
+            warnings.push(format!(
+                "security_opt {option:?} ignored: AppArmor is not enabled on this host (dockerd ignores it too)"
+            ));
+        }
+        if label && !selinux_enabled() {
+            warnings.push(format!(
+                "security_opt {option:?} ignored: SELinux is not enabled on this host (dockerd ignores it too)"
+            ));
+        }
+    }
     warnings
+}
+
+/// dockerd's check of a `platform:` against the image it would run: the OS and architecture (and
+/// the variant when both give one) must match, docker's names for architectures (`x86_64` is
+/// `amd64`, `aarch64` is `arm64`).
+pub fn check_platform(
+    wanted: &str,
+    reference: &str,
+    os: &str,
+    architecture: &str,
+    variant: Option<&str>,
+) -> Result<(), String> {
+    let normalize = |arch: &str| match arch {
+        "x86_64" | "x86-64" => "amd64".to_string(),
+        "aarch64" => "arm64".to_string(),
+        "i386" | "i686" => "386".to_string(),
+        other => other.to_string(),
+    };
+    let mut parts = wanted.split('/');
+    let wanted_os = parts.next().unwrap_or_default();
+    let wanted_arch = parts.next().map(normalize);
+    let wanted_variant = parts.next();
+    let mut actual = format!("{os}/{}", normalize(architecture));
+    if let Some(variant) = variant.filter(|v| !v.is_empty()) {
+        actual.push('/');
+        actual.push_str(variant);
+    }
+    let matches = wanted_os == os
+        && wanted_arch.is_none_or(|arch| arch == normalize(architecture))
+        && match (wanted_variant, variant.filter(|v| !v.is_empty())) {
+            (Some(wanted), Some(have)) => wanted == have,
+            _ => true,
+        };
+    if matches {
+        Ok(())
+    } else {
+        Err(format!(
+            "image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+        ))
+    }
 }
 
 /// A block device's numbers with a value, from its path on the host.
