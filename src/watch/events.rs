@@ -6,9 +6,11 @@
 //! over the old one).
 //!
 //! A batch closes after a short quiet period ([`QUIET`]) or when it has been open for [`CAP`]: a
-//! single save acts within milliseconds, and a `git checkout` of a thousand files, whose events
-//! come without pauses, is one batch. A kernel queue overflow marks the batch for a full rescan,
-//! since events were lost.
+//! single save (one to three paths) acts within milliseconds. Once a batch holds [`BULK`] paths it
+//! is evidently a checkout, an unpack or a generator at work, and the quiet period grows to
+//! [`BULK_QUIET`], so that a pause of the writer (a busy machine) does not split a `git checkout`
+//! of a thousand files into several batches. A kernel queue overflow marks the batch for a full
+//! rescan, since events were lost.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +22,12 @@ use notify::{RecursiveMode, Watcher};
 
 /// Quiet time that closes a batch.
 pub const QUIET: Duration = Duration::from_millis(20);
+/// Paths after which a batch is a bulk change.
+pub const BULK: usize = 16;
+/// Quiet time that closes a bulk batch.
+pub const BULK_QUIET: Duration = Duration::from_millis(200);
 /// Longest time a batch stays open while events keep coming.
-pub const CAP: Duration = Duration::from_millis(1000);
+pub const CAP: Duration = Duration::from_millis(3000);
 
 /// What happened to a path during a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +122,12 @@ impl Events {
             if left.is_zero() {
                 break;
             }
-            match self.receiver.recv_timeout(QUIET.min(left)) {
+            let quiet = if batch.paths.len() >= BULK {
+                BULK_QUIET
+            } else {
+                QUIET
+            };
+            match self.receiver.recv_timeout(quiet.min(left)) {
                 Ok(event) => batch.add(event),
                 Err(_) => break,
             }

@@ -2,7 +2,8 @@
 //!
 //! One loop, one job per module:
 //! - `rules.rs`: the services' `develop.watch` rules, compiled: which paths trigger which rule;
-//! - `events.rs`: inotify events (through `notify`) gathered into batches (20 ms quiet, 1 s cap);
+//! - `events.rs`: inotify events (through `notify`) gathered into batches (20 ms quiet, 200 ms once
+//!   a batch is bulk, 3 s cap);
 //! - `tree.rs`: the watched directories (our own walk, ignored trees skipped) and what the files
 //!   looked like, turning a batch into changes (new directories walked at once, access times
 //!   alone ignored, rescans after lost events);

@@ -108,6 +108,7 @@ impl Tree {
     /// Turns a batch's touched paths into changes, watching and walking new directories.
     pub fn resolve(&mut self, batch: &Batch, rules: &Rules, events: &mut Events) -> Vec<Change> {
         let mut changes = Vec::new();
+        let mut removed_dirs = Vec::new();
         for (path, touch) in &batch.paths {
             match fs::symlink_metadata(path) {
                 Ok(metadata) if metadata.is_dir() => {
@@ -139,8 +140,9 @@ impl Tree {
                     });
                 }
                 Err(_) => {
-                    self.files.remove(path);
-                    self.forget_dir(path, events);
+                    if self.files.remove(path).is_none() && self.forget_dir(path, events) {
+                        removed_dirs.push(path.clone());
+                    }
                     changes.push(Change {
                         path: path.clone(),
                         kind: ChangeKind::Removed,
@@ -149,10 +151,9 @@ impl Tree {
             }
         }
         // A removed directory's files were removed with it: forget them too.
-        for change in &changes {
-            if change.kind == ChangeKind::Removed {
-                self.files.retain(|path, _| !path.starts_with(&change.path));
-            }
+        if !removed_dirs.is_empty() {
+            self.files
+                .retain(|path, _| !removed_dirs.iter().any(|dir| path.starts_with(dir)));
         }
         changes
     }
@@ -205,18 +206,20 @@ impl Tree {
         }
     }
 
-    /// Drops the watches at and below a directory that is gone.
-    fn forget_dir(&mut self, dir: &Path, events: &mut Events) {
+    /// Drops the watches at and below a directory that is gone; whether it was watched.
+    fn forget_dir(&mut self, dir: &Path, events: &mut Events) -> bool {
         let gone: Vec<PathBuf> = self
             .watched
             .range(dir.to_path_buf()..)
             .take_while(|(path, _)| path.starts_with(dir))
             .map(|(path, _)| path.clone())
             .collect();
+        let was_watched = !gone.is_empty();
         for path in gone {
             events.unwatch(&path);
             self.watched.remove(&path);
         }
+        was_watched
     }
 
     /// How many directories are watched.
