@@ -410,3 +410,124 @@ fn healthchecks_from_the_image_and_none_at_all() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// `deploy.restart_policy` conditions as docker compose maps them (`on-failure` with
+/// `max_attempts`, `unless-stopped`, `none`), and dockerd's refusal of a retry count elsewhere.
+#[test]
+fn deploy_restart_policy_conditions() {
+    if !can_run() {
+        return;
+    }
+    let compose = "services:
+  failing:
+    image: busybox
+    command: [sh, -c, 'echo run >> /out/failing; exit 3']
+    volumes: [./out:/out]
+    deploy:
+      restart_policy: {condition: on-failure, max_attempts: 2}
+  forever:
+    image: busybox
+    command: [sh, -c, 'echo run >> /out/forever; exit 0']
+    volumes: [./out:/out]
+    deploy:
+      restart_policy: {condition: unless-stopped}
+  once:
+    image: busybox
+    command: [sh, -c, 'echo run >> /out/once; exit 1']
+    volumes: [./out:/out]
+    deploy:
+      restart_policy: {condition: none}
+";
+    let fixture = Fixture::new("restarts", compose);
+    std::fs::create_dir(fixture.path().join("out")).unwrap();
+    fixture.ok(&["up", "-d"]);
+    let runs = |name: &str| {
+        std::fs::read_to_string(fixture.path().join("out").join(name))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while (runs("failing") < 3 || runs("forever") < 3) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(runs("failing"), 3, "one run and two restarts");
+    assert!(runs("forever") >= 3);
+    assert_eq!(runs("once"), 1);
+    fixture.ok(&["down"]);
+
+    fixture.write(
+        "services:\n  app:\n    image: busybox\n    deploy:\n      restart_policy: {condition: any, max_attempts: 3}\n",
+    );
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("maximum retry count can only be used with 'on-failure'"),
+        "{stderr}"
+    );
+}
+
+/// `tmpfs` options as docker's `--tmpfs` takes them: flags over `noexec,nosuid,nodev`, `ro`,
+/// size, mode and owner.
+#[test]
+fn tmpfs_options_reach_the_mount() {
+    if !can_run() {
+        return;
+    }
+    let compose = "services:
+  app:
+    image: busybox
+    command: sleep 1000
+    stop_signal: SIGKILL
+    tmpfs:
+      - /t1:noexec,nosuid,nodev,size=1m,mode=700,uid=65534,gid=65534
+      - /t2:exec,suid,dev,ro
+      - /t3
+";
+    let fixture = Fixture::new("tmpfs", compose);
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(
+        sh_ok(&fixture, "app", "stat -c '%a %u %g' /t1"),
+        "700 65534 65534\n"
+    );
+    let mount = |target: &str| {
+        sh_ok(&fixture, "app", "cat /proc/mounts")
+            .lines()
+            .find(|line| line.split(' ').nth(1) == Some(target))
+            .unwrap_or_else(|| panic!("no mount at {target}"))
+            .to_string()
+    };
+    let t1 = mount("/t1");
+    for flag in ["rw", "nosuid", "nodev", "noexec", "size=1024k"] {
+        assert!(t1.contains(flag), "{flag}: {t1}");
+    }
+    let t2 = mount("/t2");
+    assert!(t2.contains(" ro,"), "{t2}");
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(!t2.contains(flag), "{flag}: {t2}");
+    }
+    assert!(mount("/t3").contains("noexec"), "docker's default");
+    let (code, _, _) = sh(&fixture, "app", "touch /t2/x");
+    assert_ne!(code, 0, "ro");
+    // noexec: a script copied there does not run.
+    let (code, _, _) = sh(&fixture, "app", "cp /bin/busybox /t1/bb && /t1/bb true");
+    assert_ne!(code, 0, "noexec");
+}
+
+/// `provider:` services are handed to a plugin by docker compose; there are none here.
+#[test]
+fn provider_services_are_refused() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "provider",
+        "services:\n  db:\n    provider:\n      type: awesomecloud\n      options: {type: mysql}\n  app:\n    image: busybox\n    depends_on: [db]\n",
+    );
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("compose.yaml:3")
+            && stderr.contains("providers are not supported (provider \"awesomecloud\")"),
+        "{stderr}"
+    );
+}

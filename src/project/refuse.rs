@@ -25,6 +25,20 @@ pub fn check(loaded: &Loaded, services: &[String]) -> Result<(), Diagnostics> {
     for (name, service) in selected {
         problems.extend(external_files(project, name, service, &at));
         problems.extend(engine_only(name, service, &at));
+        if let Some(provider) = &service.provider {
+            // docker compose hands such a service to a plugin (`docker-<type>`); there are none
+            // here.
+            problems.push(
+                Diagnostic::at(
+                    &at(&["services", name, "provider"]),
+                    format!(
+                        "service {name:?}: providers are not supported (provider {:?})",
+                        provider.kind
+                    ),
+                )
+                .with_hint("rcompose runs containers only: give the service an `image:` or `build:` instead"),
+            );
+        }
         if let Err((key, message)) = log_settings(service.logging.as_ref()) {
             let mut path = vec!["services", name.as_str(), "logging"];
             path.extend(key.iter().map(String::as_str));

@@ -153,6 +153,10 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
 
     // Mounts: `volumes_from`, the service's volumes (which win on the same target), `tmpfs`.
     spec.mounts = mounts(instance, sources)?;
+    for entry in &service.tmpfs {
+        let tmpfs = parse_tmpfs(entry).map_err(|message| unsupported(&message))?;
+        spec.tmpfs_options.insert(tmpfs.target, tmpfs.options);
+    }
 
     // Security and resources.
     spec.read_only = service.read_only;
@@ -224,8 +228,7 @@ pub fn spec(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Resu
     terminal(service, &mut spec);
 
     // Lifecycle.
-    spec.restart = restart_policy(service)
-        .ok_or_else(|| unsupported(&format!("unknown restart policy {:?}", service.restart)))?;
+    spec.restart = restart_policy(service).map_err(|message| unsupported(&message))?;
     if let Some(signal) = &service.stop_signal {
         spec.stop_signal = rt::spec::signal_from_name(signal)
             .ok_or_else(|| unsupported(&format!("unknown stop_signal {signal:?}")))?;
@@ -479,22 +482,47 @@ pub fn port_forwards(service: &Service) -> Result<Vec<PortForward>, String> {
     Ok(forwards)
 }
 
-/// docker's restart policy from `restart:` or `deploy.restart_policy`.
-fn restart_policy(service: &Service) -> Option<RestartPolicy> {
-    if let Some(policy) = service
+/// docker's restart policy from `restart:` or `deploy.restart_policy` (which wins), mapped as
+/// docker compose maps them (`none`/`no`, `on-failure`, `unless-stopped`, `any`/`always`; no
+/// condition is no restart) and checked as dockerd checks them (a retry count only with
+/// `on-failure`).
+fn restart_policy(service: &Service) -> Result<RestartPolicy, String> {
+    let (name, attempts) = match service
         .deploy
         .as_ref()
         .and_then(|d| d.restart_policy.as_ref())
     {
-        let max_retries = policy.max_attempts.unwrap_or(0) as u32;
-        return match policy.condition.as_deref().unwrap_or("any") {
-            "none" => Some(RestartPolicy::No),
-            "on-failure" => Some(RestartPolicy::OnFailure { max_retries }),
-            "any" => Some(RestartPolicy::Always),
-            _ => None,
-        };
+        Some(policy) => (
+            policy.condition.clone().unwrap_or_default(),
+            policy.max_attempts.unwrap_or(0),
+        ),
+        None => {
+            let restart = service.restart.clone().unwrap_or_default();
+            match restart.split_once(':') {
+                Some((name, count)) => (name.to_string(), count.parse().unwrap_or(0)),
+                None => (restart, 0),
+            }
+        }
+    };
+    let policy = match name.as_str() {
+        "" | "no" | "none" => RestartPolicy::No,
+        "on-failure" => RestartPolicy::OnFailure {
+            max_retries: attempts.min(u64::from(u32::MAX)) as u32,
+        },
+        "unless-stopped" => RestartPolicy::UnlessStopped,
+        "any" | "always" => RestartPolicy::Always,
+        other => {
+            return Err(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            ));
+        }
+    };
+    if attempts > 0 && !matches!(policy, RestartPolicy::OnFailure { .. }) {
+        return Err(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+        );
     }
-    RestartPolicy::parse(service.restart.as_deref().unwrap_or("no"))
+    Ok(policy)
 }
 
 /// The `com.docker.compose.*` labels of a container.
@@ -612,39 +640,80 @@ fn mounts(instance: &Instance<'_>, sources: &dyn MountSources) -> anyhow::Result
         );
     }
     for entry in &service.tmpfs {
-        let (target, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
-        let mut size = 0;
-        let mut mode = 0;
-        for option in options.split(',').filter(|o| !o.is_empty()) {
-            if let Some(value) = option.strip_prefix("size=") {
-                size = value
-                    .parse::<crate::project::units::ByteSize>()
-                    .map_err(|_| unsupported(format!("tmpfs {entry:?}: invalid size {value:?}")))?
-                    .bytes()
-                    .max(0) as u64;
-            } else if let Some(value) = option.strip_prefix("mode=") {
-                mode = u32::from_str_radix(value, 8).map_err(|_| {
-                    unsupported(format!("tmpfs {entry:?}: invalid mode {value:?} (octal)"))
-                })?;
-            } else {
-                return Err(unsupported(format!(
-                    "tmpfs {entry:?}: option {option:?} is not supported (size and mode are)"
-                ))
-                .into());
-            }
-        }
+        let Tmpfs {
+            target,
+            size,
+            mode,
+            read_only,
+            ..
+        } = parse_tmpfs(entry).map_err(unsupported)?;
         add(
             &mut mounts,
             Mount {
                 target: target.to_string(),
                 kind: MountKind::Tmpfs { size, mode },
-                read_only: false,
+                read_only,
                 recursive: BindRecursive::default(),
                 subpath: None,
             },
         );
     }
     Ok(mounts)
+}
+
+/// A `tmpfs:` entry, `TARGET[:OPTIONS]`, as docker's `--tmpfs` reads it.
+struct Tmpfs {
+    target: String,
+    size: u64,
+    mode: u32,
+    read_only: bool,
+    options: rt::spec::TmpfsOptions,
+}
+
+/// Reads a `tmpfs:` entry: `size=` (binary units), `mode=` (octal), `uid=`, `gid=`, and the flags
+/// `ro`, `rw`, `exec`, `noexec`, `suid`, `nosuid`, `dev`, `nodev` over docker's defaults
+/// (`noexec,nosuid,nodev`), the last one of a pair winning.
+fn parse_tmpfs(entry: &str) -> Result<Tmpfs, String> {
+    let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
+    let mut tmpfs = Tmpfs {
+        target: target.to_string(),
+        size: 0,
+        mode: 0,
+        read_only: false,
+        options: rt::spec::TmpfsOptions::default(),
+    };
+    let id = |value: &str| {
+        value
+            .parse::<u32>()
+            .map_err(|_| format!("tmpfs {entry:?}: invalid id {value:?}"))
+    };
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option.split_once('=') {
+            Some(("size", value)) => {
+                tmpfs.size = value
+                    .parse::<crate::project::units::ByteSize>()
+                    .map_err(|_| format!("tmpfs {entry:?}: invalid size {value:?}"))?
+                    .bytes()
+                    .max(0) as u64;
+            }
+            Some(("mode", value)) => {
+                tmpfs.mode = u32::from_str_radix(value, 8)
+                    .map_err(|_| format!("tmpfs {entry:?}: invalid mode {value:?} (octal)"))?;
+            }
+            Some(("uid", value)) => tmpfs.options.uid = Some(id(value)?),
+            Some(("gid", value)) => tmpfs.options.gid = Some(id(value)?),
+            None if matches!(option, "ro" | "rw") => tmpfs.read_only = option == "ro",
+            None if matches!(option, "exec" | "noexec") => tmpfs.options.exec = option == "exec",
+            None if matches!(option, "suid" | "nosuid") => tmpfs.options.suid = option == "suid",
+            None if matches!(option, "dev" | "nodev") => tmpfs.options.dev = option == "dev",
+            _ => {
+                return Err(format!(
+                    "tmpfs {entry:?}: option {option:?} is not supported (size, mode, uid, gid, ro, rw, exec, noexec, suid, nosuid, dev, nodev are)"
+                ));
+            }
+        }
+    }
+    Ok(tmpfs)
 }
 
 /// The runtime's treatment of submounts for a Compose bind (`bind.recursive`, default `enabled`).

@@ -485,6 +485,9 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
                     data.push_str(&format!(",size={size}"));
                 }
                 let mut flags = m::MS_NOSUID | m::MS_NODEV;
+                if let Some(options) = spec.tmpfs_options.get(&mount_spec.target) {
+                    flags = tmpfs_flags(options, &mut data);
+                }
                 if mount_spec.read_only {
                     flags |= m::MS_RDONLY;
                 }
@@ -499,6 +502,28 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The flags of a tmpfs with docker's `--tmpfs` options (from `noexec,nosuid,nodev`), its owner
+/// added to the mount data.
+fn tmpfs_flags(options: &spec::TmpfsOptions, data: &mut String) -> libc::c_ulong {
+    let mut flags = 0;
+    if !options.exec {
+        flags |= m::MS_NOEXEC;
+    }
+    if !options.suid {
+        flags |= m::MS_NOSUID;
+    }
+    if !options.dev {
+        flags |= m::MS_NODEV;
+    }
+    if let Some(uid) = options.uid {
+        data.push_str(&format!(",uid={uid}"));
+    }
+    if let Some(gid) = options.gid {
+        data.push_str(&format!(",gid={gid}"));
+    }
+    flags
 }
 
 /// Binds the spec's `files` (secrets, configs; written at create) read-only at their targets, after

@@ -252,6 +252,22 @@ pub struct ContainerSpec {
     /// Files made for the container (secrets, configs), bound read-only at their targets after
     /// `mounts`.
     pub files: Vec<FileMount>,
+    /// Mount options of tmpfs mounts, by target, beyond size and mode (docker's `--tmpfs
+    /// /run:exec,uid=1000`); a tmpfs without an entry is nosuid and nodev.
+    pub tmpfs_options: BTreeMap<String, TmpfsOptions>,
+}
+
+/// A tmpfs mount's flags and owner: docker's `--tmpfs` starts from `noexec,nosuid,nodev`
+/// ([`TmpfsOptions::default`]), which `exec`, `suid` and `dev` lift.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TmpfsOptions {
+    pub exec: bool,
+    pub suid: bool,
+    pub dev: bool,
+    /// The owner of the tmpfs's root directory (`uid=`, `gid=`).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// A file made for a container (a secret or a config): written at create into the container's
