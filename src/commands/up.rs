@@ -300,6 +300,12 @@ fn attached(
     } else {
         args.attach.clone()
     };
+    // `attach: false` keeps a service's logs out unless `--attach` names it (docker compose's rule).
+    if args.attach.is_empty() {
+        attached.retain(|s| {
+            scope.loaded.project.services.get(s).and_then(|service| service.attach) != Some(false)
+        });
+    }
     attached.retain(|s| !args.no_attach.contains(s));
     if attached.is_empty() {
         bail!("no service left to attach to (see --attach and --no-attach)");

@@ -493,6 +493,12 @@ pub fn container_spec(
         layers,
     };
     let mut container_spec = spec(&instance, &sources)?;
+    image_volumes(
+        config.volumes().as_deref().unwrap_or_default(),
+        name,
+        &sources,
+        &mut container_spec,
+    )?;
     container_spec.network =
         super::networks::mode(&loaded.project, service_name, service, &|name| {
             Ok(engine.containers.find(name)?)
@@ -521,6 +527,42 @@ pub fn container_spec(
         );
     }
     Ok(container_spec)
+}
+
+/// An image's `VOLUME`s get an anonymous volume each where the service mounts nothing, as docker
+/// gives them (seeded with the image's content there, kept across recreations like the service's
+/// own anonymous volumes).
+fn image_volumes(
+    targets: &[String],
+    container: &str,
+    sources: &dyn super::container::MountSources,
+    spec: &mut ContainerSpec,
+) -> anyhow::Result<()> {
+    for target in targets {
+        let target = match target.trim_end_matches('/') {
+            "" => "/",
+            trimmed => trimmed,
+        };
+        if spec.mounts.iter().any(|m| m.target == target) {
+            continue;
+        }
+        let name = super::container::anonymous_volume_name(container, target);
+        let kind = sources.volume(&super::container::VolumeRequest {
+            name: &name,
+            declared: None,
+            target,
+            copy_image: true,
+            labels: None,
+        })?;
+        spec.mounts.push(runtime::container::Mount {
+            target: target.to_string(),
+            kind,
+            read_only: false,
+            recursive: runtime::container::BindRecursive::default(),
+            subpath: None,
+        });
+    }
+    Ok(())
 }
 
 /// Waits until the container's monitor records it healthy, or fails when the monitor declares it

@@ -57,6 +57,9 @@ pub struct VolumeRequest<'a> {
     /// Whether an empty volume gets the image's content at `target` (docker's copy; `nocopy` and
     /// `subpath` turn it off).
     pub copy_image: bool,
+    /// The mount's `volume.labels`: an anonymous volume is created with them (docker's rule; a
+    /// declared volume has its own).
+    pub labels: Option<&'a BTreeMap<String, String>>,
 }
 
 /// Where mounts come from: the runtime's volumes and existing containers. The caller gives them, so
@@ -769,13 +772,14 @@ fn mount_kind(
             // Long syntax binds only what exists unless told; the short syntax creates (docker's
             // legacy), which the loader records as `create_host_path: true`.
             let create = bind.create_host_path.unwrap_or(false);
-            // The container's mounts are slaves of the host's (the runtime makes its root rslave
-            // before any bind), so nothing propagates back: `shared` would need the root shared.
+            // Binds are rprivate unless `bind.propagation` says otherwise (`reconcile::namespaces`);
+            // the container's root is rslave, so nothing propagates back: `shared` would need it
+            // shared.
             if let Some(propagation) = bind.propagation.as_deref()
                 && !matches!(propagation, "private" | "rprivate" | "slave" | "rslave")
             {
                 return Err(unsupported(format!(
-                    "bind propagation {propagation:?} at {target} is not supported (binds are rslave: nothing propagates out of the container)"
+                    "bind propagation {propagation:?} at {target} is not supported (nothing propagates out of a container: private, rprivate, slave, rslave)"
                 ))
                 .into());
             }
@@ -812,6 +816,7 @@ fn mount_kind(
                 declared,
                 target,
                 copy_image: !options.nocopy && subpath.is_none(),
+                labels: volume.volume.as_ref().map(|v| &v.labels),
             })?;
             match (kind, subpath) {
                 (kind, None) => kind,

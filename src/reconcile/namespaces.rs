@@ -69,5 +69,25 @@ pub fn apply(
         }
     }
     spec.cgroupns_private = service.cgroup == Some(Cgroup::Private);
+    propagation(service, spec);
+    spec.annotations = service.annotations.clone();
     Ok(())
+}
+
+/// The binds' `bind.propagation` (`private`, `rprivate`, `slave`, `rslave`; the shared kinds are
+/// refused with the mount); a bind without one is `rprivate`, docker's default.
+fn propagation(service: &Service, spec: &mut ContainerSpec) {
+    use runtime::container::Propagation;
+    for volume in &service.volumes {
+        let (Some(target), Some(bind)) = (&volume.target, &volume.bind) else {
+            continue;
+        };
+        let propagation = match bind.propagation.as_deref() {
+            Some("private") => Propagation::Private,
+            Some("slave") => Propagation::Slave,
+            Some("rslave") => Propagation::RSlave,
+            _ => continue,
+        };
+        spec.propagation.insert(target.clone(), propagation);
+    }
 }

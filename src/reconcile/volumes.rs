@@ -5,7 +5,6 @@
 //!
 //! Used by `apply` (the executor); decisions about which volumes exist are the planner's.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -66,11 +65,13 @@ impl MountSources for RuntimeMounts<'_> {
             Some((key, _)) => create(self.engine, self.project, key, request.name)?,
             None => {
                 // An anonymous volume: docker marks them so that `volume prune` takes them by default.
+                let mut volume_labels = request.labels.cloned().unwrap_or_default();
+                volume_labels.extend([
+                    (labels::PROJECT.to_string(), self.project.name.clone()),
+                    (labels::ANONYMOUS_VOLUME.to_string(), String::new()),
+                ]);
                 let config = Config {
-                    labels: BTreeMap::from([
-                        (labels::PROJECT.to_string(), self.project.name.clone()),
-                        (labels::ANONYMOUS_VOLUME.to_string(), String::new()),
-                    ]),
+                    labels: volume_labels,
                     ..Config::default()
                 };
                 self.engine

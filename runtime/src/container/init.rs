@@ -475,8 +475,17 @@ fn user_mounts(root: &Path, spec: &ContainerSpec) -> Result<(), Failure> {
                     .context(|| format!("bind source {}", source.display()))?
                     .is_dir();
                 let target = open_target(root, &mount_spec.target, is_file)?;
-                bind(source, &target, mount_spec.read_only, mount_spec.recursive)
-                    .context(|| format!("bind {} on {}", source.display(), mount_spec.target))?;
+                bind_propagating(
+                    source,
+                    &target,
+                    mount_spec.read_only,
+                    mount_spec.recursive,
+                    spec.propagation
+                        .get(&mount_spec.target)
+                        .copied()
+                        .unwrap_or_default(),
+                )
+                .context(|| format!("bind {} on {}", source.display(), mount_spec.target))?;
             }
             MountKind::Tmpfs { size, mode } => {
                 let target = open_target(root, &mount_spec.target, false)?;
@@ -549,8 +558,34 @@ fn bind(
     read_only: bool,
     recursive: spec::BindRecursive,
 ) -> io::Result<()> {
+    bind_propagating(
+        source,
+        target,
+        read_only,
+        recursive,
+        spec::Propagation::default(),
+    )
+}
+
+/// [`bind`] with the given propagation for the new mounts.
+fn bind_propagating(
+    source: &Path,
+    target: &OwnedFd,
+    read_only: bool,
+    recursive: spec::BindRecursive,
+    propagation: spec::Propagation,
+) -> io::Result<()> {
     use spec::BindRecursive as R;
     let tree = m::detached_bind(source, recursive != R::Disabled)?;
+    // A clone of a slave mount is a slave too (the container's root is made rslave): docker's
+    // default is rprivate, so nothing mounted on the host later appears in the container either.
+    let (kind, all) = match propagation {
+        spec::Propagation::Private => (m::MS_PRIVATE, false),
+        spec::Propagation::RPrivate => (m::MS_PRIVATE, true),
+        spec::Propagation::Slave => (m::MS_SLAVE, false),
+        spec::Propagation::RSlave => (m::MS_SLAVE, true),
+    };
+    m::set_propagation(&tree, kind, all)?;
     if read_only {
         match recursive {
             R::Disabled | R::Writable => m::set_readonly(&tree, false)?,

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::log::{Entry as LogEntry, Stream};
 pub use self::spec::{
-    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NamespaceMode,
+    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NamespaceMode, Propagation,
     NetworkMode, RestartPolicy, Rootfs, Seccomp, Ulimit,
 };
 pub use self::state::{Health, HealthResult, Paths, Record, State, Status};

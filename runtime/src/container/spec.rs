@@ -45,6 +45,17 @@ pub struct Mount {
     pub subpath: Option<String>,
 }
 
+/// A bind's mount propagation. `shared` would need the container's root shared, which it never is:
+/// nothing a container mounts reaches the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Propagation {
+    Private,
+    #[default]
+    RPrivate,
+    Slave,
+    RSlave,
+}
+
 /// How a bind mount treats the mounts below its source (docker's `bind-recursive` option).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BindRecursive {
@@ -230,6 +241,12 @@ pub struct ContainerSpec {
     /// The cgroup the container's cgroup is made under, relative to each hierarchy's root (empty:
     /// the runtime's own, `rcompose`).
     pub cgroup_parent: String,
+    /// How the binds at these targets propagate mounts between the host and the container
+    /// (docker's `bind-propagation`); binds not listed get docker's default, `rprivate`.
+    pub propagation: BTreeMap<String, Propagation>,
+    /// OCI annotations (docker's `--annotation`): kept in the container's record for whoever reads
+    /// it; like runc, this runtime gives them no meaning of its own.
+    pub annotations: BTreeMap<String, String>,
     /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.

@@ -153,6 +153,43 @@ pub fn detached_bind(path: &Path, recursive: bool) -> io::Result<std::os::fd::Ow
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
+/// Sets the propagation of a detached tree (`MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED` or
+/// `MS_UNBINDABLE`): of its top mount only, or of every mount in it with `recursive`.
+pub fn set_propagation(
+    tree: &std::os::fd::OwnedFd,
+    propagation: libc::c_ulong,
+    recursive: bool,
+) -> io::Result<()> {
+    let path = path_cstring(Path::new(""))?;
+    let attr = MountAttr {
+        propagation,
+        ..MountAttr::default()
+    };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: path is NUL-terminated, attr is a valid mount_attr of the size passed; both outlive the
+    // call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            std::os::fd::AsRawFd::as_raw_fd(tree),
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Like [`detached_bind`], of what the descriptor `fd` (an `O_PATH` one is enough) refers to.
 pub fn detached_bind_fd(
     fd: std::os::fd::BorrowedFd<'_>,
