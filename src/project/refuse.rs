@@ -25,6 +25,15 @@ pub fn check(loaded: &Loaded, services: &[String]) -> Result<(), Diagnostics> {
     for (name, service) in selected {
         problems.extend(external_files(project, name, service, &at));
         problems.extend(engine_only(name, service, &at));
+        if !service.pre_start.is_empty() {
+            problems.push(
+                Diagnostic::at(
+                    &at(&["services", name, "pre_start"]),
+                    format!("service {name:?}: pre_start hooks are not supported yet"),
+                )
+                .with_hint("run the step from the service's command, or as a service it depends on with `condition: service_completed_successfully`"),
+            );
+        }
         if let Some(provider) = &service.provider {
             // docker compose hands such a service to a plugin (`docker-<type>`); there are none
             // here.
