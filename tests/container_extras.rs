@@ -184,3 +184,36 @@ services:
     assert!(output.contains("from-quiet"), "{output}");
     fx.ok(&["down", "-t", "0"]);
 }
+
+#[test]
+fn external_links_name_a_container_under_an_alias() {
+    if !common::can_run() {
+        return;
+    }
+    let compose = r#"
+services:
+  db:
+    image: busybox
+    container_name: legacy-db
+    stop_signal: SIGKILL
+    command: ["sleep", "1000"]
+  app:
+    image: busybox
+    stop_signal: SIGKILL
+    dns: [127.0.0.1]
+    command: ["sleep", "1000"]
+    external_links: ["legacy-db:database"]
+"#;
+    let fx = Fixture::new("extlinks", compose);
+    fx.ok(&["up", "-d"]);
+    let (_, hosts) = exec(&fx, "app", "cat /etc/hosts");
+    let line = hosts
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == "database"))
+        .unwrap_or_else(|| panic!("no database in:\n{hosts}"));
+    assert!(line.contains("legacy-db"), "{line}");
+    // Only the linking service sees the alias.
+    let (_, db_hosts) = exec(&fx, "db", "cat /etc/hosts");
+    assert!(!db_hosts.contains("database"), "{db_hosts}");
+    fx.ok(&["down", "-t", "0"]);
+}

@@ -131,3 +131,28 @@ fn platform_must_be_the_images_and_security_labels_warn() {
     }
     fx.ok(&["down", "-t", "0"]);
 }
+
+#[test]
+fn user_namespaces_credential_specs_and_models_are_refused() {
+    if !common::can_run() {
+        return;
+    }
+    let fx = Fixture::new("refusals2", &service("    userns_mode: host\n"));
+    fx.ok(&["up", "-d"]);
+    fx.ok(&["down", "-t", "0"]);
+    for (extra, expected) in [
+        (
+            "    userns_mode: \"ns:/proc/1/ns/user\"\n",
+            "invalid userns mode",
+        ),
+        (
+            "    credential_spec: {file: spec.json}\n",
+            "credential_spec is only supported on Windows",
+        ),
+    ] {
+        fx.write(&service(extra));
+        let error = fx.fails(&["up", "-d"]);
+        assert!(error.contains(expected), "{extra}: {error}");
+        assert!(error.contains("compose.yaml:6"), "{extra}: {error}");
+    }
+}

@@ -105,6 +105,31 @@ fn engine_only(name: &str, service: &Service, at: &dyn Fn(&[&str]) -> Span) -> V
             "`isolation` chooses Windows container technologies; remove it",
         );
     }
+    if let Some(mode) = service.userns_mode.as_deref()
+        && !matches!(mode, "" | "host")
+    {
+        refuse(
+            "userns_mode",
+            format!(
+                "invalid userns mode {mode:?}: only \"host\" (user namespaces are not remapped here)"
+            ),
+            "containers run in the host's user namespace, as dockerd's without userns-remap; remove `userns_mode` or set it to host",
+        );
+    }
+    if service.credential_spec.is_some() {
+        refuse(
+            "credential_spec",
+            "credential_spec is only supported on Windows".into(),
+            "remove `credential_spec`: it configures gMSA for Windows containers",
+        );
+    }
+    if !service.models.is_empty() {
+        refuse(
+            "models",
+            "models need Docker Model Runner, which rcompose does not have".into(),
+            "run the model server as a service of its own and point the service at it",
+        );
+    }
     if service.use_api_socket {
         refuse(
             "use_api_socket",

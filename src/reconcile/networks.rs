@@ -118,11 +118,13 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
     Ok(())
 }
 
-/// The names a service's `links: ["SERVICE:ALIAS"]` give other services, by the linked name: as with
-/// docker, only the linking service's containers see them.
+/// The names a service's `links: ["SERVICE:ALIAS"]` (and `external_links`) give other containers, by
+/// the linked name: as with docker, only the linking service's containers see them.
 fn peer_aliases(service: &Service) -> BTreeMap<String, Vec<String>> {
     let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for link in &service.links {
+    // `external_links: ["CONTAINER:ALIAS"]` name a container (of any project) that shares a network
+    // with this one: the same per-container names, keyed by the container's name.
+    for link in service.links.iter().chain(&service.external_links) {
         if let Some((target, alias)) = link.split_once(':')
             && alias != target
         {

@@ -249,6 +249,12 @@ pub fn platform_warnings(service: &Service) -> Vec<String> {
     if service.cpu_count.is_some_and(|c| c > 0) {
         warnings.push("linux does not support CPU count. Count discarded.".to_string());
     }
+    if service.pull_refresh_after.is_some() {
+        warnings.push(
+            "pull_refresh_after is not supported: pull_policy alone decides when images are pulled"
+                .to_string(),
+        );
+    }
     for option in &service.security_opt {
         let apparmor = option.starts_with("apparmor=") || option.starts_with("apparmor:");
         let label = option.starts_with("label=") || option.starts_with("label:");
