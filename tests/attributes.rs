@@ -541,4 +541,7 @@ fn provider_services_are_refused() {
             && stderr.contains("providers are not supported (provider \"awesomecloud\")"),
         "{stderr}"
     );
+    // Also as the dependency of the service asked for.
+    let stderr = fixture.fails(&["up", "-d", "app"]);
+    assert!(stderr.contains("providers are not supported"), "{stderr}");
 }

@@ -8,8 +8,8 @@ use super::diag::{Diagnostic, Diagnostics, Span};
 use super::model::{Logging, Service};
 use super::typed::walk;
 
-/// Checks the services `up`/`create`/`run` would make containers for (all when `services` is
-/// empty).
+/// Checks the services `up`/`create`/`run` would make containers for: `services` and their
+/// dependencies (all when `services` is empty).
 pub fn check(loaded: &Loaded, services: &[String]) -> Result<(), Diagnostics> {
     let at = |path: &[&str]| -> Span {
         let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -18,10 +18,11 @@ pub fn check(loaded: &Loaded, services: &[String]) -> Result<(), Diagnostics> {
     };
     let project = &loaded.project;
     let mut problems = Vec::new();
+    let wanted = crate::graph::ServiceGraph::new(project).with_dependencies(services);
     let selected = project
         .services
         .iter()
-        .filter(|(name, _)| services.is_empty() || services.contains(name));
+        .filter(|(name, _)| services.is_empty() || wanted.contains(*name));
     for (name, service) in selected {
         problems.extend(external_files(project, name, service, &at));
         problems.extend(engine_only(name, service, &at));
