@@ -249,7 +249,14 @@ fn every_service_attribute_is_applied_refused_or_warned() {
     // Each claim names a test file that mentions the attribute as a key.
     for (key, outcome) in ATTRIBUTES {
         let file = match outcome {
-            Applied(file) | Project(file) | Refused(file, _) | Warned(file, _) => file,
+            Applied(file) | Project(file) => file,
+            Refused(file, reason) | Warned(file, reason) => {
+                assert!(
+                    !reason.is_empty(),
+                    "{key}: refused or warned without a reason"
+                );
+                file
+            }
         };
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests")
