@@ -175,6 +175,15 @@ fn external_secrets_are_refused_with_their_line() {
     assert!(stderr.contains("compose.yaml:7"), "{stderr}");
     // `config` shows the file as docker compose does.
     fixture.ok(&["config"]);
+    // So are the swarm's secret drivers.
+    fixture.write(
+        "services:\n  app:\n    image: busybox\n    secrets: [key]\nsecrets:\n  key:\n    file: ./key\n    driver: vault\n",
+    );
+    let stderr = fixture.fails(&["up", "-d"]);
+    assert!(
+        stderr.contains("compose.yaml:8") && stderr.contains("`driver` is not supported"),
+        "{stderr}"
+    );
 }
 
 /// The container directory of a service's first container.

@@ -180,6 +180,30 @@ fn external_files(
                     )),
                 );
             }
+            let swarm_only = match section {
+                "secrets" => project.secrets.get(key).and_then(|s| {
+                    if s.driver.is_some() {
+                        Some("driver")
+                    } else {
+                        s.template_driver.as_ref().map(|_| "template_driver")
+                    }
+                }),
+                _ => project
+                    .configs
+                    .get(key)
+                    .and_then(|c| c.template_driver.as_ref().map(|_| "template_driver")),
+            };
+            if let Some(field) = swarm_only {
+                problems.push(
+                    Diagnostic::at(
+                        &at(&[section, key, field]),
+                        format!(
+                            "{kind} {key:?} (used by service {name:?}): `{field}` is not supported, as with docker compose"
+                        ),
+                    )
+                    .with_hint("secret and config drivers exist only in a swarm; remove it"),
+                );
+            }
         }
     }
     problems
