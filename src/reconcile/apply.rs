@@ -503,6 +503,12 @@ pub fn container_spec(
         super::networks::mode(&loaded.project, service_name, service, &|name| {
             Ok(engine.containers.find(name)?)
         })?;
+    super::networks::endpoint_settings(
+        &loaded.project,
+        service_name,
+        service,
+        &mut container_spec,
+    )?;
     super::namespaces::apply(
         &loaded.project,
         service_name,

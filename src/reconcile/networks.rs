@@ -39,6 +39,11 @@ pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<N
             .as_deref()
             .is_none_or(|subnet| !subnet.contains(':'))
     });
+    if network.enable_ipv4 == Some(false) {
+        bail!(
+            "network {key:?}: enable_ipv4: false is not supported: networks are IPv4 only until IPv6 exists here"
+        );
+    }
     if network.enable_ipv6 == Some(true) {
         bail!("network {key:?}: IPv6 networks are not supported yet (remove enable_ipv6)");
     }
@@ -58,7 +63,18 @@ pub fn spec(project: &Project, key: &str, network: &Network) -> anyhow::Result<N
         })?,
         None => masquerade_default()?,
     };
+    let reserved = pool
+        .map(|p| &p.aux_addresses)
+        .into_iter()
+        .flatten()
+        .map(|(host, address)| {
+            address.parse::<Ipv4Addr>().with_context(|| {
+                format!("network {key:?}: aux_addresses {host}: {address:?} is not an IPv4 address")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(NetworkSpec {
+        reserved,
         masquerade,
         name,
         labels: network_labels,
@@ -114,6 +130,38 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
             "network {name} has no way out to the host's network: `nft` is not installed \
              (apt-get install nftables, then recreate the network)"
         )]);
+    }
+    Ok(())
+}
+
+/// The per-network endpoint settings the runtime takes from the spec: `interface_name` and
+/// `gw_priority`; `ipv6_address` and `link_local_ips` are refused (no IPv6 yet; no extra
+/// addresses on an endpoint yet).
+pub fn endpoint_settings(
+    project: &Project,
+    service_name: &str,
+    service: &Service,
+    spec: &mut runtime::container::ContainerSpec,
+) -> anyhow::Result<()> {
+    for (key, settings) in &service.networks {
+        let Some(settings) = settings else { continue };
+        let name = project.network_name(key);
+        if settings.ipv6_address.is_some() {
+            bail!(
+                "service {service_name:?}: ipv6_address on network {key:?} is not supported: networks are IPv4 only"
+            );
+        }
+        if !settings.link_local_ips.is_empty() {
+            bail!(
+                "service {service_name:?}: link_local_ips on network {key:?} are not supported yet"
+            );
+        }
+        if let Some(interface) = &settings.interface_name {
+            spec.interface_names.insert(name.clone(), interface.clone());
+        }
+        if let Some(priority) = settings.gw_priority {
+            spec.gw_priority.insert(name, priority);
+        }
     }
     Ok(())
 }

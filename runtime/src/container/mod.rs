@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::log::{Entry as LogEntry, Stream};
 pub use self::spec::{
-    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NamespaceMode, Propagation,
-    NetworkMode, RestartPolicy, Rootfs, Seccomp, Ulimit,
+    BindRecursive, ContainerSpec, Device, Healthcheck, Mount, MountKind, NamespaceMode,
+    NetworkMode, Propagation, RestartPolicy, Rootfs, Seccomp, Ulimit,
 };
 pub use self::state::{Health, HealthResult, Paths, Record, State, Status};
 use crate::cgroup::{self, Hierarchy};
@@ -368,6 +368,19 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
         return invalid(
             "pid and uts namespaces are private, host or (pid) another container's".into(),
         );
+    }
+    let mut interfaces: Vec<&String> = spec.interface_names.values().collect();
+    if let Some(bad) = interfaces
+        .iter()
+        .find(|name| name.len() > 15 || *name == &"lo" || !valid_name(name, false))
+    {
+        return invalid(format!(
+            "invalid interface name {bad:?}: 1 to 15 of [a-zA-Z0-9_.-], not lo"
+        ));
+    }
+    interfaces.sort();
+    if interfaces.windows(2).any(|pair| pair[0] == pair[1]) {
+        return invalid("two networks have the same interface_name".into());
     }
     let parent = Path::new(&spec.cgroup_parent);
     if parent.is_absolute()

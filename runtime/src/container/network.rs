@@ -91,19 +91,32 @@ pub(crate) fn attach(root: &Path, record: &Record) -> Result<(), Error> {
     let result = (|| -> Result<(), Error> {
         let mut inside = netns::create(&path).map_err(|e| IoError::new("create", &path, e))?;
         let file = fs::File::open(&path).map_err(|e| IoError::new("open", &path, e))?;
-        let mut route_set = false;
+        // The default route goes through the network with the highest `gw_priority` among those
+        // with a gateway (the first of them on a tie; docker's rule).
+        let mut route = None;
         for (index, attachment) in attachments.iter().enumerate() {
-            let network = networks.get(&attachment.network)?;
-            let default_route = !route_set && network.gateway.is_some();
+            if networks.get(&attachment.network)?.gateway.is_none() {
+                continue;
+            }
+            let priority = record.spec.gw_priority.get(&attachment.network).copied();
+            let priority = priority.unwrap_or(0);
+            if route.is_none_or(|(_, best)| priority > best) {
+                route = Some((index, priority));
+            }
+        }
+        for (index, attachment) in attachments.iter().enumerate() {
+            let interface = match record.spec.interface_names.get(&attachment.network) {
+                Some(name) => name.clone(),
+                None => format!("eth{index}"),
+            };
             networks.connect(
                 &record.id,
                 (&file, &mut inside),
                 attachment,
-                &format!("eth{index}"),
+                &interface,
                 names_for(&record.spec, &attachment.aliases),
-                default_route,
+                route.is_some_and(|(chosen, _)| chosen == index),
             )?;
-            route_set |= default_route;
         }
         Ok(())
     })();

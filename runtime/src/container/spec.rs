@@ -247,6 +247,10 @@ pub struct ContainerSpec {
     /// OCI annotations (docker's `--annotation`): kept in the container's record for whoever reads
     /// it; like runc, this runtime gives them no meaning of its own.
     pub annotations: BTreeMap<String, String>,
+    /// The interface name in the container per network (`interface_name`; default `eth<n>`).
+    pub interface_names: BTreeMap<String, String>,
+    /// Per network, its claim to the default route (`gw_priority`; default 0, highest wins).
+    pub gw_priority: BTreeMap<String, i64>,
     /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.

@@ -33,7 +33,10 @@ pub fn table(bridge: &str) -> String {
 
 /// The ruleset of `bridge`'s network: isolation from other `rc-` bridges always; with `masquerade`,
 /// a way out through the host (masquerade); without, no forwarding at all in or out of the bridge.
-pub fn ruleset(bridge: &str, subnet: Subnet, masquerade: bool) -> String {
+/// With `icc` off (docker's `com.docker.network.bridge.enable_icc: "false"`), the containers of the
+/// network cannot reach each other either: traffic from the bridge to itself is dropped, the rule
+/// dockerd adds (it sees bridged traffic through `br_netfilter`, turned on for it as dockerd does).
+pub fn ruleset(bridge: &str, subnet: Subnet, masquerade: bool, icc: bool) -> String {
     let table = table(bridge);
     let (out, into) = if masquerade {
         (
@@ -56,11 +59,17 @@ pub fn ruleset(bridge: &str, subnet: Subnet, masquerade: bool) -> String {
     } else {
         String::new()
     };
+    let icc = if icc {
+        String::new()
+    } else {
+        format!("\t\tiifname \"{bridge}\" oifname \"{bridge}\" drop\n")
+    };
     format!(
         "table ip {table} {{\n\
          {nat}\
          \tchain forward {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
+         {icc}\
          \t\tiifname \"{bridge}\" {out} drop\n\
          \t\toifname \"{bridge}\" {into} drop\n\
          \t}}\n\
@@ -100,12 +109,18 @@ fn nft(input: &str) -> io::Result<()> {
 
 /// Installs (or replaces) the network's table; with `masquerade`, turns forwarding on (host-wide, as
 /// docker does).
-pub fn install(bridge: &str, subnet: Subnet, masquerade: bool) -> io::Result<()> {
+pub fn install(bridge: &str, subnet: Subnet, masquerade: bool, icc: bool) -> io::Result<()> {
     let table = table(bridge);
+    if !icc {
+        let switch = Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables");
+        if std::fs::read_to_string(switch).is_ok_and(|v| v.trim() != "1") {
+            std::fs::write(switch, "1")?;
+        }
+    }
     // `add` then `delete` makes the replacement one transaction whether or not the table existed.
     nft(&format!(
         "add table ip {table}\ndelete table ip {table}\n{}",
-        ruleset(bridge, subnet, masquerade)
+        ruleset(bridge, subnet, masquerade, icc)
     ))?;
     if masquerade {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")?;
@@ -143,7 +158,13 @@ mod tests {
 
     #[test]
     fn the_ruleset_masquerades_the_subnet_and_isolates_the_bridge() {
-        let text = ruleset("rc-0123456789ab", "10.89.3.0/24".parse().unwrap(), true);
+        let text = ruleset(
+            "rc-0123456789ab",
+            "10.89.3.0/24".parse().unwrap(),
+            true,
+            true,
+        );
+        assert!(!text.contains("oifname \"rc-0123456789ab\" drop"));
         assert!(text.starts_with("table ip rcompose-rc-0123456789ab {"));
         assert!(text.contains("ip saddr 10.89.3.0/24 oifname != \"rc-0123456789ab\" masquerade"));
         assert!(text.contains(
@@ -153,7 +174,19 @@ mod tests {
             "oifname \"rc-0123456789ab\" iifname \"rc-*\" iifname != \"rc-0123456789ab\" drop"
         ));
         // Without masquerade nothing is forwarded in or out of the bridge.
-        let closed = ruleset("rc-0123456789ab", "10.89.3.0/24".parse().unwrap(), false);
+        let closed = ruleset(
+            "rc-0123456789ab",
+            "10.89.3.0/24".parse().unwrap(),
+            false,
+            true,
+        );
+        let no_icc = ruleset(
+            "rc-0123456789ab",
+            "10.89.3.0/24".parse().unwrap(),
+            true,
+            false,
+        );
+        assert!(no_icc.contains("iifname \"rc-0123456789ab\" oifname \"rc-0123456789ab\" drop"));
         assert!(!closed.contains("masquerade"));
         assert!(closed.contains("iifname \"rc-0123456789ab\" oifname != \"rc-0123456789ab\" drop"));
         assert!(closed.contains("oifname \"rc-0123456789ab\" iifname != \"rc-0123456789ab\" drop"));

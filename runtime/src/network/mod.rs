@@ -89,6 +89,9 @@ pub struct NetworkSpec {
     /// Give the containers a way out to the host's network (masquerade, see `firewall`); ignored on
     /// internal networks, and dropped (see [`Network::masquerade`]) when `nft` is not installed.
     pub masquerade: bool,
+    /// Addresses of the subnet never given to a container (docker's `aux_addresses`).
+    #[serde(default)]
+    pub reserved: Vec<Ipv4Addr>,
 }
 
 /// A network that exists.
@@ -114,6 +117,19 @@ pub struct Network {
     /// Whether the network has a firewall table (`nft` was there when it was made).
     #[serde(default)]
     pub firewall: bool,
+    /// Addresses never given to a container (`aux_addresses`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserved: Vec<Ipv4Addr>,
+}
+
+impl Network {
+    /// Whether the network's containers may reach each other (docker's
+    /// `com.docker.network.bridge.enable_icc`, on unless `false`).
+    pub fn icc(&self) -> bool {
+        self.options
+            .get("com.docker.network.bridge.enable_icc")
+            .is_none_or(|value| !matches!(value.as_str(), "false" | "0"))
+    }
 }
 
 /// A container's attachment to a network, as recorded.
@@ -302,6 +318,17 @@ impl Networks {
             ),
             None => None,
         };
+        if spec
+            .options
+            .get("com.docker.network.bridge.enable_icc")
+            .is_some_and(|v| matches!(v.as_str(), "false" | "0"))
+            && !firewall::available()
+        {
+            return Err(invalid(
+                "com.docker.network.bridge.enable_icc false needs nftables (nft) on the host"
+                    .into(),
+            ));
+        }
         let id = random_id()?;
         let bridge = match spec.options.get("com.docker.network.bridge.name") {
             Some(name) if name.len() <= 15 && !name.is_empty() => name.clone(),
@@ -326,7 +353,13 @@ impl Networks {
             options: spec.options.clone(),
             masquerade: spec.masquerade && !spec.internal && firewall::available(),
             firewall: firewall::available(),
+            reserved: spec.reserved.clone(),
         };
+        if let Some(outside) = network.reserved.iter().find(|a| !subnet.contains(**a)) {
+            return Err(invalid(format!(
+                "auxiliary address {outside} is not in the subnet {subnet}"
+            )));
+        }
         create_dir_all(&self.endpoints_dir(&spec.name))?;
         write_json(&self.record_path(&spec.name), &network)?;
         if let Err(error) = self.ensure_bridge(&network) {
@@ -350,8 +383,13 @@ impl Networks {
         // The table before the bridge: its rules name the bridge, which need not exist yet, and a
         // command killed between the two then never leaves a bridge without its isolation.
         if network.firewall {
-            firewall::install(&network.bridge, network.subnet, network.masquerade)
-                .map_err(kernel("install the firewall table", name))?;
+            firewall::install(
+                &network.bridge,
+                network.subnet,
+                network.masquerade,
+                network.icc(),
+            )
+            .map_err(kernel("install the firewall table", name))?;
         }
         let mac = ipam::mac_for(network.gateway.unwrap_or(network.subnet.address));
         netlink
@@ -499,11 +537,13 @@ impl Networks {
             name: name.clone(),
             message,
         };
+        // Reserved addresses (`aux_addresses`) count as used: never allocated, refused if asked.
         let used: BTreeSet<Ipv4Addr> = self
             .endpoints(name)?
             .iter()
             .filter(|e| e.container != container)
             .map(|e| e.address)
+            .chain(network.reserved.iter().copied())
             .collect();
         let address = ipam::allocate(
             network.subnet,

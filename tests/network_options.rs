@@ -1,0 +1,134 @@
+//! Network settings of issue #16 (part B) on real bridges: `driver_opts`
+//! `com.docker.network.bridge.enable_icc: "false"`, `ipam.config.aux_addresses` (never given to a
+//! container), `gw_priority` (the default route), `interface_name`; `enable_ipv4: false`,
+//! `ipv6_address` and `link_local_ips` refused.
+//!
+//! Root-gated (see `common::can_run`). Traffic stays between the test's containers.
+
+mod common;
+
+use common::Fixture;
+
+const SERVER: &str = "[\"sh\", \"-c\", \"exec nc -ll -p 7000 -e echo pong\"]";
+
+fn sh(fx: &Fixture, service: &str, script: &str) -> String {
+    fx.ok(&["exec", "-T", service, "sh", "-c", script])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn icc_off_isolates_the_containers_of_a_network_from_each_other() {
+    if !common::can_run() {
+        return;
+    }
+    let compose = format!(
+        r#"
+services:
+  server:
+    image: busybox
+    stop_signal: SIGKILL
+    dns: [127.0.0.1]
+    command: {SERVER}
+    networks: [quiet, chatty]
+  on_quiet:
+    image: busybox
+    stop_signal: SIGKILL
+    dns: [127.0.0.1]
+    command: ["sleep", "1000"]
+    networks: [quiet]
+  on_chatty:
+    image: busybox
+    stop_signal: SIGKILL
+    dns: [127.0.0.1]
+    command: ["sleep", "1000"]
+    networks: [chatty]
+networks:
+  quiet:
+    driver_opts:
+      com.docker.network.bridge.enable_icc: "false"
+  chatty: {{}}
+"#
+    );
+    let fx = Fixture::new("icc", &compose);
+    fx.ok(&["up", "-d"]);
+    let reply = |service: &str| sh(&fx, service, "echo | timeout 3 nc server 7000 || echo none");
+    assert_eq!(reply("on_chatty"), "pong");
+    assert_eq!(reply("on_quiet"), "none");
+    fx.ok(&["down", "-t", "0"]);
+}
+
+#[test]
+fn aux_addresses_gw_priority_and_interface_names() {
+    if !common::can_run() {
+        return;
+    }
+    let compose = r#"
+services:
+  app:
+    image: busybox
+    stop_signal: SIGKILL
+    dns: [127.0.0.1]
+    command: ["sleep", "1000"]
+    networks:
+      front: {}
+      back:
+        gw_priority: 10
+        interface_name: data0
+networks:
+  front:
+    ipam:
+      config:
+        - subnet: 10.231.21.0/24
+          aux_addresses: {router: 10.231.21.2, printer: 10.231.21.3}
+  back:
+    ipam:
+      config:
+        - subnet: 10.231.22.0/24
+"#;
+    let fx = Fixture::new("netopts", compose);
+    fx.ok(&["up", "-d"]);
+    // The reserved addresses are skipped: the first free one after the gateway is .4.
+    let front = sh(
+        &fx,
+        "app",
+        "ip -4 -o addr | awk '{print $4}' | grep '^10.231.21.'",
+    );
+    assert_eq!(front, "10.231.21.4/24");
+    // interface_name names the endpoint; gw_priority picks the default route.
+    let back = sh(&fx, "app", "ip -4 -o addr show data0 | awk '{print $4}'");
+    assert!(back.starts_with("10.231.22."), "{back}");
+    let route = sh(&fx, "app", "ip route | grep default");
+    assert!(
+        route.contains("via 10.231.22.1") && route.contains("data0"),
+        "{route}"
+    );
+    fx.ok(&["down", "-t", "0"]);
+}
+
+#[test]
+fn ipv6_and_link_local_settings_are_refused() {
+    if !common::can_run() {
+        return;
+    }
+    let fx = Fixture::new(
+        "netrefuse",
+        "services:\n  app:\n    image: busybox\n    command: [sleep, '1']\nnetworks:\n  default:\n    enable_ipv4: false\n",
+    );
+    let error = fx.fails(&["up", "-d"]);
+    assert!(
+        error.contains("enable_ipv4: false is not supported"),
+        "{error}"
+    );
+    for (settings, expected) in [
+        ("{ipv6_address: 'fd00::5'}", "ipv6_address"),
+        ("{link_local_ips: [169.254.8.8]}", "link_local_ips"),
+    ] {
+        fx.write(&format!(
+            "services:\n  app:\n    image: busybox\n    command: [sleep, '1']\n    networks:\n      default: {settings}\n"
+        ));
+        let error = fx.fails(&["up", "-d"]);
+        assert!(error.contains(expected), "{error}");
+        assert!(fx.containers().is_empty(), "{error}");
+    }
+}
