@@ -1,7 +1,7 @@
 //! Network settings of issue #16 (part B) on real bridges: `driver_opts`
 //! `com.docker.network.bridge.enable_icc: "false"`, `ipam.config.aux_addresses` (never given to a
-//! container), `gw_priority` (the default route), `interface_name`; `enable_ipv4: false`,
-//! `ipv6_address` and `link_local_ips` refused.
+//! container), `gw_priority` (the default route), `interface_name`, `link_local_ips` (IPv4);
+//! `enable_ipv4: false`, `ipv6_address` and IPv6 link-local addresses refused.
 //!
 //! Root-gated (see `common::can_run`). Traffic stays between the test's containers.
 
@@ -71,7 +71,8 @@ services:
     dns: [127.0.0.1]
     command: ["sleep", "1000"]
     networks:
-      front: {}
+      front:
+        link_local_ips: [169.254.8.8]
       back:
         gw_priority: 10
         interface_name: data0
@@ -95,6 +96,13 @@ networks:
         "ip -4 -o addr | awk '{print $4}' | grep '^10.231.21.'",
     );
     assert_eq!(front, "10.231.21.4/24");
+    // link_local_ips: one more address on the endpoint.
+    let local = sh(
+        &fx,
+        "app",
+        "ip -4 -o addr | awk '{print $4}' | grep '^169.254.'",
+    );
+    assert_eq!(local, "169.254.8.8/16");
     // interface_name names the endpoint; gw_priority picks the default route.
     let back = sh(&fx, "app", "ip -4 -o addr show data0 | awk '{print $4}'");
     assert!(back.starts_with("10.231.22."), "{back}");
@@ -107,7 +115,7 @@ networks:
 }
 
 #[test]
-fn ipv6_and_link_local_settings_are_refused() {
+fn ipv6_settings_are_refused() {
     if !common::can_run() {
         return;
     }
@@ -122,7 +130,10 @@ fn ipv6_and_link_local_settings_are_refused() {
     );
     for (settings, expected) in [
         ("{ipv6_address: 'fd00::5'}", "ipv6_address"),
-        ("{link_local_ips: [169.254.8.8]}", "link_local_ips"),
+        (
+            "{link_local_ips: ['fe80::1']}",
+            "is not an IPv4 link-local address",
+        ),
     ] {
         fx.write(&format!(
             "services:\n  app:\n    image: busybox\n    command: [sleep, '1']\n    networks:\n      default: {settings}\n"

@@ -135,8 +135,7 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
 }
 
 /// The per-network endpoint settings the runtime takes from the spec: `interface_name` and
-/// `gw_priority`; `ipv6_address` and `link_local_ips` are refused (no IPv6 yet; no extra
-/// addresses on an endpoint yet).
+/// `gw_priority`, IPv4 `link_local_ips`; `ipv6_address` is refused (no IPv6 yet).
 pub fn endpoint_settings(
     project: &Project,
     service_name: &str,
@@ -151,10 +150,18 @@ pub fn endpoint_settings(
                 "service {service_name:?}: ipv6_address on network {key:?} is not supported: networks are IPv4 only"
             );
         }
-        if !settings.link_local_ips.is_empty() {
-            bail!(
-                "service {service_name:?}: link_local_ips on network {key:?} are not supported yet"
-            );
+        for text in &settings.link_local_ips {
+            let address = text
+                .parse::<Ipv4Addr>()
+                .ok()
+                .filter(Ipv4Addr::is_link_local)
+                .with_context(|| {
+                    format!("service {service_name:?}: link_local_ips on network {key:?}: {text:?} is not an IPv4 link-local address (169.254.0.0/16; IPv6 is not supported)")
+                })?;
+            spec.link_local_ips
+                .entry(name.clone())
+                .or_default()
+                .push(address);
         }
         if let Some(interface) = &settings.interface_name {
             spec.interface_names.insert(name.clone(), interface.clone());

@@ -378,6 +378,16 @@ fn validate(spec: &ContainerSpec) -> Result<(), Error> {
             "invalid interface name {bad:?}: 1 to 15 of [a-zA-Z0-9_.-], not lo"
         ));
     }
+    if let Some(bad) = spec
+        .link_local_ips
+        .values()
+        .flatten()
+        .find(|ip| !ip.is_link_local())
+    {
+        return invalid(format!(
+            "{bad} is not a link-local address (169.254.0.0/16)"
+        ));
+    }
     interfaces.sort();
     if interfaces.windows(2).any(|pair| pair[0] == pair[1]) {
         return invalid("two networks have the same interface_name".into());

@@ -117,6 +117,25 @@ pub(crate) fn attach(root: &Path, record: &Record) -> Result<(), Error> {
                 names_for(&record.spec, &attachment.aliases),
                 route.is_some_and(|(chosen, _)| chosen == index),
             )?;
+            // `link_local_ips`: more addresses on the endpoint, in 169.254.0.0/16.
+            if let Some(addresses) = record.spec.link_local_ips.get(&attachment.network) {
+                let link = inside
+                    .link_index(&interface)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        IoError::new(
+                            "find",
+                            &path,
+                            std::io::Error::from_raw_os_error(libc::ENODEV),
+                        )
+                    })?;
+                for address in addresses {
+                    inside
+                        .add_address(link, *address, 16)
+                        .map_err(|e| IoError::new("add a link-local address in", &path, e))?;
+                }
+            }
         }
         Ok(())
     })();

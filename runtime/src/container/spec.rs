@@ -251,6 +251,8 @@ pub struct ContainerSpec {
     pub interface_names: BTreeMap<String, String>,
     /// Per network, its claim to the default route (`gw_priority`; default 0, highest wins).
     pub gw_priority: BTreeMap<String, i64>,
+    /// Per network, link-local addresses (169.254.0.0/16) the endpoint also has (`link_local_ips`).
+    pub link_local_ips: BTreeMap<String, Vec<std::net::Ipv4Addr>>,
     /// Host ports the monitor publishes (binds before the start, serves with a userland proxy).
     pub ports: Vec<PortForward>,
     /// Give the command a pseudo-terminal (`tty: true`, `run -t`); its output is logged as stdout.
