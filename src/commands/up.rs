@@ -303,7 +303,13 @@ fn attached(
     // `attach: false` keeps a service's logs out unless `--attach` names it (docker compose's rule).
     if args.attach.is_empty() {
         attached.retain(|s| {
-            scope.loaded.project.services.get(s).and_then(|service| service.attach) != Some(false)
+            scope
+                .loaded
+                .project
+                .services
+                .get(s)
+                .and_then(|service| service.attach)
+                != Some(false)
         });
     }
     attached.retain(|s| !args.no_attach.contains(s));
