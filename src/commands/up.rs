@@ -264,6 +264,7 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     // `--watch`: the watch on a thread of its own (with its own view of the project, which it
     // loads again when the compose files change), the logs here; Ctrl-C ends both.
+    crate::watch::check(&scope.loaded.project, &args.services)?;
     let stop = std::sync::atomic::AtomicBool::new(false);
     let options = crate::watch::Options {
         services: args.services.clone(),

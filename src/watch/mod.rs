@@ -59,20 +59,9 @@ pub fn run(
     options: &Options,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
+    check(&scope.loaded.project, &options.services)?;
     let (rules, warnings) = Rules::new(&scope.loaded.project, &options.services)?;
     output::warnings(&warnings);
-    let has_develop = scope
-        .loaded
-        .project
-        .services
-        .iter()
-        .filter(|(name, _)| options.services.is_empty() || options.services.contains(name))
-        .any(|(_, service)| service.develop.is_some());
-    if !has_develop {
-        anyhow::bail!(
-            "none of the selected services is configured for watch, consider setting a 'develop' section"
-        );
-    }
     runtime::sys::interrupt::catch();
     let mut session = Session {
         global,
@@ -86,6 +75,22 @@ pub fn run(
     session.start();
     session.watch(stop);
     Ok(())
+}
+
+/// Fails, as docker compose does, when no selected service has a `develop` section, or when a
+/// rule cannot work (a sync without `target`, ...): what `up --watch` checks before it starts.
+pub fn check(project: &crate::project::model::Project, services: &[String]) -> anyhow::Result<()> {
+    let has_develop = project
+        .services
+        .iter()
+        .filter(|(name, _)| services.is_empty() || services.contains(name))
+        .any(|(_, service)| service.develop.is_some());
+    if !has_develop {
+        anyhow::bail!(
+            "none of the selected services is configured for watch, consider setting a 'develop' section"
+        );
+    }
+    Rules::new(project, services).map(drop)
 }
 
 struct Session<'a> {
@@ -170,13 +175,36 @@ impl Session<'_> {
                 self.tree
                     .rescan(&self.rules, &self.config_dirs(), &mut self.events)
             } else {
-                self.tree.resolve(&batch, &self.rules, &mut self.events)
+                self.resolve(&batch)
             };
             if self.tree.unwatched > watched_before {
                 self.report_watch_limit();
             }
             self.apply(&changes);
         }
+    }
+
+    /// A batch's changes. When it brought new directories, the files written into them after
+    /// their walk come as events: those are gathered too (a bulk quiet period at most), so that a
+    /// checkout that makes directories is one action. A path changed twice counts once.
+    fn resolve(&mut self, batch: &events::Batch) -> Vec<Change> {
+        let (mut changes, mut walked) = self.tree.resolve(batch, &self.rules, &mut self.events);
+        let started = Instant::now();
+        while walked && started.elapsed() < events::CAP {
+            let Some(more) = self.events.next_batch(events::BULK_QUIET) else {
+                break;
+            };
+            let (more, again) = self.tree.resolve(&more, &self.rules, &mut self.events);
+            changes.extend(more);
+            walked = again;
+        }
+        let mut last: std::collections::BTreeMap<PathBuf, plan::ChangeKind> = Default::default();
+        for change in changes {
+            last.insert(change.path, change.kind);
+        }
+        last.into_iter()
+            .map(|(path, kind)| Change { path, kind })
+            .collect()
     }
 
     /// Acts on a batch's changes: a configuration change first (it may change the rules), then

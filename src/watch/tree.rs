@@ -58,13 +58,23 @@ impl Tree {
     /// Watches and walks the rules' roots and `extra` directories (not walked: the compose files'
     /// directories). Files found are known, not changes.
     pub fn scan(&mut self, rules: &Rules, extra: &[PathBuf], events: &mut Events) -> Vec<Change> {
+        self.walk_all(rules, extra, events, false)
+    }
+
+    fn walk_all(
+        &mut self,
+        rules: &Rules,
+        extra: &[PathBuf],
+        events: &mut Events,
+        rewalk: bool,
+    ) -> Vec<Change> {
         let mut found = Vec::new();
         for (root, walk) in rules.roots() {
-            self.add_dir(&root, walk, rules, events, &mut found);
+            self.add_dir(&root, walk, rules, events, &mut found, rewalk);
         }
         for dir in extra {
             if !self.watched.contains_key(dir) {
-                self.add_dir(dir, false, rules, events, &mut found);
+                self.add_dir(dir, false, rules, events, &mut found, false);
             }
         }
         found
@@ -83,7 +93,7 @@ impl Tree {
         let known: BTreeSet<PathBuf> = self.files.keys().cloned().collect();
         let before = std::mem::take(&mut self.files);
         self.unwatched = 0;
-        self.scan(rules, extra, events);
+        self.walk_all(rules, extra, events, true);
         let mut changes = Vec::new();
         for (path, fingerprint) in &self.files {
             if before.get(path) != Some(fingerprint) {
@@ -105,8 +115,16 @@ impl Tree {
         changes
     }
 
-    /// Turns a batch's touched paths into changes, watching and walking new directories.
-    pub fn resolve(&mut self, batch: &Batch, rules: &Rules, events: &mut Events) -> Vec<Change> {
+    /// Turns a batch's touched paths into changes, watching and walking new directories. Returns
+    /// whether a new directory was walked: its files written after the walk come as events,
+    /// which the caller gathers into the same action.
+    pub fn resolve(
+        &mut self,
+        batch: &Batch,
+        rules: &Rules,
+        events: &mut Events,
+    ) -> (Vec<Change>, bool) {
+        let mut walked = false;
         let mut changes = Vec::new();
         let mut removed_dirs = Vec::new();
         for (path, touch) in &batch.paths {
@@ -115,17 +133,18 @@ impl Tree {
                     if self.watched.contains_key(path) {
                         continue; // the directory's own metadata
                     }
-                    let walked = path.parent().is_some_and(|parent| {
+                    let under_walk = path.parent().is_some_and(|parent| {
                         self.watched.get(parent) == Some(&true) && rules.covers_dir(path)
                     });
-                    if walked && !rules.skip_dir(path) {
+                    if under_walk && !rules.skip_dir(path) {
                         changes.push(Change {
                             path: path.clone(),
                             kind: ChangeKind::Changed,
                         });
                         let mut found = Vec::new();
-                        self.add_dir(path, true, rules, events, &mut found);
+                        self.add_dir(path, true, rules, events, &mut found, false);
                         changes.extend(found);
+                        walked = true;
                     }
                 }
                 Ok(metadata) => {
@@ -155,7 +174,7 @@ impl Tree {
             self.files
                 .retain(|path, _| !removed_dirs.iter().any(|dir| path.starts_with(dir)));
         }
-        changes
+        (changes, walked)
     }
 
     /// Watches `dir` and, when `walk`, its subdirectories that rules can use; the files found
@@ -167,18 +186,26 @@ impl Tree {
         rules: &Rules,
         events: &mut Events,
         found: &mut Vec<Change>,
+        rewalk: bool,
     ) {
         let mut pending = vec![dir.to_path_buf()];
         while let Some(dir) = pending.pop() {
-            if self.watched.contains_key(&dir) {
-                if !walk || self.watched[&dir] {
-                    continue;
-                }
-            } else if let Err(error) = events.watch(&dir) {
-                self.unwatched += 1;
-                self.watch_error.get_or_insert_with(|| error.to_string());
+            let watched = match self.watched.get(&dir) {
+                Some(&walked) if !rewalk && (walked || !walk) => continue,
+                Some(_) => true,
+                None => match events.watch(&dir) {
+                    Ok(()) => true,
+                    // Not recorded as watched: the next rescan tries again.
+                    Err(error) => {
+                        self.unwatched += 1;
+                        self.watch_error.get_or_insert_with(|| error.to_string());
+                        false
+                    }
+                },
+            };
+            if watched {
+                self.watched.insert(dir.clone(), walk);
             }
-            self.watched.insert(dir.clone(), walk);
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -225,5 +252,111 @@ impl Tree {
     /// How many directories are watched.
     pub fn watched(&self) -> usize {
         self.watched.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::model::{Develop, Project, Service, WatchAction, WatchRule};
+
+    fn rules(dir: &Path) -> Rules {
+        let mut project = Project::default();
+        let service = Service {
+            develop: Some(Develop {
+                watch: vec![WatchRule {
+                    action: WatchAction::Sync,
+                    path: dir.display().to_string(),
+                    target: Some("/app".into()),
+                    ignore: vec!["node_modules".into()],
+                    ..WatchRule::default()
+                }],
+            }),
+            ..Service::default()
+        };
+        project.services.insert("web".into(), service);
+        Rules::new(&project, &[]).unwrap().0
+    }
+
+    #[test]
+    fn walks_skip_ignored_trees_and_rescans_find_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("lib/deep")).unwrap();
+        fs::create_dir_all(root.join("node_modules/pkg")).unwrap();
+        fs::write(root.join("a.txt"), "a").unwrap();
+        fs::write(root.join("lib/deep/b.txt"), "b").unwrap();
+        let rules = rules(root);
+        let mut events = Events::new().unwrap();
+        let mut tree = Tree::default();
+        let found = tree.scan(&rules, &[], &mut events);
+        // The root, lib and lib/deep: node_modules costs no watch.
+        assert_eq!(tree.watched(), 3);
+        assert!(found.iter().any(|c| c.path == root.join("lib/deep/b.txt")));
+        assert!(
+            !found
+                .iter()
+                .any(|c| c.path.starts_with(root.join("node_modules")))
+        );
+
+        // What a lost batch hid comes back from a rescan.
+        fs::write(root.join("a.txt"), "changed").unwrap();
+        fs::remove_file(root.join("lib/deep/b.txt")).unwrap();
+        fs::write(root.join("lib/new.txt"), "n").unwrap();
+        let changes = tree.rescan(&rules, &[], &mut events);
+        let listed: Vec<(String, ChangeKind)> = changes
+            .iter()
+            .map(|c| {
+                let relative = c.path.strip_prefix(root).unwrap();
+                (relative.display().to_string(), c.kind)
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("a.txt".to_string(), ChangeKind::Changed),
+                ("lib/deep/b.txt".to_string(), ChangeKind::Removed),
+                ("lib/new.txt".to_string(), ChangeKind::Changed),
+            ]
+        );
+        assert!(tree.rescan(&rules, &[], &mut events).is_empty());
+    }
+
+    #[test]
+    fn an_access_time_alone_is_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        fs::write(&file, "a").unwrap();
+        let rules = rules(dir.path());
+        let mut events = Events::new().unwrap();
+        let mut tree = Tree::default();
+        tree.scan(&rules, &[], &mut events);
+        let batch = |touch| Batch {
+            paths: [(file.clone(), touch)].into_iter().collect(),
+            ..Batch::default()
+        };
+        let status = std::process::Command::new("touch")
+            .arg("-a")
+            .arg("-d")
+            .arg("2001-01-01")
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(
+            tree.resolve(&batch(Touch::Metadata), &rules, &mut events)
+                .0
+                .is_empty()
+        );
+        // A mode change is one.
+        let mut permissions = fs::metadata(&file).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o600);
+        fs::set_permissions(&file, permissions).unwrap();
+        assert_eq!(
+            tree.resolve(&batch(Touch::Metadata), &rules, &mut events)
+                .0
+                .len(),
+            1
+        );
     }
 }
