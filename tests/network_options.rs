@@ -1,7 +1,8 @@
 //! Network settings of issue #16 (part B) on real bridges: `driver_opts`
 //! `com.docker.network.bridge.enable_icc: "false"`, `ipam.config.aux_addresses` (never given to a
 //! container), `gw_priority` (the default route), `interface_name`, `link_local_ips` (IPv4);
-//! `enable_ipv4: false`, `ipv6_address` and IPv6 link-local addresses refused.
+//! endpoint `driver_opts` sysctls on their interface; `enable_ipv4: false`, `ipv6_address` and IPv6
+//! link-local addresses refused.
 //!
 //! Root-gated (see `common::can_run`). Traffic stays between the test's containers.
 
@@ -142,4 +143,47 @@ fn ipv6_settings_are_refused() {
         assert!(error.contains(expected), "{error}");
         assert!(fx.containers().is_empty(), "{error}");
     }
+}
+
+#[test]
+fn endpoint_sysctls_reach_the_interface_of_their_network() {
+    if !common::can_run() {
+        return;
+    }
+    let compose = r#"
+services:
+  app:
+    image: busybox
+    stop_signal: SIGKILL
+    command: ["sleep", "1000"]
+    networks:
+      front: {}
+      back:
+        interface_name: back0
+        driver_opts:
+          com.docker.network.endpoint.sysctls: "net.ipv4.conf.IFNAME.log_martians=1,net.ipv4.conf.IFNAME.arp_ignore=2"
+networks:
+  front: {}
+  back: {}
+"#;
+    let fx = Fixture::new("epsysctl", compose);
+    fx.ok(&["up", "-d"]);
+    let read = |path: &str| sh(&fx, "app", &format!("cat /proc/sys/net/ipv4/conf/{path}"));
+    assert_eq!(read("back0/log_martians"), "1");
+    assert_eq!(read("back0/arp_ignore"), "2");
+    // `back` sorts first: `front` is the second interface.
+    assert_eq!(
+        read("eth1/arp_ignore"),
+        "0",
+        "the other interface keeps its own"
+    );
+    fx.ok(&["down", "-t", "0"]);
+    // Not per interface, or another endpoint option: refused with the service and network.
+    fx.write("services:\n  app:\n    image: busybox\n    networks:\n      back:\n        driver_opts:\n          com.docker.network.endpoint.sysctls: \"net.core.somaxconn=1\"\nnetworks:\n  back: {}\n");
+    let error = fx.fails(&["up", "-d"]);
+    assert!(error.contains("not a per-interface setting"), "{error}");
+    fx.write("services:\n  app:\n    image: busybox\n    networks:\n      back:\n        driver_opts:\n          com.docker.network.endpoint.macvlan.mode: bridge\nnetworks:\n  back: {}\n");
+    let error = fx.fails(&["up", "-d"]);
+    assert!(error.contains("is not supported"), "{error}");
+    assert!(fx.containers().is_empty());
 }

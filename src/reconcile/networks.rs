@@ -135,7 +135,9 @@ pub fn create(engine: &Engine, project: &Project, key: &str, name: &str) -> anyh
 }
 
 /// The per-network endpoint settings the runtime takes from the spec: `interface_name` and
-/// `gw_priority`, IPv4 `link_local_ips`; `ipv6_address` is refused (no IPv6 yet).
+/// `gw_priority`, IPv4 `link_local_ips`, the endpoint's `driver_opts`
+/// `com.docker.network.endpoint.sysctls` (see [`endpoint_sysctls`]); `ipv6_address` is refused (no
+/// IPv6 yet), and so are other endpoint driver options.
 pub fn endpoint_settings(
     project: &Project,
     service_name: &str,
@@ -166,11 +168,68 @@ pub fn endpoint_settings(
         if let Some(interface) = &settings.interface_name {
             spec.interface_names.insert(name.clone(), interface.clone());
         }
+        for (option, value) in &settings.driver_opts {
+            if option != ENDPOINT_SYSCTLS {
+                bail!(
+                    "service {service_name:?}: driver_opts {option:?} on network {key:?} is not supported (the bridge driver's endpoints take `{ENDPOINT_SYSCTLS}`)"
+                );
+            }
+            let interface = match (&spec.network, spec.interface_names.get(&name)) {
+                (_, Some(interface)) => interface.clone(),
+                (NetworkMode::Networks(attachments), None) => attachments
+                    .iter()
+                    .position(|a| a.network == name)
+                    .map(|index| format!("eth{index}"))
+                    .with_context(|| {
+                        format!("service {service_name:?} is not on network {key:?}")
+                    })?,
+                _ => bail!(
+                    "service {service_name:?}: driver_opts on network {key:?} need the service on that network (not network_mode)"
+                ),
+            };
+            let sysctls = endpoint_sysctls(value, &interface).map_err(|problem| {
+                anyhow::anyhow!("service {service_name:?}: network {key:?}: {problem}")
+            })?;
+            spec.sysctls.extend(sysctls);
+        }
         if let Some(priority) = settings.gw_priority {
             spec.gw_priority.insert(name, priority);
         }
     }
     Ok(())
+}
+
+/// docker's endpoint option for per-interface sysctls.
+const ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
+
+/// `com.docker.network.endpoint.sysctls` as dockerd reads it: comma-separated `KEY=VALUE`, each a
+/// per-interface setting (`net.ipv4.conf.IFNAME.forwarding=1`) whose `IFNAME` is the endpoint's
+/// interface; others are refused, as dockerd refuses them.
+fn endpoint_sysctls(value: &str, interface: &str) -> Result<Vec<(String, String)>, String> {
+    let mut sysctls = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, setting) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{ENDPOINT_SYSCTLS}: {item:?} is not KEY=VALUE"))?;
+        let parts: Vec<&str> = key.split('.').collect();
+        let per_interface = parts.len() >= 5
+            && parts[0] == "net"
+            && matches!(parts[1], "ipv4" | "ipv6")
+            && matches!(parts[2], "conf" | "neigh")
+            && parts[3] == "IFNAME";
+        if !per_interface {
+            return Err(format!(
+                "{ENDPOINT_SYSCTLS}: {key:?} is not a per-interface setting (net.ipv4.conf.IFNAME.<name>, net.ipv6.conf.IFNAME.<name>, net.ipv4.neigh.IFNAME.<name>)"
+            ));
+        }
+        if parts[1] == "ipv6" {
+            return Err(format!(
+                "{ENDPOINT_SYSCTLS}: {key:?}: networks are IPv4 only"
+            ));
+        }
+        sysctls.push((key.replace("IFNAME", interface), setting.trim().to_owned()));
+    }
+    Ok(sysctls)
 }
 
 /// The names a service's `links: ["SERVICE:ALIAS"]` (and `external_links`) give other containers, by
