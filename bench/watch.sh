@@ -37,6 +37,11 @@ OUT=${OUT:-$BENCH/results.md}
 cargo build --quiet --release --bins --manifest-path "$here/Cargo.toml"
 target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$here/Cargo.toml" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# A run stopped half-way left its project up: take it down before its state goes.
+if [ -x "$BENCH/bin/rcompose" ] && [ -d "$BENCH/project" ]; then
+    (cd "$BENCH/project" && RCOMPOSE_MASQUERADE=0 "$BENCH/bin/rcompose" --root "$BENCH/state" \
+        -p benchwatch down -v -t 1 >/dev/null 2>&1) || true
+fi
 rm -rf "$BENCH"
 mkdir -p "$BENCH/bin" "$BENCH/project/src" "$BENCH/rootfs/bin" "$BENCH/rootfs/etc" "$BENCH/rootfs/tmp"
 # Copies, so that a build by someone else during the run does not change the binaries under test.
@@ -45,8 +50,12 @@ export RCOMPOSE_MASQUERADE=0 RCOMPOSE_OFFLINE=1
 rc() { "$BENCH/bin/rcompose" --root "$BENCH/state" -p benchwatch "$@"; }
 watcher=
 cleanup() {
-    [ -z "$watcher" ] || kill -INT "$watcher" 2>/dev/null || true
-    [ -z "$watcher" ] || wait "$watcher" 2>/dev/null || true
+    if [ -n "$watcher" ]; then
+        kill -INT "$watcher" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$watcher" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$watcher" 2>/dev/null || true
+        wait "$watcher" 2>/dev/null || true
+    fi
     (cd "$BENCH/project" && rc down -v -t 1 >/dev/null 2>&1) || true
 }
 trap cleanup EXIT
@@ -87,7 +96,8 @@ printf 'FROM busybox:latest\nCOPY version /version\n' >api/Dockerfile
 echo v0 >api/version
 echo start >src/probe.txt
 
-rc watch --quiet >"$BENCH/watch.log" 2>&1 &
+# The binary itself in the background (not through `rc`, whose subshell would be $!).
+"$BENCH/bin/rcompose" --root "$BENCH/state" -p benchwatch watch --quiet >"$BENCH/watch.log" 2>&1 &
 watcher=$!
 for _ in $(seq 600); do
     grep -q 'Watch enabled' "$BENCH/watch.log" 2>/dev/null && break

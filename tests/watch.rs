@@ -345,3 +345,43 @@ fn compose_file_edits_are_applied_and_broken_ones_keep_the_project_running() {
     let output = watcher.stop();
     assert!(!output.contains("failed"), "{output}");
 }
+
+const RESTART_PROJECT: &str = r#"services:
+  conf:
+    image: busybox:latest
+    command: ["sh", "-c", "cat /conf/app.ini > /tmp/seen 2>/dev/null; exec sleep 3600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - action: sync+restart
+          path: ./conf
+          target: /conf
+        - action: sync
+          path: ./seed
+          target: /seed
+          initial_sync: true
+"#;
+
+#[test]
+fn sync_restart_restarts_and_initial_sync_copies_existing_files() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchrestart", RESTART_PROJECT);
+    write(&fixture.path().join("conf/app.ini"), "first");
+    write(&fixture.path().join("seed/deep/seeded.txt"), "seeded");
+    let watcher = Watcher::start(&fixture, &["watch"]);
+    // initial_sync: what existed before the watch is in the container once it is enabled.
+    assert_eq!(
+        sh(&fixture, "conf", "cat /seed/deep/seeded.txt").as_deref(),
+        Some("seeded")
+    );
+    // sync+restart: the file, then a restart that runs the command again and reads it.
+    write(&fixture.path().join("conf/app.ini"), "second");
+    watcher.wait_for("conf: restarted after 1 change (app.ini)", WAIT);
+    eventually("the restarted command saw the file", WAIT, || {
+        sh(&fixture, "conf", "cat /tmp/seen").as_deref() == Some("second")
+    });
+    let output = watcher.stop();
+    assert!(!output.contains("failed"), "{output}");
+}
