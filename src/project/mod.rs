@@ -68,7 +68,37 @@ pub struct Loaded {
 }
 
 /// Loads, merges, normalizes and validates a project.
+///
+/// `${COMPOSE_PROJECT_NAME}` is the project's name, as compose-go sets it: when the files use it and
+/// its value (from the shell or `.env`) is not the name the project gets (from `-p`, a top-level
+/// `name:` or the directory), the project is loaded again with it set.
 pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
+    match load_once(options.clone())? {
+        Once::Loaded(loaded) => Ok(*loaded),
+        Once::Named(name) => {
+            let mut options = options;
+            options.shell.insert(PROJECT_NAME_VARIABLE.to_owned(), name);
+            match load_once(options)? {
+                Once::Loaded(loaded) => Ok(*loaded),
+                Once::Named(name) => Err(Diagnostics(vec![diag::Diagnostic::new(format!(
+                    "the project name {name:?} depends on ${{{PROJECT_NAME_VARIABLE}}} itself"
+                ))])),
+            }
+        }
+    }
+}
+
+/// The variable that holds the project's name during interpolation.
+const PROJECT_NAME_VARIABLE: &str = "COMPOSE_PROJECT_NAME";
+
+/// One pass of [`load`]: the project, or the name it gets when the files use
+/// `${COMPOSE_PROJECT_NAME}` with another value (the pass to make with it set).
+enum Once {
+    Loaded(Box<Loaded>),
+    Named(String),
+}
+
+fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
     let mut loader = Loader::new(options);
     let inputs = discover::inputs(&mut loader)?;
     let active_profiles: Vec<String> = if loader.options.profiles.is_empty() {
@@ -102,6 +132,14 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
         declared_name.as_ref().map(|(n, s)| (n.as_str(), s)),
         &tree.project_dir,
     )?;
+    if loader
+        .usages
+        .iter()
+        .any(|u| u.name == PROJECT_NAME_VARIABLE)
+        && tree.environment.value(PROJECT_NAME_VARIABLE).as_deref() != Some(name.as_str())
+    {
+        return Ok(Once::Named(name));
+    }
     root.remove("version");
     for unset in loader.unset.keys() {
         loader.warnings.push(format!(
@@ -138,7 +176,7 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
             ..Project::default()
         }
     };
-    Ok(Loaded {
+    Ok(Once::Loaded(Box::new(Loaded {
         project,
         extensions,
         tree: root,
@@ -150,5 +188,5 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
         working_dir: tree.project_dir,
         all_profiles,
         interpolated,
-    })
+    })))
 }
