@@ -123,6 +123,19 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
         &mut Vec::new(),
     )?;
     let mut root = tree.root;
+    // A project whose files hold nothing at all (empty, or comments only) is refused, as compose-go
+    // refuses it; one empty file among others is fine.
+    if root.is_null() || root.as_map().is_some_and(|map| map.is_empty()) {
+        let files: Vec<String> = tree
+            .config_files
+            .iter()
+            .map(|f| diag::display_path(f))
+            .collect();
+        return Err(Diagnostics(vec![
+            diag::Diagnostic::new(format!("empty compose file ({})", files.join(", ")))
+                .with_hint("add a `services:` section (a file with only comments is empty)"),
+        ]));
+    }
     let declared_name = root
         .get("name")
         .and_then(|n| n.as_text().map(|text| (text.to_string(), n.span.clone())));
