@@ -7,7 +7,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
-use std::path::PathBuf;
+
+mod common;
 
 use rcompose::project::model::*;
 use serde::de::DeserializeOwned;
@@ -45,24 +46,6 @@ fn declared_keys<T: DeserializeOwned + Debug>() -> Vec<String> {
 /// The keys a model type accepts.
 fn accepted_keys<T: DeserializeOwned + Debug>() -> BTreeSet<String> {
     declared_keys::<T>().into_iter().collect()
-}
-
-/// The schema, or `None` (and a note) when the file is not there.
-fn load_schema() -> Option<Value> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "shared",
-        "compose-spec",
-        "compose-spec.json",
-    ]
-    .iter()
-    .collect();
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("skipped: compose-spec.json not found at {}", path.display());
-        return None;
-    };
-    Some(serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display())))
 }
 
 /// The nearest object definition at or below `node`: through `$ref`, `oneOf`/`anyOf` branches,
@@ -124,7 +107,9 @@ fn check<T: DeserializeOwned + Debug>(schema: &Value, pointer: &str) -> usize {
 
 #[test]
 fn every_service_attribute_is_a_model_field() {
-    let Some(schema) = load_schema() else { return };
+    let Some(schema) = common::compose_schema() else {
+        return;
+    };
     assert_eq!(
         check::<Service>(&schema, "/$defs/service"),
         93,
@@ -136,7 +121,9 @@ fn every_service_attribute_is_a_model_field() {
 
 #[test]
 fn top_level_elements_are_model_fields_except_version_and_include() {
-    let Some(schema) = load_schema() else { return };
+    let Some(schema) = common::compose_schema() else {
+        return;
+    };
     let mut expected = schema_keys(&schema, "");
     // The loader consumes `version` (obsolete) and `include` (merged in) before the typed stage.
     for consumed in ["version", "include"] {
@@ -157,7 +144,9 @@ fn top_level_elements_are_model_fields_except_version_and_include() {
 
 #[test]
 fn top_level_definitions_match() {
-    let Some(schema) = load_schema() else { return };
+    let Some(schema) = common::compose_schema() else {
+        return;
+    };
     check::<Network>(&schema, "/$defs/network");
     check::<Ipam>(&schema, "/$defs/network/properties/ipam");
     check::<IpamPool>(&schema, "/$defs/network/properties/ipam/properties/config");
@@ -169,7 +158,9 @@ fn top_level_definitions_match() {
 
 #[test]
 fn deploy_healthcheck_build_and_develop_match() {
-    let Some(schema) = load_schema() else { return };
+    let Some(schema) = common::compose_schema() else {
+        return;
+    };
     check::<Deploy>(&schema, "/$defs/deployment");
     let deployment = "/$defs/deployment/properties";
     check::<UpdateConfig>(&schema, &format!("{deployment}/update_config"));
@@ -204,7 +195,9 @@ fn deploy_healthcheck_build_and_develop_match() {
 
 #[test]
 fn service_sub_structures_match() {
-    let Some(schema) = load_schema() else { return };
+    let Some(schema) = common::compose_schema() else {
+        return;
+    };
     let service = "/$defs/service/properties";
     check::<BlkioConfig>(&schema, &format!("{service}/blkio_config"));
     check::<BlkioLimit>(&schema, "/$defs/blkio_limit");

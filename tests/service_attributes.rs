@@ -211,20 +211,7 @@ const ATTRIBUTES: &[(&str, Outcome)] = &[
 ];
 
 fn schema_properties() -> Option<BTreeSet<String>> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "shared",
-        "compose-spec",
-        "compose-spec.json",
-    ]
-    .iter()
-    .collect();
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("skipped: compose-spec.json not found at {}", path.display());
-        return None;
-    };
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let schema = common::compose_schema()?;
     let service = schema
         .pointer("/$defs/service/properties")
         .or_else(|| schema.pointer("/definitions/service/properties"))

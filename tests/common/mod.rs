@@ -225,3 +225,22 @@ impl Drop for Fixture {
         }
     }
 }
+
+/// The Compose Specification's schema (test data in `../shared/compose-spec`, not vendored), or
+/// `None` (and a note) when the file is not there.
+pub fn compose_schema() -> Option<Value> {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "shared",
+        "compose-spec",
+        "compose-spec.json",
+    ]
+    .iter()
+    .collect();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        println!("skipped: compose-spec.json not found at {}", path.display());
+        return None;
+    };
+    Some(serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display())))
+}

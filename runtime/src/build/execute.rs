@@ -468,11 +468,7 @@ impl Builder<'_> {
                     set_env(&mut env, &pair.key, &pair.value);
                 }
                 config.set_env(Some(env));
-                let words: Vec<String> = pairs
-                    .iter()
-                    .map(|p| format!("{}={}", p.key, p.value))
-                    .collect();
-                format!("ENV {}", words.join(" "))
+                format!("ENV {}", pairs_text(pairs))
             }
             CommandKind::Arg(args) => {
                 let words: Vec<String> = args
@@ -490,11 +486,7 @@ impl Builder<'_> {
                     labels.insert(pair.key.clone(), pair.value.clone());
                 }
                 config.set_labels(Some(labels));
-                let words: Vec<String> = pairs
-                    .iter()
-                    .map(|p| format!("{}={}", p.key, p.value))
-                    .collect();
-                format!("LABEL {}", words.join(" "))
+                format!("LABEL {}", pairs_text(pairs))
             }
             CommandKind::Workdir(dir) => {
                 config.set_working_dir(Some(dir.clone()));
@@ -1155,6 +1147,15 @@ fn command_args(command: &CommandLine, shell: &[String]) -> Vec<String> {
             args
         }
     }
+}
+
+/// `ENV`/`LABEL` pairs as the history records them: `KEY=VALUE` words.
+fn pairs_text(pairs: &[super::instructions::Pair]) -> String {
+    let words: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{}={}", p.key, p.value))
+        .collect();
+    words.join(" ")
 }
 
 fn json(items: &[String]) -> String {
