@@ -130,6 +130,9 @@ pub enum Command {
     Volumes(commands::volume::VolumesArgs),
     /// Watch build context for service and rebuild/refresh containers when files are updated
     Watch(commands::watch::WatchArgs),
+    /// Convert the project into another platform's objects (kubernetes)
+    #[cfg(feature = "kubernetes")]
+    Convert(commands::convert::ConvertArgs),
 }
 
 #[cfg(test)]

@@ -37,6 +37,17 @@ pub const RESOURCE_HASH: &str = "io.rcompose.config-hash";
 /// The hashed service configuration as JSON, for field-level "why recreate" answers.
 pub const CONFIG: &str = "io.rcompose.config";
 
+/// `convert kubernetes`: the recommended labels of the objects it makes (the service; the project;
+/// the tool).
+pub const KUBERNETES_NAME: &str = "app.kubernetes.io/name";
+pub const KUBERNETES_PART_OF: &str = "app.kubernetes.io/part-of";
+pub const KUBERNETES_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// `convert kubernetes`: a pod's membership of a Compose network is this prefix plus the network's
+/// key (value `true`); the network's NetworkPolicy selects by it.
+pub const KUBERNETES_NETWORK_PREFIX: &str = "network.rcompose.io/";
+/// `convert kubernetes`: a volume label giving its claim's size (`10Gi`).
+pub const KUBERNETES_VOLUME_SIZE: &str = "io.rcompose.volume-size";
+
 /// The labels of a project network or volume: its own, docker compose's (`project`, `kind_label`
 /// (`NETWORK` or `VOLUME`) = `key`, `version`), and rcompose's hash of its definition (which lets `up`
 /// say when the definition changed).

@@ -6,6 +6,8 @@
 
 pub mod cli;
 pub mod commands;
+#[cfg(feature = "kubernetes")]
+pub mod convert;
 pub mod engine;
 pub mod graph;
 pub mod hash;

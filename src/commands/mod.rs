@@ -6,6 +6,8 @@ pub mod build;
 pub mod builder;
 pub mod config;
 pub mod control;
+#[cfg(feature = "kubernetes")]
+pub mod convert;
 pub mod cp;
 pub mod down;
 pub mod events;
@@ -80,6 +82,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Volume(args) => volume::run(&global, args),
         Command::Volumes(args) => volume::volumes(&global, args),
         Command::Watch(args) => watch::run(&global, args),
+        #[cfg(feature = "kubernetes")]
+        Command::Convert(args) => convert::run(&global, args),
     }
 }
 

@@ -1,0 +1,185 @@
+//! `rcompose convert kubernetes`: loads the project as `up` does, reads the few host facts the
+//! converter needs (bind-mounted files, `env_file` variable names, disabled profiles), converts
+//! (`crate::convert`, pure) and writes the objects to stdout or one file each under `-o DIR`; what
+//! was not carried over goes to stderr as one report.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::cli::GlobalOptions;
+use crate::convert::{self, BindMode, Controller, HostFacts, Options, ServiceType, render};
+use crate::output;
+use crate::project::model::VolumeType;
+use crate::project::{self, Loaded};
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    #[command(subcommand)]
+    target: Target,
+}
+
+/// The platforms a project converts to.
+#[derive(Debug, Subcommand)]
+enum Target {
+    /// Kubernetes objects: workloads, Services, claims, ConfigMaps, Secrets, NetworkPolicies
+    Kubernetes(KubernetesArgs),
+}
+
+#[derive(Debug, Args)]
+struct KubernetesArgs {
+    /// Write one file per object and a kustomization.yaml into this directory (default: stdout)
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Format the objects
+    #[arg(long, value_enum, default_value_t = FormatArg::Yaml)]
+    format: FormatArg,
+    /// Namespace of every object
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Controller of long-running services (default: a StatefulSet for one replica with a named
+    /// volume, else a Deployment)
+    #[arg(long, value_enum)]
+    controller: Option<ControllerArg>,
+    /// How published ports leave the cluster (ClusterIP: they do not)
+    #[arg(long, value_enum, default_value_t = ServiceTypeArg::LoadBalancer)]
+    service_type: ServiceTypeArg,
+    /// Size of a volume's claim without an io.rcompose.volume-size label
+    #[arg(long, value_name = "SIZE", default_value = "1Gi")]
+    volume_size: String,
+    /// What a bind mount of a host directory becomes
+    #[arg(long, value_enum, default_value_t = BindArg::Emptydir)]
+    bind: BindArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ControllerArg {
+    Deployment,
+    Statefulset,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ServiceTypeArg {
+    #[value(name = "ClusterIP")]
+    ClusterIp,
+    #[value(name = "NodePort")]
+    NodePort,
+    #[value(name = "LoadBalancer")]
+    LoadBalancer,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BindArg {
+    Emptydir,
+    Hostpath,
+}
+
+pub fn run(global: &GlobalOptions, args: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let Target::Kubernetes(args) = args.target;
+    let loaded = project::load(super::load_options(global, &[], true)?)?;
+    output::warnings(&loaded.warnings);
+    let options = Options {
+        namespace: args.namespace.clone(),
+        controller: args.controller.map(|c| match c {
+            ControllerArg::Deployment => Controller::Deployment,
+            ControllerArg::Statefulset => Controller::StatefulSet,
+        }),
+        service_type: match args.service_type {
+            ServiceTypeArg::ClusterIp => ServiceType::ClusterIp,
+            ServiceTypeArg::NodePort => ServiceType::NodePort,
+            ServiceTypeArg::LoadBalancer => ServiceType::LoadBalancer,
+        },
+        volume_size: args.volume_size.clone(),
+        bind: match args.bind {
+            BindArg::Emptydir => BindMode::EmptyDir,
+            BindArg::Hostpath => BindMode::HostPath,
+        },
+    };
+    let facts = host_facts(&loaded, global)?;
+    let conversion = convert::convert(&loaded.project, &options, &facts)?;
+    let format = match args.format {
+        FormatArg::Yaml => render::Format::Yaml,
+        FormatArg::Json => render::Format::Json,
+    };
+    match &args.output {
+        Some(dir) => write_files(
+            dir,
+            &render::files(&conversion.objects, format, args.namespace.as_deref()),
+        )?,
+        None => output::stdout(&render::stream(&conversion.objects, format))?,
+    }
+    if !conversion.report.is_empty() {
+        output::status(conversion.report.to_string().trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    output::status(&format!("Wrote {} files to {}", files.len(), dir.display()));
+    Ok(())
+}
+
+/// What the converter needs from the host: the contents of bind-mounted regular files, the names
+/// each `env_file` sets, and the profiles not enabled.
+fn host_facts(loaded: &Loaded, global: &GlobalOptions) -> anyhow::Result<HostFacts> {
+    let mut facts = HostFacts::default();
+    for service in loaded.project.services.values() {
+        for volume in &service.volumes {
+            let (VolumeType::Bind, Some(source)) = (volume.kind, volume.source.as_deref()) else {
+                continue;
+            };
+            if std::fs::metadata(source).is_ok_and(|m| m.is_file()) {
+                let content =
+                    std::fs::read(source).with_context(|| format!("cannot read {source}"))?;
+                facts.files.insert(source.to_string(), content);
+            }
+        }
+        for file in &service.env_file {
+            let Ok(text) = std::fs::read_to_string(&file.path) else {
+                continue;
+            };
+            let names = if file.format.as_deref() == Some("raw") {
+                text.lines()
+                    .filter_map(|line| line.split_once('=').map(|(name, _)| name.to_string()))
+                    .collect()
+            } else {
+                project::dotenv::parse(&text, &|_| None)
+                    .map(|variables| variables.into_iter().map(|v| v.name).collect())
+                    .unwrap_or_default()
+            };
+            facts.env_file_names.insert(file.path.clone(), names);
+        }
+    }
+    let active: BTreeSet<String> = if global.profiles.is_empty() {
+        loaded
+            .environment
+            .value("COMPOSE_PROFILES")
+            .map(|list| list.split(',').map(|p| p.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        global.profiles.iter().cloned().collect()
+    };
+    if !active.contains("*") {
+        facts.disabled_profiles = loaded
+            .all_profiles
+            .iter()
+            .filter(|p| !active.contains(*p))
+            .cloned()
+            .collect();
+    }
+    Ok(facts)
+}
