@@ -342,6 +342,35 @@ fn compose_file_edits_are_applied_and_broken_ones_keep_the_project_running() {
     eventually("GREETING = three", WAIT, || {
         greeting().as_deref() == Some("three")
     });
+
+    // An included file is followed too, and so is an `extends` base in another file: editing only
+    // them changes what runs.
+    let extra = |level: &str| {
+        format!(
+            "services:\n  extra:\n    extends: {{file: base.yaml, service: base}}\n    environment: {{LEVEL: {level}}}\n"
+        )
+    };
+    let base = |tone: &str| {
+        format!(
+            "services:\n  base:\n    image: busybox:latest\n    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    environment: {{TONE: {tone}}}\n"
+        )
+    };
+    write(&fixture.path().join("base.yaml"), &base("low"));
+    write(&fixture.path().join("extra.yaml"), &extra("a"));
+    fixture.write(&format!(
+        "{}include:\n  - extra.yaml\n",
+        CONFIG_PROJECT.replace("GREETING: one", "GREETING: three")
+    ));
+    let extra_env = || sh(&fixture, "extra", "echo $LEVEL-$TONE");
+    eventually("extra up", WAIT, || extra_env().as_deref() == Some("a-low"));
+    write(&fixture.path().join("extra.yaml"), &extra("b"));
+    eventually("LEVEL = b", WAIT, || {
+        extra_env().as_deref() == Some("b-low")
+    });
+    write(&fixture.path().join("base.yaml"), &base("high"));
+    eventually("TONE = high", WAIT, || {
+        extra_env().as_deref() == Some("b-high")
+    });
     let output = watcher.stop();
     assert!(!output.contains("failed"), "{output}");
 }
@@ -384,4 +413,57 @@ fn sync_restart_restarts_and_initial_sync_copies_existing_files() {
     });
     let output = watcher.stop();
     assert!(!output.contains("failed"), "{output}");
+}
+
+const RESTARTING_PROJECT: &str = r#"services:
+  flaky:
+    image: busybox:latest
+    command: ["sh", "-c", "cat /src/f.txt > /seen/last 2>/dev/null; sleep 1; exit 1"]
+    restart: always
+    stop_signal: SIGKILL
+    volumes: ["./seen:/seen"]
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /src
+"#;
+
+/// The only container's `state.json` (status, restart count).
+fn only_state(fixture: &Fixture) -> Option<serde_json::Value> {
+    let containers = fixture.root.join("containers");
+    fs::read_dir(containers)
+        .ok()?
+        .flatten()
+        .find_map(|entry| fs::read(entry.path().join("state.json")).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
+/// Files that change while a container waits out its restart policy's back-off reach it when it
+/// runs again (it is not running, so nothing can be copied into it then).
+#[test]
+fn changes_made_while_a_container_restarts_reach_it_when_it_runs_again() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchrestart", RESTARTING_PROJECT);
+    write(&fixture.path().join("src/f.txt"), "old");
+    fs::create_dir_all(fixture.path().join("seen")).unwrap();
+    let watcher = Watcher::start(&fixture, &["up", "--watch"]);
+    // After four restarts the back-off is 1.6 s or more: a change made while it restarts is
+    // synced while the container is sure not to run.
+    eventually("a long back-off", Duration::from_secs(40), || {
+        only_state(&fixture).is_some_and(|state| {
+            state["status"] == "restarting" && state["restart_count"].as_u64() >= Some(4)
+        })
+    });
+    write(&fixture.path().join("src/f.txt"), "new");
+    let seen = fixture.path().join("seen/last");
+    eventually(
+        "the change in the restarted container",
+        Duration::from_secs(40),
+        || fs::read_to_string(&seen).is_ok_and(|text| text == "new"),
+    );
+    let output = watcher.stop();
+    assert!(output.contains("while it restarted into"), "{output}");
 }

@@ -131,6 +131,14 @@ impl Loader {
         Ok(source)
     }
 
+    /// Every file read so far (compose files, included and extended ones, `.env` and `env_file`s),
+    /// sorted: what a watcher follows to load the project again.
+    pub fn read_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.sources.keys().cloned().collect();
+        files.sort();
+        files
+    }
+
     /// Whether a path exists (for discovery and optional files).
     pub fn exists(path: &Path) -> bool {
         path.is_file()

@@ -60,6 +60,9 @@ pub struct Loaded {
     pub usages: Vec<Usage>,
     pub config_files: Vec<PathBuf>,
     pub env_files: Vec<PathBuf>,
+    /// Every file the loader read: the compose files, included and extended files, `.env` files and
+    /// services' `env_file`s.
+    pub read_files: Vec<PathBuf>,
     pub working_dir: PathBuf,
     /// Every profile named by a service (before filtering).
     pub all_profiles: BTreeSet<String>,
@@ -189,6 +192,7 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
             ..Project::default()
         }
     };
+    let read_files = loader.read_files();
     Ok(Once::Loaded(Box::new(Loaded {
         project,
         extensions,
@@ -198,6 +202,7 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
         usages: loader.usages,
         config_files: tree.config_files,
         env_files: tree.env_files,
+        read_files,
         working_dir: tree.project_dir,
         all_profiles,
         interpolated,

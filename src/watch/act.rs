@@ -27,26 +27,31 @@ pub fn running(scope: &Scope, service: &str) -> anyhow::Result<Vec<(ObservedCont
     Ok(scope
         .containers(&[service.to_string()], false)?
         .into_iter()
-        .filter(|(_, info)| matches!(info.state.status, Status::Running | Status::Paused))
+        .filter(|(_, info)| takes_files(info))
         .collect())
 }
 
-/// Applies the syncs to every running container of `service`, at once; returns the containers'
-/// names.
-pub fn sync(scope: &Scope, service: &str, syncs: &[Sync]) -> anyhow::Result<Vec<String>> {
-    let containers = running(scope, service)?;
+fn takes_files(info: &Info) -> bool {
+    matches!(info.state.status, Status::Running | Status::Paused)
+}
+
+/// Where a sync went: the containers that took the files, and those between two runs of their
+/// restart policy, which take them once they run again.
+pub struct Synced {
+    pub into: Vec<String>,
+    pub restarting: Vec<ObservedContainer>,
+}
+
+/// Applies the syncs to every running container of `service`, at once.
+pub fn sync(scope: &Scope, service: &str, syncs: &[Sync]) -> anyhow::Result<Synced> {
+    let (live, others): (Vec<_>, Vec<_>) = scope
+        .containers(&[service.to_string()], false)?
+        .into_iter()
+        .partition(|(_, info)| takes_files(info));
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|threads| {
-        let handles: Vec<_> = containers
+        let handles: Vec<_> = live
             .iter()
-            .map(|(observed, info)| {
-                threads.spawn(move || {
-                    let owner = owner(info.state.pid);
-                    for sync in syncs {
-                        sync_one(scope, observed, sync, owner)?;
-                    }
-                    Ok(())
-                })
-            })
+            .map(|(observed, info)| threads.spawn(move || sync_into(scope, observed, info, syncs)))
             .collect();
         handles
             .into_iter()
@@ -54,7 +59,58 @@ pub fn sync(scope: &Scope, service: &str, syncs: &[Sync]) -> anyhow::Result<Vec<
             .collect()
     });
     results.into_iter().collect::<anyhow::Result<()>>()?;
-    Ok(containers.into_iter().map(|(c, _)| c.name).collect())
+    Ok(Synced {
+        into: live.into_iter().map(|(c, _)| c.name).collect(),
+        restarting: others
+            .into_iter()
+            .filter(|(_, info)| info.state.status == Status::Restarting)
+            .map(|(c, _)| c)
+            .collect(),
+    })
+}
+
+/// What became of a container that was restarting when files changed.
+pub enum Later {
+    /// It runs again and took the files.
+    Synced,
+    /// Still between two runs.
+    Waiting,
+    /// Stopped or removed: nothing to sync into.
+    Gone,
+}
+
+/// Syncs into `container` (of `service`), which was restarting, if it runs now.
+pub fn sync_later(
+    scope: &Scope,
+    service: &str,
+    container: &ObservedContainer,
+    syncs: &[Sync],
+) -> anyhow::Result<Later> {
+    let found = scope
+        .containers(&[service.to_string()], false)?
+        .into_iter()
+        .find(|(observed, _)| observed.id == container.id);
+    match found {
+        Some((observed, info)) if takes_files(&info) => {
+            sync_into(scope, &observed, &info, syncs)?;
+            Ok(Later::Synced)
+        }
+        Some((_, info)) if info.state.status == Status::Restarting => Ok(Later::Waiting),
+        _ => Ok(Later::Gone),
+    }
+}
+
+fn sync_into(
+    scope: &Scope,
+    container: &ObservedContainer,
+    info: &Info,
+    syncs: &[Sync],
+) -> anyhow::Result<()> {
+    let owner = owner(info.state.pid);
+    for sync in syncs {
+        sync_one(scope, container, sync, owner)?;
+    }
+    Ok(())
 }
 
 fn sync_one(

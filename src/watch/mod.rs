@@ -23,7 +23,7 @@ mod plan;
 mod rules;
 mod tree;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use crate::cli::GlobalOptions;
 use crate::commands::scope::Scope;
 use crate::output;
 use crate::project;
+use crate::reconcile::snapshot::ObservedContainer;
 
 use self::events::Events;
 use self::plan::{Change, Work};
@@ -71,6 +72,7 @@ pub fn run(
         rules,
         tree: Tree::default(),
         events: Events::new()?,
+        waiting: BTreeMap::new(),
     };
     session.start();
     session.watch(stop);
@@ -102,6 +104,15 @@ struct Session<'a> {
     config: BTreeSet<PathBuf>,
     tree: Tree,
     events: Events,
+    /// Syncs for containers that were restarting when their files changed, by container id: they
+    /// get them as soon as they run again.
+    waiting: BTreeMap<String, Waiting>,
+}
+
+struct Waiting {
+    service: String,
+    container: ObservedContainer,
+    syncs: Vec<plan::Sync>,
 }
 
 impl Session<'_> {
@@ -151,6 +162,7 @@ impl Session<'_> {
     fn watch(&mut self, stop: &AtomicBool) {
         let mut last_rescan = Instant::now();
         while !stop.load(Ordering::SeqCst) && !runtime::sys::interrupt::interrupted() {
+            self.sync_restarted();
             let Some(batch) = self.events.next_batch(IDLE) else {
                 if self.tree.unwatched > 0 && last_rescan.elapsed() > DEGRADED_RESCAN {
                     last_rescan = Instant::now();
@@ -229,7 +241,7 @@ impl Session<'_> {
     }
 
     /// Carries out one service's work, a line per action.
-    fn act(&self, service: &str, work: &Work, rules: &Rules) {
+    fn act(&mut self, service: &str, work: &Work, rules: &Rules) {
         let scope = &self.scope;
         if !work.rebuild.is_empty() {
             let started = Instant::now();
@@ -247,7 +259,19 @@ impl Session<'_> {
         if !work.syncs.is_empty() {
             let started = Instant::now();
             match act::sync(scope, service, &work.syncs) {
-                Ok(containers) => {
+                Ok(synced) => {
+                    for container in synced.restarting {
+                        self.waiting
+                            .entry(container.id.clone())
+                            .or_insert_with(|| Waiting {
+                                service: service.to_string(),
+                                container,
+                                syncs: Vec::new(),
+                            })
+                            .syncs
+                            .extend(work.syncs.iter().cloned());
+                    }
+                    let containers = synced.into;
                     let copies: Vec<String> = work
                         .syncs
                         .iter()
@@ -311,6 +335,37 @@ impl Session<'_> {
                 }
                 Err(error) => report_failure(service, "exec", &error),
             }
+        }
+    }
+
+    /// Gives the containers that were restarting when their files changed the syncs they missed,
+    /// once they run again (a whole batch's files are read as they are now).
+    fn sync_restarted(&mut self) {
+        let ids: Vec<String> = self.waiting.keys().cloned().collect();
+        for id in ids {
+            let waiting = &self.waiting[&id];
+            let started = Instant::now();
+            let result = act::sync_later(
+                &self.scope,
+                &waiting.service,
+                &waiting.container,
+                &waiting.syncs,
+            );
+            let name = &waiting.container.name;
+            match result {
+                Ok(act::Later::Waiting) => continue,
+                Ok(act::Later::Synced) => output::status(&format!(
+                    "{}: synced the changes made while it restarted into {name} in {}",
+                    waiting.service,
+                    act::took(started.elapsed())
+                )),
+                Ok(act::Later::Gone) => output::status(&format!(
+                    "{}: {name} stopped before it took the changes made while it restarted",
+                    waiting.service
+                )),
+                Err(error) => report_failure(&waiting.service, "sync", &error),
+            }
+            self.waiting.remove(&id);
         }
     }
 
@@ -388,10 +443,13 @@ impl Session<'_> {
 /// The files whose change loads the project again.
 fn config_files(scope: &Scope) -> BTreeSet<PathBuf> {
     let loaded = &scope.loaded;
+    // Included and extended files too; a service's `env_file` also when it is missing today
+    // (`required: false`), so that creating it is seen.
     let mut files: BTreeSet<PathBuf> = loaded
         .config_files
         .iter()
         .chain(&loaded.env_files)
+        .chain(&loaded.read_files)
         .map(|file| loaded.working_dir.join(file))
         .collect();
     for service in loaded.project.services.values() {
