@@ -729,6 +729,8 @@ fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
     fs::write(host_dir.join("input"), "from the host\n").unwrap();
     let spec = ContainerSpec {
         read_only: true,
+        // Missing from the image: made before the root turns read-only, as docker does.
+        cwd: "/missing/workdir".into(),
         user: "nobody".into(),
         group_add: vec!["root".into()],
         no_new_privs: true,
@@ -762,12 +764,14 @@ fn hardening_read_only_root_tmpfs_masked_paths_user_and_sysctls() {
              echo forward=$(cat /proc/sys/net/ipv4/ip_forward); \
              grep -q ' /proc/sys .*ro,' /proc/mounts && echo procsys=ro; \
              echo ids=$(id -u):$(id -G); echo nnp=$(grep NoNewPrivs /proc/self/status | cut -f2); \
-             echo devs=$(ls /dev | tr '\\n' ' '); echo shm=$(grep /dev/shm /proc/mounts | cut -d' ' -f4)",
+             echo devs=$(ls /dev | tr '\\n' ' '); echo shm=$(grep /dev/shm /proc/mounts | cut -d' ' -f4); \
+             echo pwd=$(pwd)",
         )
     };
     let (id, state, out) = fx.run(spec);
     assert_eq!(state.exit_code, Some(0), "{out}");
     assert_eq!(line(&out, "root"), "ro");
+    assert_eq!(line(&out, "pwd"), "/missing/workdir");
     assert_eq!(line(&out, "scratch"), "rw");
     assert_eq!(line(&out, "shared"), "from the host");
     assert_eq!(line(&out, "sharedw"), "ro");

@@ -813,15 +813,8 @@ fn setup(
             readonly(Path::new(path))?;
         }
     }
-    if spec.read_only {
-        mount_at(
-            None,
-            Path::new("/"),
-            None,
-            m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY,
-            None,
-        )?;
-    }
+    // `read_only`: the root becomes read-only in `Process::prepare`, once a missing working
+    // directory is made (which cannot be done here, while host descriptors are still open).
     // With the host's UTS namespace (`uts: host`) the name is the host's: never set it.
     if spec.uts == spec::NamespaceMode::Private {
         p::sethostname(&record.hostname).context(|| format!("set hostname {}", record.hostname))?;
@@ -868,6 +861,7 @@ fn setup(
         env,
         cwd: spec.cwd.clone(),
         create_cwd: true,
+        read_only_root: spec.read_only,
         user: spec.user.clone(),
         group_add: spec.group_add.clone(),
         capabilities: capabilities(record, capability::bounding_set())?,
@@ -929,6 +923,9 @@ pub(crate) struct Process {
     pub cwd: String,
     /// Create a missing working directory (docker does for the container, not for exec).
     pub create_cwd: bool,
+    /// Remount the root read-only (`read_only`) after the working directory is made: docker makes a
+    /// missing one before the root turns read-only.
+    pub read_only_root: bool,
     pub user: String,
     pub group_add: Vec<String>,
     pub capabilities: u64,
@@ -1045,6 +1042,15 @@ impl Process {
                     "check working directory {cwd}: {error}"
                 )));
             }
+        }
+        if self.read_only_root {
+            mount_at(
+                None,
+                Path::new("/"),
+                None,
+                m::MS_BIND | m::MS_REMOUNT | m::MS_RDONLY,
+                None,
+            )?;
         }
         for ulimit in &self.ulimits {
             let resource = p::rlimit_resource(&ulimit.name)

@@ -993,6 +993,7 @@ fn exec_inner(root: &Path, id: &str, spec_json: &str) -> Result<i32, Failure> {
         env,
         cwd: exec.cwd.clone().unwrap_or_else(|| spec.cwd.clone()),
         create_cwd: false,
+        read_only_root: false,
         user: exec.user.clone().unwrap_or_else(|| spec.user.clone()),
         group_add: spec.group_add.clone(),
         capabilities: if privileged {
