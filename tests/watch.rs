@@ -467,3 +467,43 @@ fn changes_made_while_a_container_restarts_reach_it_when_it_runs_again() {
     let output = watcher.stop();
     assert!(output.contains("while it restarted into"), "{output}");
 }
+
+/// The kernel's event queue really overflows (the watcher is stopped while more files are written
+/// than the queue holds, `fs.inotify.max_queued_events`): the watcher says events were lost, scans
+/// its trees again and syncs everything, then goes on following changes.
+#[test]
+fn a_real_event_queue_overflow_is_repaired_by_a_rescan() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchflood", SYNC_PROJECT);
+    let src = fixture.path().join("src");
+    fs::create_dir_all(src.join("flood")).unwrap();
+    fs::create_dir_all(fixture.path().join("hooks")).unwrap();
+    let watcher = Watcher::start(&fixture, &["watch"]);
+    let queued: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Each new file is at least two events (created, closed after writing).
+    let files = queued / 2 + 1000;
+    let pid = watcher.child.id() as i32;
+    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for i in 0..files {
+        fs::write(src.join(format!("flood/f{i:06}")), "x").unwrap();
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    watcher.wait_for("events were lost", WAIT);
+    let count = || sh(&fixture, "web", "ls /app/flood | wc -l");
+    eventually("every flooded file synced", Duration::from_secs(60), || {
+        count() == Some(files.to_string())
+    });
+    write(&src.join("after.txt"), "after");
+    eventually("a change after the rescan", WAIT, || {
+        sh(&fixture, "web", "cat /app/after.txt").as_deref() == Some("after")
+    });
+    watcher.stop();
+}
