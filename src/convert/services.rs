@@ -175,12 +175,12 @@ impl super::Converter<'_> {
             ports
                 .entry((service_port, protocol.clone()))
                 .or_insert(ServicePort {
+                    app_protocol: port.app_protocol.clone(),
                     name: Some(format!("{}-{service_port}", protocol.to_ascii_lowercase())),
                     port: service_port,
                     node_port,
                     protocol: Some(protocol),
                     target_port: Some(IntOrString::Int(target)),
-                    ..ServicePort::default()
                 });
         }
         let published_name = format!("{}-published", self.names.service(name));

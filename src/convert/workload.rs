@@ -69,6 +69,7 @@ impl super::Converter<'_> {
             spec: Some(pod),
         };
         let deploy = service.deploy.clone().unwrap_or_default();
+        self.deploy_report(name, &deploy);
         let (deploy_labels, deploy_annotations) =
             self.split_labels(name, "deploy.labels", &deploy.labels);
         let mut workload_labels = self.selector(name);
@@ -188,6 +189,21 @@ impl super::Converter<'_> {
             );
             return;
         }
+        if service
+            .deploy
+            .as_ref()
+            .and_then(|d| d.restart_policy.as_ref())
+            .is_some_and(|p| p.max_attempts.is_some())
+        {
+            self.report.not_carried(
+                name,
+                "deploy.restart_policy",
+                &format!(
+                    "max_attempts: the pods of a {} restart without a limit",
+                    kind.name()
+                ),
+            );
+        }
         if policy == "no" || policy == "none" || policy.starts_with("on-failure") {
             self.report.changed(
                 name,
@@ -196,6 +212,35 @@ impl super::Converter<'_> {
                     "{policy:?}: the pods of a {} always restart (Kubernetes allows no other policy there)",
                     kind.name()
                 ),
+            );
+        }
+    }
+
+    /// The parts of `deploy` that have no Kubernetes counterpart here.
+    fn deploy_report(&mut self, name: &str, deploy: &crate::project::model::Deploy) {
+        if deploy.placement.is_some() {
+            self.report.not_carried(
+                name,
+                "deploy.placement",
+                "constraints and preferences name swarm node labels (set a nodeSelector or affinity for the cluster's nodes)",
+            );
+        }
+        if deploy.rollback_config.is_some() {
+            self.report.not_carried(
+                name,
+                "deploy.rollback_config",
+                "a Deployment rolls back with kubectl rollout undo",
+            );
+        }
+        if deploy
+            .restart_policy
+            .as_ref()
+            .is_some_and(|p| p.delay.is_some() || p.window.is_some())
+        {
+            self.report.not_carried(
+                name,
+                "deploy.restart_policy",
+                "delay and window (the kubelet restarts with its own back-off)",
             );
         }
     }
