@@ -805,11 +805,31 @@ fn canonical_volumes(node: Node) -> Result<Node> {
     for item in items {
         out.push(match &item.value {
             Value::Scalar(scalar) => parse_volume(&scalar.text, &item.span)?,
-            Value::Map(_) => item.clone(),
+            Value::Map(_) => {
+                let mut item = item.clone();
+                if let Some(target) = item.get("target").and_then(Node::as_text) {
+                    let span = item.span.clone();
+                    let cleaned = clean_target(target);
+                    item.insert("target", Node::string(&span, cleaned));
+                }
+                item
+            }
             _ => return Err(expected(item, "a volume string or mapping")),
         });
     }
     Ok(Node::seq(&node.span, out))
+}
+
+/// A container path cleaned as compose-go cleans it (`/data/` is `/data`, `/a/./b` is `/a/b`), so that
+/// volumes merge on the same target however it is spelled.
+fn clean_target(target: &str) -> String {
+    if target.starts_with('/') {
+        super::load::clean(std::path::Path::new(target))
+            .display()
+            .to_string()
+    } else {
+        target.to_string()
+    }
 }
 
 fn parse_volume(text: &str, span: &Span) -> Result<Node> {
@@ -848,7 +868,7 @@ fn parse_volume(text: &str, span: &Span) -> Result<Node> {
         }
         entries.push(("source", Node::string(span, source)));
     }
-    entries.push(("target", Node::string(span, target)));
+    entries.push(("target", Node::string(span, clean_target(target))));
     let mut read_only = false;
     let mut selinux = None;
     let mut propagation = None;

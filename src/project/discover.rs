@@ -6,7 +6,8 @@
 //!   `docker-compose.yml`, `docker-compose.yaml` in the working directory or its parents, plus one
 //!   `compose.override.y(a)ml` beside it.
 //! - Project directory: `--project-directory`, else the first file's directory, else the working dir.
-//! - Environment: the shell wins over `--env-file`s (or `COMPOSE_ENV_FILES`, or `<project dir>/.env`).
+//! - Environment: the shell wins over `--env-file`s (or `COMPOSE_ENV_FILES`, or `.env`: the working
+//!   directory's, then the project directory's when that is another one, the first value winning).
 //! - Name: `-p`, `COMPOSE_PROJECT_NAME` (both must be valid names; empty means unset), top-level
 //!   `name:`, else the directory's base name (both normalized).
 
@@ -70,6 +71,7 @@ pub fn inputs(loader: &mut Loader) -> Result<Inputs, Diagnostic> {
             && let Some(parent) = files.first().and_then(|f| f.parent())
         {
             project_dir = parent.to_path_buf();
+            add_project_dotenv(loader, &mut environment, &mut env_files, &project_dir)?;
         }
     }
     if files.is_empty() {
@@ -85,7 +87,7 @@ pub fn inputs(loader: &mut Loader) -> Result<Inputs, Diagnostic> {
         files = found;
         if explicit_dir.is_none() && dir != project_dir {
             project_dir = dir;
-            (environment, env_files) = self::environment(loader, &project_dir)?;
+            add_project_dotenv(loader, &mut environment, &mut env_files, &project_dir)?;
         }
     }
     for file in &files {
@@ -145,6 +147,43 @@ fn environment(
         loader.add_env_file(&mut environment, file, &Origin::EnvFile(file.clone()), None)?;
     }
     Ok((environment, env_files))
+}
+
+/// The project directory's `.env` when the project directory turned out to be another directory
+/// than the one whose `.env` was read first (the working directory, whose `.env` may name the files
+/// in `COMPOSE_FILE`): both apply, the first read winning, as docker compose v2 reads them. Nothing
+/// when env files are named (`--env-file`, `COMPOSE_ENV_FILES`) or disabled.
+fn add_project_dotenv(
+    loader: &mut Loader,
+    environment: &mut Environment,
+    env_files: &mut Vec<PathBuf>,
+    project_dir: &Path,
+) -> Result<(), Diagnostic> {
+    let options = loader.options.clone();
+    let named = !options.env_files.is_empty()
+        || options
+            .shell
+            .get("COMPOSE_ENV_FILES")
+            .is_some_and(|l| !l.is_empty());
+    let disabled = options
+        .shell
+        .get("COMPOSE_DISABLE_ENV_FILE")
+        .is_some_and(|v| v == "true" || v == "1");
+    let path = project_dir.join(".env");
+    if named || disabled || !path.is_file() || env_files.contains(&path) {
+        return Ok(());
+    }
+    let origin = Origin::EnvFile(path.clone());
+    let mut own = Environment::from_shell(&options.shell);
+    loader.add_env_file(&mut own, &path, &origin, None)?;
+    let added: Vec<(String, String)> = own
+        .iter()
+        .filter(|(_, v)| v.origin != Origin::Shell)
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    environment.add_missing(added, &origin);
+    env_files.push(path);
+    Ok(())
 }
 
 /// Looks for a default compose file in `start` and its parents; returns it with its override file.

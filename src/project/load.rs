@@ -85,6 +85,9 @@ pub struct Loader {
     pub parsed_nodes: usize,
     /// Nodes copied from base services by `extends`: bounded next to `parsed_nodes`, as aliases are.
     pub extends_copied: usize,
+    /// Required `env_file`s that could not be read, by service: an error only for the services a
+    /// command loads (as docker compose v2), so another service's missing file breaks nothing else.
+    pub missing_env_files: BTreeMap<String, Diagnostic>,
 }
 
 impl Loader {
@@ -100,6 +103,7 @@ impl Loader {
             seen_environment: Environment::default(),
             parsed_nodes: 0,
             extends_copied: 0,
+            missing_env_files: BTreeMap::new(),
         }
     }
 
@@ -174,7 +178,7 @@ impl Loader {
         }
         // Without interpolation a short form holding `${...}` cannot be expanded: it is kept as written.
         canonical::canonicalize(&mut root, !self.options.interpolate)?;
-        remove_nested_extensions(&mut root, 0);
+        super::extensions::remove_unkept(&mut root);
         if root.get("version").is_some() {
             self.warnings.push(format!(
                 "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
@@ -277,7 +281,16 @@ impl Loader {
                     if !required && !Loader::exists(&path) {
                         continue;
                     }
-                    let source = self.read(&path, Some(&file.span))?;
+                    let source = match self.read(&path, Some(&file.span)) {
+                        Ok(source) => source,
+                        Err(error) if error.kind == Kind::Io => {
+                            self.missing_env_files
+                                .entry(service_name.clone())
+                                .or_insert(error);
+                            continue;
+                        }
+                        Err(error) => return Err(error),
+                    };
                     let raw = file.get("format").and_then(Node::as_text) == Some("raw");
                     let variables = if raw {
                         raw_env_file(&source.text)
@@ -331,7 +344,8 @@ impl Loader {
         Ok(())
     }
 
-    /// Adds the labels of a service's `label_file`s (dotenv syntax) that `labels` does not set.
+    /// Adds the labels of a service's `label_file`s (dotenv syntax) that `labels` does not set; a
+    /// later file wins over an earlier one, as compose-go reads them.
     fn resolve_label_files(
         &mut self,
         service: &mut Node,
@@ -341,7 +355,7 @@ impl Loader {
             return Ok(());
         };
         let lookup = |name: &str| environment.value(name);
-        let mut added: Vec<(String, Node)> = Vec::new();
+        let mut added: indexmap::IndexMap<String, Node> = indexmap::IndexMap::new();
         for file in files {
             let Some(path) = file.as_text() else { continue };
             let source = self.read(Path::new(path), Some(&file.span))?;
@@ -351,10 +365,10 @@ impl Loader {
                 "label files hold one LABEL=VALUE per line",
             )?;
             for variable in variables {
-                added.push((
+                added.insert(
                     variable.name,
                     Node::string(&file.span, variable.value.unwrap_or_default()),
-                ));
+                );
             }
         }
         if service.get("labels").is_none_or(Node::is_null) {
@@ -571,24 +585,6 @@ fn raw_env_file(text: &str) -> Vec<super::dotenv::Variable> {
             })
         })
         .collect()
-}
-
-/// Drops `x-` keys below the top level: they are for anchors and tools, not for the model.
-fn remove_nested_extensions(node: &mut Node, depth: usize) {
-    match &mut node.value {
-        Value::Map(map) => {
-            if depth > 0 {
-                map.retain(|key, _| !key.starts_with("x-"));
-            }
-            for entry in map.values_mut() {
-                remove_nested_extensions(&mut entry.node, depth + 1);
-            }
-        }
-        Value::Seq(items) => items
-            .iter_mut()
-            .for_each(|item| remove_nested_extensions(item, depth + 1)),
-        _ => {}
-    }
 }
 
 /// `path` made absolute against `base` (lexically; `..` segments are resolved).

@@ -10,6 +10,7 @@
 //! - `extends`, `merge`, `include` (in `load`), `paths`: the Compose merge rules and path resolution;
 //! - `profiles`: disabled services drop out;
 //! - `normalize`: defaults and derived names;
+//! - `extensions`: `x-` fields below the top level, kept beside the typed model for output;
 //! - `typed`: the node tree to the typed model, unknown keys rejected with a "did you mean";
 //! - `validate`: semantic checks (references, cycles, duplicates).
 //!
@@ -22,6 +23,7 @@ pub mod discover;
 pub mod dotenv;
 pub mod environment;
 pub mod extends;
+pub mod extensions;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
@@ -52,6 +54,8 @@ pub struct Loaded {
     pub project: Project,
     /// Top-level `x-` extension fields, kept for output.
     pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// `x-` extension fields below the top level (services, builds, resources...), kept for output.
+    pub nested_extensions: Vec<extensions::Extension>,
     /// The merged tree the project was typed from (positions for later diagnostics).
     pub tree: Node,
     pub warnings: Vec<String>,
@@ -68,6 +72,8 @@ pub struct Loaded {
     pub all_profiles: BTreeSet<String>,
     /// Whether variables were interpolated; without, only `tree` is meaningful (`config --no-interpolate`).
     pub interpolated: bool,
+    /// Enabled services whose required `env_file` could not be read, with the error.
+    pub missing_env_files: std::collections::BTreeMap<String, diag::Diagnostic>,
 }
 
 /// Loads, merges, normalizes and validates a project.
@@ -75,7 +81,33 @@ pub struct Loaded {
 /// `${COMPOSE_PROJECT_NAME}` is the project's name, as compose-go sets it: when the files use it and
 /// its value (from the shell or `.env`) is not the name the project gets (from `-p`, a top-level
 /// `name:` or the directory), the project is loaded again with it set.
+///
+/// A service's `env_file` that cannot be read is an error only for the services the command loads:
+/// the ones named (and what they depend on), or all enabled services when none is named.
 pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
+    let named = options.services.clone();
+    let loaded = load_for_listing(options)?;
+    let needed: BTreeSet<String> = if named.is_empty() {
+        loaded.project.services.keys().cloned().collect()
+    } else {
+        crate::graph::ServiceGraph::new(&loaded.project).with_dependencies(&named)
+    };
+    let missing: Vec<diag::Diagnostic> = loaded
+        .missing_env_files
+        .iter()
+        .filter(|(service, _)| needed.contains(*service))
+        .map(|(_, problem)| problem.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Diagnostics(missing));
+    }
+    Ok(loaded)
+}
+
+/// [`load`] for commands that only list names (`config --services`, `--volumes`...): a missing
+/// `env_file` is no error (docker compose v2 does not read them for these); the services whose
+/// files are missing are in [`Loaded::missing_env_files`].
+pub fn load_for_listing(options: LoadOptions) -> Result<Loaded, Diagnostics> {
     match load_once(options.clone())? {
         Once::Loaded(loaded) => Ok(*loaded),
         Once::Named(name) => {
@@ -176,11 +208,12 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
     let named = loader.options.services.clone();
     profiles::apply(&mut root, &active_profiles, &named, &mut loader.warnings)?;
     normalize::apply(&mut root, &name)?;
+    let nested_extensions = extensions::take_nested(&mut root);
     let interpolated = loader.options.interpolate;
     // Without interpolation values may hold `${...}`: the tree cannot be typed or validated.
     let project = if interpolated {
         let mut project = typed::to_project(&root)?;
-        let problems = validate::check(&project, &root);
+        let problems = validate::check(&project, &root, &named);
         if !problems.is_empty() {
             return Err(Diagnostics(problems));
         }
@@ -193,9 +226,19 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
         }
     };
     let read_files = loader.read_files();
+    let enabled: BTreeSet<String> = root
+        .get("services")
+        .and_then(Node::as_map)
+        .map(|services| services.keys().cloned().collect())
+        .unwrap_or_default();
+    let missing_env_files = std::mem::take(&mut loader.missing_env_files)
+        .into_iter()
+        .filter(|(service, _)| enabled.contains(service))
+        .collect();
     Ok(Once::Loaded(Box::new(Loaded {
         project,
         extensions,
+        nested_extensions,
         tree: root,
         warnings: loader.warnings,
         environment: loader.seen_environment,
@@ -206,5 +249,6 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
         working_dir: tree.project_dir,
         all_profiles,
         interpolated,
+        missing_env_files,
     })))
 }

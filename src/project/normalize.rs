@@ -25,7 +25,11 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                 )
                 .with_hint("remove `networks`, or remove `network_mode` to use networks"));
             }
-            if !has_networks && service.get("network_mode").is_none() {
+            // A `provider:` service is run by a plugin, not as a container: it joins no network.
+            if !has_networks
+                && service.get("network_mode").is_none()
+                && service.get("provider").is_none()
+            {
                 service.insert(
                     "networks",
                     Node::map(&span, vec![("default", Node::null(&span))]),
@@ -42,14 +46,12 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                 .as_map_mut()
                 .and_then(|m| m.get_mut("build"))
                 .map(|e| &mut e.node)
+                && build.get("dockerfile").is_none()
+                && build.get("dockerfile_inline").is_none()
             {
-                if build.get("context").is_none() {
-                    build.insert("context", Node::string(&span, "."));
-                }
-                if build.get("dockerfile").is_none() && build.get("dockerfile_inline").is_none() {
-                    build.insert("dockerfile", Node::string(&span, "Dockerfile"));
-                }
+                build.insert("dockerfile", Node::string(&span, "Dockerfile"));
             }
+            default_secret_targets(service);
             add_implicit_dependencies(service);
             if let Some(policy) = service
                 .get("pull_policy")
@@ -101,6 +103,29 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
+}
+
+/// A secret without `target` is mounted at `/run/secrets/<source>`: the default is written into the
+/// model, as compose-go writes it (a relative target stays as written; the runtime puts it under
+/// `/run/secrets`).
+fn default_secret_targets(service: &mut Node) {
+    let Some(Value::Seq(secrets)) = service
+        .as_map_mut()
+        .and_then(|m| m.get_mut("secrets"))
+        .map(|e| &mut e.node.value)
+    else {
+        return;
+    };
+    for secret in secrets {
+        if secret.get("target").is_some() {
+            continue;
+        }
+        if let Some(source) = secret.get("source").and_then(Node::as_text) {
+            let target = format!("/run/secrets/{source}");
+            let span = secret.span.clone();
+            secret.insert("target", Node::string(&span, target));
+        }
+    }
 }
 
 /// `links`, `volumes_from` and `service:` namespaces (`network_mode`, `ipc`, `pid`, `uts`, `cgroup`)

@@ -31,6 +31,34 @@ pub fn resolve(root: &mut Node, base: &Path, home: Option<&Path>) {
             }
         }
     }
+    if let Some(volumes) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("volumes"))
+        .and_then(|e| e.node.as_map_mut())
+    {
+        for entry in volumes.values_mut() {
+            resolve_bind_device(&mut entry.node, base, home);
+        }
+    }
+}
+
+/// A `local` volume that binds a host directory (`driver_opts: {o: bind, device: ./data}`): its
+/// device is a path like a bind mount's source, as compose-go resolves it (only for `driver: local`
+/// and `o: bind` exactly).
+fn resolve_bind_device(volume: &mut Node, base: &Path, home: Option<&Path>) {
+    if volume.get("driver").and_then(Node::as_text) != Some("local") {
+        return;
+    }
+    let Some(options) = volume
+        .as_map_mut()
+        .and_then(|m| m.get_mut("driver_opts"))
+        .map(|e| &mut e.node)
+    else {
+        return;
+    };
+    if options.get("o").and_then(Node::as_text) == Some("bind") {
+        rewrite(options, "device", |p| Some(resolve_path(p, base, home)));
+    }
 }
 
 /// Resolves the relative paths of one service.
@@ -40,6 +68,12 @@ pub fn resolve_service(service: &mut Node, base: &Path, home: Option<&Path>) {
         .and_then(|m| m.get_mut("build"))
         .map(|e| &mut e.node)
     {
+        // A build without `context` builds the directory of the file's project (set here, where that
+        // directory is known: an included project's own directory).
+        if build.as_map().is_some() && build.get("context").is_none() {
+            let span = build.span.clone();
+            build.insert("context", Node::string(&span, base.display().to_string()));
+        }
         rewrite(build, "context", |p| {
             (!is_remote_context(p)).then(|| resolve_path(p, base, home))
         });
@@ -81,8 +115,11 @@ pub fn resolve_service(service: &mut Node, base: &Path, home: Option<&Path>) {
         .map(|e| &mut e.node.value)
     {
         for volume in volumes {
+            // An absolute source is kept as written (a trailing `/` included), as compose-go keeps it.
             if volume.get("type").and_then(Node::as_text) == Some("bind") {
-                rewrite(volume, "source", |p| Some(resolve_path(p, base, home)));
+                rewrite(volume, "source", |p| {
+                    (!p.starts_with('/')).then(|| resolve_path(p, base, home))
+                });
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Profiles: a service with `profiles` runs only when one of them is active (`--profile`,
 //! `COMPOSE_PROFILES`, `*` for all), or when it is named on the command line. A dependency on a disabled
-//! service is an error when required, and dropped with a warning when `required: false` (as is an
-//! optional dependency on a service that does not exist).
+//! service is an error when required, and kept with a warning when `required: false` (an optional
+//! dependency on a service that does not exist is dropped with a warning).
 
 use std::collections::BTreeSet;
 
@@ -95,8 +95,8 @@ pub fn apply(
                 )
                 .with_hint(format!("enable it with --profile {}, or set `required: false` on the dependency", profiles.join(" --profile "))));
             }
+            // Kept in the model (as compose-go keeps it); nothing waits for a service that is not there.
             warnings.push(format!("service {name:?} depends on {dependency:?}, which is disabled by its profiles: ignoring the dependency"));
-            dropped.push(dependency.clone());
         }
         for dependency in dropped {
             dependencies.shift_remove(&dependency);

@@ -17,7 +17,10 @@ use crate::names::{
 };
 
 /// Checks the project; `root` is the tree it was typed from (for positions).
-pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
+///
+/// `named` are the services named on the command line: `container_name` must be unique among the
+/// services a command loads (those and their dependencies, or all when none is named), as v2 checks.
+pub fn check(project: &Project, root: &Node, named: &[String]) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     let at = |path: &[&str]| -> Span {
         let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -44,6 +47,8 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
     let secrets: Vec<&str> = project.secrets.keys().map(String::as_str).collect();
     let configs: Vec<&str> = project.configs.keys().map(String::as_str).collect();
     let mut container_names: BTreeMap<&str, &str> = BTreeMap::new();
+    let selected = (!named.is_empty())
+        .then(|| crate::graph::ServiceGraph::new(project).with_dependencies(named));
 
     for (name, service) in &project.services {
         if !name
@@ -81,6 +86,18 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                 .with_hint("use a signal name such as SIGTERM, SIGINT or SIGQUIT, or its number"),
             );
         }
+        if let (Some(platform), Some(build)) = (&service.platform, &service.build)
+            && !build.platforms.is_empty()
+            && !build.platforms.contains(platform)
+        {
+            problems.push(
+                Diagnostic::at(
+                    &value_at(&["services", name, "platform"]),
+                    format!("platform {platform:?} of service {name:?} is not among its build.platforms {:?}", build.platforms),
+                )
+                .with_hint("the image is built for build.platforms: add the platform there, or change `platform`"),
+            );
+        }
         if service.image.is_none() && service.build.is_none() && service.provider.is_none() {
             problems.push(
                 Diagnostic::at(
@@ -108,7 +125,15 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
                     }))
         };
         for dependency in service.depends_on.keys() {
-            if !project.services.contains_key(dependency) && !named_elsewhere(dependency) {
+            // An optional dependency on a service its profiles disable stays in the model.
+            let optional = service
+                .depends_on
+                .get(dependency)
+                .is_some_and(|d| !d.required);
+            if !project.services.contains_key(dependency)
+                && !named_elsewhere(dependency)
+                && !optional
+            {
                 let span = at(&["services", name, "depends_on", dependency]);
                 problems.push(unknown(
                     &format!("service {name:?} depends on undefined service"),
@@ -213,7 +238,10 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diagnostic> {
         check_names(name, service, &value_at, &mut problems);
         check_sysctls(project, name, service, &at, &mut problems);
         if let Some(container_name) = &service.container_name {
-            if let Some(other) = container_names.insert(container_name, name) {
+            // An empty name is invalid on its own (reported with the name rules), not a clash.
+            let counted =
+                !container_name.is_empty() && selected.as_ref().is_none_or(|s| s.contains(name));
+            if counted && let Some(other) = container_names.insert(container_name, name) {
                 problems.push(
                     Diagnostic::at(&at(&["services", name, "container_name"]), format!("services {other:?} and {name:?} both use the container name {container_name:?}"))
                         .with_hint("container names must be unique; remove `container_name` from one of them"),

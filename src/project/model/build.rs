@@ -93,10 +93,12 @@ pub struct Build {
     /// Size of `/dev/shm` during the build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<ByteSize>,
-    /// SSH agent sockets or keys by id (`default: None` is the agent).
+    /// SSH agent sockets or keys by id (`default: None` is the agent); printed as the list the
+    /// Compose Specification writes (`default`, `id=path`).
     #[serde(
         default,
         deserialize_with = "dict",
+        serialize_with = "ssh_list",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub ssh: BTreeMap<String, Option<String>>,
@@ -155,4 +157,15 @@ impl<'de> Deserialize<'de> for BoolOrString {
 
         deserializer.deserialize_any(BoolOrStringVisitor)
     }
+}
+
+/// `build.ssh` as a list of `id` or `id=path` entries.
+fn ssh_list<S: Serializer>(
+    ssh: &BTreeMap<String, Option<String>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(ssh.iter().map(|(id, path)| match path {
+        Some(path) => format!("{id}={path}"),
+        None => id.clone(),
+    }))
 }

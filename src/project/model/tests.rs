@@ -89,7 +89,7 @@ const CANONICAL_PROJECT: &str = r#"{
                     "sbom": true,
                     "secrets": [{"source": "npm_token", "target": "npm"}],
                     "shm_size": 268435456,
-                    "ssh": {"default": null, "deploy": "/home/me/.ssh/id_ed25519"},
+                    "ssh": ["default", "deploy=/home/me/.ssh/id_ed25519"],
                     "tags": ["demo/web:latest"],
                     "target": "prod",
                     "ulimits": {"nofile": {"hard": 40000, "soft": 20000}}
