@@ -3,12 +3,13 @@
 //! (`crate::convert`, pure) and writes the objects to stdout or one file each under `-o DIR`; what
 //! was not carried over goes to stderr as one report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use runtime::image::{ImageRef, ImageStore};
 
 use crate::cli::GlobalOptions;
 use crate::convert::{self, BindMode, Controller, HostFacts, Options, ServiceType, render};
@@ -53,6 +54,10 @@ struct KubernetesArgs {
     /// What a bind mount of a host directory becomes
     #[arg(long, value_enum, default_value_t = BindArg::Emptydir)]
     bind: BindArg,
+    /// Push the images of services with `build:` (built before) to their registries first, and
+    /// pin them to the pushed digests
+    #[arg(long)]
+    push: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -104,7 +109,10 @@ pub fn run(global: &GlobalOptions, args: ConvertArgs) -> anyhow::Result<ExitCode
             BindArg::Hostpath => BindMode::HostPath,
         },
     };
-    let facts = host_facts(&loaded, global)?;
+    let mut facts = host_facts(&loaded, global)?;
+    if args.push {
+        push_built(&loaded, global, &mut facts)?;
+    }
     let conversion = convert::convert(&loaded.project, &options, &facts)?;
     let format = match args.format {
         FormatArg::Yaml => render::Format::Yaml,
@@ -133,8 +141,87 @@ fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The image a service runs, as `up` names it.
+fn service_image(
+    project: &crate::project::model::Project,
+    name: &str,
+    service: &crate::project::model::Service,
+) -> String {
+    service
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{name}", project.name))
+}
+
+/// `--push`: pushes the image of every service with `build:` through the registry client (what
+/// `rcompose push` does), and pins each to the digest the registry took.
+fn push_built(
+    loaded: &Loaded,
+    global: &GlobalOptions,
+    facts: &mut HostFacts,
+) -> anyhow::Result<()> {
+    let root = crate::engine::root(global);
+    let store = ImageStore::open(&root)
+        .with_context(|| format!("cannot open the image store under {}", root.display()))?;
+    for (name, service) in &loaded.project.services {
+        if service.build.is_none()
+            || facts
+                .pushed
+                .contains(&service_image(&loaded.project, name, service))
+        {
+            continue;
+        }
+        let image = service_image(&loaded.project, name, service);
+        let line = super::push::push_image(&store, &root, &image, false).with_context(|| {
+            format!("--push: cannot push the image {image:?} of service {name} (build it first: rcompose build {name})")
+        })?;
+        if let Some(digest) = line
+            .split("digest: ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            facts
+                .pinned_images
+                .insert(image.clone(), format!("{image}@{digest}"));
+        }
+        facts.pushed.insert(image);
+    }
+    Ok(())
+}
+
+/// The images the store knows the registry digest of (a pull recorded it), pinned to it. Reads an
+/// existing store only: converting never creates one.
+fn pinned_images(loaded: &Loaded, global: &GlobalOptions) -> BTreeMap<String, String> {
+    let mut pinned = BTreeMap::new();
+    let root = crate::engine::root(global);
+    if !root.join("image").join("oci-layout").is_file() {
+        return pinned;
+    }
+    let Ok(store) = ImageStore::open(&root) else {
+        return pinned;
+    };
+    for (name, service) in &loaded.project.services {
+        let image = service_image(&loaded.project, name, service);
+        let (Ok(wanted), Ok(found)) = (ImageRef::parse(&image), store.image(&image)) else {
+            continue;
+        };
+        if wanted.digest().is_some() {
+            continue;
+        }
+        if let Some(digest) = found
+            .names
+            .iter()
+            .filter(|n| n.familiar_repository() == wanted.familiar_repository())
+            .find_map(|n| n.digest())
+        {
+            pinned.insert(image.clone(), format!("{image}@{digest}"));
+        }
+    }
+    pinned
+}
+
 /// What the converter needs from the host: the contents of bind-mounted regular files, the names
-/// each `env_file` sets, and the profiles not enabled.
+/// each `env_file` sets, the profiles not enabled, and the digests the image store knows.
 fn host_facts(loaded: &Loaded, global: &GlobalOptions) -> anyhow::Result<HostFacts> {
     let mut facts = HostFacts::default();
     for service in loaded.project.services.values() {
@@ -181,5 +268,6 @@ fn host_facts(loaded: &Loaded, global: &GlobalOptions) -> anyhow::Result<HostFac
             .cloned()
             .collect();
     }
+    facts.pinned_images = pinned_images(loaded, global);
     Ok(facts)
 }

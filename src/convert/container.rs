@@ -61,14 +61,24 @@ impl super::Converter<'_> {
             .image
             .clone()
             .unwrap_or_else(|| format!("{}-{name}", self.project.name));
-        if service.build.is_some() {
+        if service.build.is_some() && self.facts.pushed.contains(&image) {
             self.report.changed(
                 name,
                 "build",
-                &format!("the cluster pulls {image:?}: build and push it to a registry the cluster can reach (rcompose build, rcompose push)"),
+                &format!("the cluster pulls {image:?}, which --push pushed"),
+            );
+        } else if service.build.is_some() {
+            self.report.changed(
+                name,
+                "build",
+                &format!("the cluster pulls {image:?}: build and push it to a registry the cluster can reach (rcompose build, rcompose push, or convert --push)"),
             );
         }
-        image
+        self.facts
+            .pinned_images
+            .get(&image)
+            .cloned()
+            .unwrap_or(image)
     }
 
     fn pull_policy(&mut self, name: &str, service: &Service) -> Option<String> {

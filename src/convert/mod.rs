@@ -99,6 +99,11 @@ pub struct HostFacts {
     pub env_file_names: BTreeMap<String, Vec<String>>,
     /// Profiles named in the files but not enabled (their services are not in the project).
     pub disabled_profiles: Vec<String>,
+    /// Images the store knows the registry digest of (pulled, or pushed by `--push`): the name as
+    /// the service writes it, and the name pinned to that digest (`name@sha256:...`).
+    pub pinned_images: BTreeMap<String, String>,
+    /// Images of services with `build:` that `--push` pushed.
+    pub pushed: BTreeSet<String>,
 }
 
 /// One Kubernetes object, serialized.
