@@ -4,15 +4,23 @@
 # one's peak RSS. The image: 5 gzip layers of 40 files each (half random, half text), ~105 MB
 # compressed, ~210 MB unpacked, made offline by python3; served by Debian's docker-registry on
 # 127.0.0.1. Needs root (umoci unpack), docker-registry, skopeo, umoci, python3, /usr/bin/time.
-# Usage: bench/pull.sh [RUNS]   (default 3)
+# Usage: bench/pull.sh [RUNS]   (default 5). RCOMPOSE_BIN=path measures that binary instead of a
+# fresh release build; RCOMPOSE_BEFORE=path also measures that one (e.g. main's before a change),
+# interleaved in the same runs, so a before/after figure shares the machine's load. Prints each
+# run, then the medians: wall time, CPU time (user+system, less sensitive to a shared machine's
+# load than wall time) and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-3}
+runs=${1:-5}
 for tool in docker-registry skopeo umoci python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
-cargo build --release --quiet
-rc=${CARGO_TARGET_DIR:-$PWD/target}/release/rcompose
+if [ -n "${RCOMPOSE_BIN:-}" ]; then
+  rc=$RCOMPOSE_BIN
+else
+  cargo build --release --quiet
+  rc=${CARGO_TARGET_DIR:-$PWD/target}/release/rcompose
+fi
 work=$(mktemp -d /tmp/rcompose-pull-bench.XXXXXX)
 registry_pid=
 cleanup() {
@@ -73,14 +81,36 @@ image=127.0.0.1:$port/bench/big:1
 "$rc" --root "$work/source" image push -q "$image"
 echo "image: $(du -sh "$work/registry" | cut -f1) in the registry"
 
-measure() { /usr/bin/time -f "  %e s, peak RSS %M KiB" "$@" >/dev/null; }
+# measure LABEL COMMAND...: one run, appended to $work/figures as "LABEL<TAB>wall<TAB>cpu<TAB>rss".
+measure() {
+  local label=$1
+  shift
+  /usr/bin/time -o "$work/time" -f "%e %U %S %M" "$@" >/dev/null
+  awk -v label="$label" -v figures="$work/figures" '{
+    printf "  %-44s %5.2f s wall, %5.2f s CPU, peak RSS %6d KiB\n", label, $1, $2 + $3, $4
+    printf "%s\t%s\t%s\t%s\n", label, $1, $2 + $3, $4 >> figures
+  }' "$work/time"
+}
 for run in $(seq "$runs"); do
-  rm -rf "$work/dst" "$work/oci" "$work/bundle"
   echo "== run $run"
-  echo "rcompose image pull (unpacked, ready to run):"
-  measure "$rc" --root "$work/dst" image pull -q "$image"
-  echo "skopeo copy docker:// oci: (not unpacked):"
-  measure skopeo copy -q --src-tls-verify=false "docker://$image" "oci:$work/oci:big"
-  echo "umoci unpack (after skopeo):"
-  measure umoci unpack --image "$work/oci:big" "$work/bundle"
+  rm -rf "$work/dst"
+  measure "rcompose image pull (unpacked, ready to run)" "$rc" --root "$work/dst" image pull -q "$image"
+  if [ -n "${RCOMPOSE_BEFORE:-}" ]; then
+    rm -rf "$work/before"
+    measure "before: rcompose image pull" "$RCOMPOSE_BEFORE" --root "$work/before" image pull -q "$image"
+  fi
+  rm -rf "$work/oci" "$work/bundle"
+  measure "skopeo copy docker:// oci: (not unpacked)" skopeo copy -q --src-tls-verify=false "docker://$image" "oci:$work/oci:big"
+  measure "umoci unpack (after skopeo)" umoci unpack --image "$work/oci:big" "$work/bundle"
 done
+echo "== medians of $runs runs"
+python3 - "$work/figures" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, wall, cpu, rss = line.rstrip("\n").split("\t")
+    rows.setdefault(label, []).append((float(wall), float(cpu), int(rss)))
+for label, runs in rows.items():
+    wall, cpu, rss = (statistics.median(column) for column in zip(*runs))
+    print(f"  {label:<44} {wall:5.2f} s wall, {cpu:5.2f} s CPU, peak RSS {rss / 1024:5.1f} MiB")
+EOF

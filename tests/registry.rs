@@ -10,9 +10,10 @@ mod registry_fixture;
 
 use std::io::Write;
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::Fixture;
-use registry_fixture::{Registry, TokenFront, can_run_registry, multi_layer_archive};
+use registry_fixture::{Proxy, Registry, TokenFront, can_run_registry, multi_layer_archive};
 use serde_json::Value;
 
 /// A fixture whose store has the three-layer test image as `app:1`; a separate DOCKER_CONFIG.
@@ -114,9 +115,40 @@ fn push_remove_pull_and_run_with_the_same_digests() {
             .contains("no such image")
     );
 
-    let output = with_env(&fixture, &["pull"], &[], "");
+    let output = with_env(&fixture, &["--progress", "json", "pull"], &[], "");
     assert!(output.status.success(), "{}", text(&output));
     let pulled = inspect(&fixture, &image);
+    // One event per layer as its bytes arrive and when it is complete, docker compose's fields.
+    let events: Vec<Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let parent = format!("Image {image}");
+    let layer_events = |status: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|event| event["status"] == status && event["parent_id"] == parent.as_str())
+            .collect()
+    };
+    let complete = layer_events("Pull complete");
+    assert_eq!(complete.len(), 3, "{events:#?}");
+    assert!(
+        complete
+            .iter()
+            .all(|event| event["id"].as_str().unwrap().starts_with("Layer ")
+                && event["done"] == true)
+    );
+    let downloading = layer_events("Downloading");
+    assert!(
+        downloading.iter().any(|event| {
+            let (current, total) = (
+                event["current"].as_u64().unwrap(),
+                event["total"].as_u64().unwrap(),
+            );
+            current < total && total > 3 << 20 && event["percent"].as_u64().unwrap() < 100
+        }),
+        "the 3 MiB layer reports its bytes on the way: {events:#?}"
+    );
     assert_eq!(pulled["Id"], original["Id"]);
     assert_eq!(
         pulled["RepoDigests"],
@@ -424,4 +456,97 @@ fn run_pulls_a_missing_image_and_honours_pull_never() {
     assert!(refused.contains(&image), "{refused}");
     let out = fixture.ok(&["run", "--rm", "-T", "app"]);
     assert_eq!(out.trim(), "hello from the registry");
+}
+
+#[test]
+fn a_pull_killed_mid_layer_resumes_from_the_bytes_it_had() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let fixture = Fixture::without_image("regresume", "services: {}\n");
+    let archive = fixture.path().join("big.tar");
+    std::fs::write(
+        &archive,
+        registry_fixture::archive_with_blob("big:1", "after a kill", 8 << 20),
+    )
+    .unwrap();
+    fixture.ok(&["image", "load", "-i", archive.to_str().unwrap()]);
+    let pushed = format!("{}/team/big:1", registry.host());
+    fixture.ok(&["image", "tag", "big:1", &pushed]);
+    fixture.ok(&["image", "push", "-q", &pushed]);
+    let original = inspect(&fixture, "big:1");
+    fixture.ok(&["image", "rm", "big:1"]);
+    fixture.ok(&["image", "rm", &pushed]);
+    fixture.ok(&["image", "prune", "-f"]);
+
+    // About 3 MiB/s through the slow proxy: killed with -9 once 4 MiB went out.
+    let slow = Proxy::start(registry.port, Some(Duration::from_millis(20)), None);
+    let image = format!("{}/team/big:1", slow.host());
+    let mut pull = fixture.cmd(&["image", "pull", "-q", &image]);
+    let mut child = pull
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while slow.served() < 4 << 20 {
+        assert!(Instant::now() < deadline, "the pull did not start");
+        assert!(child.try_wait().unwrap().is_none(), "the pull ended early");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let served_before = slow.served();
+    drop(slow);
+
+    let partial_dir = fixture.root.join("image/partial");
+    let kept: u64 = std::fs::read_dir(&partial_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(kept >= 2 << 20, "the bytes received are kept: {kept}");
+    assert!(
+        fixture
+            .fails(&["image", "inspect", &image])
+            .contains("no such image"),
+        "no half image"
+    );
+
+    let counting = Proxy::start(registry.port, None, None);
+    let image = format!("{}/team/big:1", counting.host());
+    fixture.ok(&["image", "pull", "-q", &image]);
+    let pulled = inspect(&fixture, &image);
+    assert_eq!(pulled["RootFS"]["Layers"], original["RootFS"]["Layers"]);
+    let total = layer_blob_bytes(&fixture, &pulled);
+    let served_after = counting.served();
+    assert!(
+        served_after < total - kept + (64 << 10),
+        "only the rest is fetched: {served_after} bytes served for {total} with {kept} kept"
+    );
+    assert!(
+        served_before + served_after < total + (1 << 20) + (128 << 10),
+        "less than 1 MiB fetched twice: {served_before} + {served_after} for {total}"
+    );
+    assert_eq!(pulled["Id"], original["Id"]);
+    assert!(
+        std::fs::read_dir(&partial_dir).unwrap().next().is_none(),
+        "the partial downloads became the blobs"
+    );
+}
+
+/// The sum of the layer blob sizes of a pulled image, from its stored manifest (its repo digest).
+fn layer_blob_bytes(fixture: &Fixture, inspected: &Value) -> u64 {
+    let repo_digest = inspected["RepoDigests"][0].as_str().unwrap();
+    let hex = repo_digest.rsplit_once("@sha256:").unwrap().1;
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(fixture.root.join("image/blobs/sha256").join(hex)).unwrap(),
+    )
+    .unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["size"].as_u64().unwrap())
+        .sum()
 }

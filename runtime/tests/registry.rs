@@ -7,7 +7,7 @@ mod registry_fixture;
 
 use std::sync::Mutex;
 
-use registry_fixture::{Registry, can_run_registry, multi_layer_archive};
+use registry_fixture::{Proxy, Registry, can_run_registry, multi_layer_archive};
 use runtime::image::{ImageRef, ImageStore};
 use runtime::registry::{self, Progress, Settings};
 
@@ -155,6 +155,14 @@ fn a_corrupted_blob_is_refused_and_the_store_stays_unchanged() {
         .unwrap()
         .collect();
     assert!(work.is_empty(), "no work area left: {work:?}");
+    // The good layers' bytes stay for the next pull; the corrupted one's do not.
+    assert!(
+        !partials(dir2.path())
+            .iter()
+            .any(|(name, _)| name.starts_with(big.hex())),
+        "bytes that are not the blob are not kept: {:?}",
+        partials(dir2.path())
+    );
 }
 
 #[test]
@@ -244,4 +252,127 @@ fn an_index_with_two_platforms_gives_this_machines_image() {
     assert_eq!(image.manifest_digest, ours_pushed.digest);
     let by_index = format!("{}/team/app@{index_digest}", registry.host());
     assert_eq!(store2.image(&by_index).unwrap().id, pulled.id);
+}
+
+/// The partial downloads a store keeps (`<store>/partial/<hex>.partial`), with their sizes.
+fn partials(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let partial = dir.join("state/image/partial");
+    let Ok(entries) = std::fs::read_dir(&partial) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, u64)> = entries
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, entry.metadata().unwrap().len())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_registry_dying_mid_layer_leaves_the_store_unchanged_and_the_next_pull_fetches_only_the_rest() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let settings = Settings::default();
+    let (_dir, source) = store();
+    source
+        .load(&registry_fixture::archive_with_blob("big:1", "resumed", 6 << 20)[..])
+        .unwrap();
+    let pushed_name = name(&format!("{}/team/big:1", registry.host()));
+    registry::push(&source, &settings, "big:1", &pushed_name, &quiet).unwrap();
+    let original = source.image("big:1").unwrap();
+    let blob_bytes: u64 = original.layers.iter().map(|layer| layer.blob_size).sum();
+
+    // The registry dies after 4 MiB: in the middle of the 6 MiB layer.
+    let dying = Proxy::start(registry.port, None, Some(4 << 20));
+    let through = name(&format!("{}/team/big:1", dying.host()));
+    let (dir2, store2) = store();
+    let error = registry::pull(&store2, &settings, &through, &quiet).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(&dying.host()) && text.contains("cannot reach"),
+        "{text}"
+    );
+    assert!(store2.images().unwrap().is_empty(), "no image");
+    assert!(store2.layers().list().unwrap().is_empty(), "no layer");
+    let blobs: Vec<_> = std::fs::read_dir(dir2.path().join("state/image/blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(blobs.is_empty(), "no blob: {blobs:?}");
+    let kept: u64 = partials(dir2.path()).iter().map(|(_, size)| size).sum();
+    assert!(
+        kept > 2 << 20,
+        "the bytes received are kept: {:?}",
+        partials(dir2.path())
+    );
+
+    // Pulled again through a proxy that counts: only the rest crosses the wire (plus the
+    // manifest, the config and HTTP headers, well under 64 KiB).
+    let counting = Proxy::start(registry.port, None, None);
+    let through = name(&format!("{}/team/big:1", counting.host()));
+    let pulled = registry::pull(&store2, &settings, &through, &quiet).unwrap();
+    assert_eq!(pulled.id, original.id);
+    let served = counting.served();
+    assert!(
+        served < blob_bytes - kept + (64 << 10),
+        "served {served} bytes for {blob_bytes} with {kept} kept"
+    );
+    assert!(
+        partials(dir2.path()).is_empty(),
+        "the partial downloads became the blobs: {:?}",
+        partials(dir2.path())
+    );
+    let image = store2.image(&through.to_string()).unwrap();
+    let dirs = image.layer_dirs().expect("every layer unpacked");
+    assert_eq!(
+        std::fs::read_to_string(dirs[1].join("srv/greeting")).unwrap(),
+        "resumed\n"
+    );
+    for layer in &image.layers {
+        assert!(
+            store2.blobs().contains(&layer.blob) || layer.blob == layer.diff_id,
+            "blob {} kept for push and save",
+            layer.blob
+        );
+    }
+}
+
+#[test]
+fn a_large_layer_goes_up_in_chunks_and_comes_back_the_same() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::with_access_log();
+    let settings = Settings::default();
+    let (_dir, source) = store();
+    source
+        .load(&registry_fixture::archive_with_blob("big:1", "chunked", 20 << 20)[..])
+        .unwrap();
+    let target = name(&format!("{}/team/chunked:1", registry.host()));
+    let pushed = registry::push(&source, &settings, "big:1", &target, &quiet).unwrap();
+    let original = source.image("big:1").unwrap();
+    assert_eq!(pushed.digest, original.manifest_digest);
+    let requests = registry.requests();
+    let patches = requests
+        .iter()
+        .filter(|request| request.starts_with("PATCH "))
+        .count();
+    assert_eq!(
+        patches, 3,
+        "a 20 MiB layer in chunks of 8 MiB; small blobs in one PUT: {requests:#?}"
+    );
+
+    let (_dir2, store2) = store();
+    let pulled = registry::pull(&store2, &settings, &target, &quiet).unwrap();
+    assert_eq!(pulled.id, original.id);
+    assert_eq!(pulled.digest, original.manifest_digest);
+    let big = &original.layers[2];
+    assert_eq!(
+        store2.blobs().read(&big.blob).unwrap().len() as u64,
+        big.blob_size
+    );
 }

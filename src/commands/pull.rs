@@ -129,24 +129,19 @@ fn pull_one(
                 digest,
                 done,
                 total,
-            } => view.start(
-                "Layer",
+            } => view.layer(
                 digest.short(),
-                &format!(
-                    "Downloading {}/{}",
-                    output::human::size(done),
-                    output::human::size(total)
-                ),
+                &name,
+                "Downloading",
+                Some((done, total)),
+                false,
             ),
             Progress::Done { digest } => {
-                view.done("Layer", digest.short(), "Pull complete", Default::default())
+                view.layer(digest.short(), &name, "Pull complete", None, true)
             }
-            Progress::Exists { digest } => view.done(
-                "Layer",
-                digest.short(),
-                "Already exists",
-                Default::default(),
-            ),
+            Progress::Exists { digest } => {
+                view.layer(digest.short(), &name, "Already exists", None, true)
+            }
             Progress::Resolved { .. } | Progress::Mounted { .. } => {}
         }
     };

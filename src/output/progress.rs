@@ -163,6 +163,50 @@ impl Progress {
         }
     }
 
+    /// A part of a step moved bytes, or ended: a layer (`id`, its short digest) of image `parent`
+    /// being pulled, with `current` of `total` bytes; `done` when it ended (`Pull complete`,
+    /// `Already exists`). As JSON, docker compose's fields for it: `parent_id`, `current`, `total`,
+    /// `percent`.
+    pub fn layer(
+        &self,
+        id: &str,
+        parent: &str,
+        status: &str,
+        bytes: Option<(u64, u64)>,
+        done: bool,
+    ) {
+        if self.mode == ProgressMode::Json {
+            let mut value = serde_json::json!({
+                "id": format!("Layer {id}"),
+                "parent_id": format!("Image {parent}"),
+                "status": status,
+                "done": done,
+            });
+            if let Some((current, total)) = bytes {
+                value["current"] = serde_json::json!(current);
+                value["total"] = serde_json::json!(total);
+                if let Some(percent) = (current.min(total) * 100).checked_div(total) {
+                    value["percent"] = serde_json::json!(percent);
+                }
+            }
+            self.line(&value.to_string());
+            return;
+        }
+        let status = match bytes {
+            Some((current, total)) if !done => format!(
+                "{status} {}/{}",
+                super::human::size(current),
+                super::human::size(total)
+            ),
+            _ => status.to_owned(),
+        };
+        if done {
+            self.done("Layer", id, &status, Duration::ZERO);
+        } else {
+            self.start("Layer", id, &status);
+        }
+    }
+
     fn line(&self, text: &str) {
         let _ = writeln!(io::stderr().lock(), "{}", text.trim_end());
     }

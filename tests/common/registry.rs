@@ -45,15 +45,20 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry without authentication.
     pub fn start() -> Registry {
-        Registry::start_with(None)
+        Registry::start_with(None, false)
     }
 
     /// Starts a registry that wants `user`/`password` (htpasswd, bcrypt).
     pub fn with_user(user: &str, password: &str) -> Registry {
-        Registry::start_with(Some((user, password)))
+        Registry::start_with(Some((user, password)), false)
     }
 
-    fn start_with(user: Option<(&str, &str)>) -> Registry {
+    /// Starts a registry without authentication that logs every request (see [`Registry::requests`]).
+    pub fn with_access_log() -> Registry {
+        Registry::start_with(None, true)
+    }
+
+    fn start_with(user: Option<(&str, &str)>, access_log: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let mut last_error = String::new();
         // A port found free can be taken before the registry binds it: try a few.
@@ -64,7 +69,8 @@ impl Registry {
                 .unwrap()
                 .port();
             let mut config = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: {}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                !access_log,
                 dir.path().join("data").display()
             );
             if let Some((user, password)) = user {
@@ -106,6 +112,19 @@ impl Registry {
     /// `127.0.0.1:<port>`.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The requests the access log holds (`with_access_log`), as `METHOD /path`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                // Combined log format: `... "PATCH /v2/... HTTP/1.1" 202 ...`.
+                let request = line.split('"').nth(1)?;
+                let mut parts = request.split_whitespace();
+                Some(format!("{} {}", parts.next()?, parts.next()?))
+            })
+            .collect()
     }
 
     /// The registry's log, for failure messages.
@@ -224,6 +243,12 @@ fn hex_string(bytes: &[u8]) -> String {
 /// layers (`/srv/greeting` and a 3 MiB `/srv/blob`, so downloads span many reads). Its command
 /// prints the greeting.
 pub fn multi_layer_archive(name: &str, greeting: &str) -> Vec<u8> {
+    archive_with_blob(name, greeting, 3 << 20)
+}
+
+/// [`multi_layer_archive`] with a `/srv/blob` of `blob_size` pseudo-random bytes (which gzip
+/// cannot shrink: its layer is about that big).
+pub fn archive_with_blob(name: &str, greeting: &str, blob_size: usize) -> Vec<u8> {
     let mut base: Vec<(String, TarEntry)> = vec![
         ("bin".to_owned(), TarEntry::Dir),
         ("etc".to_owned(), TarEntry::Dir),
@@ -256,9 +281,9 @@ pub fn multi_layer_archive(name: &str, greeting: &str) -> Vec<u8> {
             TarEntry::File(format!("{greeting}\n").into_bytes(), 0o644),
         ),
     ]);
-    let mut blob = Vec::with_capacity(3 << 20);
+    let mut blob = Vec::with_capacity(blob_size);
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    while blob.len() < 3 << 20 {
+    while blob.len() < blob_size {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
@@ -311,6 +336,101 @@ pub fn host_arch() -> &'static str {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
+    }
+}
+
+/// A TCP proxy of the test's own in front of a [`Registry`]: it counts the bytes the registry
+/// sends through it (`served`), can slow them down (`throttle`: a pause per 64 KiB), and can die:
+/// once `die_after` bytes went out it closes every connection and refuses new ones, as a registry
+/// that crashed mid-layer.
+pub struct Proxy {
+    pub port: u16,
+    pub served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    pub fn start(upstream: u16, throttle: Option<Duration>, die_after: Option<u64>) -> Proxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let served = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (served2, stop2) = (served.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Dropping the listener when the proxy stops or dies refuses new connections.
+            while !stop2.load(Ordering::Relaxed) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut client_in, mut upstream_out) =
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_in, &mut upstream_out);
+                    let _ = upstream_out.shutdown(std::net::Shutdown::Write);
+                });
+                let (served, stop) = (served2.clone(), stop2.clone());
+                std::thread::spawn(move || {
+                    let (mut upstream, mut client) = (upstream, client);
+                    let mut buffer = vec![0u8; 64 << 10];
+                    loop {
+                        let n = match upstream.read(&mut buffer) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let mut n = n;
+                        if let Some(limit) = die_after {
+                            let before = served.load(Ordering::SeqCst);
+                            if before + n as u64 >= limit {
+                                n = limit.saturating_sub(before) as usize;
+                                stop.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        if stop.load(Ordering::SeqCst) && die_after.is_some() && n == 0 {
+                            break;
+                        }
+                        if client.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                        served.fetch_add(n as u64, Ordering::SeqCst);
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if let Some(pause) = throttle {
+                            std::thread::sleep(pause);
+                        }
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = upstream.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy { port, served, stop }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Bytes the registry sent through the proxy so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -150,32 +150,83 @@ impl Layers {
         diff_id: &Digest,
         op: &Op,
     ) -> Result<Layer, Error> {
-        let _lock = Lock::exclusive(&self.locks.join(diff_id.hex()))?;
+        self.ensure_with(
+            blobs,
+            blob,
+            diff_id,
+            op,
+            |staging, options, record| unpack_blob(blobs, blob, staging, options, record),
+            || Ok(()),
+        )
+    }
+
+    /// [`Self::ensure`] with the unpacking given: `unpack` fills the staging directory and returns
+    /// the diff id, size and split of what it read (a blob in the store, or a download as it
+    /// arrives, see `pulled`); once that diff id is checked, `adopt` moves the blob into `blobs` (a
+    /// download's verified file), and only then does the layer appear. Neither is called when the
+    /// layer exists already.
+    pub(crate) fn ensure_with<E: From<Error>>(
+        &self,
+        blobs: &Blobs,
+        blob: &Digest,
+        diff_id: &Digest,
+        op: &Op,
+        unpack: impl FnOnce(&Path, &Options, bool) -> Result<(Digest, u64, Option<Split>), E>,
+        adopt: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Layer, E> {
+        let _lock = Lock::exclusive(&self.locks.join(diff_id.hex())).map_err(Error::from)?;
         if let Some(layer) = self.get(diff_id)? {
             if layer.split && blob == diff_id {
                 // A reload moved the tarball in again; the split already reproduces it.
-                blobs.remove(blob)?;
+                blobs.remove(blob).map_err(Error::from)?;
             }
             return Ok(layer);
         }
         let staging = op.path(&atomic::unique_name("layer"));
-        fs::create_dir(&staging).map_err(ctx("create directory", &staging))?;
+        fs::create_dir(&staging)
+            .map_err(ctx("create directory", &staging))
+            .map_err(Error::from)?;
         let options = Options::default();
         // Reading file data back for `save` needs the permission to read every file: root.
         let record = options.preserve_owners;
-        let (actual, size, split) = unpack_blob(blobs, blob, &staging, &options, record)?;
+        let (actual, size, split) = match unpack(&staging, &options, record) {
+            Ok(unpacked) => unpacked,
+            Err(error) => {
+                let _ = remove_tree(&staging);
+                return Err(error);
+            }
+        };
         if &actual != diff_id {
-            remove_tree(&staging)?;
+            remove_tree(&staging).map_err(Error::from)?;
             return Err(Error::DiffIdMismatch {
                 blob: blob.clone(),
                 actual,
                 expected: diff_id.clone(),
-            });
+            }
+            .into());
         }
+        if let Err(error) = adopt() {
+            let _ = remove_tree(&staging);
+            return Err(error);
+        }
+        Ok(self.publish(blobs, blob, diff_id, &staging, size, split)?)
+    }
+
+    /// Moves an unpacked and checked staging directory into place as layer `diff_id` and writes its
+    /// record, the layer's commit point.
+    fn publish(
+        &self,
+        blobs: &Blobs,
+        blob: &Digest,
+        diff_id: &Digest,
+        staging: &Path,
+        size: u64,
+        split: Option<Split>,
+    ) -> Result<Layer, Error> {
         let _ids = Lock::exclusive(&self.locks.with_file_name("layer-ids.lock"))?;
         let id = self.next_id()?;
         let dir = self.dir(id);
-        fs::rename(&staging, &dir).map_err(ctx("move layer into", &dir))?;
+        fs::rename(staging, &dir).map_err(ctx("move layer into", &dir))?;
         if let Some(split) = &split {
             split.save(&self.split_path(diff_id))?;
         }
@@ -272,8 +323,6 @@ impl Layers {
     }
 }
 
-/// Unpacks a stored layer blob (plain, gzip or zstd) into `dest`; returns the diff id (digest of the
-/// uncompressed stream) and its length. Fails if the blob does not match its digest.
 /// Memory a split may hold while recording (see `split::Recorder`).
 const SPLIT_LIMIT: usize = 64 << 20;
 
@@ -287,6 +336,19 @@ pub fn unpack_blob(
     options: &Options,
     record: bool,
 ) -> Result<(Digest, u64, Option<Split>), Error> {
+    unpack_layer(blobs.open(blob)?, blob, dest, options, record)
+}
+
+/// [`unpack_blob`] for the bytes of blob `blob` from any reader, read to its end (a store blob's
+/// verified reader, or a download as it arrives). The blob's own digest is the reader's to check:
+/// for an uncompressed tar the diff id returned is `blob` itself.
+pub fn unpack_layer(
+    input: impl Read,
+    blob: &Digest,
+    dest: &Path,
+    options: &Options,
+    record: bool,
+) -> Result<(Digest, u64, Option<Split>), Error> {
     let unpack_error = |source| Error::Unpack {
         blob: blob.clone(),
         source,
@@ -295,12 +357,16 @@ pub fn unpack_blob(
         blob: blob.clone(),
         source: unpack::Error::Tar(source),
     };
-    let mut input = BufReader::with_capacity(1 << 20, blobs.open(blob)?);
+    let mut counted = Counted {
+        inner: input,
+        count: 0,
+    };
+    let mut input = BufReader::with_capacity(1 << 20, &mut counted);
     let compression = Compression::sniff(input.fill_buf().map_err(read_error)?);
     let mut split = None;
     let result = match compression {
-        // Uncompressed: the diff id is the blob digest, which the verified reader checks at its end, so
-        // one hash covers both.
+        // Uncompressed: the diff id is the blob digest, which the reader checks at its end, so one
+        // hash covers both.
         Compression::None => {
             let recorder = RefCell::new(Recorder::new(SPLIT_LIMIT));
             let mut recording = Recording::new(&mut input, &recorder);
@@ -328,12 +394,27 @@ pub fn unpack_blob(
         }
     };
     let (diff_id, mut size) = result.map_err(unpack_error)?;
-    if compression == Compression::None {
-        size = blobs.size(blob)?;
-    }
     // Read to the end of the blob so that its digest is checked even past the tar's end.
     io::copy(&mut input, &mut io::sink()).map_err(read_error)?;
+    drop(input);
+    if compression == Compression::None {
+        size = counted.count;
+    }
     Ok((diff_id, size, split))
+}
+
+/// Counts the bytes read through it (an uncompressed layer's size is its blob's).
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 fn unpack_stream(

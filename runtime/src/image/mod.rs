@@ -8,6 +8,7 @@
 //!   layers/split/<diff hex>    reproduces an uncompressed layer's tarball from l/<n> (see `split`)
 //!   l/<n>                      the unpacked layer, an overlay lower dir
 //!   tmp/<op>/                  work area of a running command (see `op`)
+//!   partial/<hex>.partial      a layer blob's download so far, kept for the next pull (see `pulled`)
 //!   locks/                     lock files: gc.lock, index.lock, layer-ids.lock, layers/<diff hex>
 //! ```
 //!

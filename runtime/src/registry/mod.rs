@@ -14,10 +14,11 @@
 //!   backoff on 429, 5xx and broken connections;
 //! - `manifest`: manifests (OCI and Docker schema 2), indexes and manifest lists, and the choice of
 //!   this machine's platform in them (containerd's rules: `arm64` is `arm64/v8`);
-//! - `pull`: manifest, config, then the layers on up to [`PARALLEL_LAYERS`] threads, each streamed
-//!   through sha256 into the pull's work area (resuming with a range request when a connection
-//!   breaks) and unpacked at once; the image is named only once every digest checked
-//!   (see `image::pulled`);
+//! - `pull`: manifest, config, then the layers on up to [`PARALLEL_LAYERS`] threads, each unpacked
+//!   while it downloads; the image is named only once every digest checked (see `image::pulled`);
+//! - `download`: one layer blob as one stream: the bytes an interrupted pull kept, then the rest
+//!   by range request (again when a connection breaks), each chunk written to the partial download
+//!   as it passes, the blob's digest checked at the end;
 //! - `push`: HEAD for what the registry has, cross-repository mounts from the image's other names on
 //!   the same registry, monolithic uploads, then the manifest.
 //!
@@ -26,6 +27,7 @@
 
 mod auth;
 pub mod credentials;
+mod download;
 pub mod manifest;
 mod pull;
 mod push;

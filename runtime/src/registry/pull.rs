@@ -2,20 +2,17 @@
 //! platform), the config, then the layers the store lacks, downloaded on up to
 //! [`super::PARALLEL_LAYERS`] threads.
 //!
-//! Each layer streams through sha256 into the pull's work area, in a bounded buffer whatever its
-//! size; a connection that breaks mid-blob is resumed with a range request from the bytes received
-//! (a registry that ignores the range sends the whole blob, and the download starts over). A blob
-//! whose digest or size is not the descriptor's is refused before the store sees it; then it is
-//! adopted and unpacked at once, which checks its diff id, while the other layers download. Only
-//! then are the config, the manifest (as served) and the names committed: the tag, and the repo
-//! digest (the digest the tag resolved to, an index's for a multi-platform image).
+//! Each layer is unpacked while it downloads, in one pass over its bytes (`download` makes them one
+//! stream: what an earlier, interrupted pull kept, then the registry's rest by range request,
+//! written to the partial download as they pass): sha256 of the blob, decompression, sha256 of the
+//! tar (the diff id) and unpacking into the pull's work area, in bounded buffers whatever its size.
+//! The layer and its blob enter the store only once both digests match the descriptor and the
+//! config (see `image::pulled`). A transfer that fails (after the retries) leaves its bytes for the
+//! next pull to resume from. Only when every layer is in are the config, the manifest (as served)
+//! and the names committed: the tag, and the repo digest (the digest the tag resolved to, an
+//! index's for a multi-platform image).
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::Path;
-
-use sha2::{Digest as _, Sha256};
-
+use super::download::BlobStream;
 use super::manifest::{self, Descriptor, Manifest};
 use super::resolve::{Endpoint, Settings};
 use super::transport::{self, Payload, Session, read_json_body, status_error};
@@ -24,8 +21,6 @@ use crate::image::{Digest, ImageRef, ImageStore, Pulling};
 
 /// Largest config blob read into memory.
 const CONFIG_LIMIT: u64 = 32 << 20;
-/// How often a download reports its bytes.
-const REPORT_EVERY: u64 = 1 << 20;
 
 /// What a pull did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,117 +278,52 @@ fn download_layers(
         return Ok(());
     }
     super::parallel(todo, |(blob, descriptor, diff_id)| {
-        let path = pulling.spool_path(blob.short());
-        download(session, &blob, descriptor.size, &path, shown, report)?;
-        pulling.add_layer(&path, &blob, &diff_id)?;
+        download_layer(
+            session,
+            pulling,
+            &blob,
+            descriptor.size,
+            &diff_id,
+            shown,
+            report,
+        )?;
         report(Progress::Done { digest: blob });
         Ok(())
     })
 }
 
-/// Streams blob `digest` of `size` bytes into `path`, verified, resuming broken transfers.
-fn download(
+/// Downloads layer blob `blob` of `size` bytes and unpacks it as it arrives, from the bytes an
+/// earlier pull left on: a transfer that fails keeps what it received for the next pull; bytes that
+/// turn out wrong are dropped, and if some came from an earlier pull the blob is fetched once more
+/// from its start (they may be what was wrong).
+fn download_layer(
     session: &Session,
-    digest: &Digest,
+    pulling: &Pulling<'_>,
+    blob: &Digest,
     size: u64,
-    path: &Path,
+    diff_id: &Digest,
     shown: &str,
     report: Report<'_>,
 ) -> Result<(), Error> {
-    let url = session.url(&format!("blobs/{digest}"));
-    let file = File::create(path).map_err(crate::store::ctx("create", path))?;
-    let mut writer = BufWriter::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    let mut written: u64 = 0;
-    let mut attempt = 0;
-    let mut buffer = vec![0u8; 256 << 10];
-    let write_error = |error| crate::store::IoError::new("write", path, error);
     loop {
-        let headers = if written > 0 {
-            vec![("Range", format!("bytes={written}-"))]
-        } else {
-            Vec::new()
+        let Some(partial) = pulling.partial(blob, size, diff_id)? else {
+            // A concurrent pull brought it in meanwhile.
+            return Ok(());
         };
-        let response = session.send("GET", &url, &headers, &Payload::Empty)?;
-        let status = response.status().as_u16();
-        match status {
-            206 if written > 0 => {}
-            200 => {
-                if written > 0 {
-                    // The registry ignored the range: start over.
-                    writer.flush().map_err(write_error)?;
-                    let file = writer.get_mut();
-                    file.set_len(0).map_err(write_error)?;
-                    file.seek(SeekFrom::Start(0)).map_err(write_error)?;
-                    hasher = Sha256::new();
-                    written = 0;
-                }
-            }
-            404 => {
-                return Err(Error::NotFound {
-                    reference: format!("{shown}: blob {digest}"),
-                    registry: session.endpoint.registry.clone(),
-                    message: String::new(),
-                });
-            }
-            _ => return Err(status_error(&url, response)),
-        }
-        let mut reader = response.into_body().into_reader();
-        let mut reported = written;
-        let result = loop {
-            match reader.read(&mut buffer) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    hasher.update(&buffer[..n]);
-                    writer.write_all(&buffer[..n]).map_err(write_error)?;
-                    written += n as u64;
-                    if written > size {
-                        return Err(Error::Invalid(format!(
-                            "{shown}: blob {digest} from {} is longer than its {size} bytes",
-                            session.endpoint.registry
-                        )));
-                    }
-                    if written - reported >= REPORT_EVERY {
-                        reported = written;
-                        report(Progress::Bytes {
-                            digest: digest.clone(),
-                            done: written,
-                            total: size,
-                        });
-                    }
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(error) => break Err(error),
-            }
+        let resumed = partial.received() > 0;
+        let mut stream = BlobStream::new(session, blob, size, &partial, shown, report);
+        let result =
+            pulling.add_layer_streamed(&partial, blob, diff_id, &mut stream, BlobStream::verify);
+        let received_all = stream.received_all();
+        drop(stream);
+        let error = match result {
+            Ok(()) => return Ok(()),
+            Err(error) if !received_all => return Err(error),
+            Err(error) => error,
         };
-        match result {
-            Ok(()) if written < size && attempt + 1 < 5 => {
-                attempt += 1;
-                transport::backoff(attempt, None);
-            }
-            Ok(()) => break,
-            Err(_) if attempt + 1 < 5 => {
-                attempt += 1;
-                transport::backoff(attempt, None);
-            }
-            Err(error) => {
-                return Err(Error::Connection {
-                    url,
-                    message: format!("the download broke after {written} of {size} bytes: {error}"),
-                });
-            }
+        partial.discard()?;
+        if !(resumed && matches!(error, Error::DigestMismatch { .. })) {
+            return Err(error);
         }
     }
-    writer.flush().map_err(write_error)?;
-    let actual =
-        Digest::from_hex(&hex::encode(hasher.finalize())).expect("sha256 output is 64 hex digits");
-    if &actual != digest || written != size {
-        return Err(Error::DigestMismatch {
-            what: "blob",
-            expected: digest.clone(),
-            actual,
-            registry: session.endpoint.registry.clone(),
-        });
-    }
-    Ok(())
 }

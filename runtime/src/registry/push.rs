@@ -4,15 +4,28 @@
 //! Per blob (the config and each layer, on up to [`super::PARALLEL_LAYERS`] threads): a HEAD skips
 //! what the repository has; a cross-repository mount (`POST .../uploads/?mount=<digest>&from=<repo>`)
 //! is tried from the image's other names on the same registry, which costs no transfer when the
-//! registry has the blob there; otherwise a monolithic upload (POST for a session, one PUT with the
-//! digest). A layer the store keeps as a split (an uncompressed layer) is reproduced from its
-//! directory while it is sent, verified at its end.
+//! registry has the blob there; otherwise an upload: POST for a session, then for a small blob one
+//! PUT with the data and the digest (monolithic), for a large one a PATCH per chunk with its
+//! `Content-Range` and a PUT with the digest (chunked: a broken connection costs a chunk, not the
+//! blob). A layer the store keeps as a split (an uncompressed layer) is reproduced from its
+//! directory while it is sent in one PUT, verified at its end.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
 use super::manifest::OCI_MANIFEST;
 use super::resolve::Settings;
 use super::transport::{Payload, Session, status_error};
 use super::{Error, Progress, Report, auth};
 use crate::image::{Digest, ImageRef, ImageStore};
+
+/// Blobs larger than this go up in chunks (see [`upload_chunked`]); smaller ones in one PUT.
+const CHUNKED_ABOVE: u64 = 16 << 20;
+/// The size of a chunk (ECR, for one, wants at least 5 MiB per chunk but the last).
+const CHUNK: u64 = 8 << 20;
+/// Times a chunked upload the registry lost starts over.
+const RESTARTS: u32 = 2;
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,52 +175,169 @@ fn push_blob(
     }
     let location = match location {
         Some(location) => location,
-        None => {
-            let url = session.url("blobs/uploads/");
-            let response = session.send("POST", &url, &[], &Payload::Empty)?;
-            if response.status().as_u16() != 202 {
-                return Err(status_error(&url, response));
-            }
-            upload_location(session, &response).ok_or_else(|| {
-                Error::Invalid(format!("{url}: the registry gave no upload location"))
-            })?
-        }
+        None => start_upload(session)?,
     };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{location}{separator}digest={}",
-        auth::encode(&digest.to_string())
-    );
     let path = store.blobs().path(digest);
-    let response = if store.blobs().contains(digest) {
-        session.send(
-            "PUT",
-            &url,
-            &[("Content-Type", "application/octet-stream".to_owned())],
-            &Payload::File(&path),
-        )?
+    if size > CHUNKED_ABOVE && store.blobs().contains(digest) {
+        upload_chunked(session, location, digest, &path, size, report)?;
     } else {
-        let open =
-            || -> Result<Box<dyn std::io::Read + Send>, Error> { Ok(store.blob_reader(digest)?.1) };
-        session.send(
-            "PUT",
-            &url,
-            &[("Content-Type", "application/octet-stream".to_owned())],
-            &Payload::Stream(&open),
-        )?
-    };
-    if response.status().as_u16() != 201 {
-        return Err(status_error(&url, response));
+        let url = with_digest(&location, digest);
+        let response = if store.blobs().contains(digest) {
+            session.send(
+                "PUT",
+                &url,
+                &[("Content-Type", "application/octet-stream".to_owned())],
+                &Payload::File(&path),
+            )?
+        } else {
+            let open = || -> Result<Box<dyn std::io::Read + Send>, Error> {
+                Ok(store.blob_reader(digest)?.1)
+            };
+            session.send(
+                "PUT",
+                &url,
+                &[("Content-Type", "application/octet-stream".to_owned())],
+                &Payload::Stream(&open),
+            )?
+        };
+        if response.status().as_u16() != 201 {
+            return Err(status_error(&url, response));
+        }
+        report(Progress::Bytes {
+            digest: digest.clone(),
+            done: size,
+            total: size,
+        });
     }
-    report(Progress::Bytes {
-        digest: digest.clone(),
-        done: size,
-        total: size,
-    });
     report(Progress::Done {
         digest: digest.clone(),
     });
     Ok(Outcome::Uploaded)
+}
+
+/// An upload location with the blob's digest, for the PUT that completes the upload.
+fn with_digest(location: &str, digest: &Digest) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!(
+        "{location}{separator}digest={}",
+        auth::encode(&digest.to_string())
+    )
+}
+
+/// Uploads stored blob `digest` (`size` bytes at `path`) in chunks of [`CHUNK`] bytes: a PATCH per
+/// chunk with its `Content-Range`, each to the location the previous answer gave, then a PUT with
+/// the digest. A chunk that fails is sent again from where the registry says the upload stands
+/// (`GET` on its location); a registry that cannot say (distribution 2 forgets an upload whose
+/// chunk broke) gets the upload again from a new session, at most [`RESTARTS`] times.
+fn upload_chunked(
+    session: &Session,
+    mut location: String,
+    digest: &Digest,
+    path: &Path,
+    size: u64,
+    report: Report<'_>,
+) -> Result<(), Error> {
+    let mut offset = 0;
+    let mut restarts = 0;
+    while offset < size {
+        let len = CHUNK.min(size - offset);
+        let open = || -> Result<Box<dyn Read + Send>, Error> {
+            let mut file = File::open(path).map_err(crate::store::ctx("open", path))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(crate::store::ctx("seek in", path))?;
+            Ok(Box::new(file.take(len)))
+        };
+        let headers = [
+            ("Content-Type", "application/octet-stream".to_owned()),
+            ("Content-Range", format!("{offset}-{}", offset + len - 1)),
+            ("Content-Length", len.to_string()),
+        ];
+        let sent = session.send("PATCH", &location, &headers, &Payload::Stream(&open));
+        let accepted = match sent {
+            Ok(response) if response.status().as_u16() == 202 => {
+                upload_state(session, &response).filter(|(_, have)| *have == offset + len)
+            }
+            Ok(_) | Err(Error::Connection { .. }) => None,
+            Err(error) => return Err(error),
+        };
+        let state = match accepted {
+            Some(state) => Some(state),
+            None => upload_status(session, &location).filter(|(_, have)| *have <= size),
+        };
+        match state {
+            Some((next, have)) => {
+                location = next;
+                offset = have;
+            }
+            None if restarts < RESTARTS => {
+                restarts += 1;
+                location = start_upload(session)?;
+                offset = 0;
+            }
+            None => {
+                return Err(Error::Invalid(format!(
+                    "{location}: the registry lost the chunked upload of blob {digest} at byte {offset}, {RESTARTS} times"
+                )));
+            }
+        }
+        report(Progress::Bytes {
+            digest: digest.clone(),
+            done: offset,
+            total: size,
+        });
+    }
+    let url = with_digest(&location, digest);
+    let response = session.send("PUT", &url, &[], &Payload::Empty)?;
+    if response.status().as_u16() != 201 {
+        return Err(status_error(&url, response));
+    }
+    Ok(())
+}
+
+/// A new upload session's location (`POST .../blobs/uploads/`).
+fn start_upload(session: &Session) -> Result<String, Error> {
+    let url = session.url("blobs/uploads/");
+    let response = session.send("POST", &url, &[], &Payload::Empty)?;
+    if response.status().as_u16() != 202 {
+        return Err(status_error(&url, response));
+    }
+    upload_location(session, &response)
+        .ok_or_else(|| Error::Invalid(format!("{url}: the registry gave no upload location")))
+}
+
+/// Where an upload stands, from the registry's own answer (`GET` on its location: 204 with
+/// `Range` and the location to continue at).
+fn upload_status(session: &Session, location: &str) -> Option<(String, u64)> {
+    let response = session.send("GET", location, &[], &Payload::Empty).ok()?;
+    if response.status().as_u16() != 204 {
+        return None;
+    }
+    upload_state(session, &response)
+}
+
+/// The location to continue an upload at and the bytes the registry holds, from an answer's
+/// `Location` and `Range: 0-<last byte>` headers (`0-0` before the first byte, as distribution
+/// says it).
+fn upload_state(
+    session: &Session,
+    response: &ureq::http::Response<ureq::Body>,
+) -> Option<(String, u64)> {
+    let location = upload_location(session, response)?;
+    let range = response.headers().get("range")?.to_str().ok()?;
+    let held = range_held(range)?;
+    Some((location, held))
+}
+
+/// Bytes an upload holds from its `Range` header. Distribution answers `0-0` both before the first
+/// byte and after one byte; a chunk is never one byte here, so `0-0` is read as none.
+fn range_held(range: &str) -> Option<u64> {
+    let (start, end) = range.trim().trim_start_matches("bytes=").split_once('-')?;
+    let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
+    match (start, end) {
+        (0, 0) => Some(0),
+        (0, end) => Some(end + 1),
+        _ => None,
+    }
 }
 
 fn upload_location(
