@@ -72,8 +72,23 @@ impl super::Converter<'_> {
         )?;
         for alias in self.aliases(name, service) {
             let alias_name = names::dns_label(&alias);
-            if self.names_a_service(&alias_name) || self.has("Service", &alias_name) {
+            if alias_name == k8s {
                 continue;
+            }
+            if self.names_a_service(&alias_name) || self.has("Service", &alias_name) {
+                self.report.not_carried(
+                    name,
+                    "networks",
+                    &format!("alias {alias}: the name {alias_name:?} is another service's or alias's Service"),
+                );
+                continue;
+            }
+            if alias_name != alias {
+                self.report.changed(
+                    name,
+                    "networks",
+                    &format!("alias {alias} is {alias_name:?} in Kubernetes (DNS-1123)"),
+                );
             }
             self.push(
                 KubeService {

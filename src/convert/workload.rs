@@ -55,9 +55,11 @@ impl super::Converter<'_> {
         self.restart_policy(name, service, kind, &mut pod);
 
         let (labels, annotations) = self.split_labels(name, "labels", &service.labels);
-        let mut template_labels = self.selector(name);
+        // The selector's and the networks' labels win over a compose label of the same key, or
+        // the controller would not select its own pods.
+        let mut template_labels = self.reserved_labels(name, "labels", labels);
         template_labels.extend(self.network_labels(service));
-        template_labels.extend(labels);
+        template_labels.extend(self.selector(name));
         let mut template_annotations = annotations;
         template_annotations.extend(self.valid_annotations(name, &service.annotations));
         let template = PodTemplateSpec {
@@ -72,8 +74,8 @@ impl super::Converter<'_> {
         self.deploy_report(name, &deploy);
         let (deploy_labels, deploy_annotations) =
             self.split_labels(name, "deploy.labels", &deploy.labels);
-        let mut workload_labels = self.selector(name);
-        workload_labels.extend(deploy_labels);
+        let mut workload_labels = self.reserved_labels(name, "deploy.labels", deploy_labels);
+        workload_labels.extend(self.selector(name));
         let mut metadata = self.meta(self.names.service(name), workload_labels);
         metadata.annotations = non_empty(deploy_annotations);
         let selector = LabelSelector {
@@ -316,6 +318,30 @@ impl super::Converter<'_> {
             }
         }
         (valid, annotations)
+    }
+
+    /// `labels` without the keys rcompose sets itself (reported).
+    fn reserved_labels(
+        &mut self,
+        name: &str,
+        attribute: &str,
+        mut labels: BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        for key in [
+            crate::labels::KUBERNETES_NAME,
+            crate::labels::KUBERNETES_PART_OF,
+            crate::labels::KUBERNETES_MANAGED_BY,
+        ] {
+            if labels.remove(key).is_some() {
+                self.report.not_carried(
+                    name,
+                    attribute,
+                    &format!("{key}: rcompose sets it (the controller selects its pods by it)"),
+                );
+            }
+        }
+        labels.retain(|key, _| !key.starts_with(crate::labels::KUBERNETES_NETWORK_PREFIX));
+        labels
     }
 
     fn valid_annotations(
