@@ -172,7 +172,7 @@ pub const ATTRIBUTES: &[(&str, Decision)] = &[
     ("post_start", Mapped("lifecycle.postStart exec")),
     (
         "pre_start",
-        Reported("pre_start hooks are not converted yet"),
+        Mapped("init containers after the dependency waits"),
     ),
     ("pre_stop", Mapped("lifecycle.preStop exec")),
     ("privileged", Mapped("securityContext.privileged")),

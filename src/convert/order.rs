@@ -4,8 +4,9 @@
 //! a started pod is ready, which is `service_started`). One with a headless Service is waited for
 //! by name: headless DNS answers only with ready pods. `service_completed_successfully` waits for
 //! the dependency's Job with `kubectl wait`, through a ServiceAccount allowed to read Jobs.
+//! `pre_start` hooks follow the waits, as init containers too.
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, SecurityContext, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 use super::container::service_ports;
@@ -99,9 +100,69 @@ impl super::Converter<'_> {
                 ..Container::default()
             });
         }
+        waits.extend(self.pre_start_hooks(name, service));
         if !waits.is_empty() {
             pod.init_containers = Some(waits);
         }
+    }
+
+    /// `pre_start` hooks as init containers after the waits, in the hook's image (default: the
+    /// service's). An init container runs once per pod, so once per replica.
+    fn pre_start_hooks(&mut self, name: &str, service: &Service) -> Vec<Container> {
+        let image = service
+            .image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{name}", self.project.name));
+        let replicas = super::workload::replicas(service);
+        let mut hooks = Vec::new();
+        for (index, hook) in service.pre_start.iter().enumerate() {
+            if !hook.per_replica && replicas > 1 {
+                self.report.changed(
+                    name,
+                    "pre_start",
+                    &format!(
+                        "hook {index} runs in every pod ({replicas} replicas), not once per service"
+                    ),
+                );
+            }
+            let user = hook.user.as_deref().and_then(|u| u.parse::<i64>().ok());
+            if hook.user.is_some() && user.is_none() {
+                self.report.not_carried(
+                    name,
+                    "pre_start",
+                    &format!(
+                        "hook {index}: user {:?} (Kubernetes takes numeric ids)",
+                        hook.user.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+            let security_context = (hook.privileged || user.is_some()).then(|| SecurityContext {
+                privileged: hook.privileged.then_some(true),
+                run_as_user: user,
+                ..SecurityContext::default()
+            });
+            let env: Vec<EnvVar> = hook
+                .environment
+                .iter()
+                .filter_map(|(key, value)| {
+                    value.as_ref().map(|value| EnvVar {
+                        name: key.clone(),
+                        value: Some(value.clone()),
+                        value_from: None,
+                    })
+                })
+                .collect();
+            hooks.push(Container {
+                name: format!("pre-start-{index}"),
+                image: Some(hook.image.clone().unwrap_or_else(|| image.clone())),
+                args: hook.command.clone().filter(|c| !c.is_empty()),
+                env: (!env.is_empty()).then_some(env),
+                working_dir: hook.working_dir.clone(),
+                security_context,
+                ..Container::default()
+            });
+        }
+        hooks
     }
 
     /// The ServiceAccount, Role and RoleBinding the Job waits run as, when there is one.
