@@ -366,13 +366,69 @@ fn a_large_layer_goes_up_in_chunks_and_comes_back_the_same() {
         "a 20 MiB layer in chunks of 8 MiB; small blobs in one PUT: {requests:#?}"
     );
 
+    // A chunk whose connection breaks midway (the second, 12 MiB in): the push still
+    // completes, with the same digest, the registry having lost that upload and been given it
+    // again.
+    let cutting = Proxy::cutting_upload(registry.port, 12 << 20);
+    let again = name(&format!("{}/team/cut:1", cutting.host()));
+    let before = registry.requests().len();
+    let pushed_again = registry::push(&source, &settings, "big:1", &again, &quiet).unwrap();
+    assert_eq!(pushed_again.digest, original.manifest_digest);
+    let requests = registry.requests()[before..].to_vec();
+    assert!(
+        requests
+            .iter()
+            .filter(|request| request.starts_with("PATCH "))
+            .count()
+            > 3,
+        "the broken chunk was sent again: {requests:#?}"
+    );
+
     let (_dir2, store2) = store();
     let pulled = registry::pull(&store2, &settings, &target, &quiet).unwrap();
     assert_eq!(pulled.id, original.id);
     assert_eq!(pulled.digest, original.manifest_digest);
+    let again_pulled = registry::pull(&store2, &settings, &again, &quiet).unwrap();
+    assert_eq!(again_pulled.id, original.id);
     let big = &original.layers[2];
     assert_eq!(
         store2.blobs().read(&big.blob).unwrap().len() as u64,
         big.blob_size
+    );
+}
+
+#[test]
+fn two_pulls_of_one_image_at_once_share_the_downloads() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let settings = Settings::default();
+    let (_dir, source) = store_with_app();
+    let target = name(&format!("{}/team/app:1", registry.host()));
+    registry::push(&source, &settings, "app:1", &target, &quiet).unwrap();
+
+    let (dir2, store2) = store();
+    let pulled: Vec<_> = std::thread::scope(|scope| {
+        let pulls: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| registry::pull(&store2, &settings, &target, &quiet)))
+            .collect();
+        pulls
+            .into_iter()
+            .map(|pull| pull.join().unwrap().unwrap())
+            .collect()
+    });
+    assert_eq!(pulled[0].id, pulled[1].id);
+    assert_eq!(store2.images().unwrap().len(), 1);
+    let image = store2.image(&target.to_string()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(image.layer_dirs().unwrap()[1].join("srv/greeting")).unwrap(),
+        "hello from the registry\n"
+    );
+    assert_eq!(store2.layers().list().unwrap().len(), 3);
+    assert!(
+        partials(dir2.path()).is_empty(),
+        "{:?}",
+        partials(dir2.path())
     );
 }

@@ -342,7 +342,8 @@ pub fn host_arch() -> &'static str {
 /// A TCP proxy of the test's own in front of a [`Registry`]: it counts the bytes the registry
 /// sends through it (`served`), can slow them down (`throttle`: a pause per 64 KiB), and can die:
 /// once `die_after` bytes went out it closes every connection and refuses new ones, as a registry
-/// that crashed mid-layer.
+/// that crashed mid-layer. With [`Proxy::cutting_upload`], it breaks one connection instead, once,
+/// after that many bytes came from the client (an upload whose connection broke mid-chunk).
 pub struct Proxy {
     pub port: u16,
     pub served: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -351,8 +352,24 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(upstream: u16, throttle: Option<Duration>, die_after: Option<u64>) -> Proxy {
+        Proxy::with_faults(upstream, throttle, die_after, None)
+    }
+
+    /// A proxy that cuts the first connection through which more than `after` bytes were sent
+    /// to the registry, and forwards everything else.
+    pub fn cutting_upload(upstream: u16, after: u64) -> Proxy {
+        Proxy::with_faults(upstream, None, None, Some(after))
+    }
+
+    fn with_faults(
+        upstream: u16,
+        throttle: Option<Duration>,
+        die_after: Option<u64>,
+        cut_upload_after: Option<u64>,
+    ) -> Proxy {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let cut_done = Arc::new(AtomicBool::new(false));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -375,8 +392,28 @@ impl Proxy {
                 };
                 let (mut client_in, mut upstream_out) =
                     (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let cut_done = cut_done.clone();
                 std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut client_in, &mut upstream_out);
+                    let mut buffer = vec![0u8; 64 << 10];
+                    let mut sent = 0u64;
+                    loop {
+                        let n = match client_in.read(&mut buffer) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        sent += n as u64;
+                        if let Some(after) = cut_upload_after
+                            && sent > after
+                            && !cut_done.swap(true, Ordering::SeqCst)
+                        {
+                            let _ = client_in.shutdown(std::net::Shutdown::Both);
+                            let _ = upstream_out.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                        if upstream_out.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
                     let _ = upstream_out.shutdown(std::net::Shutdown::Write);
                 });
                 let (served, stop) = (served2.clone(), stop2.clone());
