@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compose operations, side by side in one run on the same machine and the same compose files:
-# rcompose (release build) against docker-compose 1.29 (dockerd 20.10) and podman-compose 1.0.3
-# (podman 4.3 + crun), the peers that ../shared/peers installs, starts and measures.
+# rcompose (release build) against docker compose v2.40.3 and docker-compose 1.29 (both on dockerd
+# 20.10) and podman-compose 1.0.3 (podman 4.3 + crun), the peers that ../shared/peers installs,
+# starts and measures. The ratio that counts is against the fastest peer, docker compose v2.
 #
 # Projects (the peers' compose files, used as they are: rcompose imports the same busybox root
 # filesystem under the same name, localbusybox:latest): `one` (1 service), `ten` (10 independent
@@ -17,7 +18,9 @@
 #
 # Usage (as root):  bench/compose.sh [--rcompose-only]
 #   --rcompose-only     skip the peers (quick iterations on rcompose; no host state is changed)
-# Env: RUNS_RC (20) RUNS_DOCKER (5) RUNS_PODMAN (3 for `one`) RUNS_PODMAN_SLOW (2 for `ten` and
+# Env: PEER_TOOLS (peers to run, default "dockerv2 docker podman"; e.g. "dockerv2" alone leaves
+#      podman, and the firewall changes its netavark makes, out),
+#      RUNS_RC (20) RUNS_DOCKER (5, both docker composes) RUNS_PODMAN (3 for `one`) RUNS_PODMAN_SLOW (2 for `ten` and
 #      `chain`: podman-compose sleeps 1 s after every `podman run`, so one cold `up` of ten takes
 #      12 s and one no-op `up` 21 s), PEERS (default ../shared/peers next to the repo),
 #      OUT (results, default /tmp/rcompose-bench-compose/results).
@@ -50,6 +53,7 @@ fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=${PEERS:-$(cd "$here/.." && pwd)/shared/peers}
+PEER_TOOLS=${PEER_TOOLS:-dockerv2 docker podman}
 RUNS_RC=${RUNS_RC:-20}
 RUNS_DOCKER=${RUNS_DOCKER:-5}
 RUNS_PODMAN=${RUNS_PODMAN:-3}
@@ -82,7 +86,16 @@ rm -rf "$RAW"
 mkdir -p "$RAW"
 tools=(rcompose)
 if [ "$rcompose_only" = 0 ]; then
-    tools+=(docker podman)
+    read -r -a peer_tools <<<"$PEER_TOOLS"
+    for tool in "${peer_tools[@]}"; do
+        case $tool in
+            dockerv2 | docker | podman) tools+=("$tool") ;;
+            *)
+                echo "bench/compose.sh: unknown peer $tool in PEER_TOOLS" >&2
+                exit 2
+                ;;
+        esac
+    done
     "$PEERS/setup.sh"
     # shellcheck source=/dev/null
     source "$PEERS/lib.sh"
@@ -134,6 +147,7 @@ fi
 cmd() { # tool project
     case $1 in
         rcompose) echo "$rc -f $C/$2.yml -p rca$2" ;;
+        dockerv2) echo "$DC2_BIN -f $C/$2.yml -p rca$2" ;;
         docker) echo "docker-compose -f $C/$2.yml -p rca$2" ;;
         podman) echo "podman-compose -f $C/$2.yml -p rca$2" ;;
     esac
@@ -148,7 +162,7 @@ full_down() { # tool project
 runs() { # tool project
     case $1 in
         rcompose) echo "$RUNS_RC" ;;
-        docker) echo "$RUNS_DOCKER" ;;
+        docker | dockerv2) echo "$RUNS_DOCKER" ;;
         podman) if [ "$2" = one ]; then echo "$RUNS_PODMAN"; else echo "$RUNS_PODMAN_SLOW"; fi ;;
     esac
 }
@@ -215,6 +229,7 @@ done
     echo "date: $(date -u +%FT%TZ)  kernel: $(uname -r)  cpus: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "rcompose: $(git -C "$here" rev-parse --short HEAD)$(git -C "$here" diff --quiet HEAD -- src runtime || echo ' (with uncommitted changes)')"
     if [ "$rcompose_only" = 0 ]; then
+        echo "docker compose v2: $("$DC2_BIN" version --short) -> $($DOCKER_BIN --version)"
         echo "docker-compose: $(docker-compose version --short) -> $($DOCKER_BIN --version)"
         echo "podman-compose: $(dpkg-query -W -f='${Version}' podman-compose) -> $(podman --version)"
     fi
@@ -227,7 +242,8 @@ raw = pathlib.Path(sys.argv[1])
 projects = ["one", "ten", "chain"]
 operations = [("up", "up -d (cold)"), ("noop", "up -d (no change)"),
               ("change", "up -d (1 env changed)"), ("down", "down -v")]
-tools = [("rcompose", "rcompose"), ("docker", "docker-compose"), ("podman", "podman-compose")]
+tools = [("rcompose", "rcompose"), ("dockerv2", "docker compose v2"), ("docker", "docker-compose"),
+         ("podman", "podman-compose")]
 
 def stats(tool, project, op):
     path = raw / f"{tool}_{project}_{op}.json"
