@@ -342,8 +342,8 @@ pub fn host_arch() -> &'static str {
 /// A TCP proxy of the test's own in front of a [`Registry`]: it counts the bytes the registry
 /// sends through it (`served`), can slow them down (`throttle`: a pause per 64 KiB), and can die:
 /// once `die_after` bytes went out it closes every connection and refuses new ones, as a registry
-/// that crashed mid-layer. With [`Proxy::cutting_upload`], it breaks one connection instead, once,
-/// after that many bytes came from the client (an upload whose connection broke mid-chunk).
+/// that crashed mid-layer. With [`Proxy::cutting_upload`], it breaks one connection instead, once:
+/// the one carrying the byte past that many from the clients (an upload broken mid-chunk).
 pub struct Proxy {
     pub port: u16,
     pub served: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -355,8 +355,8 @@ impl Proxy {
         Proxy::with_faults(upstream, throttle, die_after, None)
     }
 
-    /// A proxy that cuts the first connection through which more than `after` bytes were sent
-    /// to the registry, and forwards everything else.
+    /// A proxy that cuts the connection that carries the client's byte number `after` + 1 (all
+    /// connections counted together) to the registry, and forwards everything else.
     pub fn cutting_upload(upstream: u16, after: u64) -> Proxy {
         Proxy::with_faults(upstream, None, None, Some(after))
     }
@@ -370,6 +370,7 @@ impl Proxy {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let cut_done = Arc::new(AtomicBool::new(false));
+        let sent_total = Arc::new(AtomicU64::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -392,16 +393,15 @@ impl Proxy {
                 };
                 let (mut client_in, mut upstream_out) =
                     (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                let cut_done = cut_done.clone();
+                let (cut_done, sent_total) = (cut_done.clone(), sent_total.clone());
                 std::thread::spawn(move || {
                     let mut buffer = vec![0u8; 64 << 10];
-                    let mut sent = 0u64;
                     loop {
                         let n = match client_in.read(&mut buffer) {
                             Ok(0) | Err(_) => break,
                             Ok(n) => n,
                         };
-                        sent += n as u64;
+                        let sent = sent_total.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
                         if let Some(after) = cut_upload_after
                             && sent > after
                             && !cut_done.swap(true, Ordering::SeqCst)
