@@ -612,3 +612,115 @@ fn a_built_image_round_trips_through_image_save_and_skopeo() {
         );
     }
 }
+
+/// The state of the one `RUN` step container under `root` once its command runs: its id and the
+/// pid of its process.
+fn running_step(fixture: &Fixture) -> (String, i32) {
+    let containers = fixture.root.join("containers");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        for entry in std::fs::read_dir(&containers)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let state = std::fs::read(entry.path().join("state.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+            if let Some(state) = state
+                && state["status"] == "running"
+                && state["pid"].as_i64().unwrap_or(0) > 0
+            {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                return (id, state["pid"].as_i64().unwrap() as i32);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no RUN step started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // Not a zombie: a process that ended but is not yet reaped counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Ctrl-C during a `RUN` step ends the step (its container removed, its command no longer
+/// running); a build killed outright leaves the step running only until the next build, which
+/// ends and removes it.
+#[test]
+fn an_interrupted_or_killed_build_leaves_no_step_running() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("buildint", "services:\n  api:\n    build: ./api\n");
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo started; sleep 600\n",
+    )
+    .unwrap();
+    let containers = fixture.root.join("containers");
+    let left = || -> Vec<String> {
+        std::fs::read_dir(&containers)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect()
+    };
+
+    // Ctrl-C.
+    let build = fixture
+        .cmd(&["build"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_, step) = running_step(&fixture);
+    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
+    unsafe { libc::kill(build.id() as i32, libc::SIGINT) };
+    let begin = std::time::Instant::now();
+    let output = build.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("interrupted"),
+        "{stderr}"
+    );
+    assert!(begin.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!alive(step), "the step's command still runs after Ctrl-C");
+    assert_eq!(
+        left(),
+        Vec::<String>::new(),
+        "the step's container was left"
+    );
+
+    // kill -9: the step runs on (nothing could stop it), until the next build.
+    let mut build = fixture
+        .cmd(&["build"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_, step) = running_step(&fixture);
+    build.kill().unwrap();
+    build.wait().unwrap();
+    assert!(alive(step));
+    std::fs::write(api.join("Dockerfile"), "FROM busybox:latest\nRUN true\n").unwrap();
+    fixture.ok(&["build"]);
+    assert!(
+        !alive(step),
+        "the next build left the killed build's step running"
+    );
+    assert_eq!(
+        left(),
+        Vec::<String>::new(),
+        "the killed build's step container was left"
+    );
+}

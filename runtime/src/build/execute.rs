@@ -63,6 +63,9 @@ pub enum Error {
     Image(#[from] crate::image::Error),
     #[error(transparent)]
     Container(#[from] crate::container::Error),
+    /// Ctrl-C (or SIGTERM) during the build: the running step was ended and removed.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 fn tail(output: &[String]) -> String {
@@ -87,6 +90,22 @@ const MOUNT_STUBS: [&str; 8] = [
     "etc/host.conf",
     "sbin/docker-init",
 ];
+
+/// The label of a `RUN` step's container: the build process that made it (`<pid>-<start time>`),
+/// so that the next build removes one whose build was killed.
+const STEP_OWNER: &str = "io.rcompose.build.step-of";
+
+fn owner_tag() -> Result<String, Error> {
+    let pid = std::process::id();
+    let started = crate::sys::process::start_time(pid as i32).map_err(|error| {
+        crate::container::Error::from(crate::store::IoError::new(
+            "read the start time in",
+            "/proc/self/stat",
+            error,
+        ))
+    })?;
+    Ok(format!("{pid}-{started}"))
+}
 
 /// The builder over one store and runtime.
 pub struct Builder<'a> {
@@ -228,6 +247,7 @@ impl Builder<'_> {
     ) -> Result<Image, Error> {
         // Between steps, the layers made so far are held by the cache alone: keep collections off.
         let _guard = self.store.build_guard()?;
+        self.remove_abandoned_steps()?;
         let hashes = FileHashes::open(self.store.root().join("filehashes"));
         let bridge = match &self.settings.network {
             StepNetwork::Bridge(bridge) => Some(StepBridge::new(bridge)),
@@ -396,6 +416,9 @@ impl Builder<'_> {
                     line: line.to_owned(),
                 })
             };
+            if crate::sys::interrupt::interrupted() {
+                return Err(Error::Interrupted);
+            }
             let cached = self.step(&mut state, step, sources, &mut output)?;
             report(StageEvent::Done {
                 stage: stage.index,
@@ -807,6 +830,7 @@ impl Builder<'_> {
             hosts: (!self.settings.extra_hosts.is_empty()).then(|| self.hosts_file()),
             shm_size: self.settings.shm_size,
             mounts: prepared.mounts.clone(),
+            labels: BTreeMap::from([(STEP_OWNER.to_owned(), owner_tag()?)]),
             ..ContainerSpec::default()
         };
         let id = self.runtime.create(spec)?;
@@ -846,6 +870,11 @@ impl Builder<'_> {
         };
         self.runtime.start(id)?;
         let state = loop {
+            if crate::sys::interrupt::interrupted() {
+                // Its caller removes it.
+                let _ = self.runtime.kill(id, libc::SIGKILL);
+                return Err(Error::Interrupted);
+            }
             match self.runtime.wait(id, Some(Duration::from_millis(100))) {
                 Ok(state) => break state,
                 Err(crate::container::Error::Timeout(_)) => relay(&mut log),
@@ -862,6 +891,28 @@ impl Builder<'_> {
             code,
             output: last.into_iter().collect(),
         })
+    }
+
+    /// Ends and removes the step containers of builds whose process is gone (killed mid-step, or
+    /// ended by a second Ctrl-C): their commands would otherwise run on, and their records and
+    /// writable layers stay forever.
+    fn remove_abandoned_steps(&self) -> Result<(), Error> {
+        for info in self.runtime.list()? {
+            let Some(owner) = info.record.spec.labels.get(STEP_OWNER) else {
+                continue;
+            };
+            let mut parts = owner.split('-').map(str::parse::<u64>);
+            if let (Some(Ok(pid)), Some(Ok(started))) = (parts.next(), parts.next())
+                && crate::sys::process::is_alive(pid as i32, started)
+            {
+                continue;
+            }
+            match self.runtime.remove(&info.record.id, true) {
+                Ok(()) | Err(crate::container::Error::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
     }
 
     /// `/etc/hosts` of a step with `extra_hosts`: localhost, then the entries.

@@ -194,6 +194,10 @@ fn build_services(
             None => {}
         }
     }
+    // Ctrl-C: the builds that ran were ended (their step containers removed); each failed with it.
+    if runtime::sys::interrupt::interrupted() {
+        bail!("interrupted");
+    }
     match failures.len() {
         0 if !complete => bail!("interrupted"),
         0 => Ok(ids),
@@ -312,6 +316,9 @@ fn run_jobs(
                 .collect()
         })
         .collect();
+    // Ctrl-C ends the running steps (see runtime::build), rather than the process with them left
+    // running; a second one ends the process (the next build removes what it left).
+    runtime::sys::interrupt::catch();
     let limit = parallel_limit();
     let mut results: Vec<Option<anyhow::Result<String>>> = jobs.iter().map(|_| None).collect();
     let mut started = vec![false; jobs.len()];
