@@ -161,94 +161,11 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         // shown with the model's key order (top-level sections in order, keys sorted below).
         in_model_order(project::typed::to_json(&loaded.tree))
     };
-    if let Some(services) = value.get_mut("services").and_then(Value::as_object_mut) {
-        services.retain(|name, _| selected.contains(name));
-        if loaded.interpolated {
-            // Their contents are in `environment` and `labels` now (as v2 prints it).
-            for service in services.values_mut().filter_map(Value::as_object_mut) {
-                service.shift_remove("env_file");
-                service.shift_remove("label_file");
-            }
-        }
-    }
-    drop_unused_resources(&mut value);
-    project::extensions::restore(&mut value, &loaded.nested_extensions);
-    if let Some(map) = value.as_object_mut() {
-        let mut top: Vec<(&String, &Value)> = loaded.extensions.iter().collect();
-        top.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, extension) in top {
-            map.insert(
-                key.clone(),
-                project::extensions::sort_keys(extension.clone()),
-            );
-        }
-    }
+    project::printed::shape(&mut value, loaded, &selected);
     Ok(match args.format {
         Format::Yaml => output::yaml::to_string(&value),
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&value)?),
     })
-}
-
-/// Leaves out the networks, volumes, secrets, configs and models no printed service uses, as v2
-/// prints a project.
-fn drop_unused_resources(project: &mut Value) {
-    let mut used: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
-    let services: Vec<&Value> = project
-        .get("services")
-        .and_then(Value::as_object)
-        .map(|s| s.values().collect())
-        .unwrap_or_default();
-    let sources = |list: Option<&Value>| -> Vec<String> {
-        list.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item.get("source").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect()
-    };
-    for service in services {
-        let keys = |key: &str| -> Vec<String> {
-            service
-                .get(key)
-                .and_then(Value::as_object)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default()
-        };
-        used.entry("networks").or_default().extend(keys("networks"));
-        used.entry("models").or_default().extend(keys("models"));
-        let volumes = service.get("volumes").and_then(Value::as_array);
-        used.entry("volumes").or_default().extend(
-            volumes
-                .into_iter()
-                .flatten()
-                .filter(|v| v.get("type").and_then(Value::as_str) == Some("volume"))
-                .filter_map(|v| v.get("source").and_then(Value::as_str))
-                .map(str::to_string),
-        );
-        let secrets = used.entry("secrets").or_default();
-        secrets.extend(sources(service.get("secrets")));
-        secrets.extend(sources(service.get("build").and_then(|b| b.get("secrets"))));
-        let configs = used.entry("configs").or_default();
-        configs.extend(sources(service.get("configs")));
-        configs.extend(
-            service
-                .pointer("/credential_spec/config")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        );
-    }
-    let Some(map) = project.as_object_mut() else {
-        return;
-    };
-    for section in ["networks", "volumes", "secrets", "configs", "models"] {
-        let keep = used.remove(section).unwrap_or_default();
-        if let Some(resources) = map.get_mut(section).and_then(Value::as_object_mut) {
-            resources.retain(|key, _| keep.contains(key));
-            if resources.is_empty() {
-                map.shift_remove(section);
-            }
-        }
-    }
 }
 
 /// Orders an untyped project like the typed one prints: `name`, `services`, `networks`, `volumes`,

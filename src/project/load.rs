@@ -317,6 +317,7 @@ impl Loader {
                 }
             }
             self.resolve_label_files(service, environment)?;
+            resolve_build_args(service, environment);
             if !resolved.is_empty() {
                 let span = service.span.clone();
                 let entries = resolved
@@ -553,6 +554,35 @@ impl Loader {
             origin,
         );
         Ok(())
+    }
+}
+
+/// A build arg without a value takes the variable's value from the project environment, and is
+/// left out when that is unset (as compose-go resolves it).
+fn resolve_build_args(service: &mut Node, environment: &Environment) {
+    let Some(Value::Map(args)) = service
+        .as_map_mut()
+        .and_then(|m| m.get_mut("build"))
+        .and_then(|e| e.node.as_map_mut())
+        .and_then(|m| m.get_mut("args"))
+        .map(|e| &mut e.node.value)
+    else {
+        return;
+    };
+    let unset: Vec<String> = args
+        .iter()
+        .filter(|(name, entry)| entry.node.is_null() && environment.value(name).is_none())
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in unset {
+        args.shift_remove(&name);
+    }
+    for (name, entry) in args.iter_mut() {
+        if entry.node.is_null()
+            && let Some(value) = environment.value(name)
+        {
+            entry.node = Node::string(&entry.node.span, value);
+        }
     }
 }
 

@@ -30,6 +30,7 @@ pub mod merge;
 pub mod model;
 pub mod normalize;
 pub mod paths;
+pub mod printed;
 pub mod profiles;
 pub mod refuse;
 pub mod typed;

@@ -361,8 +361,14 @@ impl fmt::Display for ByteSize {
 }
 
 impl Serialize for ByteSize {
+    /// The number of bytes as a string, as docker compose v2 prints sizes (`"1073741824"`); `-1`
+    /// (unlimited) as a number: v2 prints `"-1"`, which neither v2 nor we read back as a size.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_i64(self.bytes)
+        if self.bytes < 0 {
+            serializer.serialize_i64(self.bytes)
+        } else {
+            serializer.serialize_str(&self.bytes.to_string())
+        }
     }
 }
 
@@ -720,7 +726,7 @@ mod tests {
         assert_eq!(parsed.bytes(), 512 * 1024 * 1024);
         assert_eq!(
             serde_json::to_value(parsed).unwrap(),
-            serde_json::json!(536_870_912)
+            serde_json::json!("536870912")
         );
         assert_eq!(parsed.to_string(), "536870912");
         let number: ByteSize = serde_json::from_value(serde_json::json!(1024)).unwrap();

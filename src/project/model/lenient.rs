@@ -379,6 +379,28 @@ pub(crate) fn serialize_opt_number<S: Serializer>(
     }
 }
 
+/// A number printed as a string, as docker compose v2 prints `mem_swappiness` (a size type there).
+pub(crate) fn serialize_opt_as_string<S: Serializer>(
+    value: &Option<i64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.serialize_str(&value.to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A file mode printed as docker compose v2 prints it: an octal string (`"0440"`).
+pub(crate) fn serialize_opt_file_mode<S: Serializer>(
+    mode: &Option<u32>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match mode {
+        Some(mode) => serializer.serialize_str(&format!("0{mode:o}")),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A file mode: a number as written, or a string read as octal (`"0440"`), as compose-go reads it.
 pub(crate) fn opt_file_mode<'de, D: Deserializer<'de>>(
     deserializer: D,

@@ -7,8 +7,8 @@ use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::lenient::{
-    dict, is_false, multi_dict, opt_file_mode, opt_scalar, scalar, serialize_opt_number,
-    string_or_list, vec_scalar,
+    dict, is_false, multi_dict, opt_file_mode, opt_scalar, scalar, serialize_opt_as_string,
+    serialize_opt_file_mode, serialize_opt_number, string_or_list, vec_scalar,
 };
 use super::{Build, Deploy, Develop, Gpus, Port, ServiceNetwork, ServiceVolume};
 use crate::project::units::{ByteSize, Duration};
@@ -250,6 +250,7 @@ pub struct Service {
     #[serde(
         default,
         deserialize_with = "opt_scalar",
+        serialize_with = "serialize_opt_as_string",
         skip_serializing_if = "Option::is_none"
     )]
     pub mem_swappiness: Option<i64>,
@@ -558,6 +559,7 @@ pub struct FileReference {
     #[serde(
         default,
         deserialize_with = "opt_file_mode",
+        serialize_with = "serialize_opt_file_mode",
         skip_serializing_if = "Option::is_none"
     )]
     pub mode: Option<u32>,

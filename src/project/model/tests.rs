@@ -26,7 +26,7 @@ const CANONICAL_PROJECT: &str = r#"{
                     },
                     "replicas": 2,
                     "resources": {
-                        "limits": {"cpus": 0.5, "memory": 536870912, "pids": 100},
+                        "limits": {"cpus": 0.5, "memory": "536870912", "pids": 100},
                         "reservations": {
                             "cpus": 2,
                             "devices": [{
@@ -37,7 +37,7 @@ const CANONICAL_PROJECT: &str = r#"{
                                 "options": {"virtualization": "false"}
                             }],
                             "generic_resources": [{"discrete_resource_spec": {"kind": "SSD", "value": 2}}],
-                            "memory": 268435456
+                            "memory": "268435456"
                         }
                     },
                     "restart_policy": {"condition": "on-failure", "delay": "5s", "max_attempts": 3, "window": "2m0s"},
@@ -62,7 +62,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 },
                 "image": "postgres:16",
                 "networks": {"back": {"aliases": ["database"], "ipv4_address": "172.20.0.5", "priority": 100}},
-                "secrets": [{"gid": "0", "mode": 288, "source": "db_password", "target": "/run/secrets/db_password", "uid": "999"}],
+                "secrets": [{"gid": "0", "mode": "0440", "source": "db_password", "target": "/run/secrets/db_password", "uid": "999"}],
                 "volumes": [
                     {"source": "pgdata", "target": "/var/lib/postgresql/data", "type": "volume", "volume": {"nocopy": true, "subpath": "16"}}
                 ]
@@ -71,7 +71,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "annotations": {"com.example.note": "x"},
                 "attach": false,
                 "blkio_config": {
-                    "device_read_bps": [{"path": "/dev/sda", "rate": 12582912}],
+                    "device_read_bps": [{"path": "/dev/sda", "rate": "12582912"}],
                     "weight": 300,
                     "weight_device": [{"path": "/dev/sda", "weight": 400}]
                 },
@@ -88,7 +88,7 @@ const CANONICAL_PROJECT: &str = r#"{
                     "pull": true,
                     "sbom": true,
                     "secrets": [{"source": "npm_token", "target": "npm"}],
-                    "shm_size": 268435456,
+                    "shm_size": "268435456",
                     "ssh": ["default", "deploy=/home/me/.ssh/id_ed25519"],
                     "tags": ["demo/web:latest"],
                     "target": "prod",
@@ -97,7 +97,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "cap_add": ["NET_ADMIN"],
                 "cgroup": "private",
                 "command": ["npm", "start"],
-                "configs": [{"mode": 292, "source": "nginx_conf", "target": "/etc/nginx/nginx.conf"}],
+                "configs": [{"mode": "0444", "source": "nginx_conf", "target": "/etc/nginx/nginx.conf"}],
                 "cpus": 1.5,
                 "depends_on": {
                     "cache": {"condition": "service_started", "required": false},
@@ -124,7 +124,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "init": true,
                 "labels": {"com.example.team": "web"},
                 "logging": {"driver": "json-file", "options": {"max-file": "3", "max-size": "10m"}},
-                "mem_limit": 1073741824,
+                "mem_limit": "1073741824",
                 "memswap_limit": -1,
                 "models": {"embed": null, "llm": {"endpoint_var": "LLM_URL", "model_var": "LLM_MODEL"}},
                 "networks": {"back": null, "front": {"gw_priority": 1, "mac_address": "02:42:ac:11:00:02"}},
@@ -145,7 +145,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "restart": "unless-stopped",
                 "scale": 2,
                 "security_opt": ["no-new-privileges:true"],
-                "shm_size": 67108864,
+                "shm_size": "67108864",
                 "stop_grace_period": "1m30s",
                 "stop_signal": "SIGQUIT",
                 "sysctls": {"net.core.somaxconn": "1024"},
@@ -155,7 +155,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "user": "1000:1000",
                 "volumes": [
                     {"bind": {"create_host_path": true, "propagation": "rprivate", "recursive": "readonly", "selinux": "z"}, "read_only": true, "source": "/srv/demo/web/static", "target": "/app/static", "type": "bind"},
-                    {"target": "/cache", "tmpfs": {"mode": 1777, "size": 67108864}, "type": "tmpfs"},
+                    {"target": "/cache", "tmpfs": {"mode": 1777, "size": "67108864"}, "type": "tmpfs"},
                     {"image": {"subpath": "assets"}, "source": "demo/assets:1", "target": "/assets", "type": "image"}
                 ],
                 "volumes_from": ["db:ro"],
@@ -592,8 +592,8 @@ fn scalars_are_read_in_either_spelling() {
     let printed = serde_json::to_value(&service).unwrap();
     assert_eq!(printed["cpus"], json!(0.5));
     assert_eq!(printed["user"], json!("1000"));
-    assert_eq!(printed["mem_limit"], json!(536_870_912));
-    assert_eq!(printed["secrets"][0]["mode"], json!(288));
+    assert_eq!(printed["mem_limit"], json!("536870912"));
+    assert_eq!(printed["secrets"][0]["mode"], json!("0440"));
     assert_eq!(printed["ulimits"]["nofile"], json!(1024));
     assert_eq!(printed.get("tty"), None);
 }

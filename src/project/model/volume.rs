@@ -96,7 +96,7 @@ pub struct BindOptions {
     #[serde(
         default,
         deserialize_with = "opt_scalar",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "not_true"
     )]
     pub create_host_path: Option<bool>,
     /// Mount propagation (`rprivate`, `shared`, `slave`, ...).
@@ -177,4 +177,9 @@ pub struct ImageOptions {
     /// A path inside the image to mount instead of its root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subpath: Option<String>,
+}
+
+/// `create_host_path: false` is the default of the long syntax: printed only when true (as v2).
+fn not_true(value: &Option<bool>) -> bool {
+    *value != Some(true)
 }
