@@ -68,6 +68,8 @@ pub enum Command {
     Build(commands::build::BuildArgs),
     /// Creates containers for a service (without starting them)
     Create(commands::up::CreateArgs),
+    /// Scale services
+    Scale(commands::up::ScaleArgs),
     /// Stop and remove containers (and volumes with -v)
     Down(commands::down::DownArgs),
     /// List containers

@@ -366,3 +366,36 @@ fn top_stats_pause_cp_wait_attach_and_events_on_running_containers() {
         fixture.containers()
     );
 }
+
+/// `scale SERVICE=NUM`: docker compose's `scale`, the service at that many containers with its
+/// dependencies started (`--no-deps`: left alone), fewer removing the newest.
+#[test]
+fn scale_sets_the_number_of_containers_of_a_service() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbscale", RUN_APP);
+    let running = |service: &str| -> usize {
+        fixture
+            .containers()
+            .iter()
+            .filter(|c| c["Service"] == service && c["State"] == "running")
+            .count()
+    };
+    fixture.ok(&["scale", "app=3"]);
+    assert_eq!(running("app"), 3);
+    assert_eq!(running("db"), 1, "the dependency was not started");
+    fixture.ok(&["stop", "db"]);
+    fixture.ok(&["scale", "--no-deps", "app=1"]);
+    assert_eq!(running("app"), 1);
+    assert_eq!(running("db"), 0, "--no-deps started the dependency");
+    let names: Vec<String> = fixture
+        .containers()
+        .iter()
+        .filter(|c| c["Service"] == "app")
+        .map(|c| c["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, [format!("{}-app-1", fixture.name)]);
+    let error = fixture.fails(&["scale", "app"]);
+    assert!(error.contains("use SERVICE=NUM"), "{error}");
+}

@@ -52,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(&global, args),
         Command::Builder(args) => builder::run(&global, args),
         Command::Create(args) => up::create(&global, args),
+        Command::Scale(args) => up::scale(&global, args),
         Command::Down(args) => down::run(&global, args),
         Command::Ps(args) => ps::run(&global, args),
         Command::Ls(args) => ls::run(&global, args),

@@ -146,6 +146,43 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
     converge(global, &up).map(|_| ExitCode::SUCCESS)
 }
 
+/// `rcompose scale SERVICE=NUM...`: docker compose's `scale`, an `up -d` of those services (with
+/// their dependencies unless `--no-deps`) at the given number of containers.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Services and their number of containers
+    #[arg(value_name = "SERVICE=NUM", required = true)]
+    scales: Vec<String>,
+    /// Don't start linked services
+    #[arg(long)]
+    no_deps: bool,
+    /// Print the plan without doing it
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn scale(global: &GlobalOptions, args: ScaleArgs) -> anyhow::Result<ExitCode> {
+    let services = args
+        .scales
+        .iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((service, _)) if !service.is_empty() => Ok(service.to_string()),
+            _ => Err(anyhow::anyhow!(
+                "invalid scale {entry:?}: use SERVICE=NUM (e.g. `rcompose scale web=3`)"
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let up = UpArgs {
+        services,
+        detach: true,
+        no_deps: args.no_deps,
+        scale: args.scales,
+        dry_run: args.dry_run,
+        ..UpArgs::default()
+    };
+    converge(global, &up).map(|_| ExitCode::SUCCESS)
+}
+
 /// Plans and applies the project (or prints the plan with `--dry-run`, returning `None`).
 fn converge(
     global: &GlobalOptions,
