@@ -2,7 +2,8 @@
 //! merged tree) in docker compose v2's printed form, so that the output of both can be compared and
 //! loaded again. What v2 prints differently from the model itself lives here, one rule each:
 //! only the selected services and the resources they use, `env_file`/`label_file` folded away,
-//! `x-` extensions put back, `extra_hosts` sorted by host, and a literal `$` written `$$`.
+//! `x-` extensions put back, `extra_hosts` sorted by host, a literal `$` written `$$`, and the keys of
+//! each mapping v2 prints from a struct in that struct's order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +41,7 @@ pub fn shape(value: &mut Value, loaded: &Loaded, selected: &BTreeSet<String>) {
     if loaded.interpolated {
         escape_dollars(value);
     }
+    order_like_v2(value, &mut Vec::new());
 }
 
 /// `extra_hosts` ordered by host name (v2 keeps them in a map); one host's addresses keep their order.
@@ -136,5 +138,427 @@ fn drop_unused_resources(project: &mut Value) {
                 map.shift_remove(section);
             }
         }
+    }
+}
+
+/// Key orders of the mappings v2 prints from its structs (compose-go's field order); `*` is any key,
+/// `#` any index. Other mappings (labels, environment...) keep their sorted keys.
+const V2_KEY_ORDER: &[(&str, &[&str])] = &[
+    (
+        "services/*",
+        &[
+            "name",
+            "profiles",
+            "annotations",
+            "attach",
+            "build",
+            "develop",
+            "blkio_config",
+            "cap_add",
+            "cap_drop",
+            "cgroup_parent",
+            "cgroup",
+            "cpu_count",
+            "cpu_percent",
+            "cpu_period",
+            "cpu_quota",
+            "cpu_rt_period",
+            "cpu_rt_runtime",
+            "cpus",
+            "cpuset",
+            "cpu_shares",
+            "command",
+            "configs",
+            "container_name",
+            "credential_spec",
+            "depends_on",
+            "deploy",
+            "device_cgroup_rules",
+            "devices",
+            "dns",
+            "dns_opt",
+            "dns_search",
+            "dockerfile",
+            "domainname",
+            "entrypoint",
+            "provider",
+            "environment",
+            "env_file",
+            "expose",
+            "extends",
+            "external_links",
+            "extra_hosts",
+            "group_add",
+            "gpus",
+            "hostname",
+            "healthcheck",
+            "image",
+            "init",
+            "ipc",
+            "isolation",
+            "labels",
+            "label_file",
+            "links",
+            "logging",
+            "log_driver",
+            "log_opt",
+            "mem_limit",
+            "mem_reservation",
+            "memswap_limit",
+            "mem_swappiness",
+            "mac_address",
+            "models",
+            "net",
+            "network_mode",
+            "networks",
+            "oom_kill_disable",
+            "oom_score_adj",
+            "pid",
+            "pids_limit",
+            "platform",
+            "ports",
+            "privileged",
+            "pull_policy",
+            "read_only",
+            "restart",
+            "runtime",
+            "scale",
+            "secrets",
+            "security_opt",
+            "shm_size",
+            "stdin_open",
+            "stop_grace_period",
+            "stop_signal",
+            "storage_opt",
+            "sysctls",
+            "tmpfs",
+            "tty",
+            "ulimits",
+            "use_api_socket",
+            "user",
+            "userns_mode",
+            "uts",
+            "volume_driver",
+            "volumes",
+            "volumes_from",
+            "working_dir",
+            "post_start",
+            "pre_stop",
+        ],
+    ),
+    ("services/*/provider", &["type", "options"]),
+    (
+        "services/*/build",
+        &[
+            "context",
+            "dockerfile",
+            "dockerfile_inline",
+            "entitlements",
+            "args",
+            "provenance",
+            "sbom",
+            "ssh",
+            "labels",
+            "cache_from",
+            "cache_to",
+            "no_cache",
+            "additional_contexts",
+            "pull",
+            "extra_hosts",
+            "isolation",
+            "network",
+            "target",
+            "secrets",
+            "shm_size",
+            "tags",
+            "ulimits",
+            "platforms",
+            "privileged",
+        ],
+    ),
+    (
+        "services/*/blkio_config",
+        &[
+            "weight",
+            "weight_device",
+            "device_read_bps",
+            "device_read_iops",
+            "device_write_bps",
+            "device_write_iops",
+        ],
+    ),
+    ("services/*/blkio_config/*/#", &["path", "weight", "rate"]),
+    ("services/*/devices/#", &["source", "target", "permissions"]),
+    ("services/*/logging", &["driver", "options"]),
+    (
+        "services/*/deploy",
+        &[
+            "mode",
+            "replicas",
+            "labels",
+            "update_config",
+            "rollback_config",
+            "resources",
+            "restart_policy",
+            "placement",
+            "endpoint_mode",
+        ],
+    ),
+    (
+        "services/*/deploy/update_config",
+        &[
+            "parallelism",
+            "delay",
+            "failure_action",
+            "monitor",
+            "max_failure_ratio",
+            "order",
+        ],
+    ),
+    (
+        "services/*/deploy/rollback_config",
+        &[
+            "parallelism",
+            "delay",
+            "failure_action",
+            "monitor",
+            "max_failure_ratio",
+            "order",
+        ],
+    ),
+    ("services/*/deploy/resources", &["limits", "reservations"]),
+    (
+        "services/*/deploy/resources/*",
+        &["cpus", "memory", "pids", "devices", "generic_resources"],
+    ),
+    (
+        "services/*/deploy/resources/*/devices/#",
+        &["capabilities", "driver", "count", "device_ids", "options"],
+    ),
+    (
+        "services/*/gpus/#",
+        &["capabilities", "driver", "count", "device_ids", "options"],
+    ),
+    (
+        "services/*/deploy/restart_policy",
+        &["condition", "delay", "max_attempts", "window"],
+    ),
+    (
+        "services/*/deploy/placement",
+        &["constraints", "preferences", "max_replicas_per_node"],
+    ),
+    (
+        "services/*/networks/*",
+        &[
+            "aliases",
+            "driver_opts",
+            "gw_priority",
+            "interface_name",
+            "ipv4_address",
+            "ipv6_address",
+            "link_local_ips",
+            "mac_address",
+            "priority",
+        ],
+    ),
+    (
+        "services/*/ports/#",
+        &[
+            "name",
+            "mode",
+            "host_ip",
+            "target",
+            "published",
+            "protocol",
+            "app_protocol",
+        ],
+    ),
+    (
+        "services/*/volumes/#",
+        &[
+            "type",
+            "source",
+            "target",
+            "read_only",
+            "consistency",
+            "bind",
+            "volume",
+            "tmpfs",
+            "image",
+        ],
+    ),
+    (
+        "services/*/volumes/#/bind",
+        &["selinux", "propagation", "create_host_path", "recursive"],
+    ),
+    (
+        "services/*/volumes/#/volume",
+        &["labels", "nocopy", "subpath"],
+    ),
+    ("services/*/volumes/#/tmpfs", &["size", "mode"]),
+    (
+        "services/*/secrets/#",
+        &["source", "target", "uid", "gid", "mode"],
+    ),
+    (
+        "services/*/configs/#",
+        &["source", "target", "uid", "gid", "mode"],
+    ),
+    ("services/*/ulimits/*", &["soft", "hard"]),
+    (
+        "services/*/depends_on/*",
+        &["condition", "restart", "required"],
+    ),
+    (
+        "services/*/healthcheck",
+        &[
+            "test",
+            "timeout",
+            "interval",
+            "retries",
+            "start_period",
+            "start_interval",
+            "disable",
+        ],
+    ),
+    (
+        "services/*/post_start/#",
+        &[
+            "command",
+            "user",
+            "privileged",
+            "working_dir",
+            "environment",
+        ],
+    ),
+    (
+        "services/*/pre_stop/#",
+        &[
+            "command",
+            "user",
+            "privileged",
+            "working_dir",
+            "environment",
+        ],
+    ),
+    (
+        "services/*/credential_spec",
+        &["config", "file", "registry"],
+    ),
+    ("services/*/models/*", &["endpoint_var", "model_var"]),
+    ("services/*/develop", &["watch"]),
+    (
+        "services/*/develop/watch/#",
+        &[
+            "path",
+            "action",
+            "target",
+            "exec",
+            "include",
+            "ignore",
+            "initial_sync",
+        ],
+    ),
+    (
+        "networks/*",
+        &[
+            "name",
+            "driver",
+            "driver_opts",
+            "ipam",
+            "external",
+            "internal",
+            "attachable",
+            "labels",
+            "enable_ipv4",
+            "enable_ipv6",
+        ],
+    ),
+    ("networks/*/ipam", &["driver", "config"]),
+    (
+        "networks/*/ipam/config/#",
+        &["subnet", "gateway", "ip_range", "aux_addresses"],
+    ),
+    (
+        "volumes/*",
+        &["name", "driver", "driver_opts", "external", "labels"],
+    ),
+    (
+        "secrets/*",
+        &[
+            "name",
+            "file",
+            "environment",
+            "content",
+            "external",
+            "labels",
+            "driver",
+            "driver_opts",
+            "template_driver",
+        ],
+    ),
+    (
+        "configs/*",
+        &[
+            "name",
+            "file",
+            "environment",
+            "content",
+            "external",
+            "labels",
+            "driver",
+            "driver_opts",
+            "template_driver",
+        ],
+    ),
+    (
+        "models/*",
+        &["name", "model", "context_size", "runtime_flags"],
+    ),
+];
+
+/// The order v2 gives the keys of the mapping at `path`, if it prints that mapping from a struct.
+fn v2_order(path: &[String]) -> Option<&'static [&'static str]> {
+    V2_KEY_ORDER.iter().find_map(|(pattern, order)| {
+        let segments: Vec<&str> = pattern.split('/').collect();
+        let matches = segments.len() == path.len()
+            && segments.iter().zip(path).all(|(want, got)| match *want {
+                "*" => true,
+                "#" => got.parse::<usize>().is_ok(),
+                literal => literal == got,
+            });
+        matches.then_some(*order)
+    })
+}
+
+/// Puts the keys of every struct-like mapping in v2's order: the known keys first in that order,
+/// then the others as they were, then the `x-` extensions.
+fn order_like_v2(value: &mut Value, path: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(order) = v2_order(path) {
+                let rank = |key: &str| match order.iter().position(|k| *k == key) {
+                    Some(position) => position,
+                    None if key.starts_with("x-") => order.len() + 1,
+                    None => order.len(),
+                };
+                let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                entries.sort_by_key(|(key, _)| rank(key));
+                *map = entries.into_iter().collect();
+            }
+            for (key, child) in map.iter_mut() {
+                path.push(key.clone());
+                order_like_v2(child, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                path.push(index.to_string());
+                order_like_v2(item, path);
+                path.pop();
+            }
+        }
+        _ => {}
     }
 }
