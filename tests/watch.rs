@@ -507,3 +507,64 @@ fn a_real_event_queue_overflow_is_repaired_by_a_rescan() {
     });
     watcher.stop();
 }
+
+/// The pid `watch --status` names, if a background watch runs.
+fn background_watcher(fixture: &Fixture) -> Option<i32> {
+    let output = fixture.command(&["watch", "--status"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let pid = text.split("(pid ").nth(1)?.split(')').next()?.parse().ok();
+    assert_eq!(output.status.success(), pid.is_some(), "{text}");
+    pid
+}
+
+fn process_runs(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// `up -d --watch` (which docker compose refuses): the project runs and a watcher in the background
+/// follows its files and compose file until `watch --stop` or `down`; `watch --status` says so.
+#[test]
+fn a_background_watch_follows_the_project_until_stopped_or_down() {
+    if !common::can_run() {
+        return;
+    }
+    let fixture = Fixture::new("watchdetach", CONFIG_PROJECT);
+    fs::create_dir_all(fixture.path().join("src")).unwrap();
+    let up = fixture.command(&["up", "-d", "--watch"]);
+    let said = String::from_utf8_lossy(&up.stderr).to_string();
+    assert!(
+        up.status.success() && said.contains("Watching in the background"),
+        "{said}"
+    );
+    let pid = background_watcher(&fixture).expect("a background watch");
+    assert!(process_runs(pid));
+    write(&fixture.path().join("src/f.txt"), "background");
+    eventually("synced in the background", WAIT, || {
+        sh(&fixture, "app", "cat /src/f.txt").as_deref() == Some("background")
+    });
+    fixture.write(&CONFIG_PROJECT.replace("GREETING: one", "GREETING: two"));
+    eventually("compose edit applied in the background", WAIT, || {
+        sh(&fixture, "app", "echo $GREETING").as_deref() == Some("two")
+    });
+    // A second one keeps the watcher that runs.
+    fixture.ok(&["up", "-d", "--watch"]);
+    assert_eq!(background_watcher(&fixture), Some(pid));
+    fixture.ok(&["watch", "--stop"]);
+    assert!(!process_runs(pid), "watch --stop left the watcher running");
+    assert_eq!(background_watcher(&fixture), None);
+    // `watch -d`, then `down` ends it.
+    fixture.ok(&["watch", "-d"]);
+    let pid = background_watcher(&fixture).expect("a background watch");
+    fixture.ok(&["down"]);
+    assert!(!process_runs(pid), "down left the watcher running");
+    let left: Vec<_> = fs::read_dir(fixture.root.join("watchers"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name())
+        .collect();
+    assert!(left.is_empty(), "down left {left:?}");
+}

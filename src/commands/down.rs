@@ -51,6 +51,10 @@ pub fn run(global: &GlobalOptions, args: DownArgs) -> anyhow::Result<ExitCode> {
         everything.profiles = vec!["*".to_string()];
     }
     let scope = Scope::open(&everything, &[])?;
+    // A background watch first: it would bring the project back at the next compose edit.
+    if !args.dry_run {
+        crate::watch::detached::remove(&scope.engine.root, &scope.loaded.project.name)?;
+    }
     let _lock = scope.lock()?;
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan_down(

@@ -84,8 +84,9 @@ pub struct UpArgs {
     /// Do not attach (stream logs) to these services (repeatable)
     #[arg(long, value_name = "SERVICE")]
     no_attach: Vec<String>,
-    /// Watch source code and update services when files change (see `watch`)
-    #[arg(short, long, conflicts_with_all = ["detach", "wait", "dry_run"])]
+    /// Watch source code and update services when files change (see `watch`; with -d in the
+    /// background)
+    #[arg(short, long, conflicts_with_all = ["wait", "dry_run"])]
     watch: bool,
 }
 
@@ -283,9 +284,17 @@ pub fn run(global: &GlobalOptions, args: UpArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("--exit-code-from: service {service:?} is not among the services to start");
     }
+    if args.detach && args.watch {
+        // Checked before anything starts, as the attached `--watch` checks.
+        let scope = Scope::open(global, &args.services)?;
+        crate::watch::check(&scope.loaded.project, &args.services)?;
+    }
     let Some((scope, apply_options)) = converge(global, &args)? else {
         return Ok(ExitCode::SUCCESS);
     };
+    if args.detach && args.watch {
+        return super::watch::start_detached(global, &scope, &args.services, true);
+    }
     if args.no_start {
         return Ok(ExitCode::SUCCESS);
     }

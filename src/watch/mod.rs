@@ -18,6 +18,7 @@
 //! Every action prints one line: the service, the files (or their count) and the time it took.
 
 mod act;
+pub mod detached;
 mod events;
 mod plan;
 mod rules;
