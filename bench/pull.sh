@@ -91,17 +91,17 @@ measure() {
     printf "%s\t%s\t%s\t%s\n", label, $1, $2 + $3, $4 >> figures
   }' "$work/time"
 }
+# Each run writes into new directories, removed only at the end: on ext4, creating files right
+# after many were deleted costs far more (the inode allocator skips recently deleted inodes one by
+# one), which would charge the unpacking tools for the benchmark's own clean-up.
 for run in $(seq "$runs"); do
   echo "== run $run"
-  rm -rf "$work/dst"
-  measure "rcompose image pull (unpacked, ready to run)" "$rc" --root "$work/dst" image pull -q "$image"
+  measure "rcompose image pull (unpacked, ready to run)" "$rc" --root "$work/dst-$run" image pull -q "$image"
   if [ -n "${RCOMPOSE_BEFORE:-}" ]; then
-    rm -rf "$work/before"
-    measure "before: rcompose image pull" "$RCOMPOSE_BEFORE" --root "$work/before" image pull -q "$image"
+    measure "before: rcompose image pull" "$RCOMPOSE_BEFORE" --root "$work/before-$run" image pull -q "$image"
   fi
-  rm -rf "$work/oci" "$work/bundle"
-  measure "skopeo copy docker:// oci: (not unpacked)" skopeo copy -q --src-tls-verify=false "docker://$image" "oci:$work/oci:big"
-  measure "umoci unpack (after skopeo)" umoci unpack --image "$work/oci:big" "$work/bundle"
+  measure "skopeo copy docker:// oci: (not unpacked)" skopeo copy -q --src-tls-verify=false "docker://$image" "oci:$work/oci-$run:big"
+  measure "umoci unpack (after skopeo)" umoci unpack --image "$work/oci-$run:big" "$work/bundle-$run"
 done
 echo "== medians of $runs runs"
 python3 - "$work/figures" <<'EOF'

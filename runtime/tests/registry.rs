@@ -310,6 +310,30 @@ fn a_registry_dying_mid_layer_leaves_the_store_unchanged_and_the_next_pull_fetch
         partials(dir2.path())
     );
 
+    // Through a registry that ignores ranges, the pull still completes: the bytes it had are
+    // skipped in the whole blob it gets (checked in a copy of the store, to resume below).
+    let copy = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-a", "--"])
+        .arg(dir2.path().join("state"))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let store3 = ImageStore::open(&copy.path().join("state")).unwrap();
+    let ignoring = Proxy::ignoring_ranges(registry.port);
+    let through = name(&format!("{}/team/big:1", ignoring.host()));
+    let pulled = registry::pull(&store3, &settings, &through, &quiet).unwrap();
+    assert_eq!(pulled.id, original.id);
+    assert!(partials(copy.path()).is_empty());
+    let big = original.layers[2].blob_size;
+    assert!(
+        ignoring.served() > big,
+        "the 6 MiB layer came whole although part of it was kept: {} bytes",
+        ignoring.served()
+    );
+    drop(store3);
+
     // Pulled again through a proxy that counts: only the rest crosses the wire (plus the
     // manifest, the config and HTTP headers, well under 64 KiB).
     let counting = Proxy::start(registry.port, None, None);
@@ -440,4 +464,35 @@ fn two_pulls_of_one_image_at_once_share_the_downloads() {
         "{:?}",
         partials(dir2.path())
     );
+}
+
+#[test]
+fn a_push_whose_connection_breaks_mid_blob_starts_that_upload_over() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::with_access_log();
+    let settings = Settings::default();
+    let (_dir, source) = store_with_app();
+    let original = source.image("app:1").unwrap();
+    // 1 MiB into the uploads: inside the busybox layer or the 3 MiB one, each sent in one PUT.
+    let cutting = Proxy::cutting_upload(registry.port, 1 << 20);
+    let target = name(&format!("{}/team/app:1", cutting.host()));
+    let pushed = registry::push(&source, &settings, "app:1", &target, &quiet).unwrap();
+    assert_eq!(pushed.digest, original.manifest_digest);
+    let posts = registry
+        .requests()
+        .iter()
+        .filter(|request| request.starts_with("POST "))
+        .count();
+    assert!(
+        posts > 4,
+        "3 layers and the config, and one again: {:#?}",
+        registry.requests()
+    );
+
+    let (_dir2, store2) = store();
+    let direct = name(&format!("{}/team/app:1", registry.host()));
+    let pulled = registry::pull(&store2, &settings, &direct, &quiet).unwrap();
+    assert_eq!(pulled.id, original.id);
 }

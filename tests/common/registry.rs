@@ -352,13 +352,19 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(upstream: u16, throttle: Option<Duration>, die_after: Option<u64>) -> Proxy {
-        Proxy::with_faults(upstream, throttle, die_after, None)
+        Proxy::with_faults(upstream, throttle, die_after, None, false)
+    }
+
+    /// A proxy that hides `Range` headers from the registry (renamed to `Xrang`, the same
+    /// length), as a registry that ignores ranges and always sends whole blobs.
+    pub fn ignoring_ranges(upstream: u16) -> Proxy {
+        Proxy::with_faults(upstream, None, None, None, true)
     }
 
     /// A proxy that cuts the connection that carries the client's byte number `after` + 1 (all
     /// connections counted together) to the registry, and forwards everything else.
     pub fn cutting_upload(upstream: u16, after: u64) -> Proxy {
-        Proxy::with_faults(upstream, None, None, Some(after))
+        Proxy::with_faults(upstream, None, None, Some(after), false)
     }
 
     fn with_faults(
@@ -366,6 +372,7 @@ impl Proxy {
         throttle: Option<Duration>,
         die_after: Option<u64>,
         cut_upload_after: Option<u64>,
+        hide_ranges: bool,
     ) -> Proxy {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -409,6 +416,13 @@ impl Proxy {
                             let _ = client_in.shutdown(std::net::Shutdown::Both);
                             let _ = upstream_out.shutdown(std::net::Shutdown::Both);
                             return;
+                        }
+                        if hide_ranges {
+                            for at in 0..n.saturating_sub(8) {
+                                if buffer[at..at + 8].eq_ignore_ascii_case(b"\r\nrange:") {
+                                    buffer[at + 2..at + 7].copy_from_slice(b"Xrang");
+                                }
+                            }
                         }
                         if upstream_out.write_all(&buffer[..n]).is_err() {
                             break;

@@ -24,7 +24,7 @@ use crate::image::{Digest, ImageRef, ImageStore};
 const CHUNKED_ABOVE: u64 = 16 << 20;
 /// The size of a chunk (ECR, for one, wants at least 5 MiB per chunk but the last).
 const CHUNK: u64 = 8 << 20;
-/// Times a chunked upload the registry lost starts over.
+/// Times an upload the registry lost starts over.
 const RESTARTS: u32 = 2;
 
 /// What a push did.
@@ -181,28 +181,7 @@ fn push_blob(
     if size > CHUNKED_ABOVE && store.blobs().contains(digest) {
         upload_chunked(session, location, digest, &path, size, report)?;
     } else {
-        let url = with_digest(&location, digest);
-        let response = if store.blobs().contains(digest) {
-            session.send(
-                "PUT",
-                &url,
-                &[("Content-Type", "application/octet-stream".to_owned())],
-                &Payload::File(&path),
-            )?
-        } else {
-            let open = || -> Result<Box<dyn std::io::Read + Send>, Error> {
-                Ok(store.blob_reader(digest)?.1)
-            };
-            session.send(
-                "PUT",
-                &url,
-                &[("Content-Type", "application/octet-stream".to_owned())],
-                &Payload::Stream(&open),
-            )?
-        };
-        if response.status().as_u16() != 201 {
-            return Err(status_error(&url, response));
-        }
+        upload_monolithic(store, session, location, digest)?;
         report(Progress::Bytes {
             digest: digest.clone(),
             done: size,
@@ -213,6 +192,46 @@ fn push_blob(
         digest: digest.clone(),
     });
     Ok(Outcome::Uploaded)
+}
+
+/// Uploads blob `digest` in one PUT with the digest: the stored file, or, for a layer kept as a
+/// split, its tarball reproduced while it is sent. A PUT the registry refuses after its connection
+/// broke (distribution 2 forgets an upload whose data stopped midway, so the PUT sent again finds
+/// none: 400 or 404) gets a new upload session, at most [`RESTARTS`] times.
+fn upload_monolithic(
+    store: &ImageStore,
+    session: &Session,
+    mut location: String,
+    digest: &Digest,
+) -> Result<(), Error> {
+    let path = store.blobs().path(digest);
+    let mut restarts = 0;
+    loop {
+        let url = with_digest(&location, digest);
+        let headers = [("Content-Type", "application/octet-stream".to_owned())];
+        let sent = if store.blobs().contains(digest) {
+            session.send("PUT", &url, &headers, &Payload::File(&path))
+        } else {
+            let open = || -> Result<Box<dyn std::io::Read + Send>, Error> {
+                Ok(store.blob_reader(digest)?.1)
+            };
+            session.send("PUT", &url, &headers, &Payload::Stream(&open))
+        };
+        let error = match sent {
+            Ok(response) if response.status().as_u16() == 201 => return Ok(()),
+            Ok(response) if matches!(response.status().as_u16(), 400 | 404) => {
+                status_error(&url, response)
+            }
+            Ok(response) => return Err(status_error(&url, response)),
+            Err(error @ Error::Connection { .. }) => error,
+            Err(error) => return Err(error),
+        };
+        if restarts == RESTARTS {
+            return Err(error);
+        }
+        restarts += 1;
+        location = start_upload(session)?;
+    }
 }
 
 /// An upload location with the blob's digest, for the PUT that completes the upload.
