@@ -18,9 +18,10 @@ use crate::project::{self, Loaded};
 pub struct ConfigArgs {
     /// Services to show (their profiles are enabled; their dependencies are shown too)
     services: Vec<String>,
-    /// Format the output
-    #[arg(long, value_enum, default_value_t = Format::Yaml)]
-    format: Format,
+    /// Format the output: yaml (the default) or json; `--variables` prints a table unless a format
+    /// is given
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Only validate the configuration, don't print anything
     #[arg(short, long)]
     quiet: bool,
@@ -152,7 +153,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         return Ok(variables(loaded, args.format));
     }
     if args.environment {
-        return Ok(environment(loaded, args.format));
+        return Ok(environment(loaded, args.format.unwrap_or(Format::Yaml)));
     }
     let mut value = if loaded.interpolated {
         serde_json::to_value(project).context("cannot serialize the project")?
@@ -162,7 +163,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         in_model_order(project::typed::to_json(&loaded.tree))
     };
     project::printed::shape(&mut value, loaded, &selected);
-    Ok(match args.format {
+    Ok(match args.format.unwrap_or(Format::Yaml) {
         Format::Yaml => output::yaml::to_string(&value),
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&value)?),
     })
@@ -201,19 +202,35 @@ fn in_model_order(value: Value) -> Value {
 
 /// The services to show: all, or those named and what they depend on.
 fn selected_services(loaded: &Loaded, named: &[String]) -> std::collections::BTreeSet<String> {
+    let services = loaded.tree.get("services").and_then(|s| s.as_map());
     if named.is_empty() {
-        return loaded
-            .tree
-            .get("services")
-            .and_then(|s| s.as_map())
+        return services
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
     }
-    ServiceGraph::new(&loaded.project).with_dependencies(named)
+    if loaded.interpolated {
+        return ServiceGraph::new(&loaded.project).with_dependencies(named);
+    }
+    // Without interpolation there is no typed project: the dependencies are read from the tree's
+    // `depends_on` (normalization added the implicit ones there).
+    let mut selected = std::collections::BTreeSet::new();
+    let mut pending: Vec<String> = named.to_vec();
+    while let Some(name) = pending.pop() {
+        if !selected.insert(name.clone()) {
+            continue;
+        }
+        let dependencies = services
+            .and_then(|m| m.get(&name))
+            .and_then(|entry| entry.node.get("depends_on"))
+            .and_then(|d| d.as_map());
+        pending.extend(dependencies.into_iter().flat_map(|d| d.keys().cloned()));
+    }
+    selected
 }
 
-/// `--variables`: each variable used in `${}`, whether it is required, its default and alternate.
-fn variables(loaded: &Loaded, format: Format) -> String {
+/// `--variables`: each variable used in `${}`, whether it is required, its default and alternate: a
+/// table, or with `--format` the mapping docker compose v2 prints (its YAML with v2's 4-space indent).
+fn variables(loaded: &Loaded, format: Option<Format>) -> String {
     let mut by_name: BTreeMap<&str, (bool, Option<&str>, Option<&str>)> = BTreeMap::new();
     for usage in &loaded.usages {
         let entry = by_name.entry(&usage.name).or_insert((false, None, None));
@@ -222,7 +239,7 @@ fn variables(loaded: &Loaded, format: Format) -> String {
         entry.2 = entry.2.or(usage.alternate.as_deref());
     }
     match format {
-        Format::Json => {
+        Some(Format::Json) => {
             let map: serde_json::Map<String, Value> = by_name
                 .iter()
                 .map(|(name, (required, default, alternate))| {
@@ -240,7 +257,20 @@ fn variables(loaded: &Loaded, format: Format) -> String {
                 serde_json::to_string_pretty(&map).unwrap_or_default()
             )
         }
-        Format::Yaml => {
+        Some(Format::Yaml) => by_name
+            .iter()
+            .map(|(name, (required, default, alternate))| {
+                let quote = output::yaml::quote_if_needed;
+                format!(
+                    "{}:\n    name: {}\n    defaultvalue: {}\n    presencevalue: {}\n    required: {required}\n",
+                    quote(name),
+                    quote(name),
+                    quote(default.unwrap_or_default()),
+                    quote(alternate.unwrap_or_default()),
+                )
+            })
+            .collect(),
+        None => {
             let rows: Vec<Vec<String>> = by_name
                 .iter()
                 .map(|(name, (required, default, alternate))| {
