@@ -399,3 +399,62 @@ fn scale_sets_the_number_of_containers_of_a_service() {
     let error = fixture.fails(&["scale", "app"]);
     assert!(error.contains("use SERVICE=NUM"), "{error}");
 }
+
+const REPLICAS: &str = r#"
+services:
+  web:
+    image: busybox
+    command: sh -c "echo this is a rather long command line; exec sleep 600"
+    stop_signal: SIGKILL
+    scale: 2
+  job:
+    image: busybox
+    command: ["true"]
+"#;
+
+/// `ps --filter status=…`, `--no-trunc`, `--orphans`, and `logs --index`, as docker compose has
+/// them.
+#[test]
+fn ps_filters_and_logs_of_one_replica() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbsfilter", REPLICAS);
+    fixture.ok(&["up", "-d"]);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["ps", "--format", "json"];
+        all.extend_from_slice(args);
+        fixture
+            .ok(&all)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["Name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let name = |suffix: &str| format!("{}-{suffix}", fixture.name);
+    assert_eq!(names(&["--filter", "status=exited"]), [name("job-1")]);
+    assert_eq!(
+        names(&["--filter", "status=running"]),
+        [name("web-1"), name("web-2")]
+    );
+    let error = fixture.fails(&["ps", "--filter", "label=x"]);
+    assert!(error.contains("ps filters by `status=STATUS`"), "{error}");
+    let table = fixture.ok(&["ps"]);
+    assert!(!table.contains("rather long command line"), "{table}");
+    let table = fixture.ok(&["ps", "--no-trunc"]);
+    assert!(table.contains("rather long command line"), "{table}");
+    // `job` is gone from the file: its container is an orphan.
+    fixture.write(&REPLICAS.replace("  job:\n    image: busybox\n    command: [\"true\"]\n", ""));
+    assert!(names(&["-a"]).contains(&name("job-1")));
+    assert!(!names(&["-a", "--orphans=false"]).contains(&name("job-1")));
+
+    let logs = fixture.ok(&["logs", "--no-color", "--index", "2", "web"]);
+    let prefixes: Vec<&str> = logs.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(prefixes, ["web-2"], "{logs}");
+    let error = fixture.fails(&["logs", "--index", "3", "web"]);
+    assert!(error.contains("no container with index 3"), "{error}");
+}

@@ -39,6 +39,9 @@ pub struct LogsArgs {
     /// Show logs before a timestamp (e.g. 2026-11-29T05:00:00Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     until: Option<String>,
+    /// Only the container with this index (`web-2` is 2) of each service shown
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    index: Option<u32>,
 }
 
 /// Which entries `--since` and `--until` keep (Unix seconds, both ends included).
@@ -102,7 +105,12 @@ pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
             .map(|t| time_filter::unix_seconds(t, now, "--until"))
             .transpose()?,
     };
-    let mut streams = Streams::open(&scope, &args.services, &follow)?;
+    let mut streams = Streams::open(&scope, &args.services, &follow, args.index)?;
+    if let Some(index) = args.index
+        && streams.containers.is_empty()
+    {
+        anyhow::bail!("no container with index {index} (see `rcompose ps -a`)");
+    }
     streams.print_existing(&window);
     if window.until.is_some() {
         return Ok(ExitCode::SUCCESS); // nothing after `--until` is worth following
@@ -137,7 +145,7 @@ pub fn follow_until_exit(
     abort_on_exit: bool,
 ) -> anyhow::Result<FollowEnd> {
     runtime::sys::interrupt::catch();
-    let mut streams = Streams::open(scope, services, follow)?;
+    let mut streams = Streams::open(scope, services, follow, None)?;
     let names: Vec<&str> = streams.containers.iter().map(|c| c.name.as_str()).collect();
     crate::output::status(&format!("Attaching to {}", names.join(", ")));
     streams.print_existing(&Window::default());
@@ -201,11 +209,19 @@ struct Streams {
 }
 
 impl Streams {
-    fn open(scope: &Scope, services: &[String], follow: &Follow) -> anyhow::Result<Streams> {
+    /// The logs of the containers of `services` (all when empty); with `index`, only those with
+    /// that number.
+    fn open(
+        scope: &Scope,
+        services: &[String],
+        follow: &Follow,
+        index: Option<u32>,
+    ) -> anyhow::Result<Streams> {
         let containers: Vec<Stream> = scope
             .containers(services, false)?
             .into_iter()
             .filter(|(observed, info)| readable_log(observed, info))
+            .filter(|(observed, _)| index.is_none_or(|index| observed.number == index))
             .map(|(observed, _)| Stream {
                 tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
                 // docker compose prefixes lines with `web-1`, the name without the project.

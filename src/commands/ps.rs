@@ -29,14 +29,32 @@ pub struct PsArgs {
     /// Filter by status (created, running, paused, restarting, exited, dead)
     #[arg(long)]
     status: Vec<String>,
+    /// Filter by a property: `status=STATUS`, as docker compose supports
+    #[arg(long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Don't truncate the output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Include the containers of services the project no longer defines
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    orphans: bool,
     /// Format the output
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
-pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalOptions, mut args: PsArgs) -> anyhow::Result<ExitCode> {
+    for filter in &args.filter {
+        match filter.split_once('=') {
+            Some(("status", status)) => args.status.push(status.to_string()),
+            _ => anyhow::bail!(
+                "unsupported filter {filter:?}: ps filters by `status=STATUS` (created, running, paused, restarting, exited, dead)"
+            ),
+        }
+    }
     let scope = Scope::open(global, &[])?;
     scope.check_services(&args.services)?;
+    let project = &scope.loaded.project;
     // One-off (`run`) containers only with `-a`, as docker compose lists them.
     let containers: Vec<(ObservedContainer, Info)> = scope
         .containers(&args.services, args.all)?
@@ -45,6 +63,7 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
         .filter(|(_, info)| {
             args.status.is_empty() || args.status.iter().any(|s| s == state_name(info))
         })
+        .filter(|(observed, _)| args.orphans || project.services.contains_key(&observed.service))
         .collect();
     let unsupervised: Vec<String> = containers
         .iter()
@@ -117,7 +136,14 @@ pub fn run(global: &GlobalOptions, args: PsArgs) -> anyhow::Result<ExitCode> {
                     vec![
                         observed.name.clone(),
                         image_name(observed, info),
-                        format!("\"{}\"", truncate(&command(info), 20)),
+                        format!(
+                            "\"{}\"",
+                            if args.no_trunc {
+                                command(info)
+                            } else {
+                                truncate(&command(info), 20)
+                            }
+                        ),
                         observed.service.clone(),
                         running_for(info, now),
                         status_text(info, now),
