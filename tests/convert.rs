@@ -10,7 +10,8 @@
 //!   `$RCOMPOSE_TEST_KUBEVALIDATE` (then required: CI sets it) or `kubernetes-validate` on PATH;
 //!   without either that test says so and skips.
 //! - Determinism, `-o DIR` with its kustomization, and the schema walk: every service attribute
-//!   of the Compose schema has a decision, and each mapped one is exercised by a golden case.
+//!   of the Compose schema has a decision, and each mapped one is exercised by a golden case;
+//!   in the corpus case that sets every attribute, each reported one a service sets is reported.
 //! - Against a real registry on 127.0.0.1 (`common/registry.rs`): images pinned to the digest a
 //!   pull recorded, and `--push` pushing the images of services with `build:`.
 #![cfg(feature = "kubernetes")]
@@ -445,4 +446,50 @@ fn registry_digest(image: &str) -> Option<String> {
     }
     let inspected: serde_json::Value = serde_json::from_slice(&output.stdout).expect("skopeo JSON");
     inspected["Digest"].as_str().map(str::to_string)
+}
+
+/// Nothing is dropped silently: in the corpus case that sets every service attribute, each
+/// attribute a service sets whose decision is "reported" is in the report, under that service.
+#[test]
+fn every_reported_attribute_a_service_sets_is_in_the_report() {
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-tests/config/all-service-attributes");
+    let (args, env) = corpus_invocation(&case);
+    let output = rcompose(&case, &args, &env, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = String::from_utf8_lossy(&output.stderr).into_owned();
+    let mut config_args = args[..args.len() - 2].to_vec();
+    config_args.extend(["config", "--format", "json"].map(String::from));
+    let config: serde_json::Value =
+        serde_json::from_slice(&rcompose(&case, &config_args, &env, None).stdout)
+            .expect("config --format json");
+    let mut checked = 0;
+    for (name, service) in config["services"].as_object().expect("services") {
+        let block: Vec<&str> = report
+            .lines()
+            .skip_while(|line| *line != format!("  service {name}"))
+            .skip(1)
+            .take_while(|line| line.starts_with("    "))
+            .collect();
+        for attribute in service.as_object().expect("a service").keys() {
+            if let Some(Decision::Reported(_)) = rcompose::convert::attributes::decision(attribute)
+            {
+                checked += 1;
+                assert!(
+                    block
+                        .iter()
+                        .any(|line| line.starts_with(&format!("    {attribute}: "))),
+                    "service {name} sets {attribute}, which is not in the report:\n{report}"
+                );
+            }
+        }
+    }
+    assert!(
+        checked > 30,
+        "the case sets the reported attributes ({checked})"
+    );
 }
