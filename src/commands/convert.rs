@@ -51,7 +51,8 @@ struct KubernetesArgs {
     /// Size of a volume's claim without an io.rcompose.volume-size label
     #[arg(long, value_name = "SIZE", default_value = "1Gi")]
     volume_size: String,
-    /// What a bind mount of a host directory becomes
+    /// What a bind mount of a host directory becomes (emptydir: a ConfigMap for a read-only one
+    /// of at most 1 MiB of files, else an empty directory)
     #[arg(long, value_enum, default_value_t = BindArg::Emptydir)]
     bind: BindArg,
     /// Push the images of services with `build:` (built before) to their registries first, and
@@ -139,6 +140,37 @@ fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
     }
     output::status(&format!("Wrote {} files to {}", files.len(), dir.display()));
     Ok(())
+}
+
+/// The files of `dir` when it holds only regular files, 1 MiB at most in all (what a ConfigMap
+/// holds); `None` otherwise, or when it is no directory.
+fn small_flat_directory(dir: &Path) -> anyhow::Result<Option<BTreeMap<String, Vec<u8>>>> {
+    const LIMIT: u64 = 1 << 20;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    let mut total = 0;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let metadata = std::fs::symlink_metadata(entry.path())
+            .with_context(|| format!("cannot read {}", entry.path().display()))?;
+        total += metadata.len();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            return Ok(None);
+        };
+        if !metadata.is_file() || total > LIMIT {
+            return Ok(None);
+        }
+        found.push((name, entry.path()));
+    }
+    let mut files = BTreeMap::new();
+    for (name, path) in found {
+        let content =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        files.insert(name, content);
+    }
+    Ok(Some(files))
 }
 
 /// The image a service runs, as `up` names it.
@@ -229,6 +261,11 @@ fn host_facts(loaded: &Loaded, global: &GlobalOptions) -> anyhow::Result<HostFac
             let (VolumeType::Bind, Some(source)) = (volume.kind, volume.source.as_deref()) else {
                 continue;
             };
+            if volume.read_only
+                && let Some(files) = small_flat_directory(Path::new(source))?
+            {
+                facts.directories.insert(source.to_string(), files);
+            }
             if std::fs::metadata(source).is_ok_and(|m| m.is_file()) {
                 let content =
                     std::fs::read(source).with_context(|| format!("cannot read {source}"))?;

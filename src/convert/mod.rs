@@ -95,6 +95,9 @@ impl Default for Options {
 pub struct HostFacts {
     /// The contents of bind mount sources that are regular files, by absolute path.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The files of read-only bind mount sources that are directories holding only regular files
+    /// (at most 1 MiB in all), by absolute path, then file name.
+    pub directories: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// The variable names each `env_file` sets, by path.
     pub env_file_names: BTreeMap<String, Vec<String>>,
     /// Profiles named in the files but not enabled (their services are not in the project).

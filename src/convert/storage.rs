@@ -2,7 +2,8 @@
 //! `io.rcompose.volume-size` label or `--volume-size`; ReadWriteMany when more than one pod mounts
 //! it, which the storage class must offer). An anonymous volume is an emptyDir, as is a tmpfs (in
 //! memory, with its size) and `shm_size` (at /dev/shm). A bind mount of a file becomes a ConfigMap
-//! mounted at the file's place; of a directory, an emptyDir or the node's directory (`--bind`),
+//! mounted at the file's place; a read-only one of a directory of at most 1 MiB of files, a
+//! ConfigMap mounted there; other directories an emptyDir or the node's directory (`--bind`),
 //! reported either way. `configs` and `secrets` become ConfigMaps and Secrets from the contents the
 //! loader read, mounted where Compose mounts them.
 
@@ -181,7 +182,10 @@ impl super::Converter<'_> {
             let config_map = format!("{}-{}", self.names.service(name), dns_label(target));
             let key = data_key(source.rsplit('/').next().unwrap_or(source));
             self.push(
-                file_config_map(self.meta(&config_map, self.selector(name)), &key, content),
+                files_config_map(
+                    self.meta(&config_map, self.selector(name)),
+                    &[(key.as_str(), content.as_slice())],
+                ),
                 &format!("service {name} volume {source}"),
             )?;
             if !read_only {
@@ -204,6 +208,38 @@ impl super::Converter<'_> {
                     sub_path: Some(key),
                     ..mount(&pod_volume, target, true)
                 },
+            );
+            return Ok(());
+        }
+        if read_only
+            && self.options.bind == BindMode::EmptyDir
+            && let Some(files) = self.facts.directories.get(source)
+            && files.keys().all(|file| data_key(file) == *file)
+        {
+            let config_map = format!("{}-{}", self.names.service(name), dns_label(target));
+            let entries: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(file, content)| (file.as_str(), content.as_slice()))
+                .collect();
+            self.push(
+                files_config_map(self.meta(&config_map, self.selector(name)), &entries),
+                &format!("service {name} volume {source}"),
+            )?;
+            self.report.changed(
+                name,
+                "volumes",
+                &format!("{source} at {target} (a read-only directory of {} file{}) is a ConfigMap: edits on the host need a new conversion", files.len(), if files.len() == 1 { "" } else { "s" }),
+            );
+            mounts.add(
+                Volume {
+                    name: pod_volume.clone(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map,
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                mount(&pod_volume, target, true),
             );
             return Ok(());
         }
@@ -389,7 +425,10 @@ impl super::Converter<'_> {
                 &source,
             )?;
         } else {
-            self.push(file_config_map(meta, &data_key, &content.0), &source)?;
+            self.push(
+                files_config_map(meta, &[(data_key.as_str(), content.0.as_slice())]),
+                &source,
+            )?;
         }
         Ok(Some(object))
     }
@@ -525,25 +564,27 @@ fn memory_volume(name: &str, size: Option<ByteSize>) -> Volume {
     }
 }
 
-/// A ConfigMap with one key: text as `data`, other bytes as `binaryData`.
-fn file_config_map(
+/// A ConfigMap with a key per file: text as `data`, other bytes as `binaryData`.
+fn files_config_map(
     metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    key: &str,
-    content: &[u8],
+    files: &[(&str, &[u8])],
 ) -> ConfigMap {
-    match std::str::from_utf8(content) {
-        Ok(text) => ConfigMap {
-            metadata,
-            data: Some(BTreeMap::from([(key.to_string(), text.to_string())])),
-            ..ConfigMap::default()
-        },
-        Err(_) => ConfigMap {
-            metadata,
-            binary_data: Some(BTreeMap::from([(
-                key.to_string(),
-                ByteString(content.to_vec()),
-            )])),
-            ..ConfigMap::default()
-        },
+    let mut data = BTreeMap::new();
+    let mut binary_data = BTreeMap::new();
+    for (key, content) in files {
+        match std::str::from_utf8(content) {
+            Ok(text) => {
+                data.insert(key.to_string(), text.to_string());
+            }
+            Err(_) => {
+                binary_data.insert(key.to_string(), ByteString(content.to_vec()));
+            }
+        }
+    }
+    ConfigMap {
+        metadata,
+        data: (!data.is_empty()).then_some(data),
+        binary_data: (!binary_data.is_empty()).then_some(binary_data),
+        ..ConfigMap::default()
     }
 }
