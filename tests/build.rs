@@ -724,3 +724,39 @@ fn an_interrupted_or_killed_build_leaves_no_step_running() {
         "the killed build's step container was left"
     );
 }
+
+/// `up --quiet-build` builds without printing the build's output; `up --build` prints it.
+#[test]
+fn up_quiet_build_prints_no_build_output() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildquiet",
+        "services:\n  api:\n    build: ./api\n    command: [\"true\"]\n",
+    );
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo marker-of-the-build\n",
+    )
+    .unwrap();
+    let text = |output: std::process::Output| {
+        assert!(output.status.success(), "{output:?}");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let quiet = text(fixture.command(&["--progress", "plain", "up", "-d", "--quiet-build"]));
+    assert!(!quiet.contains("marker-of-the-build"), "{quiet}");
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo marker-of-the-build again\n",
+    )
+    .unwrap();
+    let loud = text(fixture.command(&["--progress", "plain", "up", "-d", "--build"]));
+    assert!(loud.contains("marker-of-the-build again"), "{loud}");
+}

@@ -150,3 +150,54 @@ fn ctrl_c_stops_services_together_and_a_second_one_kills() {
     assert!(took < std::time::Duration::from_millis(2500), "{took:?}");
     fx.ok(&["down", "-t", "0"]);
 }
+
+/// `--abort-on-container-failure`: a one-shot that exits 0 does not stop the run; the first exit
+/// with another code does, and gives it.
+#[test]
+fn abort_on_container_failure_stops_on_a_failed_exit_only() {
+    if !common::can_run() {
+        return;
+    }
+    let fx = Fixture::new("abortfail", PROJECT);
+    let output = fx.command(&[
+        "up",
+        "--abort-on-container-failure",
+        "server",
+        "setup",
+        "job",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Aborting on container failure"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // setup ended (0) first and the run went on until job failed.
+    assert!(
+        stdout.contains("setup ok") && stdout.contains("job done"),
+        "{stdout}"
+    );
+    assert!(fx.ok(&["ps", "-q"]).trim().is_empty());
+}
+
+/// `--attach-dependencies`: the logs of the named services' dependencies are followed too.
+#[test]
+fn attach_dependencies_follows_the_dependencies_logs() {
+    if !common::can_run() {
+        return;
+    }
+    let project = "services:\n  db:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo db ready\"]\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"sleep 1; echo app done\"]\n    depends_on: [db]\n";
+    let fx = Fixture::new("attachdeps", project);
+    let output = fx.command(&["up", "app"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("app done") && !stdout.contains("db ready"),
+        "{stdout}"
+    );
+    fx.ok(&["down"]);
+    let output = fx.command(&["up", "--attach-dependencies", "app"]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("app done") && stdout.contains("db ready"),
+        "{stdout}"
+    );
+}

@@ -458,3 +458,49 @@ fn ps_filters_and_logs_of_one_replica() {
     let error = fixture.fails(&["logs", "--index", "3", "web"]);
     assert!(error.contains("no container with index 3"), "{error}");
 }
+
+/// `run -p HOST:CONTAINER` publishes a port of the one-off (which publishes none by default).
+#[test]
+fn run_publish_publishes_a_port_of_the_one_off() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbspublish", RUN_APP);
+    let port = 20000 + fastrand::u16(..20000);
+    let mut child = rcompose(
+        &fixture,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "--no-deps",
+            "-p",
+            &format!("127.0.0.1:{port}:7000"),
+            "app",
+            "sh",
+            "-c",
+            "echo published | nc -l -p 7000",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+            if !text.is_empty() {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing published on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(text, "published\n");
+    let _ = child.wait();
+    let error = fixture.fails(&["run", "--rm", "-p", "70000", "app", "true"]);
+    assert!(error.contains("invalid --publish"), "{error}");
+}

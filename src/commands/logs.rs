@@ -134,15 +134,26 @@ pub enum FollowEnd {
     Interrupted,
     /// Every followed container stopped.
     AllExited,
-    /// A container stopped while `abort_on_exit` was set: its service and exit code.
+    /// A container stopped (failed, with [`Abort::OnFailure`]) while an abort was asked for: its
+    /// service and exit code.
     Aborted { service: String, code: i32 },
+}
+
+/// When an attached `up` stops the project because a container stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abort {
+    Never,
+    /// Any container's exit (`--abort-on-container-exit`, `--exit-code-from`).
+    OnExit,
+    /// An exit with a code other than 0 (`--abort-on-container-failure`).
+    OnFailure,
 }
 
 pub fn follow_until_exit(
     scope: &Scope,
     services: &[String],
     follow: &Follow,
-    abort_on_exit: bool,
+    abort: Abort,
 ) -> anyhow::Result<FollowEnd> {
     runtime::sys::interrupt::catch();
     let mut streams = Streams::open(scope, services, follow, None)?;
@@ -182,7 +193,7 @@ pub fn follow_until_exit(
         for (id, name, service, code) in exited {
             crate::output::status(&format!("{name} exited with code {code}"));
             reported.insert(id, true);
-            if abort_on_exit {
+            if abort == Abort::OnExit || (abort == Abort::OnFailure && code != 0) {
                 return Ok(FollowEnd::Aborted { service, code });
             }
         }

@@ -322,6 +322,7 @@ pub fn pull_for_up(
     pull: Option<&str>,
     with_dependencies: bool,
     dry_run: bool,
+    quiet: bool,
 ) -> anyhow::Result<()> {
     if let Some(policy) = pull
         && !matches!(
@@ -344,7 +345,7 @@ pub fn pull_for_up(
         return Ok(());
     }
     let names: Vec<String> = wanted.iter().map(|w| w.reference.familiar()).collect();
-    let view = View::new(names.iter().map(String::as_str), false);
+    let view = View::new(names.iter().map(String::as_str), quiet);
     let failures = pull_all(scope, &wanted, &view);
     if let Some((_, error)) = failures.into_iter().next() {
         return Err(error);

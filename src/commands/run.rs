@@ -28,7 +28,7 @@ use crate::cli::GlobalOptions;
 use crate::labels;
 use crate::names;
 use crate::output;
-use crate::project::model::Service;
+use crate::project::model::{Port, Service};
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
 use crate::reconcile::plan::{self, PlanOptions, Target};
@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// Publish the service's ports (by default a one-off publishes none)
     #[arg(long)]
     service_ports: bool,
+    /// Publish a container's port to the host ([IP:][HOST:]CONTAINER[/PROTOCOL], repeatable)
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    publish: Vec<String>,
     /// Use the service's network aliases in the networks the container joins (by default a one-off
     /// answers only to its own name)
     #[arg(long)]
@@ -97,6 +100,12 @@ pub struct RunArgs {
     /// Pull the image before running: always, missing or never (default: the service's pull_policy)
     #[arg(long, value_name = "POLICY")]
     pull: Option<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    quiet_pull: bool,
+    /// Build without printing the build's output
+    #[arg(long)]
+    quiet_build: bool,
     /// The service
     service: String,
     /// The command and its arguments (default: the service's)
@@ -130,12 +139,14 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
             args.pull.as_deref(),
             !args.no_deps,
             false,
+            args.quiet_pull,
         )?;
         super::build::build_for_up(
             &scope,
             std::slice::from_ref(&args.service),
             args.build,
             !args.no_deps,
+            args.quiet_build,
         )?;
         prepare(&scope, &args)?;
         let mut spec = apply::container_spec(
@@ -288,6 +299,17 @@ fn one_off_service(scope: &Scope, service: &Service, args: &RunArgs) -> anyhow::
     }
     if !args.service_ports {
         service.ports.clear();
+    }
+    for text in &args.publish {
+        let specs = crate::project::canonical::parse_port(text)
+            .map_err(|error| anyhow::anyhow!("invalid --publish {text:?}: {error}"))?;
+        service.ports.extend(specs.into_iter().map(|spec| Port {
+            host_ip: spec.host_ip,
+            protocol: Some(spec.protocol),
+            published: spec.published,
+            target: spec.target,
+            ..Port::default()
+        }));
     }
     service.container_name = None;
     Ok(service)

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use runtime::container::{RestartPolicy, Status};
 
-use super::logs::FollowEnd;
+use super::logs::{Abort, FollowEnd};
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
@@ -39,6 +39,12 @@ pub struct UpArgs {
     /// Pull images before starting: always, missing or never (default: each service's pull_policy)
     #[arg(long, value_name = "POLICY")]
     pull: Option<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    quiet_pull: bool,
+    /// Build without printing the build's output
+    #[arg(long)]
+    quiet_build: bool,
     /// Don't start linked services
     #[arg(long)]
     no_deps: bool,
@@ -75,6 +81,9 @@ pub struct UpArgs {
     /// Stops all containers if any container was stopped (incompatible with -d)
     #[arg(long, conflicts_with = "detach")]
     abort_on_container_exit: bool,
+    /// Stops all containers if any container exited with a failure (incompatible with -d)
+    #[arg(long, conflicts_with_all = ["detach", "abort_on_container_exit"])]
+    abort_on_container_failure: bool,
     /// Return the exit code of the selected service's container (implies --abort-on-container-exit)
     #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
     exit_code_from: Option<String>,
@@ -84,6 +93,9 @@ pub struct UpArgs {
     /// Do not attach (stream logs) to these services (repeatable)
     #[arg(long, value_name = "SERVICE")]
     no_attach: Vec<String>,
+    /// Attach to the log output of the attached services' dependencies too
+    #[arg(long)]
+    attach_dependencies: bool,
     /// Watch source code and update services when files change (see `watch`; with -d in the
     /// background)
     #[arg(short, long, conflicts_with_all = ["wait", "dry_run"])]
@@ -127,6 +139,8 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         build: args.build,
         no_build: args.no_build,
         pull: None,
+        quiet_pull: false,
+        quiet_build: false,
         no_deps: false,
         no_start: true,
         remove_orphans: args.remove_orphans,
@@ -139,9 +153,11 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         wait: false,
         wait_timeout: None,
         abort_on_container_exit: false,
+        abort_on_container_failure: false,
         exit_code_from: None,
         attach: Vec::new(),
         no_attach: Vec::new(),
+        attach_dependencies: false,
         watch: false,
     };
     converge(global, &up).map(|_| ExitCode::SUCCESS)
@@ -245,9 +261,16 @@ fn converge_scope(scope: &Scope, args: &UpArgs) -> anyhow::Result<Option<ApplyOp
         args.pull.as_deref(),
         !args.no_deps,
         args.dry_run,
+        args.quiet_pull,
     )?;
     if !args.no_build && !args.dry_run {
-        super::build::build_for_up(scope, &args.services, args.build, !args.no_deps)?;
+        super::build::build_for_up(
+            scope,
+            &args.services,
+            args.build,
+            !args.no_deps,
+            args.quiet_build,
+        )?;
     }
     let snapshot = observe(&scope.engine, &scope.loaded.project)?;
     let plan = plan::plan(&scope.loaded.project, &snapshot, &options)?;
@@ -359,6 +382,10 @@ fn attached(
                 != Some(false)
         });
     }
+    if args.attach_dependencies {
+        let graph = crate::graph::ServiceGraph::new(&scope.loaded.project);
+        attached = graph.with_dependencies(&attached).into_iter().collect();
+    }
     attached.retain(|s| !args.no_attach.contains(s));
     if attached.is_empty() {
         bail!("no service left to attach to (see --attach and --no-attach)");
@@ -370,7 +397,13 @@ fn attached(
         tail: None,
         replaced: args.watch,
     };
-    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let abort = if args.abort_on_container_exit || args.exit_code_from.is_some() {
+        Abort::OnExit
+    } else if args.abort_on_container_failure {
+        Abort::OnFailure
+    } else {
+        Abort::Never
+    };
     let end = super::logs::follow_until_exit(scope, &attached, &follow, abort)?;
     let mut code = 0;
     match &end {
@@ -380,11 +413,15 @@ fn attached(
             code = 130;
         }
         FollowEnd::Aborted { code: exited, .. } => {
-            crate::output::status("Aborting on container exit...");
+            crate::output::status(if abort == Abort::OnFailure {
+                "Aborting on container failure..."
+            } else {
+                "Aborting on container exit..."
+            });
             code = *exited;
         }
     }
-    if end != FollowEnd::AllExited || abort {
+    if end != FollowEnd::AllExited || abort == Abort::OnExit {
         stop_gracefully(scope, apply_options.timeout)?;
     }
     if let Some(service) = &args.exit_code_from {

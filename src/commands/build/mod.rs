@@ -107,6 +107,7 @@ pub fn build_for_up(
     services: &[String],
     always: bool,
     with_dependencies: bool,
+    quiet: bool,
 ) -> anyhow::Result<()> {
     let project = &scope.loaded.project;
     let requested: Vec<String> = if services.is_empty() {
@@ -125,7 +126,11 @@ pub fn build_for_up(
                 .is_err()
     };
     let selected = select(project, &requested, with_dependencies, &needs);
-    build_services(scope, &selected, &BuildOptions::default())?;
+    let options = BuildOptions {
+        quiet,
+        ..BuildOptions::default()
+    };
+    build_services(scope, &selected, &options)?;
     Ok(())
 }
 
