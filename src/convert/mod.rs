@@ -33,7 +33,7 @@ mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::Value;
 
 use crate::project::model::Project;
@@ -250,5 +250,13 @@ impl Converter<'_> {
                 names::dns_label(&self.project.name),
             ),
         ])
+    }
+
+    /// The label selector of service `name`'s pods.
+    fn pods_of(&self, name: &str) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(self.selector(name)),
+            ..LabelSelector::default()
+        }
     }
 }

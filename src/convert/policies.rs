@@ -144,10 +144,7 @@ impl super::Converter<'_> {
             NetworkPolicy {
                 metadata: self.meta(&policy, self.selector(name)),
                 spec: Some(NetworkPolicySpec {
-                    pod_selector: Some(LabelSelector {
-                        match_labels: Some(self.selector(name)),
-                        ..LabelSelector::default()
-                    }),
+                    pod_selector: Some(self.pods_of(name)),
                     policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
                     ingress: None,
                     egress: None,
@@ -176,10 +173,7 @@ impl super::Converter<'_> {
             NetworkPolicy {
                 metadata: self.meta(&policy, self.selector(name)),
                 spec: Some(NetworkPolicySpec {
-                    pod_selector: Some(LabelSelector {
-                        match_labels: Some(self.selector(name)),
-                        ..LabelSelector::default()
-                    }),
+                    pod_selector: Some(self.pods_of(name)),
                     policy_types: Some(vec!["Ingress".to_string()]),
                     ingress: Some(vec![NetworkPolicyIngressRule {
                         from: None,

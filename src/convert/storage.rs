@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, HostPathVolumeSource,
-    KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSpec, Secret, SecretVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec,
+    Secret, SecretVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -71,10 +71,10 @@ impl super::Converter<'_> {
             );
         }
         for reference in &service.secrets {
-            self.secret_mount(name, reference, &mut mounts)?;
+            self.file_mount(name, FileKind::Secret, reference, &mut mounts)?;
         }
         for reference in &service.configs {
-            self.config_mount(name, reference, &mut mounts)?;
+            self.file_mount(name, FileKind::Config, reference, &mut mounts)?;
         }
         if !service.volumes_from.is_empty() {
             // Reported by the attribute table.
@@ -276,99 +276,72 @@ impl super::Converter<'_> {
         Ok(())
     }
 
-    fn secret_mount(
+    /// A service's secret or config: its Secret or ConfigMap, mounted (one key, by `subPath`) where
+    /// Compose mounts it, with its `mode`.
+    fn file_mount(
         &mut self,
         name: &str,
+        kind: FileKind,
         reference: &FileReference,
         mounts: &mut Mounts,
     ) -> anyhow::Result<()> {
-        let Some(secret) = self.project.secrets.get(&reference.source) else {
+        let project = self.project;
+        let definition = match kind {
+            FileKind::Secret => project
+                .secrets
+                .get(&reference.source)
+                .map(|s| (s.external, s.name.as_deref(), s.resolved.as_ref())),
+            FileKind::Config => project
+                .configs
+                .get(&reference.source)
+                .map(|c| (c.external, c.name.as_deref(), c.resolved.as_ref())),
+        };
+        let Some((external, declared_name, content)) = definition else {
             return Ok(());
         };
-        let key = data_key(&reference.source);
         let Some(object) = self.file_object(
             name,
-            "secrets",
+            kind,
             &reference.source,
-            secret.external,
-            secret.name.as_deref(),
-            secret.resolved.as_ref(),
-            "Secret",
+            external,
+            declared_name,
+            content,
         )?
         else {
             return Ok(());
         };
         let target = match reference.target.as_deref() {
             Some(target) if target.starts_with('/') => target.to_string(),
-            Some(target) => format!("/run/secrets/{target}"),
-            None => format!("/run/secrets/{}", reference.source),
+            Some(target) => format!("{}{target}", kind.directory()),
+            None => format!("{}{}", kind.directory(), reference.source),
         };
-        self.ownership(name, "secrets", reference);
-        let pod_volume = format!("secret-{}", dns_label(&reference.source));
-        mounts.add(
-            Volume {
+        self.ownership(name, kind.attribute(), reference);
+        let pod_volume = format!("{}-{}", kind.volume_prefix(), dns_label(&reference.source));
+        let default_mode = reference.mode.and_then(|m| i32::try_from(m).ok());
+        let volume = match kind {
+            FileKind::Secret => Volume {
                 name: pod_volume.clone(),
                 secret: Some(SecretVolumeSource {
                     secret_name: Some(object),
-                    default_mode: reference.mode.and_then(|m| i32::try_from(m).ok()),
+                    default_mode,
                     ..SecretVolumeSource::default()
                 }),
                 ..Volume::default()
             },
-            VolumeMount {
-                sub_path: Some(key),
-                ..mount(&pod_volume, &target, true)
-            },
-        );
-        Ok(())
-    }
-
-    fn config_mount(
-        &mut self,
-        name: &str,
-        reference: &FileReference,
-        mounts: &mut Mounts,
-    ) -> anyhow::Result<()> {
-        let Some(config) = self.project.configs.get(&reference.source) else {
-            return Ok(());
-        };
-        let key = data_key(&reference.source);
-        let Some(object) = self.file_object(
-            name,
-            "configs",
-            &reference.source,
-            config.external,
-            config.name.as_deref(),
-            config.resolved.as_ref(),
-            "ConfigMap",
-        )?
-        else {
-            return Ok(());
-        };
-        let target = match reference.target.as_deref() {
-            Some(target) if target.starts_with('/') => target.to_string(),
-            Some(target) => format!("/{target}"),
-            None => format!("/{}", reference.source),
-        };
-        self.ownership(name, "configs", reference);
-        let pod_volume = format!("config-{}", dns_label(&reference.source));
-        mounts.add(
-            Volume {
+            FileKind::Config => Volume {
                 name: pod_volume.clone(),
                 config_map: Some(ConfigMapVolumeSource {
                     name: object,
-                    items: Some(vec![KeyToPath {
-                        key: key.clone(),
-                        path: key.clone(),
-                        ..KeyToPath::default()
-                    }]),
-                    default_mode: reference.mode.and_then(|m| i32::try_from(m).ok()),
+                    default_mode,
                     ..ConfigMapVolumeSource::default()
                 }),
                 ..Volume::default()
             },
+        };
+        mounts.add(
+            volume,
             VolumeMount {
-                sub_path: Some(key),
+                sub_path: Some(data_key(&reference.source)),
                 ..mount(&pod_volume, &target, true)
             },
         );
@@ -377,24 +350,24 @@ impl super::Converter<'_> {
 
     /// The Secret or ConfigMap of a project secret or config, made once; its name, or `None` when
     /// its content is unknown (reported). An external one is expected to exist.
-    #[allow(clippy::too_many_arguments)]
     fn file_object(
         &mut self,
         service: &str,
-        attribute: &str,
+        kind: FileKind,
         key: &str,
         external: bool,
         declared_name: Option<&str>,
         content: Option<&Content>,
-        kind: &'static str,
     ) -> anyhow::Result<Option<String>> {
+        let attribute = kind.attribute();
+        let object_kind = kind.object_kind();
         if external {
             let object = dns_label(declared_name.unwrap_or(key));
             self.report.changed(
                 service,
                 attribute,
                 &format!(
-                    "{key} is external: a {kind} named {object:?} must exist in the namespace"
+                    "{key} is external: a {object_kind} named {object:?} must exist in the namespace"
                 ),
             );
             return Ok(Some(object));
@@ -408,13 +381,13 @@ impl super::Converter<'_> {
             );
             return Ok(None);
         };
-        if self.has(kind, &object) {
+        if self.has(object_kind, &object) {
             return Ok(Some(object));
         }
         let meta = self.meta(&object, BTreeMap::new());
         let data_key = data_key(key);
         let source = format!("{attribute} {key}");
-        if kind == "Secret" {
+        if kind == FileKind::Secret {
             self.push(
                 Secret {
                     metadata: meta,
@@ -540,6 +513,46 @@ impl super::Converter<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+/// A project-level file a service mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Secret,
+    Config,
+}
+
+impl FileKind {
+    /// The service attribute that mounts it.
+    fn attribute(self) -> &'static str {
+        match self {
+            FileKind::Secret => "secrets",
+            FileKind::Config => "configs",
+        }
+    }
+
+    /// The Kubernetes kind that holds it.
+    fn object_kind(self) -> &'static str {
+        match self {
+            FileKind::Secret => "Secret",
+            FileKind::Config => "ConfigMap",
+        }
+    }
+
+    /// Where Compose mounts it without a target, or with a relative one.
+    fn directory(self) -> &'static str {
+        match self {
+            FileKind::Secret => "/run/secrets/",
+            FileKind::Config => "/",
+        }
+    }
+
+    fn volume_prefix(self) -> &'static str {
+        match self {
+            FileKind::Secret => "secret",
+            FileKind::Config => "config",
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::names;
@@ -78,10 +78,7 @@ impl super::Converter<'_> {
         workload_labels.extend(self.selector(name));
         let mut metadata = self.meta(self.names.service(name), workload_labels);
         metadata.annotations = non_empty(deploy_annotations);
-        let selector = LabelSelector {
-            match_labels: Some(self.selector(name)),
-            ..LabelSelector::default()
-        };
+        let selector = self.pods_of(name);
         let replicas = replicas(service);
         let source = format!("service {name}");
         match kind {
