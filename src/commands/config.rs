@@ -164,7 +164,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
     };
     project::printed::shape(&mut value, loaded, &selected);
     Ok(match args.format.unwrap_or(Format::Yaml) {
-        Format::Yaml => output::yaml::to_string(&value),
+        Format::Yaml => output::yaml::to_string_go(&value),
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&value)?),
     })
 }
