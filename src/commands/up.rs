@@ -30,6 +30,9 @@ pub struct UpArgs {
     /// If containers already exist, don't recreate them
     #[arg(long)]
     no_recreate: bool,
+    /// Recreate the containers of the dependencies too (incompatible with --no-recreate)
+    #[arg(long, conflicts_with = "no_recreate")]
+    always_recreate_deps: bool,
     /// Build images before starting containers
     #[arg(long, conflicts_with = "no_build")]
     build: bool,
@@ -136,6 +139,7 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         detach: true,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
+        always_recreate_deps: false,
         build: args.build,
         no_build: args.no_build,
         pull: None,
@@ -244,6 +248,13 @@ fn converge_scope(scope: &Scope, args: &UpArgs) -> anyhow::Result<Option<ApplyOp
         services: args.services.clone(),
         no_deps: args.no_deps,
         recreate: if args.force_recreate {
+            Recreate::Force
+        } else if args.no_recreate {
+            Recreate::Never
+        } else {
+            Recreate::Diverged
+        },
+        recreate_dependencies: if args.always_recreate_deps {
             Recreate::Force
         } else if args.no_recreate {
             Recreate::Never

@@ -48,7 +48,11 @@ pub struct PlanOptions {
     pub services: Vec<String>,
     /// `--no-deps`: do not include the named services' dependencies.
     pub no_deps: bool,
+    /// For the named services (all when none are named).
     pub recreate: Recreate,
+    /// For the dependencies the named services bring along (`--always-recreate-deps`: force;
+    /// `--no-recreate`: never), as docker compose decides them apart.
+    pub recreate_dependencies: Recreate,
     pub remove_orphans: bool,
     /// `--scale SERVICE=N`.
     pub scale: BTreeMap<String, u32>,
@@ -573,9 +577,17 @@ fn plan_service(
             continue;
         };
         let target = container_target(container);
-        let recreate_reason = match options.recreate {
+        let named =
+            options.services.is_empty() || options.services.iter().any(|s| s == service_name);
+        let strategy = if named {
+            options.recreate
+        } else {
+            options.recreate_dependencies
+        };
+        let recreate_reason = match strategy {
             Recreate::Never => None,
-            Recreate::Force => Some("--force-recreate".to_string()),
+            Recreate::Force if named => Some("--force-recreate".to_string()),
+            Recreate::Force => Some("--always-recreate-deps".to_string()),
             Recreate::Diverged => divergence(
                 container,
                 &expected_hash,

@@ -288,6 +288,24 @@ fn recreate_policies_and_service_selection() {
 #4 start container demo-web-1: recreated (after #3)
 ",
     );
+    // --force-recreate of a named service leaves its dependency alone unless
+    // --always-recreate-deps (docker compose's two strategies).
+    let options = PlanOptions {
+        services: vec!["web".to_string()],
+        recreate: Recreate::Force,
+        ..up()
+    };
+    let text = plan(&project, &snapshot, &options).unwrap().to_string();
+    assert!(!text.contains("stop container demo-db-1"), "{text}");
+    let options = PlanOptions {
+        recreate_dependencies: Recreate::Force,
+        ..options
+    };
+    let text = plan(&project, &snapshot, &options).unwrap().to_string();
+    assert!(
+        text.contains("#1 stop container demo-db-1: --always-recreate-deps"),
+        "{text}"
+    );
     let changed = self::project(&APP.replace("LOG: info", "LOG: debug"));
     let options = PlanOptions {
         recreate: Recreate::Never,
