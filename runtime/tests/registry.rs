@@ -334,6 +334,29 @@ fn a_registry_dying_mid_layer_leaves_the_store_unchanged_and_the_next_pull_fetch
     );
     drop(store3);
 
+    // Kept bytes that went bad on disk make the blob's digest wrong: that layer is fetched again
+    // from its start, once, and the pull completes.
+    let copy = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-a", "--"])
+        .arg(dir2.path().join("state"))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let (largest, _) = partials(copy.path())
+        .into_iter()
+        .max_by_key(|(_, size)| *size)
+        .unwrap();
+    let bad = copy.path().join("state/image/partial").join(largest);
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&bad, bytes).unwrap();
+    let store4 = ImageStore::open(&copy.path().join("state")).unwrap();
+    let pulled = registry::pull(&store4, &settings, &pushed_name, &quiet).unwrap();
+    assert_eq!(pulled.id, original.id);
+    drop(store4);
+
     // Pulled again through a proxy that counts: only the rest crosses the wire (plus the
     // manifest, the config and HTTP headers, well under 64 KiB).
     let counting = Proxy::start(registry.port, None, None);
