@@ -1,8 +1,8 @@
 //! What a registry pull adds to the store, through the same parts as `image load`: a layer is
-//! unpacked by [`super::layer::Layers::ensure_with`] straight from the download as it arrives (the
+//! unpacked by `layer::Layers::ensure_with` straight from the download as it arrives (the
 //! blob digest checked by the registry client at the stream's end, the diff id while unpacking),
 //! its blob enters under the digest it was verified against, and the image's names enter the index
-//! last, by [`ImageStore::store_prepared`], the commit point. The manifest is stored byte for byte as
+//! last, by `ImageStore::store_prepared`, the commit point. The manifest is stored byte for byte as
 //! the registry served it, so the image's manifest digest is its repo digest.
 //!
 //! A pull runs as one operation ([`Pulling`]): layers unpack into its work area while they download,
