@@ -139,7 +139,9 @@ pub const ATTRIBUTES: &[(&str, Decision)] = &[
     ),
     (
         "network_mode",
-        Mapped("`none` as a NetworkPolicy that denies all traffic; others reported"),
+        Mapped(
+            "`none` as a NetworkPolicy that denies all traffic; `service:X` as a container in X's pods; others reported",
+        ),
     ),
     (
         "networks",

@@ -23,6 +23,10 @@ impl super::Converter<'_> {
     pub(super) fn dependency_waits(&mut self, name: &str, service: &Service, pod: &mut PodSpec) {
         let mut waits = Vec::new();
         for (dependency, depends_on) in &service.depends_on {
+            // A sidecar's host runs in the same pod: there is nothing to wait for.
+            if self.sidecar_host(service) == Some(dependency.as_str()) {
+                continue;
+            }
             let Some(target) = self.project.services.get(dependency) else {
                 self.report.not_carried(
                     name,
