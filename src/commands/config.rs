@@ -52,6 +52,15 @@ pub struct ConfigArgs {
     /// Don't interpolate environment variables (the files are shown merged, as written)
     #[arg(long)]
     no_interpolate: bool,
+    /// Don't normalize the model (no default network, Dockerfile or resource names added)
+    #[arg(long)]
+    no_normalize: bool,
+    /// Don't resolve file paths (they print as written)
+    #[arg(long)]
+    no_path_resolution: bool,
+    /// Don't check model consistency (references, cycles...): may print an invalid project
+    #[arg(long)]
+    no_consistency: bool,
     /// Save to file (default to stdout)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -73,10 +82,15 @@ pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<ExitCode>
     // Listing names needs no service's environment: a missing env_file is no error there (as v2).
     let listing =
         args.services_only || args.volumes || args.networks || args.profiles || args.images;
+    let mode = project::LoadMode {
+        normalize: !args.no_normalize,
+        resolve_paths: !args.no_path_resolution,
+        consistency: !args.no_consistency,
+    };
     let loaded = if listing {
         project::load_for_listing(options)?
     } else {
-        project::load(options)?
+        project::load_with(options, mode)?
     };
     output::warnings(&loaded.warnings);
     if args.quiet {

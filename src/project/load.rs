@@ -88,6 +88,9 @@ pub struct Loader {
     /// Required `env_file`s that could not be read, by service: an error only for the services a
     /// command loads (as docker compose v2), so another service's missing file breaks nothing else.
     pub missing_env_files: BTreeMap<String, Diagnostic>,
+    /// Whether relative paths are made absolute (`config --no-path-resolution` turns it off; files
+    /// are still read from where the paths lead).
+    pub resolve_paths: bool,
 }
 
 impl Loader {
@@ -104,6 +107,7 @@ impl Loader {
             parsed_nodes: 0,
             extends_copied: 0,
             missing_env_files: BTreeMap::new(),
+            resolve_paths: true,
         }
     }
 
@@ -235,12 +239,17 @@ impl Loader {
             )
         });
         merge::strip_tags(&mut root);
-        paths::resolve(
-            &mut root,
-            project_dir,
-            self.options.shell.get("HOME").map(PathBuf::from).as_deref(),
-        );
-        self.resolve_environment(&mut root, &environment)?;
+        let home = self.options.shell.get("HOME").map(PathBuf::from);
+        if self.resolve_paths {
+            paths::resolve(&mut root, project_dir, home.as_deref());
+            self.resolve_environment(&mut root, &environment)?;
+        } else {
+            // The env and label files are still read from where their paths lead.
+            let mut resolved = root.clone();
+            paths::resolve(&mut resolved, project_dir, home.as_deref());
+            self.resolve_environment(&mut resolved, &environment)?;
+            copy_resolved_environment(&mut root, &resolved);
+        }
         if let Some(include) = root.remove("include") {
             self.apply_include(&mut root, include, project_dir, &environment, include_stack)?;
         }
@@ -554,6 +563,38 @@ impl Loader {
             origin,
         );
         Ok(())
+    }
+}
+
+/// Takes each service's resolved `environment`, `labels` and build args from `resolved` (the same
+/// tree with its paths made absolute) into `root`, whose paths stay as written.
+fn copy_resolved_environment(root: &mut Node, resolved: &Node) {
+    let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(|e| e.node.as_map_mut())
+    else {
+        return;
+    };
+    for (name, entry) in services.iter_mut() {
+        let Some(from) = resolved.get("services").and_then(|s| s.get(name)) else {
+            continue;
+        };
+        for key in ["environment", "labels"] {
+            if let Some(value) = from.get(key) {
+                entry.node.insert(key, value.clone());
+            }
+        }
+        if let (Some(args), Some(build)) = (
+            from.get("build").and_then(|b| b.get("args")),
+            entry
+                .node
+                .as_map_mut()
+                .and_then(|m| m.get_mut("build"))
+                .map(|e| &mut e.node),
+        ) {
+            build.insert("args", args.clone());
+        }
     }
 }
 

@@ -86,8 +86,35 @@ pub struct Loaded {
 /// A service's `env_file` that cannot be read is an error only for the services the command loads:
 /// the ones named (and what they depend on), or all enabled services when none is named.
 pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
+    load_with(options, LoadMode::default())
+}
+
+/// What `config --no-normalize`, `--no-path-resolution` and `--no-consistency` leave out of a load
+/// (all `true`, the default, for every other command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadMode {
+    /// Defaults and derived names: the default network, `Dockerfile`, `<project>_<key>` names.
+    pub normalize: bool,
+    /// Relative paths made absolute against the project directory (and `~` expanded).
+    pub resolve_paths: bool,
+    /// Semantic checks (references, cycles, duplicates...): without, problems are not errors.
+    pub consistency: bool,
+}
+
+impl Default for LoadMode {
+    fn default() -> LoadMode {
+        LoadMode {
+            normalize: true,
+            resolve_paths: true,
+            consistency: true,
+        }
+    }
+}
+
+/// [`load`] with some stages left out.
+pub fn load_with(options: LoadOptions, mode: LoadMode) -> Result<Loaded, Diagnostics> {
     let named = options.services.clone();
-    let loaded = load_for_listing(options)?;
+    let loaded = load_unchecked(options, mode)?;
     let needed: BTreeSet<String> = if named.is_empty() {
         loaded.project.services.keys().cloned().collect()
     } else {
@@ -109,12 +136,16 @@ pub fn load(options: LoadOptions) -> Result<Loaded, Diagnostics> {
 /// `env_file` is no error (docker compose v2 does not read them for these); the services whose
 /// files are missing are in [`Loaded::missing_env_files`].
 pub fn load_for_listing(options: LoadOptions) -> Result<Loaded, Diagnostics> {
-    match load_once(options.clone())? {
+    load_unchecked(options, LoadMode::default())
+}
+
+fn load_unchecked(options: LoadOptions, mode: LoadMode) -> Result<Loaded, Diagnostics> {
+    match load_once(options.clone(), mode)? {
         Once::Loaded(loaded) => Ok(*loaded),
         Once::Named(name) => {
             let mut options = options;
             options.shell.insert(PROJECT_NAME_VARIABLE.to_owned(), name);
-            match load_once(options)? {
+            match load_once(options, mode)? {
                 Once::Loaded(loaded) => Ok(*loaded),
                 Once::Named(name) => Err(Diagnostics(vec![diag::Diagnostic::new(format!(
                     "the project name {name:?} depends on ${{{PROJECT_NAME_VARIABLE}}} itself"
@@ -134,8 +165,9 @@ enum Once {
     Named(String),
 }
 
-fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
+fn load_once(options: LoadOptions, mode: LoadMode) -> Result<Once, Diagnostics> {
     let mut loader = Loader::new(options);
+    loader.resolve_paths = mode.resolve_paths;
     let inputs = discover::inputs(&mut loader)?;
     let active_profiles: Vec<String> = if loader.options.profiles.is_empty() {
         inputs
@@ -208,14 +240,14 @@ fn load_once(options: LoadOptions) -> Result<Once, Diagnostics> {
     root.insert("name", Node::string(&root.span.clone(), name.clone()));
     let named = loader.options.services.clone();
     profiles::apply(&mut root, &active_profiles, &named, &mut loader.warnings)?;
-    normalize::apply(&mut root, &name)?;
+    normalize::apply(&mut root, &name, mode.normalize)?;
     let nested_extensions = extensions::take_nested(&mut root);
     let interpolated = loader.options.interpolate;
     // Without interpolation values may hold `${...}`: the tree cannot be typed or validated.
     let project = if interpolated {
         let mut project = typed::to_project(&root)?;
         let problems = validate::check(&project, &root, &named);
-        if !problems.is_empty() {
+        if !problems.is_empty() && mode.consistency {
             return Err(Diagnostics(problems));
         }
         load::read_contents(&mut project, &loader.seen_environment);

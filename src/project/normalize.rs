@@ -6,8 +6,10 @@ use super::diag::{Diagnostic, Span};
 use super::yaml::{Node, Value};
 use crate::names;
 
-/// Applies the defaults for project `project`.
-pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
+/// Applies the defaults for project `project`; without `defaults` (`config --no-normalize`) only the
+/// checks, secrets' targets and implied dependencies, not the default network, `Dockerfile` and
+/// resource names.
+pub fn apply(root: &mut Node, project: &str, defaults: bool) -> Result<(), Diagnostic> {
     let mut uses_default_network = false;
     if let Some(services) = root
         .as_map_mut()
@@ -26,7 +28,8 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                 .with_hint("remove `networks`, or remove `network_mode` to use networks"));
             }
             // A `provider:` service is run by a plugin, not as a container: it joins no network.
-            if !has_networks
+            if defaults
+                && !has_networks
                 && service.get("network_mode").is_none()
                 && service.get("provider").is_none()
             {
@@ -46,6 +49,7 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                 .as_map_mut()
                 .and_then(|m| m.get_mut("build"))
                 .map(|e| &mut e.node)
+                && defaults
                 && build.get("dockerfile").is_none()
                 && build.get("dockerfile_inline").is_none()
             {
@@ -61,6 +65,9 @@ pub fn apply(root: &mut Node, project: &str) -> Result<(), Diagnostic> {
                 service.insert("pull_policy", Node::string(&span, "missing"));
             }
         }
+    }
+    if !defaults {
+        return Ok(());
     }
     if uses_default_network {
         let span = root.span.clone();
