@@ -14,10 +14,11 @@
 //!   a number, a host directory...). The report goes to stderr, per service and attribute.
 //!
 //! One job per module: `names` (DNS-1123 names), `workload` (controller and pod), `container`
-//! (the container's own fields), `probes` (healthcheck), `order` (depends_on as init containers),
-//! `services` (discovery), `storage` (volumes, tmpfs, binds, configs, secrets, env_file),
-//! `policies` (networks as NetworkPolicies), `attributes` (the decision per attribute), `report`,
-//! `render` (YAML/JSON stream, one file per object with a kustomization).
+//! (the container's own fields), `sidecars` (`network_mode: service:`), `probes` (healthcheck),
+//! `order` (depends_on as init containers), `services` (discovery), `storage` (volumes, tmpfs,
+//! binds, configs, secrets, env_file), `policies` (networks as NetworkPolicies), `attributes` (the
+//! decision per attribute), `report`, `render` (YAML/JSON stream, one file per object with a
+//! kustomization).
 
 pub mod attributes;
 mod container;
@@ -28,6 +29,7 @@ mod probes;
 pub mod render;
 pub mod report;
 mod services;
+mod sidecars;
 mod storage;
 mod workload;
 
