@@ -10,6 +10,9 @@
 //!
 //! `UPDATE_EXPECT=1 cargo test --test corpus` rewrites the transcripts; review them with `git diff`.
 //! `CASE=name` runs only the cases whose path contains `name`.
+//!
+//! `conformance_with_v2` compares the printed project with docker compose v2's (`v2.yaml`, `v2.json`,
+//! written by `compose-tests/regen-v2.sh`), see its documentation.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
