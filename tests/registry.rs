@@ -149,6 +149,17 @@ fn push_remove_pull_and_run_with_the_same_digests() {
         }),
         "the 3 MiB layer reports its bytes on the way: {events:#?}"
     );
+    // And the image, all its layers together, with the rate.
+    let totals: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["id"] == parent.as_str() && event["status"] == "Pulling")
+        .filter(|event| event["total"].is_u64())
+        .collect();
+    let last = totals.last().expect("the image reports its bytes");
+    assert_eq!(last["current"], last["total"], "{totals:#?}");
+    assert_eq!(last["percent"], 100);
+    assert!(last["rate"].as_u64().unwrap() > 0, "{totals:#?}");
+    assert!(last["total"].as_u64().unwrap() > 3 << 20);
     assert_eq!(pulled["Id"], original["Id"]);
     assert_eq!(
         pulled["RepoDigests"],

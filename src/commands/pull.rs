@@ -119,8 +119,16 @@ fn pull_one(
 ) -> anyhow::Result<Pulled> {
     let settings = Settings::load(root)?;
     let name = reference.familiar();
+    let total = Mutex::new(Total::default());
     let report = |progress: Progress| {
         let Some(view) = view else { return };
+        if let Some((current, bytes, rate)) = total
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .update(&progress)
+        {
+            view.transfer("Image", &name, "Pulling", current, bytes, rate);
+        }
         match progress {
             Progress::Fallback { endpoint, error } => {
                 output::warnings(&[format!(
@@ -144,13 +152,56 @@ fn pull_one(
             Progress::Exists { digest } => {
                 view.layer(digest.short(), &name, "Already exists", None, true)
             }
-            Progress::Resolved { .. } | Progress::Mounted { .. } => {}
+            Progress::Resolved { .. } | Progress::Mounted { .. } | Progress::Downloading { .. } => {
+            }
         }
     };
     let pulled = registry::pull(store, &settings, reference, &report)
         .with_context(|| format!("cannot pull {name}"))?;
     record_pull(root, reference)?;
     Ok(pulled)
+}
+
+/// The bytes of one image's pull, all layers together, for its progress line.
+#[derive(Default)]
+struct Total {
+    /// Bytes of the layers to download, and when that was known.
+    bytes: u64,
+    started: Option<Instant>,
+    /// Bytes received per layer.
+    layers: BTreeMap<String, u64>,
+    /// The percentage last shown (a line every 5%, not every read).
+    shown: Option<u64>,
+}
+
+impl Total {
+    /// Takes in a progress event; returns the bytes received, the bytes in all and the rate (bytes
+    /// a second) when the image's line is due.
+    fn update(&mut self, progress: &Progress) -> Option<(u64, u64, u64)> {
+        match progress {
+            Progress::Downloading { bytes, .. } => {
+                self.bytes = *bytes;
+                self.started = Some(Instant::now());
+                return None;
+            }
+            Progress::Bytes { digest, done, .. } => {
+                self.layers.insert(digest.to_string(), *done);
+            }
+            _ => return None,
+        }
+        let started = self.started?;
+        let current: u64 = self.layers.values().sum();
+        let percent = (current.min(self.bytes) * 100).checked_div(self.bytes)?;
+        if self
+            .shown
+            .is_some_and(|shown| percent < shown + 5 && percent < 100)
+        {
+            return None;
+        }
+        self.shown = Some(percent);
+        let seconds = started.elapsed().as_secs_f64().max(0.001);
+        Some((current, self.bytes, (current as f64 / seconds) as u64))
+    }
 }
 
 /// The image `reference` from the store, pulled first if the store lacks it: for the builder's base

@@ -114,7 +114,10 @@ impl Progress {
                     match view.entries.iter_mut().find(|e| e.resource == resource) {
                         Some(entry) => {
                             entry.status = status.to_string();
-                            entry.started = Instant::now();
+                            // A new status of a running step (bytes so far) keeps its start.
+                            if entry.elapsed.is_some() {
+                                entry.started = Instant::now();
+                            }
                             entry.elapsed = None;
                         }
                         None => view.entries.push(Entry {
@@ -205,6 +208,45 @@ impl Progress {
         } else {
             self.start("Layer", id, &status);
         }
+    }
+
+    /// A step that moves bytes made progress: `current` of `total` bytes at `rate` bytes a second
+    /// (an image being pulled, all its layers together). As JSON, with docker compose's `current`,
+    /// `total` and `percent`, and `rate`.
+    pub fn transfer(
+        &self,
+        kind: &str,
+        name: &str,
+        status: &str,
+        current: u64,
+        total: u64,
+        rate: u64,
+    ) {
+        if self.mode == ProgressMode::Json {
+            let mut value = serde_json::json!({
+                "id": format!("{kind} {name}"),
+                "status": status,
+                "current": current,
+                "total": total,
+                "rate": rate,
+                "done": false,
+            });
+            if let Some(percent) = (current.min(total) * 100).checked_div(total) {
+                value["percent"] = serde_json::json!(percent);
+            }
+            self.line(&value.to_string());
+            return;
+        }
+        self.start(
+            kind,
+            name,
+            &format!(
+                "{status} {}/{} ({}/s)",
+                super::human::size(current),
+                super::human::size(total),
+                super::human::size(rate)
+            ),
+        );
     }
 
     fn line(&self, text: &str) {

@@ -121,6 +121,8 @@ pub enum Progress {
     Fallback { endpoint: String, error: String },
     /// The manifest was found: its digest.
     Resolved { digest: Digest },
+    /// A pull downloads `layers` layers (those the store lacks) of `bytes` bytes in all.
+    Downloading { layers: usize, bytes: u64 },
     /// The store (pull) or the registry (push) already has this blob.
     Exists { digest: Digest },
     /// A blob was mounted from another repository of the registry.

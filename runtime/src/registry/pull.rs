@@ -166,6 +166,10 @@ fn pull_from(
         }
     }
     let downloaded = todo.len();
+    report(Progress::Downloading {
+        layers: downloaded,
+        bytes: todo.iter().map(|(_, descriptor, _)| descriptor.size).sum(),
+    });
     if let Err(error) = download_layers(&session, &pulling, todo, &shown, report) {
         pulling.abort();
         return Err(error);
