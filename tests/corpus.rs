@@ -340,8 +340,8 @@ fn without_output_file(args: &[String]) -> Vec<String> {
 }
 
 /// v2's JSON differs from its own YAML (the same model) where its JSON encoder does not omit empty
-/// values: `"command": null` and `"entrypoint": null` on every service, `"ipam": {}` on every network
-/// and empty `deploy.placement` and `deploy.resources`. Those are removed before comparing models.
+/// values: `"command": null` and `"entrypoint": null` on every service, `"ipam": {}` on every network,
+/// empty `deploy.placement` and `deploy.resources`, and `"exec": {"command": null}` on watch rules. Those are removed before comparing models.
 fn without_v2_json_quirks(project: &mut serde_json::Value) {
     use serde_json::Value;
     let empty = |value: Option<&Value>| {
@@ -352,6 +352,15 @@ fn without_v2_json_quirks(project: &mut serde_json::Value) {
             for key in ["command", "entrypoint"] {
                 if service.get(key).is_some_and(Value::is_null) {
                     service.shift_remove(key);
+                }
+            }
+            let rules = service
+                .get_mut("develop")
+                .and_then(|d| d.get_mut("watch"))
+                .and_then(Value::as_array_mut);
+            for rule in rules.into_iter().flatten().filter_map(Value::as_object_mut) {
+                if rule.get("exec") == Some(&serde_json::json!({"command": null})) {
+                    rule.shift_remove("exec");
                 }
             }
             if let Some(deploy) = service.get_mut("deploy").and_then(Value::as_object_mut) {

@@ -898,9 +898,15 @@ fn parse_volume(text: &str, span: &Span) -> Result<Node> {
         }
         entries.push(("bind", Node::map(span, bind)));
     } else {
-        if selinux.is_some() || propagation.is_some() {
-            return Err(invalid(
-                "z, Z and propagation options apply to bind mounts only",
+        if propagation.is_some() {
+            return Err(invalid("propagation options apply to bind mounts only"));
+        }
+        // `z`/`Z` on a named volume: kept as compose-go keeps it (in `bind`), for the engine to
+        // relabel the volume's content.
+        if let Some(selinux) = selinux {
+            entries.push((
+                "bind",
+                Node::map(span, vec![("selinux", Node::string(span, selinux))]),
             ));
         }
         let volume = if nocopy {
