@@ -107,6 +107,20 @@ fn push_remove_pull_and_run_with_the_same_digests() {
     assert_eq!(seen["Digest"], digest.as_str());
     assert_eq!(seen["Layers"].as_array().unwrap().len(), 3);
 
+    // Pushed again as JSON events: one per blob, each already there.
+    let again = with_env(&fixture, &["--progress", "json", "push"], &[], "");
+    assert!(again.status.success(), "{}", text(&again));
+    let existing = String::from_utf8_lossy(&again.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| {
+            event["status"] == "Layer already exists"
+                && event["parent_id"] == format!("Image {image}").as_str()
+                && event["done"] == true
+        })
+        .count();
+    assert_eq!(existing, 4, "3 layers and the config: {}", text(&again));
+
     fixture.ok(&["image", "rm", "app:1"]);
     fixture.ok(&["image", "rm", &image]);
     assert!(

@@ -13,6 +13,7 @@ use runtime::registry::{self, Progress, Settings};
 use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
+use crate::output::progress::{Progress as View, ProgressMode};
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -39,7 +40,11 @@ pub fn push_image(
 ) -> anyhow::Result<String> {
     let reference = ImageRef::parse(name)?;
     let settings = Settings::load(root)?;
-    if !quiet {
+    // `--progress json`: docker compose's events, one per layer, instead of docker's lines.
+    let familiar = reference.familiar();
+    let json = (output::progress::mode() == ProgressMode::Json && !quiet)
+        .then(|| View::new([familiar.as_str()], false));
+    if !quiet && json.is_none() {
         output::status(&format!(
             "The push refers to repository [{}]",
             reference.familiar_repository()
@@ -48,6 +53,37 @@ pub fn push_image(
     let lines = Mutex::new(());
     let report = |progress: Progress| {
         if quiet {
+            return;
+        }
+        if let Some(view) = &json {
+            let parent = familiar.as_str();
+            match progress {
+                Progress::Bytes {
+                    digest,
+                    done,
+                    total,
+                } => view.layer(
+                    digest.short(),
+                    parent,
+                    "Pushing",
+                    Some((done, total)),
+                    false,
+                ),
+                Progress::Exists { digest } => {
+                    view.layer(digest.short(), parent, "Layer already exists", None, true)
+                }
+                Progress::Mounted { digest, from } => view.layer(
+                    digest.short(),
+                    parent,
+                    &format!("Mounted from {from}"),
+                    None,
+                    true,
+                ),
+                Progress::Done { digest } => {
+                    view.layer(digest.short(), parent, "Pushed", None, true)
+                }
+                _ => {}
+            }
             return;
         }
         let _guard = lines.lock();
