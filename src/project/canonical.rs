@@ -599,14 +599,18 @@ fn canonical_devices(node: Node) -> Result<Node> {
                         .with_hint("write `/dev/host[:/dev/container[:rwm]]`"));
                     }
                 };
-                let mut entries = vec![
-                    ("source", Node::string(&item.span, source)),
-                    ("target", Node::string(&item.span, target)),
-                ];
-                if let Some(permissions) = permissions {
-                    entries.push(("permissions", Node::string(&item.span, permissions)));
-                }
-                Node::map(&item.span, entries)
+                // Without permissions a device is `rwm`, as compose-go writes it.
+                Node::map(
+                    &item.span,
+                    vec![
+                        ("source", Node::string(&item.span, source)),
+                        ("target", Node::string(&item.span, target)),
+                        (
+                            "permissions",
+                            Node::string(&item.span, permissions.unwrap_or("rwm")),
+                        ),
+                    ],
+                )
             }
             Value::Map(_) => item.clone(),
             _ => return Err(expected(item, "a device string or mapping")),

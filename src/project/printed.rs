@@ -531,11 +531,60 @@ fn v2_order(path: &[String]) -> Option<&'static [&'static str]> {
     })
 }
 
+/// go-yaml's order of map keys (v2 prints every map so): characters compare as such, except that
+/// a non-letter sorts before a letter (after a digit, a letter before), and runs of digits compare
+/// as numbers.
+fn go_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut digits = false;
+    for i in 0..a.len().min(b.len()) {
+        if a[i] == b[i] {
+            digits = a[i].is_ascii_digit();
+            continue;
+        }
+        let (a_letter, b_letter) = (a[i].is_alphabetic(), b[i].is_alphabetic());
+        if a_letter && b_letter {
+            return a[i].cmp(&b[i]);
+        }
+        if a_letter || b_letter {
+            let a_first = if digits { a_letter } else { b_letter };
+            return if a_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        let number = |chars: &[char]| {
+            let run: String = chars[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            (run.parse::<u128>().unwrap_or(0), run.len())
+        };
+        let ((a_number, a_len), (b_number, b_len)) = (number(&a), number(&b));
+        if a_number != b_number {
+            return a_number.cmp(&b_number);
+        }
+        if a_len != b_len {
+            return a_len.cmp(&b_len);
+        }
+        return a[i].cmp(&b[i]);
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Puts the keys of every struct-like mapping in v2's order: the known keys first in that order,
-/// then the others as they were, then the `x-` extensions.
+/// then the others as they were, then the `x-` extensions; the keys of every other mapping below
+/// the top level (labels, environment, services...) in go-yaml's order.
 fn order_like_v2(value: &mut Value, path: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
+            if !path.is_empty() && v2_order(path).is_none() {
+                let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                entries.sort_by(|a, b| go_key_order(&a.0, &b.0));
+                *map = entries.into_iter().collect();
+            }
             if let Some(order) = v2_order(path) {
                 let rank = |key: &str| match order.iter().position(|k| *k == key) {
                     Some(position) => position,
@@ -560,5 +609,34 @@ fn order_like_v2(value: &mut Value, path: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_key_order;
+
+    #[test]
+    fn orders_keys_as_go_yaml() {
+        let mut keys = vec![
+            "KAFKA_CFG_LISTENERS",
+            "KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP",
+            "a10",
+            "a9",
+            "b",
+            "A",
+        ];
+        keys.sort_by(|a, b| go_key_order(a, b));
+        assert_eq!(
+            keys,
+            [
+                "A",
+                "KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP",
+                "KAFKA_CFG_LISTENERS",
+                "a9",
+                "a10",
+                "b"
+            ]
+        );
     }
 }
