@@ -760,3 +760,25 @@ fn up_quiet_build_prints_no_build_output() {
     let loud = text(fixture.command(&["--progress", "plain", "up", "-d", "--build"]));
     assert!(loud.contains("marker-of-the-build again"), "{loud}");
 }
+
+/// An image one service builds (`build:` with `image:`) is what the services that only name it run:
+/// `up` builds it and pulls nothing (a registry has no such image, or a stranger's).
+#[test]
+fn an_image_built_by_one_service_is_not_pulled_for_another() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildshared",
+        "services:\n  a:\n    build: ./a\n    image: shared-built:1\n    command: [\"sleep\", \"600\"]\n    stop_signal: SIGKILL\n  b:\n    image: shared-built:1\n    command: [\"sleep\", \"600\"]\n    stop_signal: SIGKILL\n",
+    );
+    let dir = fixture.path().join("a");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo built > /mark\n",
+    )
+    .unwrap();
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(run_in(&fixture, "b", "cat /mark"), "built\n");
+}

@@ -201,3 +201,38 @@ fn attach_dependencies_follows_the_dependencies_logs() {
         "{stdout}"
     );
 }
+
+/// After Ctrl-C an attached `up` goes on showing what the containers print while they stop, and
+/// that they exited, as docker compose does.
+#[test]
+fn ctrl_c_shows_the_output_of_stopping_containers() {
+    use std::time::{Duration, Instant};
+    if !common::can_run() {
+        return;
+    }
+    let project = "services:\n  polite:\n    image: busybox\n    command: [\"sh\", \"-c\", \"trap 'echo got TERM; exit 0' TERM; echo up; while true; do sleep 0.1; done\"]\n";
+    let fx = Fixture::new("stoplogs", project);
+    let child = fx
+        .cmd(&["up", "--no-color"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fx.containers().iter().any(|c| c["State"] == "running") {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Its first line is out before the interrupt.
+    while !fx.ok(&["logs", "polite"]).contains("up") {
+        assert!(Instant::now() < deadline, "no output");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill takes plain integers; the pid is the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("got TERM"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("exited with code 0"), "{stderr}");
+}

@@ -504,3 +504,60 @@ fn run_publish_publishes_a_port_of_the_one_off() {
     let error = fixture.fails(&["run", "--rm", "-p", "70000", "app", "true"]);
     assert!(error.contains("invalid --publish"), "{error}");
 }
+
+/// `logs -f` follows until Ctrl-C or until none of its containers runs any more, as docker
+/// compose's does (it kept waiting after the containers had stopped, even after `down`).
+#[test]
+fn logs_follow_ends_when_the_containers_stop() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "verbslogsf",
+        "services:\n  brief:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo first; sleep 2; echo last\"]\n",
+    );
+    fixture.ok(&["up", "-d"]);
+    let begin = Instant::now();
+    let output = rcompose(&fixture, &["logs", "-f", "--no-color"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = text(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(text.contains("first") && text.contains("last"), "{text}");
+    assert!(
+        begin.elapsed() < Duration::from_secs(15),
+        "logs -f kept following"
+    );
+}
+
+/// A service whose process ends with 0 when stopped is started again by `up` (it did not finish
+/// its work as a one-shot does), while a one-shot that finished on its own is not run again.
+#[test]
+fn up_starts_a_stopped_service_again_but_not_a_finished_one_shot() {
+    if !can_run() {
+        return;
+    }
+    let project = "services:\n  worker:\n    image: busybox\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 0.1; done\"]\n  once:\n    image: busybox\n    command: [\"true\"]\n";
+    let fixture = Fixture::new("verbsstopped", project);
+    fixture.ok(&["up", "-d"]);
+    let state = |service: &str| {
+        fixture
+            .containers()
+            .iter()
+            .find(|c| c["Service"] == service)
+            .map(|c| c["State"].as_str().unwrap().to_string())
+    };
+    let once = fixture.id_of("once");
+    fixture.ok(&["stop", "worker"]);
+    assert_eq!(state("worker").as_deref(), Some("exited"));
+    let plan = fixture.ok(&["up", "-d", "--dry-run"]);
+    assert!(
+        plan.contains("start container verbsstopped-worker-1: stopped"),
+        "{plan}"
+    );
+    assert!(!plan.contains("once"), "{plan}");
+    fixture.ok(&["up", "-d"]);
+    assert_eq!(state("worker").as_deref(), Some("running"));
+    assert_eq!(fixture.id_of("once"), once);
+}

@@ -116,9 +116,22 @@ pub fn run(global: &GlobalOptions, args: LogsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS); // nothing after `--until` is worth following
     }
     if args.follow {
+        // Until Ctrl-C, or until no followed container runs any more (each stream ends with its
+        // container, as docker's do; `down` ends them all).
         runtime::sys::interrupt::catch();
         while !runtime::sys::interrupt::interrupted() {
             streams.print_new();
+            let running = streams.containers.iter().any(|stream| {
+                scope
+                    .engine
+                    .containers
+                    .state(&stream.id)
+                    .is_ok_and(|state| state.status.is_active())
+            });
+            if !running {
+                streams.print_new();
+                break;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -149,12 +162,49 @@ pub enum Abort {
     OnFailure,
 }
 
+/// `stop` runs (on a thread of its own) once Ctrl-C or an abort ends the follow, and the output goes
+/// on meanwhile, so what the containers print while they stop is seen, as with docker compose.
 pub fn follow_until_exit(
     scope: &Scope,
     services: &[String],
     follow: &Follow,
     abort: Abort,
+    stop: &(dyn Fn(&FollowEnd) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<FollowEnd> {
+    let end = follow_until_end(scope, services, follow, abort)?;
+    let (end, mut streams, mut reported) = match end {
+        (FollowEnd::AllExited, _, _) => return Ok(FollowEnd::AllExited),
+        ended => ended,
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|threads| {
+        let stopping = threads.spawn(|| {
+            let result = stop(&end);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            result
+        });
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            streams.print_new();
+            streams.report_exits(scope, &mut reported);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        streams.print_new();
+        streams.report_exits(scope, &mut reported);
+        stopping
+            .join()
+            .unwrap_or_else(|_| anyhow::bail!("the stop thread panicked"))
+    })?;
+    Ok(end)
+}
+
+/// Follows until every container exited, Ctrl-C or an abort; returns how it ended, with the
+/// streams and the exits already reported.
+fn follow_until_end(
+    scope: &Scope,
+    services: &[String],
+    follow: &Follow,
+    abort: Abort,
+) -> anyhow::Result<(FollowEnd, Streams, BTreeMap<String, bool>)> {
     runtime::sys::interrupt::catch();
     let mut streams = Streams::open(scope, services, follow, None)?;
     let names: Vec<&str> = streams.containers.iter().map(|c| c.name.as_str()).collect();
@@ -163,7 +213,7 @@ pub fn follow_until_exit(
     let mut reported: BTreeMap<String, bool> = BTreeMap::new();
     loop {
         if runtime::sys::interrupt::interrupted() {
-            return Ok(FollowEnd::Interrupted);
+            return Ok((FollowEnd::Interrupted, streams, reported));
         }
         if follow.replaced {
             streams.refresh(scope, services)?;
@@ -191,18 +241,22 @@ pub fn follow_until_exit(
             streams.print_new();
         }
         for (id, name, service, code) in exited {
-            crate::output::status(&format!("{name} exited with code {code}"));
+            crate::output::status(&exited_line(&name, code));
             reported.insert(id, true);
             if abort == Abort::OnExit || (abort == Abort::OnFailure && code != 0) {
-                return Ok(FollowEnd::Aborted { service, code });
+                return Ok((FollowEnd::Aborted { service, code }, streams, reported));
             }
         }
         if running == 0 && !follow.replaced {
             streams.print_new();
-            return Ok(FollowEnd::AllExited);
+            return Ok((FollowEnd::AllExited, streams, reported));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn exited_line(name: &str, code: i32) -> String {
+    format!("{name} exited with code {code}")
 }
 
 struct Stream {
@@ -220,6 +274,21 @@ struct Streams {
 }
 
 impl Streams {
+    /// Says once for each container that stopped since, with its code.
+    fn report_exits(&self, scope: &Scope, reported: &mut BTreeMap<String, bool>) {
+        for container in &self.containers {
+            if reported.contains_key(&container.id) {
+                continue;
+            }
+            if let Ok(state) = scope.engine.containers.state(&container.id)
+                && !state.status.is_active()
+            {
+                crate::output::status(&exited_line(&container.name, state.exit_code.unwrap_or(0)));
+                reported.insert(container.id.clone(), true);
+            }
+        }
+    }
+
     /// The logs of the containers of `services` (all when empty); with `index`, only those with
     /// that number.
     fn open(

@@ -9,7 +9,7 @@
 //! of that name is older than that. The time of the last pull of a name is a file's modification
 //! time under `<root>/registry/pulled/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -253,18 +253,28 @@ fn wanted(
             .into_iter()
             .collect();
     }
+    // The images the project's builds make (`build:` with `image:`): a service that only names one
+    // gets it from that build, not from a registry, as with docker compose.
+    let built: BTreeSet<String> = project
+        .services
+        .values()
+        .filter(|service| service.build.is_some())
+        .filter_map(|service| service.image.as_deref())
+        .filter_map(|image| ImageRef::parse(image).ok())
+        .map(|reference| reference.to_string())
+        .collect();
     let mut by_image: BTreeMap<String, Wanted> = BTreeMap::new();
     for name in selected {
         let service = &project.services[&name];
         let Some(image) = &service.image else {
             continue;
         };
-        let buildable = service.build.is_some();
+        let reference =
+            ImageRef::parse(image).with_context(|| format!("service {name:?}: image {image:?}"))?;
+        let buildable = service.build.is_some() || built.contains(&reference.to_string());
         if buildable && ignore_buildable {
             continue;
         }
-        let reference =
-            ImageRef::parse(image).with_context(|| format!("service {name:?}: image {image:?}"))?;
         let present = scope.engine.images.image(image).is_ok();
         let age = last_pulled(&scope.engine.root, &reference);
         let policy = policy_override.or(service.pull_policy.as_deref());

@@ -415,24 +415,28 @@ fn attached(
     } else {
         Abort::Never
     };
-    let end = super::logs::follow_until_exit(scope, &attached, &follow, abort)?;
-    let mut code = 0;
-    match &end {
-        FollowEnd::AllExited => {}
-        FollowEnd::Interrupted => {
-            crate::output::status("Gracefully stopping... (press Ctrl+C again to force)");
-            code = 130;
-        }
-        FollowEnd::Aborted { code: exited, .. } => {
-            crate::output::status(if abort == Abort::OnFailure {
+    // After Ctrl-C or an abort the project stops while its output is still shown.
+    let stop = |end: &FollowEnd| {
+        match end {
+            FollowEnd::AllExited => {}
+            FollowEnd::Interrupted => {
+                crate::output::status("Gracefully stopping... (press Ctrl+C again to force)");
+            }
+            FollowEnd::Aborted { .. } => crate::output::status(if abort == Abort::OnFailure {
                 "Aborting on container failure..."
             } else {
                 "Aborting on container exit..."
-            });
-            code = *exited;
+            }),
         }
-    }
-    if end != FollowEnd::AllExited || abort == Abort::OnExit {
+        stop_gracefully(scope, apply_options.timeout)
+    };
+    let end = super::logs::follow_until_exit(scope, &attached, &follow, abort, &stop)?;
+    let mut code = match &end {
+        FollowEnd::AllExited => 0,
+        FollowEnd::Interrupted => 130,
+        FollowEnd::Aborted { code, .. } => *code,
+    };
+    if end == FollowEnd::AllExited && abort == Abort::OnExit {
         stop_gracefully(scope, apply_options.timeout)?;
     }
     if let Some(service) = &args.exit_code_from {

@@ -96,6 +96,7 @@ pub fn state(info: &Info) -> State {
         Status::Running => State::Running,
         Status::Paused => State::Paused,
         Status::Restarting => State::Restarting,
+        Status::Exited if info.state.stopped => State::Stopped(info.state.exit_code.unwrap_or(0)),
         Status::Exited => State::Exited(info.state.exit_code.unwrap_or(0)),
         Status::Dead => State::Dead,
     }

@@ -646,13 +646,15 @@ fn plan_service(
             }
             State::Running | State::Restarting => {}
             State::Exited(0) if is_one_shot(service) => {
-                // A finished one-shot whose configuration did not change has done its job.
+                // A finished one-shot whose configuration did not change has done its job (one
+                // that was stopped before it ended is `Stopped` and starts again).
             }
             state => {
                 let reason = match state {
                     State::Created => "created, not started".to_string(),
                     State::Paused => "paused".to_string(),
                     State::Exited(code) => format!("exited with code {code}"),
+                    State::Stopped(_) => "stopped".to_string(),
                     _ => "dead".to_string(),
                 };
                 let after = waits(plan);

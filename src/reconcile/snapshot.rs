@@ -10,7 +10,10 @@ pub enum State {
     Running,
     Paused,
     Restarting,
+    /// Ended on its own, with this code.
     Exited(i32),
+    /// Ended by a stop asked of it (`stop`, Ctrl-C of an attached `up`), with this code.
+    Stopped(i32),
     Dead,
 }
 

@@ -219,6 +219,20 @@ fn a_finished_one_shot_is_not_run_again_but_a_failed_one_is() {
         &up(),
         "#1 start container demo-app-1: exited with code 0\n",
     );
+    // Stopped (by `stop`, Ctrl-C) rather than ended on its own: a service like any other, started
+    // again whatever its code.
+    let mut stopped = migrate.clone();
+    stopped.state = State::Stopped(0);
+    let with_stopped = Snapshot {
+        containers: vec![stopped, running(&project, "app", 1)],
+        ..snapshot.clone()
+    };
+    check(
+        &project,
+        &with_stopped,
+        &up(),
+        "#1 start container demo-migrate-1: stopped\n",
+    );
     migrate.state = State::Exited(2);
     let snapshot = Snapshot {
         containers: vec![migrate],

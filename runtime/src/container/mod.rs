@@ -620,10 +620,12 @@ impl Runtime {
             (NetworkMode::Host, None) => upstream_resolv_conf(&spec),
             (_, None) => container_resolv_conf(&upstream_resolv_conf(&spec)),
         };
-        let hosts = spec
-            .hosts
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HOSTS.to_owned());
+        // On networks the file is written again as the container joins them (with `host-gateway`
+        // then the first network's gateway); with the host's network the host is loopback.
+        let hosts = network::resolve_host_gateway(
+            spec.hosts.as_deref().unwrap_or(DEFAULT_HOSTS),
+            matches!(spec.network, NetworkMode::Host).then_some("127.0.0.1"),
+        );
         write_files(&paths, &spec.files)?;
         for (name, contents) in [
             ("hostname", format!("{hostname}\n")),

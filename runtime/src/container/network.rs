@@ -251,6 +251,31 @@ pub(crate) fn dns_server(
     dns::Server::bind(&netns_path(root, &record.id), hosts, servers).map(Some)
 }
 
+/// The address docker's `extra_hosts` entries may give as `host-gateway`: the host as the container
+/// reaches it.
+const HOST_GATEWAY: &str = "host-gateway";
+
+/// `base` (a hosts file) with `host-gateway` addresses replaced by `gateway`, the host's address as
+/// the container reaches it (the gateway of its first network, or loopback with the host's network);
+/// without one (no network) their lines are left out.
+pub(crate) fn resolve_host_gateway(base: &str, gateway: Option<&str>) -> String {
+    let mut text = String::new();
+    for line in base.lines() {
+        match line.split_once(char::is_whitespace) {
+            Some((HOST_GATEWAY, names)) => {
+                if let Some(gateway) = gateway {
+                    text.push_str(&format!("{gateway}\t{}\n", names.trim_start()));
+                }
+            }
+            _ => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
 /// The hosts file of a container: its base (localhost and `extra_hosts`), its own address and
 /// hostname, then one line per endpoint of every network it is on.
 pub(crate) fn hosts_file(
@@ -259,7 +284,11 @@ pub(crate) fn hosts_file(
     own: &[Endpoint],
     peers: &[Endpoint],
 ) -> String {
-    let mut text = base.to_owned();
+    let gateway = own
+        .first()
+        .and_then(|endpoint| endpoint.gateway)
+        .map(|gateway| gateway.to_string());
+    let mut text = resolve_host_gateway(base, gateway.as_deref());
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
@@ -395,6 +424,24 @@ mod tests {
             text,
             "127.0.0.1\tlocalhost\n10.89.0.2\tabc\n10.89.0.2\tp-web-1 web\n\
              10.89.0.3\tp-web-2 web\n10.89.0.4\tp-db-1 db database\n"
+        );
+    }
+
+    #[test]
+    fn host_gateway_is_the_first_networks_gateway() {
+        let base = "127.0.0.1\tlocalhost\nhost-gateway\thost.docker.internal\n10.0.0.9\tother\n";
+        let own = [endpoint("a", 2, &["p-web-1"])];
+        assert_eq!(
+            hosts_file(base, "abc", &own, &[]),
+            "127.0.0.1\tlocalhost\n10.89.0.1\thost.docker.internal\n10.0.0.9\tother\n10.89.0.2\tabc\n"
+        );
+        assert_eq!(
+            resolve_host_gateway(base, Some("127.0.0.1")),
+            "127.0.0.1\tlocalhost\n127.0.0.1\thost.docker.internal\n10.0.0.9\tother\n"
+        );
+        assert_eq!(
+            resolve_host_gateway(base, None),
+            "127.0.0.1\tlocalhost\n10.0.0.9\tother\n"
         );
     }
 

@@ -90,6 +90,10 @@ pub struct State {
     pub started_at: String,
     pub finished_at: String,
     pub exit_code: Option<i32>,
+    /// The last exit followed a stop asked of the runtime (`stop`, a kill with the stop signal or
+    /// SIGKILL), not the process's own end: a finished one-shot and a stopped service look alike
+    /// by their exit code alone.
+    pub stopped: bool,
     pub oom_killed: bool,
     pub restart_count: u32,
     /// The last start error, if a (re)start failed.

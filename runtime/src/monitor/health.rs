@@ -24,6 +24,14 @@ struct Probe {
     started_at: String,
     deadline: Instant,
     timed_out: bool,
+    /// Asked for ahead of the schedule ([`Checker::probe_now`]).
+    extra: bool,
+}
+
+/// A finished probe: its result, and whether it was an extra one (see [`Checker::record`]).
+pub(super) struct Probed {
+    pub result: HealthResult,
+    pub extra: bool,
 }
 
 /// The schedule and the probe in flight for one run of the container.
@@ -32,6 +40,9 @@ pub(super) struct Checker {
     started: Instant,
     next: Instant,
     probe: Option<Probe>,
+    /// While an extra probe is due (asked for ahead of the schedule): when the schedule's next
+    /// probe is, which the extra one does not move.
+    scheduled: Option<Instant>,
 }
 
 impl Checker {
@@ -42,6 +53,7 @@ impl Checker {
             started: now,
             next: now,
             probe: None,
+            scheduled: None,
         };
         checker.next = now + checker.period(now);
         checker
@@ -64,8 +76,10 @@ impl Checker {
     /// healthy asks for it rather than waiting for the schedule, and reads the recorded result, so
     /// what it sees and what `ps` shows are the same probes.
     pub(super) fn probe_now(&mut self) {
-        if self.probe.is_none() {
-            self.next = Instant::now();
+        let now = Instant::now();
+        if self.probe.is_none() && self.next > now {
+            self.scheduled.get_or_insert(self.next);
+            self.next = now;
         }
     }
 
@@ -105,7 +119,9 @@ impl Checker {
         if now < self.next {
             return None;
         }
-        self.next = now + self.period(now);
+        let scheduled = self.scheduled.take();
+        let extra = scheduled.is_some();
+        self.next = scheduled.unwrap_or_else(|| now + self.period(now));
         if paused {
             return None;
         }
@@ -120,6 +136,7 @@ impl Checker {
                     started_at,
                     deadline: now + Duration::from_millis(self.spec.timeout_ms.max(10)),
                     timed_out: false,
+                    extra,
                 });
                 None
             }
@@ -146,7 +163,7 @@ impl Checker {
     }
 
     /// Claims a reaped child if it is the probe; returns its result.
-    pub(super) fn reaped(&mut self, pid: i32, exit: Exit) -> Option<HealthResult> {
+    pub(super) fn reaped(&mut self, pid: i32, exit: Exit) -> Option<Probed> {
         if self.probe.as_ref().is_none_or(|probe| probe.pid != pid) {
             return None;
         }
@@ -163,19 +180,27 @@ impl Checker {
         } else {
             exit.code()
         };
-        Some(HealthResult {
-            start: probe.started_at,
-            end: now_rfc3339_nanos(),
-            exit_code,
-            output,
+        Some(Probed {
+            result: HealthResult {
+                start: probe.started_at,
+                end: now_rfc3339_nanos(),
+                exit_code,
+                output,
+            },
+            extra: probe.extra,
         })
     }
 
-    /// Applies a result to the health record (docker's rules).
-    pub(super) fn record(&self, health: &mut Health, result: HealthResult) {
+    /// Applies a result to the health record (docker's rules). An extra probe (one a waiting CLI
+    /// asked for ahead of the schedule, to see a starting container healthy at once) counts when it
+    /// passes; its failure while the container starts does not count towards `retries`, which
+    /// docker's schedule alone would not have run.
+    pub(super) fn record(&self, health: &mut Health, result: HealthResult, extra: bool) {
         if result.exit_code == 0 {
             health.status = "healthy".into();
             health.failing_streak = 0;
+        } else if extra && health.status == "starting" {
+            // Logged only.
         } else if !self.in_start_period(Instant::now()) || health.status != "starting" {
             health.failing_streak += 1;
             if health.failing_streak >= self.spec.retries.max(1) {
@@ -192,6 +217,80 @@ impl Checker {
     pub(super) fn stop(&mut self) {
         if let Some(probe) = self.probe.take() {
             let _ = p::kill(probe.pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker(interval_ms: u64, retries: u32) -> Checker {
+        Checker::new(Healthcheck {
+            test: vec!["true".into()],
+            interval_ms,
+            timeout_ms: 10_000,
+            retries,
+            start_period_ms: 0,
+            start_interval_ms: 0,
+        })
+    }
+
+    /// Launches the due probe (as pid `pid`) and finishes it with `code`.
+    fn probe(checker: &mut Checker, pid: i32, code: i32) -> Probed {
+        let launched = checker.tick(false, |_| Ok((pid, fs::File::open("/dev/null")?)));
+        assert!(launched.is_none(), "the probe did not launch");
+        checker.reaped(pid, Exit::Code(code)).expect("the probe")
+    }
+
+    fn record(checker: &Checker, health: &mut Health, probed: Probed) {
+        checker.record(health, probed.result, probed.extra);
+    }
+
+    #[test]
+    fn extra_probes_do_not_move_the_schedule_nor_count_failures_while_starting() {
+        let mut checker = checker(60_000, 1);
+        let scheduled = checker.next;
+        let mut health = Health {
+            status: "starting".into(),
+            ..Health::default()
+        };
+        // Asked for ahead of the schedule: it runs at once, and the schedule stays.
+        checker.probe_now();
+        let probed = probe(&mut checker, 101, 1);
+        assert!(probed.extra);
+        assert_eq!(checker.next, scheduled);
+        record(&checker, &mut health, probed);
+        assert_eq!(
+            (health.status.as_str(), health.failing_streak),
+            ("starting", 0)
+        );
+        assert_eq!(health.log.len(), 1, "an extra probe is logged");
+        // A passing extra probe makes it healthy at once.
+        checker.probe_now();
+        let probed = probe(&mut checker, 102, 0);
+        record(&checker, &mut health, probed);
+        assert_eq!(health.status, "healthy");
+        // The schedule's probes count as docker counts them: retries 1, one failure.
+        checker.next = Instant::now();
+        let probed = probe(&mut checker, 103, 1);
+        assert!(!probed.extra);
+        record(&checker, &mut health, probed);
+        assert_eq!(health.status, "unhealthy");
+    }
+
+    #[test]
+    fn a_scheduled_failure_counts_while_starting() {
+        let mut checker = checker(10, 2);
+        let mut health = Health {
+            status: "starting".into(),
+            ..Health::default()
+        };
+        for (pid, status) in [(201, "starting"), (202, "unhealthy")] {
+            checker.next = Instant::now();
+            let probed = probe(&mut checker, pid, 1);
+            record(&checker, &mut health, probed);
+            assert_eq!(health.status, status);
         }
     }
 }

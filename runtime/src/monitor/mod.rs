@@ -306,6 +306,7 @@ impl Monitor {
         self.state.error.clear();
         self.state.exit_code = None;
         self.state.oom_killed = false;
+        self.state.stopped = false;
         self.state.restart_count = 0;
         // Record ourselves before any kernel object exists.
         self.save();
@@ -650,9 +651,9 @@ impl Monitor {
                         continue;
                     }
                     if let Some(checker) = &mut checker
-                        && let Some(result) = checker.reaped(pid, status)
+                        && let Some(probed) = checker.reaped(pid, status)
                     {
-                        self.record_health(checker, result);
+                        self.record_health(checker, probed.result, probed.extra);
                         continue;
                     }
                     if pid == running.pid {
@@ -672,7 +673,7 @@ impl Monitor {
                         State::read(&self.paths).is_ok_and(|state| state.status == Status::Paused);
                     let launch = |test: &[String]| self.launch_probe(test);
                     if let Some(result) = checker.tick(paused, launch) {
-                        self.record_health(checker, result);
+                        self.record_health(checker, result, false);
                     }
                 }
             }
@@ -708,6 +709,7 @@ impl Monitor {
         // record must be the monitor's last write, since a waiter may remove the directory after it.
         self.state.pid = 0;
         self.state.exit_code = Some(exit.code());
+        self.state.stopped = self.stop_requested();
         self.state.oom_killed = self.record.cgroup.oom_kills() > running.oom_base;
         self.state.finished_at = now_rfc3339_nanos();
         if self.state.oom_killed {
@@ -718,10 +720,10 @@ impl Monitor {
     }
 
     /// Adds a probe result to the health record and saves it (keeping a pause the CLI recorded).
-    fn record_health(&mut self, checker: &health::Checker, result: HealthResult) {
+    fn record_health(&mut self, checker: &health::Checker, result: HealthResult, extra: bool) {
         let mut health = self.state.health.take().unwrap_or_default();
         let before = health.status.clone();
-        checker.record(&mut health, result);
+        checker.record(&mut health, result, extra);
         if health.status != before {
             self.emit(&format!("health_status: {}", health.status), &[]);
         }
