@@ -286,7 +286,119 @@ pub fn check(project: &Project, root: &Node, named: &[String]) -> Vec<Diagnostic
                 .with_hint("services cannot depend on each other in a circle; remove one of these dependencies"),
         );
     }
+    check_resources(project, &at, &mut problems);
     problems
+}
+
+/// What docker compose v2 refuses in resources and a few service values: an external volume that
+/// sets how to create it, a secret or config with no source, an empty image, an unknown
+/// `pull_policy`, a healthcheck test that is no command.
+fn check_resources(
+    project: &Project,
+    at: &dyn Fn(&[&str]) -> Span,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for (key, volume) in &project.volumes {
+        let set = [
+            ("driver", volume.driver.is_some()),
+            ("driver_opts", !volume.driver_opts.is_empty()),
+            ("labels", !volume.labels.is_empty()),
+        ];
+        for (attribute, present) in set {
+            if volume.external && present {
+                problems.push(
+                    Diagnostic::at(&at(&["volumes", key, attribute]), format!("volume {key:?} is external and sets `{attribute}`"))
+                        .with_hint("an external volume is created outside the project: remove `external` or `{attribute}`".replace("{attribute}", attribute)),
+                );
+            }
+        }
+    }
+    for (key, secret) in &project.secrets {
+        if !secret.external && secret.file.is_none() && secret.environment.is_none() {
+            problems.push(
+                Diagnostic::at(
+                    &at(&["secrets", key]),
+                    format!("secret {key:?} has no source"),
+                )
+                .with_hint(
+                    "set `file:` or `environment:` (or `external: true` for one made elsewhere)",
+                ),
+            );
+        }
+    }
+    for (key, config) in &project.configs {
+        if !config.external
+            && config.file.is_none()
+            && config.environment.is_none()
+            && config.content.is_none()
+        {
+            problems.push(
+                Diagnostic::at(&at(&["configs", key]), format!("config {key:?} has no source"))
+                    .with_hint("set `file:`, `environment:` or `content:` (or `external: true` for one made elsewhere)"),
+            );
+        }
+    }
+    for (name, service) in &project.services {
+        if service.image.as_deref() == Some("") && service.build.is_none() {
+            problems.push(
+                Diagnostic::at(
+                    &at(&["services", name, "image"]),
+                    format!("service {name:?} has an empty image"),
+                )
+                .with_hint(
+                    "name the image (an unset variable gives an empty one), or add `build:`",
+                ),
+            );
+        }
+        if let Some(policy) = &service.pull_policy
+            && !valid_pull_policy(policy)
+        {
+            problems.push(
+                Diagnostic::at(&at(&["services", name, "pull_policy"]), format!("invalid pull_policy {policy:?} in service {name:?}"))
+                    .with_hint("use always, never, missing, build, if_not_present, refresh, daily, weekly or every_<N><w|d|h|m|s>"),
+            );
+        }
+        if let Some(test) = service.healthcheck.as_ref().and_then(|h| h.test.first())
+            && !matches!(test.as_str(), "CMD" | "CMD-SHELL" | "NONE")
+        {
+            problems.push(
+                Diagnostic::at(&at(&["services", name, "healthcheck", "test"]), format!("healthcheck test of service {name:?} starts with {test:?}"))
+                    .with_hint("a test list starts with CMD, CMD-SHELL or NONE: [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]"),
+            );
+        }
+    }
+}
+
+/// docker compose v2's `pull_policy` values (`every_` with durations such as `every_12h`, `every_1d2h`).
+fn valid_pull_policy(policy: &str) -> bool {
+    if matches!(
+        policy,
+        "always"
+            | "never"
+            | "build"
+            | "if_not_present"
+            | "missing"
+            | "refresh"
+            | "daily"
+            | "weekly"
+    ) {
+        return true;
+    }
+    let Some(mut rest) = policy.strip_prefix("every_") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let unit = rest[digits..].chars().next();
+        if digits == 0 || !matches!(unit, Some('w' | 'd' | 'h' | 'm' | 's')) {
+            return false;
+        }
+        rest = &rest[digits + 1..];
+    }
+    true
 }
 
 /// Names that go into /etc/hosts files and DNS answers (`hostname`, `domainname`, network aliases,
