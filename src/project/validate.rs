@@ -291,8 +291,8 @@ pub fn check(project: &Project, root: &Node, named: &[String]) -> Vec<Diagnostic
 }
 
 /// What docker compose v2 refuses in resources and a few service values: an external volume that
-/// sets how to create it, a secret or config with no source, an empty image, an unknown
-/// `pull_policy`, a healthcheck test that is no command.
+/// sets how to create it, a secret or config with no source, an undefined model, an empty image,
+/// an `oom_score_adj` out of range, an unknown `pull_policy`, a healthcheck test that is no command.
 fn check_resources(
     project: &Project,
     at: &dyn Fn(&[&str]) -> Span,
@@ -348,6 +348,28 @@ fn check_resources(
                 .with_hint(
                     "name the image (an unset variable gives an empty one), or add `build:`",
                 ),
+            );
+        }
+        for model in service.models.keys() {
+            if !project.models.contains_key(model) {
+                problems.push(
+                    Diagnostic::at(
+                        &at(&["services", name, "models", model]),
+                        format!("service {name:?} uses undefined model {model:?}"),
+                    )
+                    .with_hint("declare it under the top-level `models:`"),
+                );
+            }
+        }
+        if let Some(adjustment) = service.oom_score_adj
+            && !(-1000..=1000).contains(&adjustment)
+        {
+            problems.push(
+                Diagnostic::at(
+                    &at(&["services", name, "oom_score_adj"]),
+                    format!("oom_score_adj {adjustment} of service {name:?} is out of range"),
+                )
+                .with_hint("the kernel takes -1000 (never killed) to 1000 (killed first)"),
             );
         }
         if let Some(policy) = &service.pull_policy
