@@ -759,6 +759,9 @@ fn up_quiet_build_prints_no_build_output() {
     .unwrap();
     let loud = text(fixture.command(&["--progress", "plain", "up", "-d", "--build"]));
     assert!(loud.contains("marker-of-the-build again"), "{loud}");
+    // ps names the image by the name the build gave it, as docker compose does.
+    let image = fixture.containers()[0]["Image"].clone();
+    assert_eq!(image, "buildquiet-api");
 }
 
 /// An image one service builds (`build:` with `image:`) is what the services that only name it run:

@@ -493,3 +493,54 @@ fn every_reported_attribute_a_service_sets_is_in_the_report() {
         "the case sets the reported attributes ({checked})"
     );
 }
+
+/// `-o DIR` again: what an earlier run wrote and this one does not (a profile's services) goes,
+/// the user's own files stay, and a Secret is readable by its owner alone.
+#[test]
+fn output_directory_follows_the_project_and_keeps_secrets_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        project.path().join("compose.yaml"),
+        "services:\n  app:\n    image: busybox\n    secrets: [token]\n  debug:\n    image: busybox\n    profiles: [debug]\nsecrets:\n  token:\n    file: ./token.txt\n",
+    )
+    .unwrap();
+    std::fs::write(project.path().join("token.txt"), "s3cret\n").unwrap();
+    let out = project.path().join("k8s");
+    let convert = |profile: &[&str]| {
+        let mut args: Vec<String> = profile.iter().map(|s| s.to_string()).collect();
+        args.extend(["convert", "kubernetes", "-o", out.to_str().unwrap()].map(String::from));
+        let output = rcompose(project.path(), &args, &[], None);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let names = || -> BTreeSet<String> {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    convert(&["--profile", "debug"]);
+    assert!(names().contains("debug-deployment.yaml"), "{:?}", names());
+    std::fs::write(out.join("notes.md"), "mine\n").unwrap();
+    convert(&[]);
+    let files = names();
+    assert!(!files.contains("debug-deployment.yaml"), "{files:?}");
+    assert!(
+        files.contains("app-deployment.yaml") && files.contains("notes.md"),
+        "{files:?}"
+    );
+    let secret = files
+        .iter()
+        .find(|name| name.ends_with("-secret.yaml"))
+        .expect("a Secret file");
+    let mode = std::fs::metadata(out.join(secret))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{secret}");
+}

@@ -132,14 +132,71 @@ pub fn run(global: &GlobalOptions, args: ConvertArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes the files into `dir`. The files an earlier run wrote there (its `kustomization.yaml`
+/// lists them) that this run does not write again are removed, so the directory holds the project
+/// as it is; Secrets are readable by their owner alone.
 fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut removed = 0;
+    for old in earlier_resources(dir) {
+        if !files.iter().any(|(name, _)| *name == old)
+            && std::fs::remove_file(dir.join(&old)).is_ok()
+        {
+            removed += 1;
+        }
+    }
     for (name, text) in files {
         let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        let secret = name.ends_with("-secret.yaml") || name.ends_with("-secret.json");
+        let mode = if secret { 0o600 } else { 0o644 };
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|()| file.write_all(text.as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    output::status(&format!("Wrote {} files to {}", files.len(), dir.display()));
+    output::status(&format!(
+        "Wrote {} files to {}{}",
+        files.len(),
+        dir.display(),
+        if removed > 0 {
+            format!(" (removed {removed} an earlier run wrote)")
+        } else {
+            String::new()
+        }
+    ));
     Ok(())
+}
+
+/// The file names the `kustomization.yaml` in `dir` lists (plain names only: what a convert wrote).
+fn earlier_resources(dir: &Path) -> Vec<String> {
+    let path = dir.join("kustomization.yaml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Vec::new();
+    };
+    let source = crate::project::diag::Source::new(&path, text);
+    let Ok(root) = crate::project::yaml::parse(&source) else {
+        return Vec::new();
+    };
+    root.get("resources")
+        .and_then(|resources| resources.as_seq())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.to_text())
+                .filter(|name| {
+                    !name.contains('/') && name != "kustomization.yaml" && !name.starts_with('.')
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The files of `dir` when it holds only regular files, 1 MiB at most in all (what a ConfigMap

@@ -11,6 +11,7 @@ use super::scope::Scope;
 use crate::cli::GlobalOptions;
 use crate::output;
 use crate::output::table::Format;
+use crate::project::model::Project;
 use crate::reconcile::snapshot::ObservedContainer;
 
 #[derive(Debug, Args)]
@@ -107,7 +108,7 @@ pub fn run(global: &GlobalOptions, mut args: PsArgs) -> anyhow::Result<ExitCode>
                     "ID": observed.id,
                     "Name": observed.name,
                     "Names": observed.name,
-                    "Image": image_name(observed, info),
+                    "Image": image_name(project, observed, info),
                     "Command": command(info),
                     "Project": scope.loaded.project.name,
                     "Service": observed.service,
@@ -135,7 +136,7 @@ pub fn run(global: &GlobalOptions, mut args: PsArgs) -> anyhow::Result<ExitCode>
                 .map(|(observed, info)| {
                     vec![
                         observed.name.clone(),
-                        image_name(observed, info),
+                        image_name(project, observed, info),
                         format!(
                             "\"{}\"",
                             if args.no_trunc {
@@ -241,8 +242,9 @@ fn exposed_only(info: &Info, published: &[Published]) -> Vec<(u16, String)> {
     ports
 }
 
-/// The image as the service names it (docker compose's IMAGE), else the short image id.
-fn image_name(observed: &ObservedContainer, info: &Info) -> String {
+/// The image as the service named it when the container was made (`image:`); for a service
+/// without one, the name its build gives (`<project>-<service>`); else the image's id.
+fn image_name(project: &Project, observed: &ObservedContainer, info: &Info) -> String {
     if let Some(image) = observed
         .config
         .as_ref()
@@ -250,6 +252,9 @@ fn image_name(observed: &ObservedContainer, info: &Info) -> String {
         .and_then(|image| image.as_str())
     {
         return image.to_string();
+    }
+    if let Some(service) = project.services.get(&observed.service) {
+        return crate::reconcile::plan::image_name(project, &observed.service, service);
     }
     info.record
         .spec

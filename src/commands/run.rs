@@ -325,6 +325,7 @@ fn prepare(scope: &Scope, args: &RunArgs) -> anyhow::Result<()> {
         services: vec![args.service.clone()],
         no_deps: args.no_deps,
         remove_orphans: args.remove_orphans,
+        disabled_services: scope.loaded.disabled_services.clone(),
         start: true,
         ..PlanOptions::default()
     };

@@ -262,6 +262,7 @@ fn converge_scope(scope: &Scope, args: &UpArgs) -> anyhow::Result<Option<ApplyOp
             Recreate::Diverged
         },
         remove_orphans: args.remove_orphans,
+        disabled_services: scope.loaded.disabled_services.clone(),
         scale,
         start: !args.no_start,
     };

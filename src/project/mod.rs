@@ -71,6 +71,8 @@ pub struct Loaded {
     pub working_dir: PathBuf,
     /// Every profile named by a service (before filtering).
     pub all_profiles: BTreeSet<String>,
+    /// The services the files define that the active profiles leave out.
+    pub disabled_services: BTreeSet<String>,
     /// Whether variables were interpolated; without, only `tree` is meaningful (`config --no-interpolate`).
     pub interpolated: bool,
     /// Enabled services whose required `env_file` could not be read, with the error.
@@ -239,7 +241,8 @@ fn load_once(options: LoadOptions, mode: LoadMode) -> Result<Once, Diagnostics> 
     let extensions = typed::take_extensions(&mut root);
     root.insert("name", Node::string(&root.span.clone(), name.clone()));
     let named = loader.options.services.clone();
-    profiles::apply(&mut root, &active_profiles, &named, &mut loader.warnings)?;
+    let disabled_services =
+        profiles::apply(&mut root, &active_profiles, &named, &mut loader.warnings)?;
     normalize::apply(&mut root, &name, mode.normalize)?;
     let nested_extensions = extensions::take_nested(&mut root);
     let interpolated = loader.options.interpolate;
@@ -281,6 +284,7 @@ fn load_once(options: LoadOptions, mode: LoadMode) -> Result<Once, Diagnostics> 
         read_files,
         working_dir: tree.project_dir,
         all_profiles,
+        disabled_services,
         interpolated,
         missing_env_files,
     })))

@@ -9,12 +9,13 @@ use super::diag::{Diagnostic, Kind, did_you_mean};
 use super::yaml::{Node, Value};
 
 /// Removes disabled services from `root`; `named` are the services named on the command line.
+/// Returns the names of the services it removed.
 pub fn apply(
     root: &mut Node,
     active: &[String],
     named: &[String],
     warnings: &mut Vec<String>,
-) -> Result<(), Diagnostic> {
+) -> Result<BTreeSet<String>, Diagnostic> {
     let Some(services) = root
         .as_map_mut()
         .and_then(|m| m.get_mut("services"))
@@ -25,7 +26,7 @@ pub fn apply(
                 .with_kind(Kind::Usage)
                 .with_hint("the project defines no services"));
         }
-        return Ok(());
+        return Ok(BTreeSet::new());
     };
     for name in named {
         if !services.contains_key(name) {
@@ -102,7 +103,7 @@ pub fn apply(
             dependencies.shift_remove(&dependency);
         }
     }
-    Ok(())
+    Ok(disabled)
 }
 
 /// Every profile the project's services name (for `config --profiles`).

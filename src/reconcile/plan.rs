@@ -54,6 +54,9 @@ pub struct PlanOptions {
     /// `--no-recreate`: never), as docker compose decides them apart.
     pub recreate_dependencies: Recreate,
     pub remove_orphans: bool,
+    /// Services the files define that the active profiles leave out: their containers are no
+    /// orphans.
+    pub disabled_services: BTreeSet<String>,
     /// `--scale SERVICE=N`.
     pub scale: BTreeMap<String, u32>,
     /// `false` for `create`/`up --no-start`: containers are created, not started.
@@ -420,7 +423,11 @@ pub fn plan(
     let orphans: Vec<&ObservedContainer> = snapshot
         .containers
         .iter()
-        .filter(|c| !c.oneoff && !project.services.contains_key(&c.service))
+        .filter(|c| {
+            !c.oneoff
+                && !project.services.contains_key(&c.service)
+                && !options.disabled_services.contains(&c.service)
+        })
         .collect();
     if !orphans.is_empty() {
         if options.remove_orphans {

@@ -275,6 +275,13 @@ fn orphans_are_reported_or_removed() {
 #2 remove container demo-old-1: orphan: its service is no longer in the project (after #1)
 ",
     );
+    // A service the files define but the active profiles leave out has no orphans, and
+    // --remove-orphans leaves its containers alone.
+    let options = PlanOptions {
+        disabled_services: ["old".to_string()].into(),
+        ..options
+    };
+    check(&project, &snapshot, &options, "");
 }
 
 #[test]
