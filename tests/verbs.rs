@@ -561,3 +561,30 @@ fn up_starts_a_stopped_service_again_but_not_a_finished_one_shot() {
     assert_eq!(state("worker").as_deref(), Some("running"));
     assert_eq!(fixture.id_of("once"), once);
 }
+
+/// `-p NAME` away from the project's directory (no compose file found there): `ps` and `down`
+/// work on the project from the files its containers were made from, as docker compose's do.
+#[test]
+fn a_named_project_is_found_from_anywhere_through_its_containers() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbsanywhere", RUN_APP);
+    fixture.ok(&["up", "-d"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let from_elsewhere = |args: &[&str]| {
+        let mut command = rcompose(&fixture, args);
+        command.current_dir(elsewhere.path());
+        command.output().unwrap()
+    };
+    let ps = from_elsewhere(&["ps", "--services"]);
+    assert!(ps.status.success(), "{ps:?}");
+    assert_eq!(text(&ps.stdout), "app\ndb\n");
+    assert!(text(&ps.stderr).contains("no compose file here"), "{ps:?}");
+    let down = from_elsewhere(&["down"]);
+    assert!(down.status.success(), "{down:?}");
+    assert!(fixture.containers().is_empty());
+    // With nothing left to find it by, the usual error.
+    let ps = from_elsewhere(&["ps"]);
+    assert_eq!(ps.status.code(), Some(14), "{ps:?}");
+}

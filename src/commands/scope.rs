@@ -22,7 +22,26 @@ impl Scope {
     /// engine. Loader warnings are printed here.
     pub fn open(global: &GlobalOptions, services: &[String]) -> anyhow::Result<Scope> {
         let options = super::load_options(global, services, true)?;
-        let loaded = project::load(options)?;
+        let loaded = match project::load(options) {
+            Ok(loaded) => loaded,
+            Err(problems) if problems.exit_code() == output::EXIT_NO_CONFIG => {
+                let Some(found) = files_of_containers(global)? else {
+                    return Err(problems.into());
+                };
+                output::status(&format!(
+                    "no compose file here: project {} from {} (the files its containers were made from)",
+                    found.project_name.as_deref().unwrap_or_default(),
+                    found
+                        .files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                project::load(super::load_options(&found, services, true)?)?
+            }
+            Err(problems) => return Err(problems.into()),
+        };
         output::warnings(&loaded.warnings);
         let engine = Engine::open(global)?;
         Ok(Scope { loaded, engine })
@@ -107,4 +126,51 @@ pub fn plan_progress(plan: &crate::reconcile::plan::Plan) -> crate::output::prog
             .map(|n| n.split_once(' ').map_or(n.as_str(), |(_, name)| name)),
         false,
     )
+}
+
+/// With no compose file found but a project name given (`-p`, `COMPOSE_PROJECT_NAME`), as
+/// `rcompose -p demo down` from another directory: the compose files and directory the project's
+/// containers were made from (their labels), when those files are still there.
+fn files_of_containers(global: &GlobalOptions) -> anyhow::Result<Option<GlobalOptions>> {
+    let Some(name) = global
+        .project_name
+        .clone()
+        .or_else(|| std::env::var("COMPOSE_PROJECT_NAME").ok())
+        .filter(|name| !name.is_empty())
+    else {
+        return Ok(None);
+    };
+    let engine = Engine::open(global)?;
+    let infos = engine.containers.list().context("cannot list containers")?;
+    let Some(labels) = infos
+        .iter()
+        .map(|info| &info.record.spec.labels)
+        .find(|labels| labels.get(crate::labels::PROJECT) == Some(&name))
+    else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(
+        labels
+            .get(crate::labels::WORKING_DIR)
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let files: Vec<std::path::PathBuf> = labels
+        .get(crate::labels::CONFIG_FILES)
+        .map(|list| {
+            list.split(',')
+                .filter(|f| !f.is_empty())
+                .map(|f| dir.join(f))
+                .collect()
+        })
+        .unwrap_or_default();
+    if files.is_empty() || !files.iter().all(|f| f.is_file()) {
+        return Ok(None);
+    }
+    Ok(Some(GlobalOptions {
+        files,
+        project_name: Some(name),
+        project_directory: Some(dir),
+        ..global.clone()
+    }))
 }
