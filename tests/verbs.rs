@@ -560,6 +560,13 @@ fn up_starts_a_stopped_service_again_but_not_a_finished_one_shot() {
     fixture.ok(&["up", "-d"]);
     assert_eq!(state("worker").as_deref(), Some("running"));
     assert_eq!(fixture.id_of("once"), once);
+    // Nothing to do: `up` says what runs, as docker compose does.
+    let again = fixture.command(&["--progress", "plain", "up", "-d"]);
+    let said = text(&again.stderr);
+    assert!(
+        said.contains("Container verbsstopped-worker-1") && said.contains("Running"),
+        "{said}"
+    );
 }
 
 /// `-p NAME` away from the project's directory (no compose file found there): `ps` and `down`

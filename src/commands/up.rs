@@ -103,6 +103,9 @@ pub struct UpArgs {
     /// background)
     #[arg(short, long, conflicts_with_all = ["wait", "dry_run"])]
     watch: bool,
+    /// Leave out the `Running` lines of containers the plan does not touch (watch's own `up`s).
+    #[arg(skip)]
+    quiet_unchanged: bool,
 }
 
 /// `rcompose create`: `up --no-start`.
@@ -163,6 +166,7 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         no_attach: Vec::new(),
         attach_dependencies: false,
         watch: false,
+        quiet_unchanged: false,
     };
     converge(global, &up).map(|_| ExitCode::SUCCESS)
 }
@@ -213,6 +217,56 @@ fn converge(
     Ok(converge_scope(&scope, args)?.map(|options| (scope, options)))
 }
 
+/// Says `Container NAME  Running` for the running containers of the services `up` brings up that
+/// the plan leaves as they are, as docker compose does: an `up` with nothing to do says so.
+fn running_untouched(
+    scope: &Scope,
+    options: &PlanOptions,
+    plan: &plan::Plan,
+) -> anyhow::Result<()> {
+    let services: Vec<String> = if options.services.is_empty() || options.no_deps {
+        options.services.clone()
+    } else {
+        crate::graph::ServiceGraph::new(&scope.loaded.project)
+            .with_dependencies(&options.services)
+            .into_iter()
+            .collect()
+    };
+    let touched: std::collections::BTreeSet<String> = plan
+        .actions
+        .iter()
+        .filter_map(|action| match &action.target {
+            plan::Target::Container { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let untouched: Vec<String> = scope
+        .containers(&services, false)?
+        .into_iter()
+        .filter(|(observed, info)| {
+            info.state.status == Status::Running
+                && !touched.contains(&observed.name)
+                && scope
+                    .loaded
+                    .project
+                    .services
+                    .contains_key(&observed.service)
+        })
+        .map(|(observed, _)| observed.name)
+        .collect();
+    let progress = crate::output::progress::Progress::new(
+        untouched
+            .iter()
+            .map(String::as_str)
+            .chain(touched.iter().map(String::as_str)),
+        false,
+    );
+    for name in &untouched {
+        progress.done("Container", name, "Running", Duration::ZERO);
+    }
+    Ok(())
+}
+
 /// `up -d` of `services` on a loaded project, for `watch`: builds what is missing (every selected
 /// image with `build`), plans and applies; `no_deps` leaves the dependencies alone.
 pub(crate) fn up_detached(
@@ -226,6 +280,7 @@ pub(crate) fn up_detached(
         detach: true,
         build,
         no_deps,
+        quiet_unchanged: true,
         ..UpArgs::default()
     };
     converge_scope(scope, &args).map(drop)
@@ -298,6 +353,9 @@ fn converge_scope(scope: &Scope, args: &UpArgs) -> anyhow::Result<Option<ApplyOp
     apply::check_images(&scope.engine, &scope.loaded, &plan)?;
     super::port_check::check(scope, &plan)?;
     let progress = super::scope::plan_progress(&plan);
+    if options.start && !args.quiet_unchanged {
+        running_untouched(scope, &options, &plan)?;
+    }
     let apply_options = ApplyOptions {
         timeout: args.timeout,
     };
