@@ -286,7 +286,7 @@ impl Loader {
                         continue;
                     };
                     let path = PathBuf::from(path);
-                    let required = file.get("required").and_then(Node::as_text) != Some("false");
+                    let required = file.get("required").and_then(Node::as_bool) != Some(false);
                     if !required && !Loader::exists(&path) {
                         continue;
                     }

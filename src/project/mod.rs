@@ -249,6 +249,9 @@ fn load_once(options: LoadOptions, mode: LoadMode) -> Result<Once, Diagnostics> 
     // Without interpolation values may hold `${...}`: the tree cannot be typed or validated.
     let project = if interpolated {
         let mut project = typed::to_project(&root)?;
+        loader
+            .warnings
+            .extend(typed::yaml11_bool_warnings(&root, &project));
         let problems = validate::check(&project, &root, &named);
         if !problems.is_empty() && mode.consistency {
             return Err(Diagnostics(problems));

@@ -99,7 +99,7 @@ pub fn apply(root: &mut Node, project: &str, defaults: bool) -> Result<(), Diagn
             if resource.get("name").is_some() {
                 continue;
             }
-            let external = resource.get("external").and_then(Node::as_text) == Some("true");
+            let external = resource.get("external").and_then(Node::as_bool) == Some(true);
             let name = if external {
                 key.clone()
             } else {

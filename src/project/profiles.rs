@@ -77,7 +77,7 @@ pub fn apply(
         };
         let mut dropped = Vec::new();
         for (dependency, condition) in dependencies.iter() {
-            let optional = condition.node.get("required").and_then(Node::as_text) == Some("false");
+            let optional = condition.node.get("required").and_then(Node::as_bool) == Some(false);
             if !disabled.contains(dependency) {
                 // An optional dependency on a service that does not exist only warns (validation
                 // reports required ones).
@@ -87,7 +87,7 @@ pub fn apply(
                 }
                 continue;
             }
-            let required = condition.node.get("required").and_then(Node::as_text) != Some("false");
+            let required = condition.node.get("required").and_then(Node::as_bool) != Some(false);
             let profiles = profiles_of.get(dependency).cloned().unwrap_or_default();
             if required {
                 return Err(Diagnostic::at(

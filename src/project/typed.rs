@@ -46,6 +46,43 @@ pub fn to_project(root: &Node) -> Result<Project, Diagnostic> {
     })
 }
 
+/// Warnings for the YAML 1.1 booleans (`yes`, `off`...) the project was read with, as docker compose
+/// v2 warns: each scalar of `root` that is one and is a boolean in the typed `project`.
+pub fn yaml11_bool_warnings(root: &Node, project: &Project) -> Vec<String> {
+    fn walk(node: &Node, typed: &Json, out: &mut Vec<String>) {
+        match (&node.value, typed) {
+            (Value::Map(map), Json::Object(fields)) => {
+                for (key, entry) in map {
+                    match fields.get(key) {
+                        Some(field) => walk(&entry.node, field, out),
+                        // A false boolean is not printed: the field is absent from the model.
+                        None => walk(&entry.node, &Json::Bool(false), out),
+                    }
+                }
+            }
+            (Value::Seq(items), Json::Array(values)) => {
+                for (item, value) in items.iter().zip(values) {
+                    walk(item, value, out);
+                }
+            }
+            (Value::Scalar(scalar), Json::Bool(value))
+                if super::model::yaml11_bool(&scalar.text) == Some(*value) =>
+            {
+                out.push(format!(
+                    "{}: {:?} for boolean is not supported by YAML 1.2, please use `{value}`",
+                    node.span, scalar.text
+                ));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(typed) = serde_json::to_value(project) {
+        walk(root, &typed, &mut out);
+    }
+    out
+}
+
 /// Builds the diagnostic for a serde error at `segments`.
 fn diagnose(root: &Node, segments: &[String], message: &str) -> Diagnostic {
     if let Some(unknown) = between(message, "unknown field `", "`") {

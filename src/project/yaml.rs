@@ -179,6 +179,19 @@ impl Node {
         self.as_scalar().map(|scalar| scalar.text.as_str())
     }
 
+    /// The scalar as a boolean, as the model reads one: `true`/`false` in any case, and YAML 1.1's
+    /// `yes`, `no`, `on`, `off`, `y`, `n`.
+    pub fn as_bool(&self) -> Option<bool> {
+        let text = self.as_text()?;
+        if text.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if text.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            super::model::yaml11_bool(text)
+        }
+    }
+
     /// Looks up a key of a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()

@@ -73,14 +73,25 @@ impl Scalar for bool {
         None
     }
 
+    /// `true`/`false` in any case, and YAML 1.1's `yes`, `no`, `on`, `off`, `y`, `n` (read by
+    /// docker compose v2 with a warning, which the loader gives too).
     fn from_text(value: &str) -> Option<Self> {
         if value.eq_ignore_ascii_case("true") {
             Some(true)
         } else if value.eq_ignore_ascii_case("false") {
             Some(false)
         } else {
-            None
+            yaml11_bool(value)
         }
+    }
+}
+
+/// A YAML 1.1 boolean that YAML 1.2 reads as a string (`yes`, `No`, `ON`, `y`...).
+pub fn yaml11_bool(value: &str) -> Option<bool> {
+    match value {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
     }
 }
 

@@ -37,6 +37,7 @@ pub use deploy::{
     UpdateOrder,
 };
 pub use develop::{Develop, WatchAction, WatchRule};
+pub use lenient::yaml11_bool;
 pub use network::{Ipam, IpamPool, Network, Port, ServiceNetwork};
 pub use resource::{Config, Content, Model, Secret};
 pub use service::{

@@ -394,8 +394,8 @@ fn wrong_types_are_rejected() {
         ),
         (
             "privileged",
-            json!("yes"),
-            "invalid value: string \"yes\", expected a boolean (true or false)",
+            json!("maybe"),
+            "invalid value: string \"maybe\", expected a boolean (true or false)",
         ),
         (
             "privileged",
