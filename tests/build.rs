@@ -121,6 +121,13 @@ fn build_errors_name_the_dockerfile_line() {
     // --no-build: the missing image is an error that says how to build it.
     let error = fixture.fails(&["up", "-d", "--no-build"]);
     assert!(error.contains("rcompose build api"), "{error}");
+    // An inline Dockerfile's errors name the compose key, not a file that does not exist.
+    fixture.write("services:\n  api:\n    build:\n      context: .\n      dockerfile_inline: \"FROM busybox:latest\\nRUNN true\\n\"\n");
+    let error = fixture.fails(&["build"]);
+    assert!(
+        error.contains("dockerfile_inline:2: unknown instruction: RUNN"),
+        "{error}"
+    );
 }
 
 /// Runs a one-off of `service` with `command` and returns its output.
@@ -367,7 +374,7 @@ fn progress_quiet_prints_nothing_and_plain_prints_steps_and_output() {
     }
     let fixture = Fixture::new(
         "buildquiet",
-        "services:\n  api:\n    build:\n      context: .\n      dockerfile_inline: \"FROM busybox:latest\\nRUN echo hello from the step\\n\"\n",
+        "services:\n  api:\n    build:\n      context: .\n      dockerfile_inline: \"ARG BASE=busybox:latest\\nFROM $${BASE}\\nRUN echo hello from the step\\n\"\n",
     );
     let quiet = fixture.command(&["--progress", "quiet", "build"]);
     assert!(quiet.status.success(), "{quiet:?}");
@@ -732,7 +739,7 @@ fn up_quiet_build_prints_no_build_output() {
         return;
     }
     let fixture = Fixture::new(
-        "buildquiet",
+        "buildquietup",
         "services:\n  api:\n    build: ./api\n    command: [\"true\"]\n",
     );
     let api = fixture.path().join("api");
@@ -761,7 +768,7 @@ fn up_quiet_build_prints_no_build_output() {
     assert!(loud.contains("marker-of-the-build again"), "{loud}");
     // ps names the image by the name the build gave it, as docker compose does.
     let image = fixture.containers()[0]["Image"].clone();
-    assert_eq!(image, "buildquiet-api");
+    assert_eq!(image, "buildquietup-api");
 }
 
 /// An image one service builds (`build:` with `image:`) is what the services that only name it run:

@@ -58,17 +58,18 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
             (path.clone(), text)
         }
     };
+    // Where errors point: the file, or the compose key for an inline Dockerfile (its file name in
+    // the context is only where `.dockerignore` rules are looked for).
+    let shown = match &recipe.dockerfile {
+        Dockerfile::Inline(_) => "dockerfile_inline".to_string(),
+        Dockerfile::Path(path) => path.display().to_string(),
+    };
     let at = |error: dockerfile::Error| {
         let hint = error
             .hint
             .map(|h| format!("\n  hint: {h}"))
             .unwrap_or_default();
-        anyhow::anyhow!(
-            "{}:{}: {}{hint}",
-            dockerfile_path.display(),
-            error.line,
-            error.message
-        )
+        anyhow::anyhow!("{shown}:{}: {}{hint}", error.line, error.message)
     };
     let parsed = dockerfile::parse(&text).map_err(at)?;
     let stages = program(&parsed).map_err(at)?;
@@ -96,8 +97,7 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
     let resolved = resolve(&stages, &resolve_options, &base).map_err(at)?;
     // Images `COPY --from` and `RUN --mount=from=` read, fetched as the bases are.
     for reference in images_read(&resolved, &recipe.contexts) {
-        fetch(&reference)
-            .with_context(|| format!("{}: image {reference}", dockerfile_path.display()))?;
+        fetch(&reference).with_context(|| format!("{shown}: image {reference}"))?;
     }
     let ignore = read_ignore(ignore_file(&dockerfile_path, context_dir))?;
     let context = Context::dir(context_dir.clone(), ignore);
@@ -211,7 +211,7 @@ pub fn build(engine: &Engine, job: &Job, report: &Report) -> anyhow::Result<Stri
         Ok(built) => built,
         Err(error) => {
             report.failed(&image, begin.elapsed());
-            return Err(anyhow::anyhow!("{}: {error}", dockerfile_path.display()));
+            return Err(anyhow::anyhow!("{shown}: {error}"));
         }
     };
     let id = built.id.to_string();
@@ -442,13 +442,19 @@ impl Numbering {
                 .collect();
             let total = shown.len() + 1;
             if let Some(from) = program.stages.get(stage.index) {
+                // An image base as it resolved (`FROM ${BASE}` shows the image), as BuildKit
+                // shows it; a stage or scratch as written.
+                let text = match &stage.base {
+                    runtime::build::resolve::Base::Image(reference) => format!("FROM {reference}"),
+                    _ => text_of(from.line),
+                };
                 froms.insert(
                     stage.index,
                     Shown {
                         label: label.clone(),
                         number: 1,
                         total,
-                        text: text_of(from.line),
+                        text,
                     },
                 );
             }
