@@ -144,9 +144,10 @@ pub enum DeviceCount {
 }
 
 impl Serialize for DeviceCount {
+    /// `all` is printed `-1`, as docker compose v2 prints it (both read back).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            DeviceCount::All => serializer.serialize_str("all"),
+            DeviceCount::All => serializer.serialize_i64(-1),
             DeviceCount::Count(count) => serializer.serialize_u64(*count),
         }
     }
@@ -201,9 +202,10 @@ pub enum Gpus {
 }
 
 impl Serialize for Gpus {
+    /// `all` is printed as the request it stands for, `[{count: -1}]`, as docker compose v2 prints it.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Gpus::All => serializer.serialize_str("all"),
+            Gpus::All => [serde_json::json!({"count": -1})].serialize(serializer),
             Gpus::Devices(devices) => devices.serialize(serializer),
         }
     }

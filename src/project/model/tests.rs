@@ -31,7 +31,7 @@ const CANONICAL_PROJECT: &str = r#"{
                             "cpus": 2,
                             "devices": [{
                                 "capabilities": ["gpu"],
-                                "count": "all",
+                                "count": -1,
                                 "device_ids": ["0"],
                                 "driver": "nvidia",
                                 "options": {"virtualization": "false"}
@@ -117,7 +117,7 @@ const CANONICAL_PROJECT: &str = r#"{
                 "environment": {"NODE_ENV": "production"},
                 "expose": ["3000", "9000-9010/udp"],
                 "extra_hosts": ["host.docker.internal=host-gateway"],
-                "gpus": "all",
+                "gpus": [{"count": -1}],
                 "group_add": ["audio", "1000"],
                 "healthcheck": {"disable": true},
                 "image": "demo/web:latest",
@@ -244,7 +244,11 @@ fn canonical_project_has_the_expected_values() {
     assert_eq!(web.depends_on["db"].condition, Condition::ServiceHealthy);
     assert!(web.depends_on["db"].restart);
     assert!(!web.depends_on["cache"].required);
-    assert_eq!(web.gpus, Some(Gpus::All));
+    // `gpus: all` prints as the request it stands for.
+    let Some(Gpus::Devices(gpus)) = &web.gpus else {
+        panic!("expected device requests")
+    };
+    assert_eq!(gpus[0].count, Some(DeviceCount::All));
     assert_eq!(web.ulimits["nproc"], Ulimit::Single(65535));
     assert_eq!(web.ulimits["nofile"].soft(), 20000);
     assert_eq!(web.ulimits["nofile"].hard(), 40000);
@@ -655,8 +659,14 @@ fn gpus_and_device_counts() {
     assert_eq!(devices[0].count, Some(DeviceCount::Count(2)));
     assert_eq!(devices[1].count, Some(DeviceCount::All));
     assert_eq!(devices[2].count, Some(DeviceCount::Count(3)));
+    let all: Service = parse_ok(json!({"gpus": "all"}));
+    assert_eq!(all.gpus, Some(Gpus::All));
+    assert_eq!(
+        serde_json::to_string(&all).unwrap(),
+        r#"{"gpus":[{"count":-1}]}"#
+    );
     assert_eq!(
         serde_json::to_string(&service).unwrap(),
-        r#"{"gpus":[{"count":2,"driver":"nvidia"},{"count":"all"},{"count":3}]}"#
+        r#"{"gpus":[{"count":2,"driver":"nvidia"},{"count":-1},{"count":3}]}"#
     );
 }
