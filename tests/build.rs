@@ -792,3 +792,47 @@ fn an_image_built_by_one_service_is_not_pulled_for_another() {
     fixture.ok(&["up", "-d"]);
     assert_eq!(run_in(&fixture, "b", "cat /mark"), "built\n");
 }
+
+/// A changed build arg re-runs the steps that use it, not those between its `ARG` and its first
+/// use (BuildKit's cache keeps them).
+#[test]
+fn a_changed_build_arg_reruns_only_the_steps_that_use_it() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new(
+        "buildargcache",
+        "services:\n  api:\n    build: ./api\n    command: [\"true\"]\n",
+    );
+    let api = fixture.path().join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(api.join("f"), "file\n").unwrap();
+    std::fs::write(
+        api.join("Dockerfile"),
+        "FROM busybox:latest\nARG FLAVOUR=plain\nWORKDIR /w\nCOPY f /w/f\nRUN echo $FLAVOUR > /w/flavour\n",
+    )
+    .unwrap();
+    let build = |flavour: &str| {
+        let output = fixture.command(&[
+            "--progress",
+            "plain",
+            "build",
+            "--build-arg",
+            &format!("FLAVOUR={flavour}"),
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    build("salty");
+    let again = build("sweet");
+    let line = |text: &str, step: &str| {
+        text.lines()
+            .find(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("no {step} in {text}"))
+            .to_string()
+    };
+    assert!(line(&again, "COPY f /w/f").contains("CACHED"), "{again}");
+    assert!(line(&again, "WORKDIR /w").contains("CACHED"), "{again}");
+    assert!(!line(&again, "RUN echo").contains("CACHED"), "{again}");
+    assert_eq!(run_in(&fixture, "api", "cat /w/flavour"), "sweet\n");
+}

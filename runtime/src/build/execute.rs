@@ -481,7 +481,16 @@ impl Builder<'_> {
         output: &mut dyn FnMut(&str),
     ) -> Result<bool, Error> {
         let line = step.line;
-        state.key = Self::cache_key(&state.key, &format!("{:?}", step.kind));
+        // An ARG's value counts where it is used (a RUN's environment, a word it expands in), not at
+        // its declaration: changing a build arg leaves the steps between cached, as BuildKit does.
+        let keyed = match &step.kind {
+            CommandKind::Arg(args) => {
+                let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                format!("Arg({names:?})")
+            }
+            kind => format!("{kind:?}"),
+        };
+        state.key = Self::cache_key(&state.key, &keyed);
         let config = &mut state.config;
         let created_by = match &step.kind {
             CommandKind::Run { .. } => return self.run(state, step, sources, output),
