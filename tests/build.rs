@@ -128,6 +128,15 @@ fn build_errors_name_the_dockerfile_line() {
         error.contains("dockerfile_inline:2: unknown instruction: RUNN"),
         "{error}"
     );
+    // A base image that cannot be pulled: its line ends marked as an error, not left pulling.
+    fixture.write("services:\n  api:\n    build:\n      context: .\n      dockerfile_inline: \"FROM registry.invalid/nothing:1\\n\"\n");
+    let output = fixture.command(&["--progress", "plain", "build"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("✘ Image registry.invalid/nothing:1") && stderr.contains("Error"),
+        "{stderr}"
+    );
 }
 
 /// Runs a one-off of `service` with `command` and returns its output.

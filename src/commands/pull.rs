@@ -221,7 +221,10 @@ pub fn pull_image(store: &ImageStore, root: &Path, reference: &str) -> anyhow::R
     let view = View::new([name.familiar().as_str()], false);
     let started = Instant::now();
     view.start("Image", &name.familiar(), "Pulling");
-    pull_one(store, root, &name, Some(&view))?;
+    if let Err(error) = pull_one(store, root, &name, Some(&view)) {
+        view.done("Image", &name.familiar(), "Error", started.elapsed());
+        return Err(error);
+    }
     view.done("Image", &name.familiar(), "Pulled", started.elapsed());
     Ok(store.image(reference)?)
 }
