@@ -446,7 +446,7 @@ fn changes_made_while_a_container_restarts_reach_it_when_it_runs_again() {
     if !common::can_run() {
         return;
     }
-    let fixture = Fixture::new("watchrestart", RESTARTING_PROJECT);
+    let fixture = Fixture::new("watchbackoff", RESTARTING_PROJECT);
     write(&fixture.path().join("src/f.txt"), "old");
     fs::create_dir_all(fixture.path().join("seen")).unwrap();
     let watcher = Watcher::start(&fixture, &["up", "--watch"]);
