@@ -113,7 +113,8 @@ pub fn take_nested(root: &mut Node) -> Vec<Extension> {
 }
 
 /// Puts extensions back into a printed project, after the other keys of their mapping and sorted
-/// by key (as v2 prints them); one whose place is not printed (a service left out) is skipped.
+/// by key; one whose place is not printed (a service left out) is skipped. (The keys inside their
+/// values are ordered with every other map by `printed`.)
 pub fn restore(project: &mut Json, extensions: &[Extension]) {
     let mut sorted: Vec<&Extension> = extensions.iter().collect();
     sorted.sort_by(|a, b| (&a.path, &a.key).cmp(&(&b.path, &b.key)));
@@ -127,26 +128,8 @@ pub fn restore(project: &mut Json, extensions: &[Extension]) {
             });
         }
         if let Some(Json::Object(map)) = at {
-            map.insert(extension.key.clone(), sort_keys(extension.value.clone()));
+            map.insert(extension.key.clone(), extension.value.clone());
         }
-    }
-}
-
-/// Mapping keys sorted at every level (v2 prints extension values from Go maps).
-pub fn sort_keys(value: Json) -> Json {
-    match value {
-        Json::Object(map) => {
-            let mut entries: Vec<(String, Json)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Json::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sort_keys(v)))
-                    .collect(),
-            )
-        }
-        Json::Array(items) => Json::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
     }
 }
 
@@ -189,7 +172,7 @@ mod tests {
         restore(&mut project, &extensions);
         assert_eq!(
             serde_json::to_string(&project).unwrap(),
-            r#"{"services":{"web":{"image":"a","x-b":{"a":2,"z":1}}}}"#
+            r#"{"services":{"web":{"image":"a","x-b":{"z":1,"a":2}}}}"#
         );
     }
 }

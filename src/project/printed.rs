@@ -35,7 +35,7 @@ pub fn shape(value: &mut Value, loaded: &Loaded, selected: &BTreeSet<String>) {
         let mut top: Vec<(&String, &Value)> = loaded.extensions.iter().collect();
         top.sort_by(|a, b| a.0.cmp(b.0));
         for (key, extension) in top {
-            map.insert(key.clone(), super::extensions::sort_keys(extension.clone()));
+            map.insert(key.clone(), extension.clone());
         }
     }
     if loaded.interpolated {
