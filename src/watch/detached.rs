@@ -10,7 +10,8 @@
 //! would bring the project back at the next edit of its compose file.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -76,12 +77,13 @@ pub fn start(
             "a detached watch reads the compose files again when they change: give them as files, not `-f -`"
         );
     }
-    let dir = root.join("watchers");
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Private, as everything under the state root (a watcher's lines may show the project's files).
+    runtime::store::private_dir(&root.join("watchers"))?;
     let log = log_path(root, project);
     let output = fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log)
         .with_context(|| format!("cannot open {}", log.display()))?;
     let from = output.metadata().map(|m| m.len()).unwrap_or(0);
@@ -107,7 +109,13 @@ pub fn start(
         log: log.clone(),
     };
     let record = record_path(root, project);
-    fs::write(&record, serde_json::to_vec(&watcher)?)
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&record)
+        .and_then(|mut file| file.write_all(&serde_json::to_vec(&watcher)?))
         .with_context(|| format!("cannot write {}", record.display()))?;
     let started = Instant::now();
     loop {
