@@ -34,6 +34,22 @@ fn cases(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The cases with their names (`config/basic`), only those whose name contains `filter` if given.
+fn selected_cases(root: &Path, filter: Option<&str>) -> Vec<(PathBuf, String)> {
+    cases(root)
+        .into_iter()
+        .map(|case| {
+            let name = case
+                .strip_prefix(root)
+                .unwrap_or(&case)
+                .display()
+                .to_string();
+            (case, name)
+        })
+        .filter(|(_, name)| filter.is_none_or(|f| name.contains(f)))
+        .collect()
+}
+
 /// The case's arguments (`cmd`, default `config --format json`).
 fn case_args(case: &Path) -> Vec<String> {
     let args = std::fs::read_to_string(case.join("cmd"))
@@ -118,15 +134,7 @@ fn corpus() {
     let update = std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     let mut count = 0;
-    for case in cases(&root) {
-        let name = case
-            .strip_prefix(&root)
-            .unwrap_or(&case)
-            .display()
-            .to_string();
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
+    for (case, name) in selected_cases(&root, filter.as_deref()) {
         count += 1;
         let actual = transcript(&case);
         let expected_path = case.join("expected.txt");
@@ -180,15 +188,7 @@ fn conformance_with_v2() {
     let mut failures = Vec::new();
     let mut stale = Vec::new();
     let mut figures = Figures::default();
-    for case in cases(&root) {
-        let name = case
-            .strip_prefix(&root)
-            .unwrap_or(&case)
-            .display()
-            .to_string();
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
+    for (case, name) in selected_cases(&root, filter.as_deref()) {
         let mut check = |kind: &str, differs: bool, what: String| {
             let entry = allowlist.entry(&name, kind);
             let allowed = entry.is_some();

@@ -141,6 +141,40 @@ fn drop_unused_resources(project: &mut Value) {
     }
 }
 
+/// compose-go's `UpdateConfig` (deploy's `update_config` and `rollback_config`).
+const UPDATE_CONFIG: &[&str] = &[
+    "parallelism",
+    "delay",
+    "failure_action",
+    "monitor",
+    "max_failure_ratio",
+    "order",
+];
+/// compose-go's `DeviceRequest` (`gpus` and deploy's device reservations).
+const DEVICE_REQUEST: &[&str] = &["capabilities", "driver", "count", "device_ids", "options"];
+/// compose-go's `FileReferenceConfig` (a service's `secrets` and `configs`).
+const FILE_REFERENCE: &[&str] = &["source", "target", "uid", "gid", "mode"];
+/// compose-go's `ServiceHook` (`post_start`, `pre_stop`).
+const SERVICE_HOOK: &[&str] = &[
+    "command",
+    "user",
+    "privileged",
+    "working_dir",
+    "environment",
+];
+/// compose-go's `FileObjectConfig` (top-level `secrets` and `configs`).
+const FILE_OBJECT: &[&str] = &[
+    "name",
+    "file",
+    "environment",
+    "content",
+    "external",
+    "labels",
+    "driver",
+    "driver_opts",
+    "template_driver",
+];
+
 /// Key orders of the mappings v2 prints from its structs (compose-go's field order); `*` is any key,
 /// `#` any index. Other mappings (labels, environment...) keep their sorted keys.
 const V2_KEY_ORDER: &[(&str, &[&str])] = &[
@@ -304,41 +338,15 @@ const V2_KEY_ORDER: &[(&str, &[&str])] = &[
             "endpoint_mode",
         ],
     ),
-    (
-        "services/*/deploy/update_config",
-        &[
-            "parallelism",
-            "delay",
-            "failure_action",
-            "monitor",
-            "max_failure_ratio",
-            "order",
-        ],
-    ),
-    (
-        "services/*/deploy/rollback_config",
-        &[
-            "parallelism",
-            "delay",
-            "failure_action",
-            "monitor",
-            "max_failure_ratio",
-            "order",
-        ],
-    ),
+    ("services/*/deploy/update_config", UPDATE_CONFIG),
+    ("services/*/deploy/rollback_config", UPDATE_CONFIG),
     ("services/*/deploy/resources", &["limits", "reservations"]),
     (
         "services/*/deploy/resources/*",
         &["cpus", "memory", "pids", "devices", "generic_resources"],
     ),
-    (
-        "services/*/deploy/resources/*/devices/#",
-        &["capabilities", "driver", "count", "device_ids", "options"],
-    ),
-    (
-        "services/*/gpus/#",
-        &["capabilities", "driver", "count", "device_ids", "options"],
-    ),
+    ("services/*/deploy/resources/*/devices/#", DEVICE_REQUEST),
+    ("services/*/gpus/#", DEVICE_REQUEST),
     (
         "services/*/deploy/restart_policy",
         &["condition", "delay", "max_attempts", "window"],
@@ -396,14 +404,8 @@ const V2_KEY_ORDER: &[(&str, &[&str])] = &[
         &["labels", "nocopy", "subpath"],
     ),
     ("services/*/volumes/#/tmpfs", &["size", "mode"]),
-    (
-        "services/*/secrets/#",
-        &["source", "target", "uid", "gid", "mode"],
-    ),
-    (
-        "services/*/configs/#",
-        &["source", "target", "uid", "gid", "mode"],
-    ),
+    ("services/*/secrets/#", FILE_REFERENCE),
+    ("services/*/configs/#", FILE_REFERENCE),
     ("services/*/ulimits/*", &["soft", "hard"]),
     (
         "services/*/depends_on/*",
@@ -421,26 +423,8 @@ const V2_KEY_ORDER: &[(&str, &[&str])] = &[
             "disable",
         ],
     ),
-    (
-        "services/*/post_start/#",
-        &[
-            "command",
-            "user",
-            "privileged",
-            "working_dir",
-            "environment",
-        ],
-    ),
-    (
-        "services/*/pre_stop/#",
-        &[
-            "command",
-            "user",
-            "privileged",
-            "working_dir",
-            "environment",
-        ],
-    ),
+    ("services/*/post_start/#", SERVICE_HOOK),
+    ("services/*/pre_stop/#", SERVICE_HOOK),
     (
         "services/*/credential_spec",
         &["config", "file", "registry"],
@@ -483,34 +467,8 @@ const V2_KEY_ORDER: &[(&str, &[&str])] = &[
         "volumes/*",
         &["name", "driver", "driver_opts", "external", "labels"],
     ),
-    (
-        "secrets/*",
-        &[
-            "name",
-            "file",
-            "environment",
-            "content",
-            "external",
-            "labels",
-            "driver",
-            "driver_opts",
-            "template_driver",
-        ],
-    ),
-    (
-        "configs/*",
-        &[
-            "name",
-            "file",
-            "environment",
-            "content",
-            "external",
-            "labels",
-            "driver",
-            "driver_opts",
-            "template_driver",
-        ],
-    ),
+    ("secrets/*", FILE_OBJECT),
+    ("configs/*", FILE_OBJECT),
     (
         "models/*",
         &["name", "model", "context_size", "runtime_flags"],
