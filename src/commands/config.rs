@@ -121,11 +121,18 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
                 .filter(|s| selected.contains(s)),
         ));
     }
-    if args.volumes {
-        return Ok(lines(project.volumes.keys().cloned()));
-    }
-    if args.networks {
-        return Ok(lines(project.networks.keys().cloned()));
+    if args.volumes || args.networks {
+        // The ones the printed project keeps: those the services use (as v2 lists them).
+        let mut value = serde_json::to_value(project).context("cannot serialize the project")?;
+        project::printed::shape(&mut value, loaded, &selected);
+        let section = if args.volumes { "volumes" } else { "networks" };
+        let mut keys: Vec<String> = value
+            .get(section)
+            .and_then(Value::as_object)
+            .map(|resources| resources.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        return Ok(lines(keys));
     }
     if args.profiles {
         return Ok(lines(loaded.all_profiles.iter().cloned()));
