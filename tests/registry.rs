@@ -575,3 +575,50 @@ fn layer_blob_bytes(fixture: &Fixture, inspected: &Value) -> u64 {
         .map(|layer| layer["size"].as_u64().unwrap())
         .sum()
 }
+
+/// `config --resolve-image-digests` pins each image to the digest its tag points to in the
+/// registry now (as docker compose writes it); `--lock-image-digests` prints the override file.
+#[test]
+fn config_resolves_and_locks_image_digests() {
+    if !can_run_registry() {
+        return;
+    }
+    let registry = Registry::start();
+    let image = format!("{}/team/app:1", registry.host());
+    let fixture = fixture(
+        "regdigests",
+        &format!(
+            "services:\n  app:\n    image: {image}\n  local:\n    image: app:1@sha256:{}\n",
+            "a".repeat(64)
+        ),
+    );
+    fixture.ok(&["image", "tag", "app:1", &image]);
+    fixture.ok(&["image", "push", "-q", &image]);
+    let inspected: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]))
+    .unwrap();
+    let digest = inspected["Digest"].as_str().unwrap().to_string();
+    let pinned = format!("{image}@{digest}");
+    let resolved = fixture.ok(&["config", "--resolve-image-digests"]);
+    assert!(
+        resolved.contains(&format!("image: {pinned}\n")),
+        "{resolved}"
+    );
+    // An image already pinned asks no registry (written as docker compose writes it).
+    assert!(
+        resolved.contains(&format!(
+            "image: docker.io/library/app:1@sha256:{}",
+            "a".repeat(64)
+        )),
+        "{resolved}"
+    );
+    let lock = fixture.ok(&["config", "--lock-image-digests"]);
+    assert!(lock.starts_with("services:\n"), "{lock}");
+    assert!(
+        lock.contains(&format!("  app:\n    image: {pinned}\n")),
+        "{lock}"
+    );
+}

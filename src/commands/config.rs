@@ -61,6 +61,12 @@ pub struct ConfigArgs {
     /// Don't check model consistency (references, cycles...): may print an invalid project
     #[arg(long)]
     no_consistency: bool,
+    /// Pin image tags to the digests they point to in their registries now
+    #[arg(long)]
+    resolve_image_digests: bool,
+    /// Print an override file that pins each service's image to its digest
+    #[arg(long, conflicts_with = "resolve_image_digests")]
+    lock_image_digests: bool,
     /// Save to file (default to stdout)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -87,22 +93,71 @@ pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<ExitCode>
         resolve_paths: !args.no_path_resolution,
         consistency: !args.no_consistency,
     };
-    let loaded = if listing {
+    let mut loaded = if listing {
         project::load_for_listing(options)?
     } else {
         project::load_with(options, mode)?
     };
     output::warnings(&loaded.warnings);
+    if args.resolve_image_digests || args.lock_image_digests {
+        resolve_image_digests(global, &mut loaded)?;
+    }
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
-    let text = render(&loaded, &args)?;
+    let text = if args.lock_image_digests {
+        lock_file(&loaded, args.format.unwrap_or(Format::Yaml))?
+    } else {
+        render(&loaded, &args)?
+    };
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => output::stdout(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pins each service's image to the digest its tag points to in its registry now, written as
+/// docker compose writes it (`docker.io/library/redis:7@sha256:…`); an image already pinned asks no
+/// registry.
+fn resolve_image_digests(global: &GlobalOptions, loaded: &mut Loaded) -> anyhow::Result<()> {
+    let settings = runtime::registry::Settings::load(&crate::engine::root(global))?;
+    for (name, service) in loaded.project.services.iter_mut() {
+        let Some(image) = &service.image else {
+            continue;
+        };
+        let reference = runtime::image::ImageRef::parse(image)
+            .with_context(|| format!("service {name:?}: image {image:?}"))?;
+        service.image = Some(if reference.digest().is_some() {
+            reference.to_string()
+        } else {
+            let digest =
+                runtime::registry::resolve_digest(&settings, &reference).with_context(|| {
+                    format!("service {name:?}: cannot resolve the digest of {image}")
+                })?;
+            format!("{reference}@{digest}")
+        });
+    }
+    Ok(())
+}
+
+/// `--lock-image-digests`: an override file with each service's pinned image, to add with `-f`.
+fn lock_file(loaded: &Loaded, format: Format) -> anyhow::Result<String> {
+    let services: serde_json::Map<String, Value> = loaded
+        .project
+        .services
+        .iter()
+        .filter_map(|(name, service)| {
+            let image = service.image.as_ref()?;
+            Some((name.clone(), serde_json::json!({ "image": image })))
+        })
+        .collect();
+    let value = serde_json::json!({ "services": services });
+    Ok(match format {
+        Format::Yaml => output::yaml::to_string_go(&value),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&value)?),
+    })
 }
 
 fn lines<I: IntoIterator<Item = String>>(items: I) -> String {

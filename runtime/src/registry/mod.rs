@@ -38,7 +38,7 @@ use crate::image::{self, Digest, ImageRef, ReferenceError};
 use crate::store::IoError;
 
 pub use self::credentials::Credential;
-pub use self::pull::{Pulled, pull};
+pub use self::pull::{Pulled, pull, resolve_digest};
 pub use self::push::{Pushed, push};
 pub use self::resolve::Settings;
 pub use self::transport::check_login;

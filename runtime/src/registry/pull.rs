@@ -63,6 +63,28 @@ pub fn pull(
     unreachable!("endpoints always end with the registry itself")
 }
 
+/// The digest `reference`'s tag points to in its registry now (an index's for a multi-platform
+/// image, as docker pins them), with no blob fetched: `config --resolve-image-digests`.
+pub fn resolve_digest(settings: &Settings, reference: &ImageRef) -> Result<Digest, Error> {
+    if let Some(digest) = reference.digest() {
+        return Ok(digest.clone());
+    }
+    let tag = reference.tag().unwrap_or("latest");
+    let endpoints = settings.endpoints(reference)?;
+    let last = endpoints.len() - 1;
+    for (n, endpoint) in endpoints.iter().enumerate() {
+        let resolved = Session::open(endpoint, reference.path(), "pull", &[]).and_then(|session| {
+            fetch_manifest(&session, tag, None, &reference.familiar()).map(|(_, _, digest)| digest)
+        });
+        match resolved {
+            Ok(digest) => return Ok(digest),
+            Err(error) if n < last && !matches!(error, Error::Image(_)) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    unreachable!("endpoints always end with the registry itself")
+}
+
 fn pull_from(
     store: &ImageStore,
     endpoint: &Endpoint,
