@@ -595,3 +595,64 @@ fn a_named_project_is_found_from_anywhere_through_its_containers() {
     let ps = from_elsewhere(&["ps"]);
     assert_eq!(ps.status.code(), Some(14), "{ps:?}");
 }
+
+/// `run --env-from-file`: variables from a dotenv file, under `-e` (which wins).
+#[test]
+fn run_env_from_file_sets_the_one_offs_environment() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbsenvfile", RUN_APP);
+    std::fs::write(
+        fixture.path().join("extra.env"),
+        "# comment\nFLAVOUR=salty\nQUOTED=\"two words\"\nCOLOR=red\n",
+    )
+    .unwrap();
+    let out = fixture.ok(&[
+        "run",
+        "--rm",
+        "-T",
+        "--no-deps",
+        "--env-from-file",
+        "extra.env",
+        "-e",
+        "FLAVOUR=sweet",
+        "app",
+        "sh",
+        "-c",
+        "echo $FLAVOUR/$QUOTED/$COLOR",
+    ]);
+    assert_eq!(out, "sweet/two words/red\n");
+    let error = fixture.fails(&[
+        "run",
+        "--rm",
+        "--env-from-file",
+        "missing.env",
+        "app",
+        "true",
+    ]);
+    assert!(
+        error.contains("--env-from-file: cannot read missing.env"),
+        "{error}"
+    );
+}
+
+/// `create --pull POLICY` decides the pulls as `up --pull` does.
+#[test]
+fn create_takes_a_pull_policy() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new("verbscreatepull", RUN_APP);
+    let error = fixture.fails(&["create", "--pull", "sometimes"]);
+    assert!(error.contains("invalid --pull \"sometimes\""), "{error}");
+    fixture.ok(&["create", "--pull", "never", "--quiet-pull"]);
+    assert_eq!(
+        fixture
+            .containers()
+            .iter()
+            .filter(|c| c["State"] == "created")
+            .count(),
+        2
+    );
+}

@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// Set environment variables (KEY=VALUE, or KEY to take the value from the environment)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Set environment variables from a file (dotenv syntax; `-e` wins)
+    #[arg(long, value_name = "FILE")]
+    env_from_file: Vec<PathBuf>,
     /// Override the entrypoint of the image (split like a shell would)
     #[arg(long)]
     entrypoint: Option<String>,
@@ -258,6 +261,19 @@ fn one_off_service(scope: &Scope, service: &Service, args: &RunArgs) -> anyhow::
         // docker's rule: a new entrypoint drops the image's command unless one is given.
         if args.command.is_empty() {
             service.command = Some(Vec::new());
+        }
+    }
+    for file in &args.env_from_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--env-from-file: cannot read {}", file.display()))?;
+        let shell = |name: &str| std::env::var(name).ok();
+        let variables = crate::project::dotenv::parse(&text, &shell).map_err(|error| {
+            anyhow::anyhow!("{}:{}: {}", file.display(), error.line, error.message)
+        })?;
+        for variable in variables {
+            if let Some(value) = variable.value {
+                service.environment.insert(variable.name, Some(value));
+            }
         }
     }
     for entry in &args.env {

@@ -134,6 +134,12 @@ pub struct CreateArgs {
     /// Don't build an image, even if it's missing
     #[arg(long)]
     no_build: bool,
+    /// Pull images before creating: always, missing or never (default: each service's pull_policy)
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    quiet_pull: bool,
 }
 
 pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCode> {
@@ -145,8 +151,8 @@ pub fn create(global: &GlobalOptions, args: CreateArgs) -> anyhow::Result<ExitCo
         always_recreate_deps: false,
         build: args.build,
         no_build: args.no_build,
-        pull: None,
-        quiet_pull: false,
+        pull: args.pull,
+        quiet_pull: args.quiet_pull,
         quiet_build: false,
         no_deps: false,
         no_start: true,
