@@ -13,6 +13,7 @@ use super::scope::Scope;
 use super::time_filter;
 use crate::cli::GlobalOptions;
 use crate::output::logs::LogPrinter;
+use crate::reconcile::snapshot::ObservedContainer;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -266,6 +267,22 @@ struct Stream {
     tail: LogTail,
 }
 
+impl Stream {
+    fn new(scope: &Scope, observed: ObservedContainer) -> Stream {
+        Stream {
+            tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
+            // docker compose prefixes lines with `web-1`, the name without the project.
+            name: observed
+                .name
+                .strip_prefix(&format!("{}-", scope.loaded.project.name))
+                .map(str::to_string)
+                .unwrap_or_else(|| observed.name.clone()),
+            id: observed.id,
+            service: observed.service,
+        }
+    }
+}
+
 /// The log files of a set of containers, read incrementally.
 struct Streams {
     containers: Vec<Stream>,
@@ -302,17 +319,7 @@ impl Streams {
             .into_iter()
             .filter(|(observed, info)| readable_log(observed, info))
             .filter(|(observed, _)| index.is_none_or(|index| observed.number == index))
-            .map(|(observed, _)| Stream {
-                tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
-                // docker compose prefixes lines with `web-1`, the name without the project.
-                name: observed
-                    .name
-                    .strip_prefix(&format!("{}-", scope.loaded.project.name))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| observed.name.clone()),
-                id: observed.id,
-                service: observed.service,
-            })
+            .map(|(observed, _)| Stream::new(scope, observed))
             .collect();
         let printer = LogPrinter::new(
             containers.iter().map(|c| c.name.as_str()),
@@ -340,16 +347,7 @@ impl Streams {
             {
                 continue;
             }
-            self.containers.push(Stream {
-                tail: LogTail::new(scope.engine.containers.log_path(&observed.id)),
-                name: observed
-                    .name
-                    .strip_prefix(&format!("{}-", scope.loaded.project.name))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| observed.name.clone()),
-                id: observed.id,
-                service: observed.service,
-            });
+            self.containers.push(Stream::new(scope, observed));
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::output;
 use crate::reconcile::apply::{self, ApplyOptions};
 use crate::reconcile::observe::observe;
 use crate::reconcile::plan::{self, PlanOptions, Recreate};
+use crate::reconcile::snapshot::{ObservedContainer, Snapshot, State};
 
 #[derive(Debug, Default, Args)]
 pub struct UpArgs {
@@ -224,53 +225,49 @@ fn converge(
 }
 
 /// Says `Container NAME  Running` for the running containers of the services `up` brings up that
-/// the plan leaves as they are, as docker compose does: an `up` with nothing to do says so.
+/// the plan leaves as they are, as docker compose does: an `up` with nothing to do says so. From
+/// the snapshot the plan was made from (no second listing of the containers).
 fn running_untouched(
-    scope: &Scope,
+    project: &crate::project::model::Project,
+    snapshot: &Snapshot,
     options: &PlanOptions,
     plan: &plan::Plan,
-) -> anyhow::Result<()> {
-    let services: Vec<String> = if options.services.is_empty() || options.no_deps {
-        options.services.clone()
+) {
+    let services: std::collections::BTreeSet<String> = if options.no_deps {
+        options.services.iter().cloned().collect()
     } else {
-        crate::graph::ServiceGraph::new(&scope.loaded.project)
-            .with_dependencies(&options.services)
-            .into_iter()
-            .collect()
+        crate::graph::ServiceGraph::new(project).with_dependencies(&options.services)
     };
-    let touched: std::collections::BTreeSet<String> = plan
+    let touched: std::collections::BTreeSet<&str> = plan
         .actions
         .iter()
         .filter_map(|action| match &action.target {
-            plan::Target::Container { name, .. } => Some(name.clone()),
+            plan::Target::Container { name, .. } => Some(name.as_str()),
             _ => None,
         })
         .collect();
-    let untouched: Vec<String> = scope
-        .containers(&services, false)?
-        .into_iter()
-        .filter(|(observed, info)| {
-            info.state.status == Status::Running
-                && !touched.contains(&observed.name)
-                && scope
-                    .loaded
-                    .project
-                    .services
-                    .contains_key(&observed.service)
+    let mut untouched: Vec<&ObservedContainer> = snapshot
+        .containers
+        .iter()
+        .filter(|c| {
+            !c.oneoff
+                && c.state == State::Running
+                && !touched.contains(c.name.as_str())
+                && project.services.contains_key(&c.service)
+                && (options.services.is_empty() || services.contains(&c.service))
         })
-        .map(|(observed, _)| observed.name)
         .collect();
+    untouched.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
     let progress = crate::output::progress::Progress::new(
         untouched
             .iter()
-            .map(String::as_str)
-            .chain(touched.iter().map(String::as_str)),
+            .map(|c| c.name.as_str())
+            .chain(touched.iter().copied()),
         false,
     );
-    for name in &untouched {
-        progress.done("Container", name, "Running", Duration::ZERO);
+    for container in untouched {
+        progress.done("Container", &container.name, "Running", Duration::ZERO);
     }
-    Ok(())
 }
 
 /// `up -d` of `services` on a loaded project, for `watch`: builds what is missing (every selected
@@ -360,7 +357,7 @@ fn converge_scope(scope: &Scope, args: &UpArgs) -> anyhow::Result<Option<ApplyOp
     super::port_check::check(scope, &plan)?;
     let progress = super::scope::plan_progress(&plan);
     if options.start && !args.quiet_unchanged {
-        running_untouched(scope, &options, &plan)?;
+        running_untouched(&scope.loaded.project, &snapshot, &options, &plan);
     }
     let apply_options = ApplyOptions {
         timeout: args.timeout,
