@@ -76,7 +76,15 @@ configs:
         );
     };
     up("t0ken");
-    let logs = fixture.ok(&["logs", "db"]);
+    // `up -d` returns once the process runs; its first line follows (read the log until it comes).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logs = loop {
+        let logs = fixture.ok(&["logs", "db"]);
+        if logs.contains("password ok") || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(logs.contains("password ok"), "{logs}");
     let stat = |path: &str| sh_ok(&fixture, "db", &format!("stat -c '%a %u %g' {path}"));
     assert_eq!(stat("/run/secrets/db_password"), "444 0 0\n");
