@@ -452,7 +452,15 @@ fn ps_filters_and_logs_of_one_replica() {
     assert!(names(&["-a"]).contains(&name("job-1")));
     assert!(!names(&["-a", "--orphans=false"]).contains(&name("job-1")));
 
-    let logs = fixture.ok(&["logs", "--no-color", "--index", "2", "web"]);
+    // The replicas print their line right after they start: read until web-2's is there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logs = loop {
+        let logs = fixture.ok(&["logs", "--no-color", "--index", "2", "web"]);
+        if !logs.is_empty() || Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let prefixes: Vec<&str> = logs.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(prefixes, ["web-2"], "{logs}");
     let error = fixture.fails(&["logs", "--index", "3", "web"]);
